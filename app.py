@@ -1,0 +1,368 @@
+"""Streamlit UI: a multi-user chatbot whose every message lives in Redis.
+
+UI only: storage is memory/, the model and identity are chatbot/. `st.session_state` holds
+UI state (which page of history is open, an unsent draft, the last error); everything a user
+owns lives in Redis, so any app instance can serve any user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from itertools import chain
+
+import streamlit as st
+from dotenv import load_dotenv
+
+from chatbot.config import ConfigError, Environment
+from chatbot.identity import AuthMode, Identity, demo_identity, identity_from_claims
+from chatbot.llm import ModelError, Provider
+from chatbot.rendering import escape_markdown, format_duration
+from chatbot.services import Services, build_services
+from chatbot.telemetry import configure_telemetry
+from memory import (
+    MAX_WINDOW,
+    ChatMemoryError,
+    Conversation,
+    Role,
+    StorageUnavailable,
+    Usage,
+)
+
+WINDOW_MAX = 50
+PAGE_STEP = 50
+CUSTOM = "__custom__"
+RETENTION_CHOICES: list[int | None] = [
+    5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, None,
+]  # fmt: skip
+
+load_dotenv(override=False)
+st.set_page_config(page_title="Redis chat memory", page_icon="💬", layout="wide")
+
+
+@st.cache_resource(show_spinner="Connecting to Redis…")
+def get_services() -> Services:
+    configure_telemetry(Environment.current())
+    return build_services(Environment.current())
+
+
+def widget_key(name: str, identity: Identity) -> str:
+    """Per-user widget keys, so switching user re-reads that user's settings from Redis."""
+    return f"{name}:{hashlib.sha256(identity.user_id.encode()).hexdigest()[:12]}"
+
+
+def storage_unavailable(error: Exception) -> None:
+    st.error(f"⚠️ Storage unavailable, retrying on your next action. ({error})")
+    st.button("Retry now", key="retry_storage")
+    st.stop()
+
+
+def current_identity(services: Services) -> Identity:
+    auth = services.auth
+    if auth.mode is AuthMode.DEMO:
+        user = st.sidebar.selectbox("User", auth.demo_users, key="demo_user")
+        return demo_identity(user, auth)
+    if auth.mode is AuthMode.OIDC and not st.user.is_logged_in:
+        st.title("💬 Sign in to chat")
+        st.write("Your conversation is private to your account.")
+        st.button("Sign in", on_click=st.login, type="primary")
+        st.stop()
+    identity = identity_from_claims(st.user.to_dict(), auth)
+    if identity is None:
+        st.title("🔒 Sign-in required")
+        st.write(
+            "This app only serves signed-in users, and no identity came with your request. "
+            "Sign in through the site's login page and reload."
+        )
+        st.stop()
+    st.sidebar.markdown(f"Signed in as **{escape_markdown(identity.display_name)}**")
+    if auth.mode is AuthMode.OIDC:
+        st.sidebar.button("Sign out", on_click=st.logout)
+    return identity
+
+
+def act(action: str, run: object) -> None:
+    """Run a sidebar action's write, turning storage failures into a visible message."""
+    try:
+        run()  # type: ignore[operator]
+    except StorageUnavailable as error:
+        st.session_state["flash_error"] = f"{action} failed: storage unavailable ({error})."
+    except ChatMemoryError as error:
+        st.session_state["flash_error"] = f"{action} failed: {error}"
+
+
+def sidebar(services: Services, identity: Identity, conversation: Conversation) -> None:
+    memory = services.memory
+    user = identity.user_id
+    bar = st.sidebar
+
+    bar.subheader("Context")
+    key = widget_key("window", identity)
+    bar.slider(
+        "Length of chat history",
+        min_value=1,
+        max_value=WINDOW_MAX,
+        value=min(max(conversation.window_size, 1), WINDOW_MAX),
+        key=key,
+        help="The model gets the system instruction plus the last N messages.",
+        on_change=lambda: act(
+            "Saving the history length",
+            lambda: memory.set_window_size(user, int(st.session_state[key])),
+        ),
+    )
+    window = conversation.window
+    bar.metric(
+        "Chat history tokens", f"{window.token_count:,}", help="Prompt tokens of the next request."
+    )
+    labels = ["system"] + [f"{i + 1}·{m.role.value}" for i, m in enumerate(window.messages)]
+    counts = [window.system.token_count] + [m.token_count for m in window.messages]
+    bar.bar_chart({"message": labels, "tokens": counts}, x="message", y="tokens", height=160)
+
+    bar.subheader("System instruction")
+    presets = services.presets
+    current = conversation.window.system
+    options = [*presets, CUSTOM]
+    selected = current.preset if current.preset in presets else CUSTOM
+    preset_key = widget_key("preset", identity)
+    custom_key = widget_key("custom_instruction", identity)
+
+    def choose_preset() -> None:
+        choice = st.session_state[preset_key]
+        if choice != CUSTOM:
+            preset = presets[choice]
+            act(
+                "Changing the instruction",
+                lambda: memory.set_system_instruction(user, preset.text, preset=preset.id),
+            )
+            st.toast(f"Instruction: {preset.title}")
+
+    bar.selectbox(
+        "Preset",
+        options,
+        index=options.index(selected),
+        key=preset_key,
+        format_func=lambda option: "Custom…" if option == CUSTOM else presets[option].title,
+        on_change=choose_preset,
+    )
+    if st.session_state.get(preset_key, selected) == CUSTOM:
+        bar.text_area(
+            "Custom instruction",
+            value=current.text if current.preset is None else "",
+            key=custom_key,
+            max_chars=services.max_prompt_chars,
+        )
+
+        def save_custom() -> None:
+            text = str(st.session_state.get(custom_key, ""))
+            if not text.strip():
+                st.session_state["flash_error"] = "A custom instruction cannot be empty."
+                return
+            act("Saving the instruction", lambda: memory.set_system_instruction(user, text))
+            st.toast("Custom instruction saved")
+
+        bar.button("Save instruction", on_click=save_custom)
+    else:
+        bar.caption(escape_markdown(current.text))
+
+    bar.subheader("Retention")
+    ttl_key = widget_key("ttl", identity)
+    ttl = conversation.ttl_seconds
+    bar.select_slider(
+        "Time to live of chat entries",
+        options=RETENTION_CHOICES,
+        value=ttl if ttl in RETENTION_CHOICES else None,
+        format_func=lambda seconds: "Keep forever" if seconds is None else format_duration(seconds),
+        key=ttl_key,
+    )
+
+    def apply_retention() -> None:
+        chosen = st.session_state[ttl_key]
+        act("Applying retention", lambda: memory.set_retention(user, chosen))
+        label = "kept forever" if chosen is None else f"kept {format_duration(chosen)}"
+        st.toast(f"Your messages are now {label}.")
+
+    bar.button("Apply retention", on_click=apply_retention)
+    if ttl is None:
+        bar.caption("Policy: keep forever.")
+    else:
+        status = memory.retention(user)
+        remaining = (
+            f"oldest message expires in {format_duration(round(status.oldest_expires_in))}"
+            if status.oldest_expires_in is not None
+            else "no messages stored"
+        )
+        bar.caption(f"Policy: {format_duration(ttl)} per message; {remaining}.")
+
+    bar.subheader("Usage")
+    last = conversation.last_reply_usage
+    prices = services.prices
+    if last is not None:
+        bar.caption(
+            f"Last reply: {last.prompt_tokens:,} in / {last.completion_tokens:,} out · "
+            f"${prices.cost(last.prompt_tokens, last.completion_tokens):.4f}"
+        )
+    totals = conversation.usage_totals
+    total_cost = prices.cost(totals.prompt_tokens, totals.completion_tokens)
+    bar.caption(
+        f"Your total: {totals.prompt_tokens:,} in / {totals.completion_tokens:,} out over "
+        f"{totals.replies} replies · ${total_cost:.4f}"
+    )
+
+    bar.subheader("History")
+
+    def clear_mine() -> None:
+        act("Clearing your history", lambda: memory.clear(user))
+        st.toast("Your history was cleared.")
+
+    bar.button("Clear my history", on_click=clear_mine)
+    if identity.is_admin:
+        if not st.session_state.get("confirm_clear_all"):
+            bar.button(
+                "Clear ALL history…",
+                on_click=lambda: st.session_state.update(confirm_clear_all=True),
+            )
+        else:
+            bar.warning("Delete every user's messages? This cannot be undone.")
+
+            def clear_all() -> None:
+                st.session_state["confirm_clear_all"] = False
+                act("Clearing all history", memory.clear_all)
+                st.toast("All history was cleared.")
+
+            left, right = bar.columns(2)
+            left.button("Yes, delete all", on_click=clear_all, type="primary")
+            right.button(
+                "Cancel", on_click=lambda: st.session_state.update(confirm_clear_all=False)
+            )
+    bar.caption(
+        f"Storage: {services.storage_description} · Model: {services.model.config.describe()}"
+    )
+
+
+def render_message(role: Role, content: str) -> None:
+    with st.chat_message(role.value):
+        st.markdown(escape_markdown(content) if role is Role.USER else content)
+
+
+def reply(services: Services, identity: Identity, window_size: int) -> None:
+    """Stream the model's answer to the stored conversation and store it once complete."""
+    memory = services.memory
+    window = memory.context_window(identity.user_id, window_size)
+    with st.chat_message("assistant"):
+        try:
+            with st.spinner("Thinking…"):
+                answer = services.model.stream(window.as_openai())
+                chunks = iter(answer)
+                first = next(chunks, "")
+            st.write_stream(chain([first], chunks))
+        except ModelError as error:
+            st.session_state["model_error"] = (identity.user_id, str(error))
+            st.rerun()
+    usage = answer.usage
+    if usage is None and services.model.config.provider is not Provider.OFFLINE:
+        usage = Usage(
+            prompt_tokens=window.token_count,
+            completion_tokens=memory.token_counter.count_text(answer.text),
+        )
+    try:
+        memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
+    except StorageUnavailable:
+        st.session_state["model_error"] = (
+            identity.user_id,
+            "The reply arrived but storage became unavailable, so it was not saved.",
+        )
+    else:
+        st.session_state.pop("model_error", None)
+    st.rerun()
+
+
+def submit(services: Services, identity: Identity, prompt: str) -> bool:
+    """Store a new prompt; False (with the reason shown) when it cannot be stored."""
+    if not prompt.strip():
+        return False
+    if len(prompt) > services.max_prompt_chars:
+        st.session_state["draft"] = (identity.user_id, prompt)
+        st.session_state["flash_error"] = (
+            f"Your message has {len(prompt):,} characters; the limit is "
+            f"{services.max_prompt_chars:,}. Nothing was sent or stored."
+        )
+        return False
+    try:
+        services.memory.append(identity.user_id, Role.USER, prompt)
+    except StorageUnavailable:
+        st.session_state["draft"] = (identity.user_id, prompt)
+        st.session_state["flash_error"] = (
+            "Storage is unavailable, so your message was NOT saved or sent. "
+            "It is kept below: resend it when storage is back."
+        )
+        return False
+    st.session_state.pop("draft", None)
+    st.session_state.pop("model_error", None)
+    return True
+
+
+def main() -> None:
+    try:
+        services = get_services()
+    except ConfigError as error:
+        st.error(f"Configuration error: {error}")
+        st.stop()
+    except (StorageUnavailable, ChatMemoryError) as error:
+        storage_unavailable(error)
+
+    identity = current_identity(services)
+    user = identity.user_id
+    page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
+    try:
+        conversation = services.memory.conversation(user, page_size=min(page_size, MAX_WINDOW))
+    except StorageUnavailable as error:
+        storage_unavailable(error)
+
+    st.title("💬 Chat with memory in Redis")
+    if services.model.config.provider is Provider.OFFLINE:
+        st.info(
+            "No model is configured, so replies come from the built-in **offline responder**. "
+            "Set `AZURE_OPENAI_ENDPOINT` (Azure OpenAI) or `OPENAI_BASE_URL` / `OPENAI_API_KEY` "
+            "(any OpenAI-compatible server) in `.env` and restart to chat with a model."
+        )
+    sidebar(services, identity, conversation)
+
+    if conversation.has_earlier:
+        hidden = conversation.total_messages - len(conversation.recent)
+        st.button(
+            f"Show earlier messages ({hidden:,} more)",
+            on_click=lambda: st.session_state.update(
+                {widget_key("page", identity): page_size + PAGE_STEP}
+            ),
+        )
+    for message in conversation.recent:
+        render_message(message.role, message.content)
+
+    flash = st.session_state.pop("flash_error", None)
+    if flash:
+        st.error(flash)
+    draft = st.session_state.get("draft")
+    if draft and draft[0] == user:
+        with st.expander("Your unsent message", expanded=True):
+            st.code(draft[1][:5000], language=None, wrap_lines=True)
+            resend = st.button("Resend", key="resend")
+        if resend and submit(services, identity, draft[1]):
+            render_message(Role.USER, draft[1])
+            reply(services, identity, conversation.window_size)
+
+    awaiting_reply = bool(conversation.recent) and conversation.recent[-1].role is Role.USER
+    model_error = st.session_state.get("model_error")
+    if awaiting_reply:
+        if model_error and model_error[0] == user:
+            st.error(f"{model_error[1]} Your message is saved.")
+        if st.button("↻ Retry reply", key="retry_reply"):
+            reply(services, identity, conversation.window_size)
+
+    prompt = st.chat_input("Type your message", key="prompt")
+    if prompt is not None and submit(services, identity, prompt):
+        render_message(Role.USER, prompt)
+        reply(services, identity, conversation.window_size)
+    elif prompt is not None:
+        st.rerun()
+
+
+main()

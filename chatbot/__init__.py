@@ -1,0 +1,1 @@
+"""The app's wiring: configuration, model providers, identity, presets and pricing."""

@@ -1,0 +1,121 @@
+"""Every environment variable the app reads, in one registry.
+
+`.env.sample`, the README and the bicep app settings are checked against `SETTINGS` by the
+tests, so a variable cannot be added in one place and forgotten in another.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    """Where a variable is expected to be set."""
+
+    AZURE = "azure"  # given to the deployed web app by infra/
+    OPTIONAL = "optional"  # local development or tuning; never required
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    scope: Scope = Scope.OPTIONAL
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Redis
+    Setting("REDIS_URL", "", "redis:// or rediss:// URL, password inside; wins over REDIS_HOST"),
+    Setting(
+        "REDIS_HOST", "", "Azure Managed Redis host name; Microsoft Entra ID auth", Scope.AZURE
+    ),
+    Setting("REDIS_PORT", "10000", "Azure Managed Redis port (TLS)", Scope.AZURE),
+    Setting("CHAT_INDEX_NAME", "chat", "Name of the search index; keys start with it"),
+    Setting("EMBEDDED_REDIS_PORT", "6399", "Port of the local Redis used when none is set"),
+    Setting("EMBEDDED_REDIS_DIR", "", "Data folder of the local Redis (default .data/redis)"),
+    # Model providers
+    Setting("AZURE_OPENAI_ENDPOINT", "", "https://<name>.openai.azure.com/", Scope.AZURE),
+    Setting("AZURE_OPENAI_DEPLOYMENT", "gpt-4o", "Chat model deployment name", Scope.AZURE),
+    Setting("AZURE_OPENAI_API_VERSION", "2024-10-21", "Azure OpenAI data-plane API version"),
+    Setting("AZURE_OPENAI_API_KEY", "", "Key auth; leave empty for keyless (Entra ID)"),
+    Setting(
+        "AZURE_OPENAI_MODEL",
+        "gpt-4o",
+        "Model behind the deployment (picks the tokenizer)",
+        Scope.AZURE,
+    ),
+    Setting(
+        "AZURE_CLIENT_ID", "", "Client id of the app's user-assigned managed identity", Scope.AZURE
+    ),
+    Setting("AZURE_TENANT_ID", "", "Tenant for the local developer credential"),
+    Setting("OPENAI_BASE_URL", "", "Any OpenAI-compatible server (Ollama, vLLM, LM Studio)"),
+    Setting("OPENAI_API_KEY", "", "Key for OPENAI_BASE_URL or api.openai.com"),
+    Setting("OPENAI_MODEL", "gpt-4o", "Model name for OPENAI_BASE_URL"),
+    Setting("LLM_TIMEOUT_SECONDS", "60", "Per-request timeout towards the model"),
+    Setting("LLM_MAX_RETRIES", "2", "Retries with backoff on 429, 5xx and connection errors"),
+    # Users
+    Setting("AUTH_MODE", "demo", "demo | easyauth | oidc", Scope.AZURE),
+    Setting("DEMO_USERS", "Luke,Leia,Han", "Users of the demo-mode picker, comma separated"),
+    Setting("ADMIN_USERS", "", "User ids allowed to clear all history, comma separated"),
+    # Limits and prices
+    Setting("MAX_PROMPT_CHARS", "20000", "Longer prompts are refused before anything is sent"),
+    Setting("PRICE_INPUT_PER_MTOK", "2.50", "USD per 1M prompt tokens (GPT-4o list price)"),
+    Setting("PRICE_OUTPUT_PER_MTOK", "10.00", "USD per 1M completion tokens (GPT-4o list price)"),
+    # Monitoring
+    Setting(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "",
+        "Send traces and logs to Application Insights",
+        Scope.AZURE,
+    ),
+)
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Typed read access to the registered variables; empty strings count as unset."""
+
+    values: Mapping[str, str]
+
+    @classmethod
+    def current(cls) -> Environment:
+        return cls(dict(os.environ))
+
+    def get(self, name: str) -> str:
+        setting = _BY_NAME[name]
+        value = self.values.get(name, "").strip()
+        return value or setting.default
+
+    def is_set(self, name: str) -> bool:
+        _BY_NAME[name]
+        return bool(self.values.get(name, "").strip())
+
+    def get_int(self, name: str, minimum: int | None = None) -> int:
+        raw = self.get(name)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def get_float(self, name: str) -> float:
+        raw = self.get(name)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+    def get_list(self, name: str) -> list[str]:
+        return [item.strip() for item in self.get(name).split(",") if item.strip()]

@@ -1,0 +1,58 @@
+"""The offline responder: what answers when no model is configured.
+
+It is not a model and never pretends to be one: every reply starts with a label, says what
+the app would have sent, and how to configure a real model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from chatbot.llm import ModelConfig, Provider
+from memory import TokenCounter, Usage
+
+OFFLINE_LABEL = "🔌 **Offline responder** (no model configured)"
+
+
+@dataclass
+class OfflineReply:
+    words: list[str]
+    usage: Usage | None = None
+    _sent: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[str]:
+        for word in self.words:
+            self._sent.append(word)
+            yield word
+
+    @property
+    def text(self) -> str:
+        return "".join(self._sent)
+
+    @property
+    def complete(self) -> bool:
+        return len(self._sent) == len(self.words)
+
+
+@dataclass
+class OfflineChatModel:
+    config: ModelConfig = field(
+        default_factory=lambda: ModelConfig(
+            provider=Provider.OFFLINE, model="offline", tokenizer_model="gpt-4o"
+        )
+    )
+    counter: TokenCounter = field(default_factory=TokenCounter)
+
+    def stream(self, messages: list[dict[str, str]]) -> OfflineReply:
+        last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        history = len(messages) - 1
+        text = (
+            f"{OFFLINE_LABEL}: I stored your message ({self.counter.count_text(last)} tokens). "
+            f"A model would have received the system instruction and {history} "
+            f"message{'s' if history != 1 else ''} ({self.counter.count_request(messages)} "
+            "prompt tokens). Set `AZURE_OPENAI_ENDPOINT` or `OPENAI_BASE_URL` in `.env` "
+            "to get real answers."
+        )
+        return OfflineReply(words=re.findall(r"\S+\s*", text))

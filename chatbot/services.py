@@ -1,0 +1,98 @@
+"""Everything the app needs, built once per process from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from azure.core.credentials import TokenCredential
+
+from chatbot.config import Environment
+from chatbot.identity import AuthMode, AuthSettings
+from chatbot.llm import (
+    ChatModel,
+    ModelConfig,
+    OpenAIChatModel,
+    Provider,
+    create_azure_credential,
+    create_openai_client,
+)
+from chatbot.offline import OfflineChatModel
+from chatbot.presets import DEFAULT_PRESET, Preset, load_presets
+from chatbot.pricing import Prices
+from memory import (
+    ChatMemory,
+    RedisTarget,
+    TokenCounter,
+    create_entra_credential_provider,
+    create_redis_client,
+)
+
+
+@dataclass(frozen=True)
+class Services:
+    memory: ChatMemory
+    model: ChatModel
+    presets: dict[str, Preset]
+    prices: Prices
+    auth: AuthSettings
+    max_prompt_chars: int
+    storage_description: str
+
+
+def resolve_redis_target(env: Environment) -> RedisTarget:
+    """REDIS_URL, else REDIS_HOST (Entra ID), else the embedded local Redis, started if needed."""
+    if env.is_set("REDIS_URL"):
+        return RedisTarget(url=env.get("REDIS_URL"))
+    if env.is_set("REDIS_HOST"):
+        return RedisTarget(host=env.get("REDIS_HOST"), port=env.get_int("REDIS_PORT", minimum=1))
+    from memory.embedded import EmbeddedRedis, from_environment
+
+    embedded = from_environment()
+    if env.is_set("EMBEDDED_REDIS_PORT") or env.is_set("EMBEDDED_REDIS_DIR"):
+        embedded = EmbeddedRedis(
+            port=env.get_int("EMBEDDED_REDIS_PORT", minimum=1),
+            data_dir=embedded.data_dir,
+        )
+    return RedisTarget(url=embedded.ensure_running())
+
+
+def build_services(env: Environment) -> Services:
+    model_config = ModelConfig.from_env(env)
+    redis_target = resolve_redis_target(env)
+    credential: TokenCredential | None = None
+    if model_config.keyless or redis_target.uses_entra_id:
+        credential = create_azure_credential(env)
+    credential_provider = (
+        create_entra_credential_provider(credential)
+        if redis_target.uses_entra_id and credential is not None
+        else None
+    )
+    presets = load_presets()
+    counter = TokenCounter(model_config.tokenizer_model)
+    memory = ChatMemory(
+        create_redis_client(redis_target, credential_provider),
+        default_system=presets[DEFAULT_PRESET].instruction(),
+        index_name=env.get("CHAT_INDEX_NAME"),
+        token_counter=counter,
+    )
+    model: ChatModel
+    if model_config.provider is Provider.OFFLINE:
+        model = OfflineChatModel(counter=counter)
+    else:
+        model = OpenAIChatModel(model_config, create_openai_client(model_config, credential))
+    return Services(
+        memory=memory,
+        model=model,
+        presets=presets,
+        prices=Prices(
+            input_per_mtok=env.get_float("PRICE_INPUT_PER_MTOK"),
+            output_per_mtok=env.get_float("PRICE_OUTPUT_PER_MTOK"),
+        ),
+        auth=AuthSettings(
+            mode=AuthMode.parse(env.get("AUTH_MODE")),
+            demo_users=tuple(env.get_list("DEMO_USERS")),
+            admin_users=frozenset(env.get_list("ADMIN_USERS")),
+        ),
+        max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
+        storage_description=redis_target.describe(),
+    )

@@ -1,0 +1,98 @@
+"""Building the one Redis client a process shares.
+
+Three ways in, decided here and nowhere else:
+- `REDIS_URL` (redis:// or rediss://, password in the URL);
+- `REDIS_HOST` + `REDIS_PORT` with no password: Azure Managed Redis over TLS with Microsoft
+  Entra ID tokens from the Azure credential the app already uses for its model;
+- neither: the embedded local Redis (memory.embedded), started on demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from azure.core.credentials import TokenCredential
+from redis.auth.token_manager import RetryPolicy, TokenManagerConfig
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.credentials import CredentialProvider
+from redis.retry import Retry
+from redis_entraid.cred_provider import (
+    DEFAULT_DELAY_IN_MS,
+    DEFAULT_EXPIRATION_REFRESH_RATIO,
+    DEFAULT_LOWER_REFRESH_BOUND_MILLIS,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TOKEN_REQUEST_EXECUTION_TIMEOUT_IN_MS,
+    EntraIdCredentialsProvider,
+)
+from redis_entraid.identity_provider import DefaultAzureCredentialProvider
+
+REDIS_SCOPE = "https://redis.azure.com/.default"
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where Redis is. Exactly one of `url` or `host` is set."""
+
+    url: str | None = None
+    host: str | None = None
+    port: int = 10000
+    ssl: bool = True
+
+    @property
+    def uses_entra_id(self) -> bool:
+        return self.host is not None
+
+    def describe(self) -> str:
+        if self.url is not None:
+            return redis.connection.parse_url(self.url).get("host", "?") + " (REDIS_URL)"
+        return f"{self.host}:{self.port} (Microsoft Entra ID)"
+
+
+def create_entra_credential_provider(
+    credential: TokenCredential,
+    *,
+    expiration_refresh_ratio: float = DEFAULT_EXPIRATION_REFRESH_RATIO,
+) -> EntraIdCredentialsProvider:
+    """A redis-entraid provider fed by an Azure credential; it renews tokens in the background
+    and re-authenticates open connections, so hour-long token lifetimes never drop a user."""
+    return EntraIdCredentialsProvider(
+        identity_provider=DefaultAzureCredentialProvider(app=credential, scopes=(REDIS_SCOPE,)),
+        token_manager_config=TokenManagerConfig(
+            expiration_refresh_ratio,
+            DEFAULT_LOWER_REFRESH_BOUND_MILLIS,
+            DEFAULT_TOKEN_REQUEST_EXECUTION_TIMEOUT_IN_MS,
+            RetryPolicy(DEFAULT_MAX_ATTEMPTS, DEFAULT_DELAY_IN_MS),
+        ),
+    )
+
+
+def _resilience() -> dict[str, Any]:
+    return {
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "socket_connect_timeout": 3,
+        "socket_timeout": 5,
+        "health_check_interval": 30,
+        "decode_responses": True,
+    }
+
+
+def create_redis_client(
+    target: RedisTarget, credential_provider: CredentialProvider | None = None
+) -> redis.Redis:
+    """A client with hiredis parsing, retries with jittered backoff and string replies."""
+    if target.url is not None:
+        return redis.Redis.from_url(target.url, **_resilience())
+    if credential_provider is None or target.host is None:
+        raise ValueError(
+            f"Redis at {target.host} uses Microsoft Entra ID: pass a credential provider."
+        )
+    return redis.Redis(
+        host=target.host,
+        port=target.port,
+        ssl=target.ssl,
+        credential_provider=credential_provider,
+        **_resilience(),
+    )

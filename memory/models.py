@@ -1,0 +1,117 @@
+"""Typed values that cross the memory layer's boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """Who wrote a stored message. The system instruction is a per-user setting, not a message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class ChatMemoryError(Exception):
+    """Base class of every error the memory layer raises on purpose."""
+
+
+class InvalidInput(ChatMemoryError, ValueError):
+    """The caller passed something the memory layer refuses; the message says what and why."""
+
+
+class StorageUnavailable(ChatMemoryError):
+    """Redis could not be reached after retries; nothing was written by the failed call."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage the model reported for one reply."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Message:
+    """One stored chat message, as read back."""
+
+    role: Role
+    content: str
+    seq: int
+    created_at: float
+    token_count: int
+    usage: Usage | None = None
+    key: str = ""
+
+    def as_openai(self) -> dict[str, str]:
+        return {"role": self.role.value, "content": self.content}
+
+
+@dataclass(frozen=True)
+class SystemInstruction:
+    """The instruction sent first in every request. `preset` is None for custom text."""
+
+    text: str
+    preset: str | None = None
+    token_count: int = 0
+
+    def as_openai(self) -> dict[str, str]:
+        return {"role": "system", "content": self.text}
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    """Exactly what the next request sends: the system instruction and the last N messages."""
+
+    system: SystemInstruction
+    messages: tuple[Message, ...]
+    token_count: int
+
+    def as_openai(self) -> list[dict[str, str]]:
+        return [self.system.as_openai(), *(message.as_openai() for message in self.messages)]
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    replies: int = 0
+
+
+@dataclass(frozen=True)
+class Retention:
+    """A user's retention policy and, when one is set, how long their messages still live."""
+
+    ttl_seconds: int | None
+    oldest_expires_in: float | None = None
+    newest_expires_in: float | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Everything one page render needs, read in a single round trip."""
+
+    user_id: str
+    recent: tuple[Message, ...]
+    total_messages: int
+    window: ContextWindow
+    window_size: int
+    ttl_seconds: int | None
+    usage_totals: UsageTotals = field(default_factory=UsageTotals)
+
+    @property
+    def has_earlier(self) -> bool:
+        return self.total_messages > len(self.recent)
+
+    @property
+    def last_reply_usage(self) -> Usage | None:
+        for message in reversed(self.recent):
+            if message.role is Role.ASSISTANT:
+                return message.usage
+        return None

@@ -1,0 +1,59 @@
+"""Shared fixtures: a real Redis with RediSearch (the embedded server) for the whole session,
+and a fresh index name / key prefix per test."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
+from memory.embedded import EmbeddedRedis
+
+DEFAULT_TEST_SYSTEM = SystemInstruction(text="You are a helpful assistant.", preset="standard")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(port=free_port(), data_dir=Path(tmp_path_factory.mktemp("redis")))
+    server.ensure_running()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = create_redis_client(RedisTarget(url=redis_url))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def index_name(redis_client: redis.Redis) -> Iterator[str]:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    with contextlib.suppress(redis.ResponseError):
+        redis_client.ft(name).dropindex(delete_documents=True)
+    for key in redis_client.scan_iter(match=f"{name}:*", count=1000):
+        redis_client.delete(key)
+
+
+@pytest.fixture
+def memory(redis_client: redis.Redis, index_name: str) -> ChatMemory:
+    return ChatMemory(redis_client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
