@@ -31,8 +31,9 @@ from memory import (
 WINDOW_MAX = 50
 PAGE_STEP = 50
 CUSTOM = "__custom__"
-RETENTION_CHOICES: list[int | None] = [
-    5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, None,
+KEEP_FOREVER = 0
+RETENTION_CHOICES = [
+    5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, KEEP_FOREVER,
 ]  # fmt: skip
 
 load_dotenv(override=False)
@@ -169,13 +170,13 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
     bar.select_slider(
         "Time to live of chat entries",
         options=RETENTION_CHOICES,
-        value=ttl if ttl in RETENTION_CHOICES else None,
-        format_func=lambda seconds: "Keep forever" if seconds is None else format_duration(seconds),
+        value=ttl if ttl in RETENTION_CHOICES else KEEP_FOREVER,
+        format_func=lambda s: "Keep forever" if s == KEEP_FOREVER else format_duration(s),
         key=ttl_key,
     )
 
     def apply_retention() -> None:
-        chosen = st.session_state[ttl_key]
+        chosen = st.session_state[ttl_key] or None
         act("Applying retention", lambda: memory.set_retention(user, chosen))
         label = "kept forever" if chosen is None else f"kept {format_duration(chosen)}"
         st.toast(f"Your messages are now {label}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from azure.core.credentials import TokenCredential
 
@@ -45,14 +46,12 @@ def resolve_redis_target(env: Environment) -> RedisTarget:
         return RedisTarget(url=env.get("REDIS_URL"))
     if env.is_set("REDIS_HOST"):
         return RedisTarget(host=env.get("REDIS_HOST"), port=env.get_int("REDIS_PORT", minimum=1))
-    from memory.embedded import EmbeddedRedis, from_environment
+    from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis
 
-    embedded = from_environment()
-    if env.is_set("EMBEDDED_REDIS_PORT") or env.is_set("EMBEDDED_REDIS_DIR"):
-        embedded = EmbeddedRedis(
-            port=env.get_int("EMBEDDED_REDIS_PORT", minimum=1),
-            data_dir=embedded.data_dir,
-        )
+    embedded = EmbeddedRedis(
+        port=env.get_int("EMBEDDED_REDIS_PORT", minimum=1),
+        data_dir=Path(env.get("EMBEDDED_REDIS_DIR") or DEFAULT_DATA_DIR),
+    )
     return RedisTarget(url=embedded.ensure_running())
 
 

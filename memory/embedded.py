@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 DEFAULT_PORT = 6399
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +94,10 @@ class EmbeddedRedis:
         return arguments
 
     def _client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        """A probe that fails fast: no retries, so polling for readiness stays tight."""
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
 
     def is_running(self) -> bool:
         """True if a Redis with the search and JSON modules answers on the port."""

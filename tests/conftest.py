@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from chatbot.config import SETTINGS
 from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
 from memory.embedded import EmbeddedRedis
+from tests.support.openai_server import ChatCompletionsServer
 
 DEFAULT_TEST_SYSTEM = SystemInstruction(text="You are a helpful assistant.", preset="standard")
 
@@ -57,3 +59,34 @@ def index_name(redis_client: redis.Redis) -> Iterator[str]:
 @pytest.fixture
 def memory(redis_client: redis.Redis, index_name: str) -> ChatMemory:
     return ChatMemory(redis_client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
+
+
+@pytest.fixture
+def model_server() -> Iterator[ChatCompletionsServer]:
+    with ChatCompletionsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, redis_url: str, index_name: str) -> str:
+    """The app's environment for one test: every registered variable blanked (so a developer's
+    .env cannot leak in), the test Redis and index, offline unless a test adds a model."""
+    import streamlit as st
+
+    for setting in SETTINGS:
+        monkeypatch.setenv(setting.name, "")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("CHAT_INDEX_NAME", index_name)
+    monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+    monkeypatch.setenv("LLM_TIMEOUT_SECONDS", "5")
+    st.cache_resource.clear()
+    return index_name
+
+
+@pytest.fixture
+def online_env(
+    app_env: str, monkeypatch: pytest.MonkeyPatch, model_server: ChatCompletionsServer
+) -> ChatCompletionsServer:
+    monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    return model_server
