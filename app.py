@@ -14,7 +14,14 @@ import streamlit as st
 from dotenv import load_dotenv
 
 from chatbot.config import ConfigError, Environment
-from chatbot.identity import AuthMode, Identity, demo_identity, identity_from_claims
+from chatbot.identity import (
+    AuthMode,
+    Identity,
+    check_trusted_headers,
+    demo_identity,
+    identity_from_easyauth,
+    identity_from_oidc,
+)
 from chatbot.llm import ModelError, Provider
 from chatbot.rendering import escape_markdown, format_duration
 from chatbot.services import Services, build_services
@@ -57,25 +64,42 @@ def storage_unavailable(error: Exception) -> None:
     st.stop()
 
 
+def sign_in_required(title: str, text: str, login: bool = False) -> None:
+    st.title(title)
+    st.write(text)
+    if login:
+        st.button("Sign in", on_click=st.login, type="primary")
+    st.stop()
+
+
 def current_identity(services: Services) -> Identity:
     auth = services.auth
     if auth.mode is AuthMode.DEMO:
         user = st.sidebar.selectbox("User", auth.demo_users, key="demo_user")
-        return demo_identity(user, auth)
-    if auth.mode is AuthMode.OIDC and not st.user.is_logged_in:
-        st.title("💬 Sign in to chat")
-        st.write("Your conversation is private to your account.")
-        st.button("Sign in", on_click=st.login, type="primary")
+        return demo_identity(user)
+    try:
+        check_trusted_headers(auth.mode, st.get_option("server.trustedUserHeaders"))
+    except ConfigError as error:
+        st.error(f"Configuration error: {error}")
         st.stop()
-    identity = identity_from_claims(st.user.to_dict(), auth)
-    if identity is None:
-        st.title("🔒 Sign-in required")
-        st.write(
-            "This app only serves signed-in users, and no identity came with your request. "
-            "Sign in through the site's login page and reload."
-        )
-        st.stop()
+    claims = st.user.to_dict()
+    if auth.mode is AuthMode.OIDC:
+        identity = identity_from_oidc(claims, auth)
+        if identity is None:
+            sign_in_required(
+                "💬 Sign in to chat", "Your conversation is private to your account.", login=True
+            )
+    else:
+        identity = identity_from_easyauth(claims, auth)
+        if identity is None:
+            sign_in_required(
+                "🔒 Sign-in required",
+                "This app only serves signed-in users, and no identity came with your request. "
+                "Sign in through the site's login page and reload.",
+            )
+    assert identity is not None
     st.sidebar.markdown(f"Signed in as **{escape_markdown(identity.display_name)}**")
+    st.sidebar.caption(f"User id: `{identity.user_id}`")
     if auth.mode is AuthMode.OIDC:
         st.sidebar.button("Sign out", on_click=st.logout)
     return identity
@@ -226,6 +250,8 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
 
             def clear_all() -> None:
                 st.session_state["confirm_clear_all"] = False
+                if not identity.is_admin:
+                    return
                 act("Clearing all history", memory.clear_all)
                 st.toast("All history was cleared.")
 

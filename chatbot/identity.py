@@ -11,6 +11,7 @@ which people can change.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -57,28 +58,58 @@ class Identity:
     is_admin: bool
 
 
-def identity_from_claims(claims: Mapping[str, Any], settings: AuthSettings) -> Identity | None:
-    """The signed-in person from `st.user`'s claims, or None when nobody is signed in."""
-    stable = next(
-        (str(claims[key]).strip() for key in ("oid", "sub") if str(claims.get(key) or "").strip()),
-        None,
+def _claim(claims: Mapping[str, Any], *names: str) -> str | None:
+    for name in names:
+        value = claims.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _identity(user_id: str, name: str | None, settings: AuthSettings) -> Identity:
+    return Identity(
+        user_id=user_id,
+        display_name=name or user_id,
+        is_admin=user_id in settings.admin_users,
     )
-    name = next(
-        (
-            str(claims[key]).strip()
-            for key in ("name", "preferred_username", "email")
-            if str(claims.get(key) or "").strip()
-        ),
-        None,
-    )
-    user_id = stable or name
+
+
+def identity_from_easyauth(claims: Mapping[str, Any], settings: AuthSettings) -> Identity | None:
+    """The person App Service signed in, from the headers Streamlit mapped into `st.user`.
+    Without the principal id header nobody is signed in: no name or email stands in for it."""
+    user_id = _claim(claims, "oid")
     if user_id is None:
         return None
-    admins = settings.admin_users
-    is_admin = user_id in admins or (name is not None and stable is None and name in admins)
-    return Identity(user_id=user_id, display_name=name or user_id, is_admin=is_admin)
+    return _identity(user_id, _claim(claims, "name"), settings)
 
 
-def demo_identity(user: str, settings: AuthSettings) -> Identity:
+def identity_from_oidc(claims: Mapping[str, Any], settings: AuthSettings) -> Identity | None:
+    """The person signed in through `st.login`, keyed by `oid` (Entra) or else `sub`."""
+    if claims.get("is_logged_in") is not True:
+        return None
+    user_id = _claim(claims, "oid", "sub")
+    if user_id is None:
+        return None
+    return _identity(user_id, _claim(claims, "name", "preferred_username", "email"), settings)
+
+
+def check_trusted_headers(mode: AuthMode, mapping: object) -> None:
+    """`server.trustedUserHeaders` must be set exactly when the platform supplies identity:
+    in easyauth mode to receive it, and never in oidc mode, where a client could send the
+    same headers to pose as someone else."""
+    mapped = mapping if isinstance(mapping, dict) else {}
+    if mode is AuthMode.EASYAUTH and mapped.get("X-MS-CLIENT-PRINCIPAL-ID") != "oid":
+        raise ConfigError(
+            "AUTH_MODE=easyauth needs Streamlit to read App Service's identity headers: set "
+            f"STREAMLIT_SERVER_TRUSTED_USER_HEADERS='{json.dumps(EASYAUTH_HEADERS)}'."
+        )
+    if mode is AuthMode.OIDC and mapped:
+        raise ConfigError(
+            "AUTH_MODE=oidc must not trust identity headers: unset "
+            "STREAMLIT_SERVER_TRUSTED_USER_HEADERS / server.trustedUserHeaders."
+        )
+
+
+def demo_identity(user: str) -> Identity:
     """Anyone may be anyone in demo mode, and anyone may clear everything: it is a demo."""
     return Identity(user_id=user, display_name=user, is_admin=True)
