@@ -72,6 +72,23 @@ def sign_in_required(title: str, text: str, login: bool = False) -> None:
     st.stop()
 
 
+def chat_input() -> str | None:
+    """The one prompt box; the same widget on every path, so a submitted prompt always
+    reaches this run whatever state the page was in."""
+    return st.chat_input("Type your message", key="prompt")
+
+
+def keep_unsent_prompt(identity: Identity) -> None:
+    """While storage is down, a prompt typed into the page is kept here, never dropped."""
+    prompt = chat_input()
+    if prompt is not None and prompt.strip():
+        st.session_state["draft"] = (identity.user_id, prompt)
+    draft = st.session_state.get("draft")
+    if draft and draft[0] == identity.user_id:
+        st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
+        st.code(draft[1][:5000], language=None, wrap_lines=True)
+
+
 def current_identity(services: Services) -> Identity:
     auth = services.auth
     if auth.mode is AuthMode.DEMO:
@@ -342,6 +359,7 @@ def main() -> None:
     try:
         conversation = services.memory.conversation(user, page_size=min(page_size, MAX_WINDOW))
     except StorageUnavailable as error:
+        keep_unsent_prompt(identity)
         storage_unavailable(error)
 
     st.title("💬 Chat with memory in Redis")
@@ -384,7 +402,7 @@ def main() -> None:
         if st.button("↻ Retry reply", key="retry_reply"):
             reply(services, identity, conversation.window_size)
 
-    prompt = st.chat_input("Type your message", key="prompt")
+    prompt = chat_input()
     if prompt is not None and submit(services, identity, prompt):
         render_message(Role.USER, prompt)
         reply(services, identity, conversation.window_size)

@@ -128,11 +128,11 @@ def test_easyauth_user_has_no_picker_and_only_their_history(
     assert all(box.label != "User" for box in app.sidebar.selectbox)
     assert any(escape_markdown("luke@example.com") in m.value for m in app.sidebar.markdown)
     app.chat_input[0].set_value("Luke here").run()
-    assert [m.content for m in memory.messages("oid-luke")][0] == "Luke here"
+    assert next(m.content for m in memory.messages("oid-luke")) == "Luke here"
     shown = [m.markdown[0].value for m in app.chat_message]
     assert "Leia's private note" not in shown
     assert "Clear ALL history…" not in labels(app)
-    [b for b in app.button if b.label == "Clear my history"][0].click().run()
+    next(b for b in app.button if b.label == "Clear my history").click().run()
     assert memory.count("oid-luke") == 0 and memory.count("oid-leia") == 1
 
 
@@ -158,8 +158,8 @@ def test_an_admin_can_clear_all(easyauth: str, redis_client: redis.Redis) -> Non
     memory = memory_of(redis_client, easyauth)
     memory.append("oid-leia", "user", "hello")
     app = run_as({"oid": "oid-admin", "name": "Admin"})
-    [b for b in app.button if b.label == "Clear ALL history…"][0].click().run()
-    [b for b in app.button if b.label == "Yes, delete all"][0].click().run()
+    next(b for b in app.button if b.label == "Clear ALL history…").click().run()
+    next(b for b in app.button if b.label == "Yes, delete all").click().run()
     assert memory.count("oid-leia") == 0
 
 
