@@ -134,8 +134,8 @@ def test_many_users_and_two_tabs_turning_at_once_lose_nothing(
         prompts = [m.content for m in shared if m.role is Role.USER and m.content.startswith(tab)]
         assert prompts == [f"{tab} prompt {n}" for n in range(10)]
     replies = [m.content for m in shared if m.role is Role.ASSISTANT]
-    prompts = {m.content for m in shared if m.role is Role.USER}
-    assert len(replies) == 20 and all(r.removeprefix("Echo: ") in prompts for r in replies)
+    all_prompts = {m.content for m in shared if m.role is Role.USER}
+    assert len(replies) == 20 and all(r.removeprefix("Echo: ") in all_prompts for r in replies)
     for n in range(20):
         stored = memory.messages(f"user{n}")
         assert [m.content for m in stored if m.role is Role.USER] == [
