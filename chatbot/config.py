@@ -61,6 +61,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AUTH_MODE", "demo", "demo | easyauth | oidc", Scope.AZURE),
     Setting("DEMO_USERS", "Luke,Leia,Han", "Users of the demo-mode picker, comma separated"),
     Setting("ADMIN_USERS", "", "User ids allowed to clear all history, comma separated"),
+    Setting(
+        "STREAMLIT_SERVER_TRUSTED_USER_HEADERS",
+        "",
+        "easyauth only: JSON mapping App Service identity headers into st.user",
+    ),
     # Limits and prices
     Setting("MAX_PROMPT_CHARS", "20000", "Longer prompts are refused before anything is sent"),
     Setting("PRICE_INPUT_PER_MTOK", "2.50", "USD per 1M prompt tokens (GPT-4o list price)"),
