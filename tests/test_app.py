@@ -333,3 +333,18 @@ def test_bad_configuration_is_named(app_env: str, monkeypatch: pytest.MonkeyPatc
     app = AppTest.from_file(APP, default_timeout=30).run()
     assert not app.exception
     assert "AUTH_MODE" in app.error[0].value
+
+
+def test_a_reply_without_a_usage_chunk_is_stored_with_an_estimate(
+    online_env: ChatCompletionsServer, redis_client: redis.Redis, app_env: str
+) -> None:
+    online_env.configure(omit_usage=True, reply="Short answer.")
+    app = start_app()
+    say(app, "Question?")
+    reply = stored(redis_client, app_env).messages("Luke")[-1]
+    assert reply.content == "Short answer."
+    assert reply.usage is not None
+    assert reply.usage.completion_tokens == len(
+        tiktoken.get_encoding("o200k_base").encode("Short answer.")
+    )
+    assert reply.usage.prompt_tokens == independent_count(online_env.last_request.messages)
