@@ -157,7 +157,9 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
     )
     labels = ["system"] + [f"{i + 1}·{m.role.value}" for i, m in enumerate(window.messages)]
     counts = [window.system.token_count] + [m.token_count for m in window.messages]
-    bar.bar_chart({"message": labels, "tokens": counts}, x="message", y="tokens", height=160)
+    bar.bar_chart(
+        {"message": labels, "tokens": counts}, x="message", y="tokens", height=160, sort=False
+    )
 
     bar.subheader("System instruction")
     presets = services.presets

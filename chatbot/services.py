@@ -52,7 +52,9 @@ def resolve_redis_target(env: Environment) -> RedisTarget:
         port=env.get_int("EMBEDDED_REDIS_PORT", minimum=1),
         data_dir=Path(env.get("EMBEDDED_REDIS_DIR") or DEFAULT_DATA_DIR),
     )
-    return RedisTarget(url=embedded.ensure_running())
+    return RedisTarget(
+        url=embedded.ensure_running(), label=f"local Redis, data in {embedded.data_dir}"
+    )
 
 
 def build_services(env: Environment) -> Services:

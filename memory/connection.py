@@ -39,6 +39,7 @@ class RedisTarget:
     host: str | None = None
     port: int = 10000
     ssl: bool = True
+    label: str = "REDIS_URL"
 
     @property
     def uses_entra_id(self) -> bool:
@@ -46,7 +47,7 @@ class RedisTarget:
 
     def describe(self) -> str:
         if self.url is not None:
-            return redis.connection.parse_url(self.url).get("host", "?") + " (REDIS_URL)"
+            return f"{redis.connection.parse_url(self.url).get('host', '?')} ({self.label})"
         return f"{self.host}:{self.port} (Microsoft Entra ID)"
 
 
