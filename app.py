@@ -23,7 +23,7 @@ from chatbot.identity import (
     identity_from_oidc,
 )
 from chatbot.llm import ModelError, Provider
-from chatbot.rendering import escape_markdown, format_duration
+from chatbot.rendering import format_duration
 from chatbot.services import Services, build_services
 from chatbot.telemetry import configure_telemetry
 from memory import (
@@ -92,7 +92,14 @@ def keep_unsent_prompt(identity: Identity) -> None:
 def current_identity(services: Services) -> Identity:
     auth = services.auth
     if auth.mode is AuthMode.DEMO:
-        user = st.sidebar.selectbox("User", auth.demo_users, key="demo_user")
+        wanted = st.query_params.get("user")
+        user = st.sidebar.selectbox(
+            "User",
+            auth.demo_users,
+            index=auth.demo_users.index(wanted) if wanted in auth.demo_users else 0,
+            key="demo_user",
+        )
+        st.query_params["user"] = user
         return demo_identity(user)
     try:
         check_trusted_headers(auth.mode, st.get_option("server.trustedUserHeaders"))
@@ -115,7 +122,7 @@ def current_identity(services: Services) -> Identity:
                 "Sign in through the site's login page and reload.",
             )
     assert identity is not None
-    st.sidebar.markdown(f"Signed in as **{escape_markdown(identity.display_name)}**")
+    st.sidebar.text(f"Signed in as {identity.display_name}")
     st.sidebar.caption(f"User id: `{identity.user_id}`")
     if auth.mode is AuthMode.OIDC:
         st.sidebar.button("Sign out", on_click=st.logout)
@@ -153,7 +160,13 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
     )
     window = conversation.window
     bar.metric(
-        "Chat history tokens", f"{window.token_count:,}", help="Prompt tokens of the next request."
+        "Chat history tokens",
+        f"{window.token_count:,}",
+        help=(
+            "Prompt tokens of the system instruction plus the last N stored messages: exactly "
+            "what a retry would send now. A new message adds its own tokens and pushes the "
+            "oldest out once N is reached."
+        ),
     )
     labels = ["system"] + [f"{i + 1}·{m.role.value}" for i, m in enumerate(window.messages)]
     counts = [window.system.token_count] + [m.token_count for m in window.messages]
@@ -205,7 +218,7 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
 
         bar.button("Save instruction", on_click=save_custom)
     else:
-        bar.caption(escape_markdown(current.text))
+        bar.text(current.text)
 
     bar.subheader("Retention")
     ttl_key = widget_key("ttl", identity)
@@ -248,7 +261,7 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
     total_cost = prices.cost(totals.prompt_tokens, totals.completion_tokens)
     bar.caption(
         f"Your total: {totals.prompt_tokens:,} in / {totals.completion_tokens:,} out over "
-        f"{totals.replies} replies · ${total_cost:.4f}"
+        f"{totals.replies} {'reply' if totals.replies == 1 else 'replies'} · ${total_cost:.4f}"
     )
 
     bar.subheader("History")
@@ -286,7 +299,10 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
 
 def render_message(role: Role, content: str) -> None:
     with st.chat_message(role.value):
-        st.markdown(escape_markdown(content) if role is Role.USER else content)
+        if role is Role.USER:
+            st.text(content)
+        else:
+            st.markdown(content)
 
 
 def reply(services: Services, identity: Identity, window_size: int) -> None:
@@ -401,6 +417,8 @@ def main() -> None:
     if awaiting_reply:
         if model_error and model_error[0] == user:
             st.error(f"{model_error[1]} Your message is saved.")
+        else:
+            st.caption("No reply was stored for your last message.")
         if st.button("↻ Retry reply", key="retry_reply"):
             reply(services, identity, conversation.window_size)
 

@@ -137,10 +137,11 @@ class ModelError(Exception):
 
 
 def _explain(error: Exception, config: ModelConfig) -> ModelError:
+    retried = ", even after retrying" if config.max_retries else ""
     if isinstance(error, openai.APITimeoutError):
         text = f"The model did not answer within {config.timeout_seconds:.0f} seconds."
     elif isinstance(error, openai.RateLimitError):
-        text = "The model is rate-limited right now (HTTP 429), even after retrying."
+        text = f"The model is rate-limited right now (HTTP 429){retried}."
     elif isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         text = (
             f"The app is not allowed to call the model (HTTP {error.status_code}). "
@@ -149,7 +150,7 @@ def _explain(error: Exception, config: ModelConfig) -> ModelError:
     elif isinstance(error, openai.BadRequestError) and error.code == "content_filter":
         text = "The prompt was blocked by the content filter."
     elif isinstance(error, openai.APIStatusError):
-        text = f"The model service failed (HTTP {error.status_code}), even after retrying."
+        text = f"The model service failed (HTTP {error.status_code}){retried}."
     elif isinstance(error, openai.APIConnectionError):
         text = "The connection to the model was lost before the reply was complete."
     else:

@@ -1,18 +1,6 @@
-"""Text helpers for showing stored content safely and durations readably."""
+"""Durations written for people."""
 
 from __future__ import annotations
-
-import re
-
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:])")
-
-
-def escape_markdown(text: str) -> str:
-    """Show a person's own words exactly as typed: no markdown, no HTML, no math, line
-    breaks kept. Streamlit never executes HTML in markdown; this also stops links, images
-    and formatting tricks from rendering."""
-    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
-    return escaped.replace("\r\n", "\n").replace("\n", "  \n")
 
 
 def format_duration(seconds: int) -> str:

@@ -12,7 +12,6 @@ from streamlit.testing.v1 import AppTest
 
 from chatbot.offline import OFFLINE_LABEL
 from chatbot.presets import DEFAULT_PRESET, load_presets
-from chatbot.rendering import escape_markdown
 from memory import ChatMemory, Role
 from tests.support.openai_server import ChatCompletionsServer, Fault
 
@@ -42,7 +41,7 @@ def click(app: AppTest, label: str) -> AppTest:
 
 
 def transcript(app: AppTest) -> list[tuple[str, str]]:
-    return [(m.name, m.markdown[0].value) for m in app.chat_message if m.markdown]
+    return [(m.name, m.text[0].value if m.text else m.markdown[0].value) for m in app.chat_message]
 
 
 def stored(redis_client: redis.Redis, index_name: str) -> ChatMemory:
@@ -313,7 +312,8 @@ def test_hostile_text_is_stored_verbatim_and_shown_as_text(
     app = start_app()
     say(app, hostile)
     assert stored(redis_client, app_env).messages("Luke")[0].content == hostile
-    assert transcript(app)[0] == ("user", escape_markdown(hostile))
+    assert transcript(app)[0] == ("user", hostile)
+    assert app.chat_message[0].text and not app.chat_message[0].markdown
     assert all(e.proto.allow_html is False for e in app.markdown)
 
 

@@ -21,7 +21,6 @@ from chatbot.identity import (
     identity_from_oidc,
 )
 from chatbot.presets import DEFAULT_PRESET, load_presets
-from chatbot.rendering import escape_markdown
 from memory import ChatMemory
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -126,10 +125,10 @@ def test_easyauth_user_has_no_picker_and_only_their_history(
     memory.append("oid-leia", "user", "Leia's private note")
     app = run_as({"oid": "oid-luke", "name": "luke@example.com"})
     assert all(box.label != "User" for box in app.sidebar.selectbox)
-    assert any(escape_markdown("luke@example.com") in m.value for m in app.sidebar.markdown)
+    assert any(t.value == "Signed in as luke@example.com" for t in app.sidebar.text)
     app.chat_input[0].set_value("Luke here").run()
     assert next(m.content for m in memory.messages("oid-luke")) == "Luke here"
-    shown = [m.markdown[0].value for m in app.chat_message]
+    shown = [m.text[0].value for m in app.chat_message if m.text]
     assert "Leia's private note" not in shown
     assert "Clear ALL history…" not in labels(app)
     next(b for b in app.button if b.label == "Clear my history").click().run()

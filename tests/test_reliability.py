@@ -68,7 +68,7 @@ def test_the_app_survives_redis_dying_and_coming_back(
     monkeypatch.setenv("REDIS_URL", own_redis.url)
     app = AppTest.from_file(APP, default_timeout=30).run()
     app.chat_input[0].set_value("first, acknowledged").run()
-    assert next(m.markdown[0].value for m in app.chat_message) == "first, acknowledged"
+    assert next(m.text[0].value for m in app.chat_message) == "first, acknowledged"
 
     own_redis.kill()
     app.chat_input[0].set_value("typed while Redis is down").run()
@@ -80,7 +80,7 @@ def test_the_app_survives_redis_dying_and_coming_back(
     own_redis.ensure_running()
     app.run()
     assert not app.exception
-    shown = [m.markdown[0].value for m in app.chat_message]
+    shown = [m.text[0].value for m in app.chat_message if m.text]
     assert shown[0] == "first, acknowledged"
 
     memory = ChatMemory(

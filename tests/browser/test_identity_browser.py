@@ -1,0 +1,93 @@
+"""AUTH_MODE=easyauth in a real browser: App Service's identity headers, mapped into `st.user`
+by `server.trustedUserHeaders`, decide whose conversation a browser gets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import redis
+from playwright.sync_api import expect
+
+from chatbot.identity import EASYAUTH_HEADERS
+from chatbot.presets import DEFAULT_PRESET, load_presets
+from memory import ChatMemory, RedisTarget, create_redis_client
+from tests.browser.harness import AppServer, OpenPage, StartApp, StreamlitPage
+from tests.support.openai_server import ChatCompletionsServer
+
+pytestmark = pytest.mark.browser
+
+ALICE = {
+    "X-MS-CLIENT-PRINCIPAL-ID": "0b6f1c1e-0000-4000-8000-00000000a11c",
+    "X-MS-CLIENT-PRINCIPAL-NAME": "alice@contoso.com",
+}
+BOB = {
+    "X-MS-CLIENT-PRINCIPAL-ID": "5d2e9a7b-0000-4000-8000-000000000b0b",
+    "X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso.com",
+}
+
+
+@pytest.fixture(scope="module")
+def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
+    return start_app(
+        {
+            "AUTH_MODE": "easyauth",
+            "STREAMLIT_SERVER_TRUSTED_USER_HEADERS": json.dumps(EASYAUTH_HEADERS),
+            "OPENAI_BASE_URL": fake_model.base_url,
+            "OPENAI_API_KEY": "test",
+            "LLM_MAX_RETRIES": "0",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def stored(app: AppServer) -> Iterator[ChatMemory]:
+    client: redis.Redis = create_redis_client(RedisTarget(url=app.redis_url))
+    yield ChatMemory(
+        client,
+        default_system=load_presets()[DEFAULT_PRESET].instruction(),
+        index_name=app.index_name,
+    )
+    client.close()
+
+
+def signed_in(page: StreamlitPage, headers: dict[str, str]) -> None:
+    expect(page.sidebar).to_contain_text(f"Signed in as {headers['X-MS-CLIENT-PRINCIPAL-NAME']}")
+    expect(page.sidebar).to_contain_text(f"User id: {headers['X-MS-CLIENT-PRINCIPAL-ID']}")
+    expect(page.combobox("User")).to_have_count(0)  # no demo picker: nobody picks an identity
+    expect(page.button("Clear ALL history…")).to_have_count(0)  # not an admin
+    expect(page.chat_input).to_be_visible()
+
+
+def test_each_signed_in_person_gets_their_own_conversation_and_nobody_else_gets_in(
+    app: AppServer, open_page: OpenPage, stored: ChatMemory
+) -> None:
+    alice = open_page(app, "alice", headers=ALICE)
+    signed_in(alice, ALICE)
+    assert alice.transcript() == []
+    alice.send("Alice asks")
+    assert alice.transcript() == [("user", "Alice asks"), ("assistant", "Echo: Alice asks")]
+
+    bob = open_page(app, "bob", headers=BOB)
+    signed_in(bob, BOB)
+    assert bob.transcript() == []
+    bob.send("Bob asks")
+    assert bob.transcript() == [("user", "Bob asks"), ("assistant", "Echo: Bob asks")]
+
+    alice.reload()
+    signed_in(alice, ALICE)
+    assert alice.transcript() == [("user", "Alice asks"), ("assistant", "Echo: Alice asks")]
+
+    # Stored under the principal id, not the name, and nowhere else.
+    alice_id, bob_id = ALICE["X-MS-CLIENT-PRINCIPAL-ID"], BOB["X-MS-CLIENT-PRINCIPAL-ID"]
+    assert [m.content for m in stored.messages(alice_id)] == ["Alice asks", "Echo: Alice asks"]
+    assert [m.content for m in stored.messages(bob_id)] == ["Bob asks", "Echo: Bob asks"]
+    assert stored.count(ALICE["X-MS-CLIENT-PRINCIPAL-NAME"]) == 0
+
+    nobody = open_page(app, "anonymous")
+    expect(nobody.page.get_by_role("heading", name="🔒 Sign-in required")).to_be_visible()
+    expect(nobody.page.get_by_text("no identity came with your request")).to_be_visible()
+    expect(nobody.chat_input).to_have_count(0)
+    expect(nobody.messages).to_have_count(0)
+    expect(nobody.page.get_by_text("Alice asks")).to_have_count(0)

@@ -1,0 +1,325 @@
+"""The app's journeys in headless Chromium: one app (`make run`) for the module, one demo user
+per journey, the fake model server as the model, and Redis read back to check what is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from playwright.sync_api import expect
+
+from chatbot.presets import DEFAULT_PRESET, load_presets
+from memory import ChatMemory, RedisTarget, Role, create_redis_client
+from tests.browser.harness import (
+    AppServer,
+    OpenPage,
+    StartApp,
+    StreamlitPage,
+    count_request_tokens,
+)
+from tests.support.openai_server import ChatCompletionsServer, Fault
+
+pytestmark = pytest.mark.browser
+
+PRESETS = load_presets()
+USERS = (
+    *("Luke", "Leia", "Han", "Rey", "Finn", "Poe"),
+    *("Chewie", "Lando", "Yoda", "Ahsoka", "Cassian"),
+)
+LLM_TIMEOUT_SECONDS = 2
+HISTORY = "Length of chat history"
+TOKENS = "Chat history tokens"
+TTL = "Time to live of chat entries"
+# The tick labels of the chart's x axis (Vega's SVG; its aria-label can lag behind an update).
+CHART_X_LABELS = "[aria-roledescription='axis'][aria-label^='X-axis'] .role-axis-label text"
+
+
+@pytest.fixture(scope="module")
+def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
+    return start_app(
+        {
+            "OPENAI_BASE_URL": fake_model.base_url,
+            "OPENAI_API_KEY": "test",
+            "LLM_MAX_RETRIES": "0",
+            "LLM_TIMEOUT_SECONDS": str(LLM_TIMEOUT_SECONDS),
+            "DEMO_USERS": ",".join(USERS),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def stored(app: AppServer) -> Iterator[ChatMemory]:
+    """The app's Redis and index, read directly."""
+    client: redis.Redis = create_redis_client(RedisTarget(url=app.redis_url))
+    yield ChatMemory(
+        client, default_system=PRESETS[DEFAULT_PRESET].instruction(), index_name=app.index_name
+    )
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_model(fake_model: ChatCompletionsServer) -> None:
+    fake_model.reset()
+
+
+@pytest.fixture
+def page(app: AppServer, open_page: OpenPage) -> StreamlitPage:
+    return open_page(app)
+
+
+def as_user(page: StreamlitPage, user: str) -> None:
+    page.choose("User", user)
+    expect(page.chat_input).to_be_visible()
+
+
+def contents(memory: ChatMemory, user: str) -> list[tuple[str, str]]:
+    return [(m.role.value, m.content) for m in memory.messages(user)]
+
+
+def exchange(prompt: str) -> list[tuple[str, str]]:
+    return [("user", prompt), ("assistant", f"Echo: {prompt}")]
+
+
+def test_a_streamed_reply_and_the_prompt_survive_a_reload(
+    page: StreamlitPage, fake_model: ChatCompletionsServer, stored: ChatMemory
+) -> None:
+    assert page.selected("User") == "Luke"  # the first demo user, as after any reload
+    assert page.transcript() == []
+    prompt = "Tell me how Redis keeps this whole chat"
+    reply = f"Echo: {prompt}"
+    fake_model.configure(words_per_chunk=1, chunk_delay=0.1)
+
+    page.send(prompt, wait=False)
+    expect(page.messages.first).to_contain_text(prompt)
+    # Part of the reply is on the page before the rest arrives: it streams.
+    page.page.wait_for_function(
+        """reply => {
+            const messages = document.querySelectorAll("[data-testid='stChatMessage']");
+            const last = messages[messages.length - 1];
+            if (!last || !last.querySelector("[data-testid='stChatMessageAvatarAssistant']"))
+                return false;
+            const content = last.querySelector("[data-testid='stChatMessageContent']");
+            const text = content ? content.innerText.trim() : "";
+            return text.length > 0 && text.length < reply.length && reply.startsWith(text);
+        }""",
+        arg=reply,
+        polling="raf",
+    )
+    page.wait_for_app_idle()
+    assert page.transcript() == [("user", prompt), ("assistant", reply)]
+
+    request = fake_model.chat_requests[-1]
+    assert request.stream and request.messages[-1] == {"role": "user", "content": prompt}
+    assert contents(stored, "Luke") == [("user", prompt), ("assistant", reply)]
+
+    page.reload()
+    assert page.selected("User") == "Luke"
+    assert page.transcript() == [("user", prompt), ("assistant", reply)]
+
+
+def test_each_demo_user_sees_only_their_own_conversation(page: StreamlitPage) -> None:
+    as_user(page, "Leia")
+    page.send("I am Leia")
+    assert page.transcript() == exchange("I am Leia")
+
+    as_user(page, "Han")
+    assert page.transcript() == []
+    page.send("I am Han")
+    assert page.transcript() == exchange("I am Han")
+
+    as_user(page, "Leia")
+    assert page.transcript() == exchange("I am Leia")
+    as_user(page, "Han")
+    assert page.transcript() == exchange("I am Han")
+
+
+def test_the_model_gets_the_instruction_and_the_last_n_messages_and_the_metric_counts_them(
+    page: StreamlitPage, fake_model: ChatCompletionsServer, stored: ChatMemory
+) -> None:
+    as_user(page, "Rey")
+    for number in range(4):
+        page.send(f"question {number}")
+    page.press_on_slider(HISTORY, "Home", "ArrowRight", "ArrowRight")
+    assert page.slider_value(HISTORY) == "3"
+    assert stored.conversation("Rey").window_size == 3
+    system = {"role": "system", "content": PRESETS[DEFAULT_PRESET].text}
+
+    # The metric is the request the stored history makes now: instruction + last 3 messages.
+    shown = [{"role": role, "content": text} for role, text in page.transcript()]
+    assert page.metric(TOKENS) == count_request_tokens([system, *shown[-3:]])
+    # The chart's bars follow the request: the instruction, then the messages oldest first.
+    expect(page.sidebar.locator(CHART_X_LABELS)).to_have_text(
+        ["system", "1·assistant", "2·user", "3·assistant"]
+    )
+
+    page.send("question 4")
+    sent = fake_model.chat_requests[-1].messages
+    assert sent == [
+        system,
+        {"role": "user", "content": "question 3"},
+        {"role": "assistant", "content": "Echo: question 3"},
+        {"role": "user", "content": "question 4"},
+    ]
+    reply = {"role": "assistant", "content": "Echo: question 4"}
+    assert page.metric(TOKENS) == count_request_tokens([sent[0], *sent[2:], reply])
+
+    # With a prompt awaiting its reply, the metric is exactly the next request: read it, then
+    # compare with what the server gets when the reply is retried.
+    fake_model.set_fault(Fault.HTTP_500)
+    page.send("question 5")
+    expect(page.error_alerts()).to_contain_text("HTTP 500")
+    expected = page.metric(TOKENS)
+    fake_model.clear_faults()
+    fake_model.clear()
+    page.click("↻ Retry reply")
+    (retried,) = fake_model.chat_requests
+    assert retried.messages == [
+        system,
+        {"role": "user", "content": "question 4"},
+        {"role": "assistant", "content": "Echo: question 4"},
+        {"role": "user", "content": "question 5"},
+    ]
+    assert expected == count_request_tokens(retried.messages)
+
+
+def test_a_new_preset_is_sent_with_the_next_request_and_stays_selected(
+    page: StreamlitPage, fake_model: ChatCompletionsServer
+) -> None:
+    as_user(page, "Finn")
+    assert page.selected("Preset") == PRESETS[DEFAULT_PRESET].title == "Standard helpful assistant"
+
+    page.choose("Preset", "Extremely brief")
+    expect(page.toasts().filter(has_text="Instruction: Extremely brief")).to_be_visible()
+    expect(page.sidebar).to_contain_text(PRESETS["brief"].text)
+    page.send("Tell me about Redis")
+    assert fake_model.chat_requests[-1].messages[0] == {
+        "role": "system",
+        "content": PRESETS["brief"].text,
+    }
+
+    page.choose("Preset", "Over-the-top patriot")
+    page.send("And about Streamlit?")
+    assert fake_model.chat_requests[-1].messages[0] == {
+        "role": "system",
+        "content": PRESETS["patriotic"].text,
+    }
+
+    page.reload()
+    assert page.selected("User") == "Finn"  # the picked user is in the URL
+    assert page.selected("Preset") == "Over-the-top patriot"
+    expect(page.sidebar).to_contain_text(PRESETS["patriotic"].text)
+    as_user(page, "Luke")
+    assert page.selected("Preset") == "Standard helpful assistant"  # Luke's, untouched
+
+
+def test_messages_expire_after_the_retention_time_and_the_settings_stay(
+    page: StreamlitPage, stored: ChatMemory
+) -> None:
+    as_user(page, "Poe")
+    page.choose("Preset", "Extremely brief")
+    page.send("Forget me soon")
+    assert page.transcript() == exchange("Forget me soon")
+
+    page.press_on_slider(TTL, "Home")
+    assert page.slider_value(TTL) == "5 s"
+    page.click("Apply retention")
+    expect(page.toasts().filter(has_text="Your messages are now kept 5 s.")).to_be_visible()
+    assert stored.retention("Poe").ttl_seconds == 5
+
+    for _ in range(40):  # bounded: the messages expire 5 s after "Apply retention"
+        page.reload()
+        as_user(page, "Poe")
+        if not page.messages.count():
+            break
+        page.page.wait_for_timeout(250)
+    assert page.transcript() == []
+    assert stored.count("Poe") == 0
+    assert page.slider_value(TTL) == "5 s"
+    assert page.selected("Preset") == "Extremely brief"
+    expect(page.sidebar).to_contain_text("Policy: 5 s per message; no messages stored.")
+
+
+def test_clear_mine_keeps_others_and_clear_all_needs_a_confirmation(
+    page: StreamlitPage, stored: ChatMemory
+) -> None:
+    as_user(page, "Lando")
+    page.send("Lando's secret")
+    as_user(page, "Chewie")
+    page.send("Chewie's first words")
+
+    page.click("Clear my history")
+    expect(page.toasts().filter(has_text="Your history was cleared.")).to_be_visible()
+    assert page.transcript() == []
+    assert stored.count("Chewie") == 0
+    assert contents(stored, "Lando") == exchange("Lando's secret")
+
+    page.send("Chewie again")
+    page.click("Clear ALL history…")
+    expect(page.sidebar).to_contain_text("Delete every user's messages? This cannot be undone.")
+    assert stored.count("Lando") == 2 and stored.count("Chewie") == 2  # nothing deleted yet
+    page.click("Cancel")
+    assert stored.count("Lando") == 2 and stored.count("Chewie") == 2
+    as_user(page, "Lando")
+    assert page.transcript() == exchange("Lando's secret")
+
+    as_user(page, "Chewie")
+    page.click("Clear ALL history…")
+    page.click("Yes, delete all")
+    expect(page.toasts().filter(has_text="All history was cleared.")).to_be_visible()
+    assert page.transcript() == []
+    assert stored.count("Lando") == 0 and stored.count("Chewie") == 0
+    as_user(page, "Lando")
+    assert page.transcript() == []
+
+
+@pytest.mark.parametrize(
+    ("user", "fault", "message"),
+    [
+        ("Yoda", Fault.HTTP_500, "The model service failed (HTTP 500)"),
+        (
+            "Ahsoka",
+            Fault.SLOW,
+            f"The model did not answer within {LLM_TIMEOUT_SECONDS} seconds.",
+        ),
+    ],
+    ids=["http-500", "timeout"],
+)
+def test_a_failed_reply_is_explained_the_prompt_kept_and_retry_works(
+    page: StreamlitPage,
+    fake_model: ChatCompletionsServer,
+    stored: ChatMemory,
+    user: str,
+    fault: Fault,
+    message: str,
+) -> None:
+    prompt = "Will this work?"
+    as_user(page, user)
+    fake_model.set_fault(fault, delay=LLM_TIMEOUT_SECONDS + 2)
+    page.send(prompt)
+    expect(page.error_alerts()).to_have_count(1)
+    expect(page.error_alerts()).to_contain_text(message)
+    expect(page.error_alerts()).to_contain_text("Your message is saved.")
+    assert page.transcript() == [("user", prompt)]
+    assert [(m.role, m.content) for m in stored.messages(user)] == [(Role.USER, prompt)]
+    expect(page.button("↻ Retry reply")).to_be_visible()
+
+    page.reload()  # the prompt is kept across a reload too, and can still be answered
+    as_user(page, user)
+    assert page.transcript() == [("user", prompt)]
+    expect(page.button("↻ Retry reply")).to_be_visible()
+
+    fake_model.clear_faults()
+    page.click("↻ Retry reply")
+    assert page.transcript() == exchange(prompt)
+    expect(page.error_alerts()).to_have_count(0)
+    expect(page.button("↻ Retry reply")).to_have_count(0)
+    assert contents(stored, user) == exchange(prompt)
+
+
+def test_a_users_text_is_shown_as_typed_with_no_links(page: StreamlitPage) -> None:
+    as_user(page, "Cassian")
+    text = "Write to han@example.com or see www.example.com"
+    page.send(text)
+    assert page.transcript()[0] == ("user", text)
+    assert page.messages.first.locator("a").count() == 0
