@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 
 class Role(StrEnum):
@@ -32,6 +34,17 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
 
+    def as_metadata(self) -> str:
+        """The JSON stored in the message's redisvl `metadata` field."""
+        return json.dumps(
+            {
+                "usage": {
+                    "prompt_tokens": self.prompt_tokens,
+                    "completion_tokens": self.completion_tokens,
+                }
+            }
+        )
+
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
@@ -39,15 +52,28 @@ class Usage:
 
 @dataclass(frozen=True)
 class Message:
-    """One stored chat message, as read back."""
+    """One stored chat message, as read back. `metadata` is the stored JSON, decoded only
+    when `usage` is asked for: a page render reads fifty messages and one reply's usage."""
 
     role: Role
     content: str
     seq: int
     created_at: float
     token_count: int
-    usage: Usage | None = None
+    metadata: str = ""
     key: str = ""
+
+    @cached_property
+    def usage(self) -> Usage | None:
+        if not self.metadata:
+            return None
+        usage = json.loads(self.metadata).get("usage")
+        if not usage:
+            return None
+        return Usage(
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+        )
 
     def as_openai(self) -> dict[str, str]:
         return {"role": self.role.value, "content": self.content}

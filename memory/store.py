@@ -16,7 +16,6 @@ atomic, and valid on a clustered Azure Managed Redis.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from pathlib import Path
@@ -48,6 +47,8 @@ DEFAULT_WINDOW = 5
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 _READ_BATCH = 500
 _LUA_DIR = Path(__file__).parent / "lua"
+
+_ROLES = {role.value: role for role in Role}
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -174,16 +175,7 @@ class ChatMemory:
         checked_role = _role(role)
         _validate_content(content)
         token_count = self._tokens.count_message(checked_role.value, content)
-        metadata = ""
-        if usage is not None:
-            metadata = json.dumps(
-                {
-                    "usage": {
-                        "prompt_tokens": usage.prompt_tokens,
-                        "completion_tokens": usage.completion_tokens,
-                    }
-                }
-            )
+        metadata = usage.as_metadata() if usage is not None else ""
         key = self._layout.new_message_key(tag)
         seq, now_ms = self._append(
             keys=[*self._user_keys(tag), key],
@@ -206,7 +198,7 @@ class ChatMemory:
             seq=int(seq),
             created_at=int(now_ms) / 1000,
             token_count=token_count,
-            usage=usage,
+            metadata=metadata,
             key=key,
         )
 
@@ -399,12 +391,12 @@ class ChatMemory:
                 token_count = self._tokens.count_message(role, content)
             messages.append(
                 Message(
-                    role=Role(role),
+                    role=_ROLES[role],
                     content=content,
                     seq=int(seq),
                     created_at=float(created_at),
                     token_count=token_count,
-                    usage=_usage_from(metadata),
+                    metadata=metadata or "",
                     key=key,
                 )
             )
@@ -413,17 +405,6 @@ class ChatMemory:
 
 def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _usage_from(metadata: str | None) -> Usage | None:
-    if not metadata:
-        return None
-    usage = json.loads(metadata).get("usage")
-    if not usage:
-        return None
-    return Usage(
-        prompt_tokens=int(usage["prompt_tokens"]), completion_tokens=int(usage["completion_tokens"])
-    )
 
 
 @lru_cache(maxsize=64)

@@ -1,0 +1,67 @@
+"""This project's memory work per render/turn, and the raw-Redis floor.
+
+The calls are app.py's: a render is `memory.conversation(user, page_size=50)` with the user's
+stored window size, a turn adds `append(user prompt)`, `context_window(user, N)` and
+`append(assistant reply, usage)` and ends with Streamlit's rerun, i.e. another render.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from memory import ChatMemory, Role, Usage
+
+
+class ProjectApp:
+    def __init__(self, memory: ChatMemory, page_size: int) -> None:
+        self.memory = memory
+        self.page_size = page_size
+
+    def read(self, user_id: str, window: int) -> int:
+        """The headline read: one `conversation()` whose page is the window, giving the request
+        (`window.as_openai()`) and its token count in one round trip, no re-encoding."""
+        conversation = self.memory.conversation(user_id, window_size=window, page_size=window)
+        request = conversation.window.as_openai()
+        return len(request) + conversation.window.token_count
+
+    def render(self, user_id: str) -> int:
+        """What app.py's main() reads for one page: the last 50 messages shown, plus the window
+        (stored size), system instruction and token metric the sidebar shows."""
+        conversation = self.memory.conversation(user_id, page_size=self.page_size)
+        shown = sum(len(message.content) for message in conversation.recent)
+        window = conversation.window
+        bars = [window.system.token_count] + [m.token_count for m in window.messages]
+        return shown + window.token_count + len(window.as_openai()) + len(bars)
+
+    def turn(self, user_id: str, window: int, prompt: str, reply: str, usage: Usage) -> int:
+        """One chat turn as app.py runs it: render, store the prompt, assemble the request,
+        store the reply, rerun (render again). The model call itself is left out."""
+        shown = self.render(user_id)
+        self.memory.append(user_id, Role.USER, prompt)
+        request = self.memory.context_window(user_id, window)
+        messages = request.as_openai()
+        self.memory.append(user_id, Role.ASSISTANT, reply, usage=usage)
+        return shown + len(messages) + request.token_count + self.render(user_id)
+
+
+class Floor:
+    """One raw FT.SEARCH over the project's own index: the cheapest way to get the last N
+    documents of a user that the index offers. hiredis parses the reply; nothing else runs."""
+
+    def __init__(self, client: redis.Redis, index_name: str) -> None:
+        self.client = client
+        self.index_name = index_name
+
+    def read(self, tag: str, limit: int) -> int:
+        reply = self.client.execute_command(
+            "FT.SEARCH",
+            self.index_name,
+            f"@session_tag:{{{tag}}}",
+            "SORTBY",
+            "timestamp",
+            "DESC",
+            "LIMIT",
+            0,
+            limit,
+        )
+        return len(reply)
