@@ -40,3 +40,11 @@ def test_readme_has_the_run_and_test_commands_and_ci_runs_the_test_command() -> 
     assert re.search(r"^make test$", ci, re.M)
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "python -m pytest" in makefile and "streamlit run app.py" in makefile
+
+
+def test_readme_sections_are_filled() -> None:
+    for section in ("settings-table", "deploy", "bench"):
+        body = re.search(rf"<!-- {section}:start -->\n(.*?)<!-- {section}:end -->", README, re.S)
+        assert body is not None and len(body.group(1).strip()) > 200, section
+    assert "azd up" in README and "azd down" in README
+    assert "flat in history" in README.lower() or "history length" in README
