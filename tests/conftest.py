@@ -20,6 +20,13 @@ from tests.support.openai_server import ChatCompletionsServer
 DEFAULT_TEST_SYSTEM = SystemInstruction(text="You are a helpful assistant.", preset="standard")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API leaves an asyncio loop on the main thread
+    while it runs, and redis-entraid's token manager schedules its refresh on any loop it
+    finds there; running the browser tests after everything else keeps them apart."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

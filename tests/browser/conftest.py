@@ -25,7 +25,7 @@ from tests.support.openai_server import ChatCompletionsServer
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Browser]:
     """Debian's Chromium (`playwright install` cannot download browsers here). Missing, it
     skips the browser tests locally and fails them in CI, which installs it."""
