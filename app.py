@@ -407,6 +407,8 @@ def main() -> None:
     if draft and draft[0] == user:
         with st.expander("Your unsent message", expanded=True):
             st.code(draft[1][:5000], language=None, wrap_lines=True)
+            if len(draft[1]) > 5000:
+                st.caption(f"Showing the first 5,000 of {len(draft[1]):,} characters.")
             resend = st.button("Resend", key="resend")
         if resend and submit(services, identity, draft[1]):
             render_message(Role.USER, draft[1])
