@@ -241,7 +241,7 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
     if ttl is None:
         bar.caption("Policy: keep forever.")
     else:
-        status = memory.retention(user)
+        status = conversation.retention
         remaining = (
             f"oldest message expires in {format_duration(round(status.oldest_expires_in))}"
             if status.oldest_expires_in is not None

@@ -128,8 +128,12 @@ class Conversation:
     total_messages: int
     window: ContextWindow
     window_size: int
-    ttl_seconds: int | None
+    retention: Retention
     usage_totals: UsageTotals = field(default_factory=UsageTotals)
+
+    @property
+    def ttl_seconds(self) -> int | None:
+        return self.retention.ttl_seconds
 
     @property
     def has_earlier(self) -> bool:

@@ -262,11 +262,11 @@ class ChatMemory:
     def clear_all(self) -> int:
         """Admin only: delete every user's messages. Settings stay. Returns messages deleted."""
         deleted = 0
-        for pattern in (self._layout.timeline_key("*"), self._layout.expiry_key("*")):
-            for key in self._redis.scan_iter(match=pattern, count=1000):
-                if pattern == self._layout.timeline_key("*"):
-                    deleted += int(self._redis.zcard(key))
-                self._redis.delete(key)
+        for key in self._redis.scan_iter(match=self._layout.timeline_key("*"), count=1000):
+            deleted += int(self._redis.zcard(key))
+            self._redis.delete(key)
+        for key in self._redis.scan_iter(match=self._layout.expiry_key("*"), count=1000):
+            self._redis.delete(key)
         self._history.clear()
         return deleted
 
@@ -283,7 +283,7 @@ class ChatMemory:
         if window_size is not None:
             _validate_window(window_size)
         _validate_window(page_size)
-        total, settings_flat, rows, _ = self._read(
+        total, settings_flat, rows, now_ms, oldest, newest = self._read(
             keys=self._user_keys(tag),
             args=["recent", max(window_size or 0, page_size), 0, int(window_size is None)],
         )
@@ -299,7 +299,7 @@ class ChatMemory:
             total_messages=int(total),
             window=self._window(system, window_messages),
             window_size=window_size,
-            ttl_seconds=int(settings["ttl"]) if "ttl" in settings else None,
+            retention=_retention(settings.get("ttl"), int(now_ms), oldest, newest),
             usage_totals=UsageTotals(
                 prompt_tokens=int(settings.get("usage_prompt_tokens", 0)),
                 completion_tokens=int(settings.get("usage_completion_tokens", 0)),
@@ -325,36 +325,16 @@ class ChatMemory:
         result: list[Message] = []
         after = 0
         while True:
-            _, _, rows, _ = self._read(keys=keys, args=["after", _READ_BATCH, after, 0])
+            rows = self._read(keys=keys, args=["after", _READ_BATCH, after, 0])[2]
             batch = self._parse_rows(rows)
             result.extend(batch)
             if len(rows) < 2 * _READ_BATCH:
                 return result
             after = batch[-1].seq if batch else after + _READ_BATCH
 
-    @_storage_errors
     def retention(self, user_id: str) -> Retention:
         """The user's policy and, with one set, when their oldest and newest messages expire."""
-        tag = user_tag(user_id)
-        settings_key, _timeline_key, expiry_key = self._user_keys(tag)
-        pipeline = self._redis.pipeline(transaction=False)
-        pipeline.hget(settings_key, "ttl")
-        pipeline.zrange(expiry_key, 0, 0, withscores=True)
-        pipeline.zrange(expiry_key, -1, -1, withscores=True)
-        pipeline.time()
-        ttl, oldest, newest, (seconds, micros) = pipeline.execute()
-        if ttl is None:
-            return Retention(ttl_seconds=None)
-        now_ms = seconds * 1000 + micros / 1000
-
-        def remaining(entries: list[tuple[str, float]]) -> float | None:
-            return max(0.0, (entries[0][1] - now_ms) / 1000) if entries else None
-
-        return Retention(
-            ttl_seconds=int(ttl),
-            oldest_expires_in=remaining(oldest),
-            newest_expires_in=remaining(newest),
-        )
+        return self.conversation(user_id, window_size=0, page_size=0).retention
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -401,6 +381,20 @@ class ChatMemory:
                 )
             )
         return messages
+
+
+def _retention(ttl: str | None, now_ms: int, oldest: str, newest: str) -> Retention:
+    if ttl is None:
+        return Retention(ttl_seconds=None)
+
+    def remaining(expires_at_ms: str) -> float | None:
+        return max(0.0, (float(expires_at_ms) - now_ms) / 1000) if expires_at_ms else None
+
+    return Retention(
+        ttl_seconds=int(ttl),
+        oldest_expires_in=remaining(oldest),
+        newest_expires_in=remaining(newest),
+    )
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:

@@ -3,7 +3,8 @@
 -- KEYS: settings, timeline, expiry
 -- ARGV: mode ('recent' = the newest ARGV[2], or more if the user's stored window size is
 --       larger and ARGV[4] is '1'; 'after' = up to ARGV[2] with seq > ARGV[3])
--- Returns: {total, settings (flat HGETALL), {key, fields, key, fields, ...} oldest first, now_ms}
+-- Returns: {total, settings (flat HGETALL), {key, fields, key, fields, ...} oldest first, now_ms,
+--          expiry of the oldest and of the newest expiring message ('' when none)}
 local settings, timeline, expiry = KEYS[1], KEYS[2], KEYS[3]
 local limit = tonumber(ARGV[2])
 if ARGV[4] == '1' then
@@ -43,4 +44,7 @@ for i = first, last, step do
     redis.call('ZREM', timeline, keys[i])
   end
 end
-return {redis.call('ZCARD', timeline), redis.call('HGETALL', settings), rows, now_ms}
+local oldest = redis.call('ZRANGE', expiry, 0, 0, 'WITHSCORES')[2] or ''
+local newest = redis.call('ZRANGE', expiry, -1, -1, 'WITHSCORES')[2] or ''
+return {redis.call('ZCARD', timeline), redis.call('HGETALL', settings), rows, now_ms, oldest,
+  newest}
