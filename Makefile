@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+HOST ?= 127.0.0.1
 
-.PHONY: run test check lint redis redis-stop bench bench-quick clean
+.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,10 +13,13 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(BIN)/activate
 
-## Start the local Redis (unless REDIS_URL / REDIS_HOST are set) and the app on http://localhost:$(PORT)
+## Start the local Redis (unless REDIS_URL / REDIS_HOST are set) and the app on
+## http://127.0.0.1:$(PORT) (HOST=0.0.0.0 to open it to the network); Ctrl-C stops both
 run: $(BIN)/activate
-	$(BIN)/python -m chatbot.prepare
-	$(BIN)/python -m streamlit run app.py --server.port $(PORT) --server.headless true
+	$(BIN)/python -m chatbot.devserver --host $(HOST) --port $(PORT)
+
+## Stop the local Redis (one started by `make redis`, or left by an interrupted run)
+stop: redis-stop
 
 ## Lint, type-check and run every test against a real local Redis
 test: $(BIN)/activate
@@ -32,6 +36,10 @@ redis: $(BIN)/activate
 
 redis-stop:
 	$(BIN)/python -m memory.embedded stop
+
+## Retake docs/screenshot.png from the running app (needs Chromium)
+screenshot: $(BIN)/activate
+	UPDATE_SCREENSHOT=1 $(BIN)/python -m pytest -q tests/browser/test_screenshot.py
 
 bench: $(BIN)/activate
 	$(BIN)/python -m bench

