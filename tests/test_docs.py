@@ -39,7 +39,7 @@ def test_readme_has_the_run_and_test_commands_and_ci_runs_the_test_command() -> 
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert re.search(r"^make test$", ci, re.M)
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "python -m pytest" in makefile and "streamlit run app.py" in makefile
+    assert "python -m pytest" in makefile and "python -m chatbot.devserver" in makefile
 
 
 def test_readme_sections_are_filled() -> None:
