@@ -70,7 +70,7 @@ def value(node: Node) -> object:
     if kind == "parenthesized_expression":
         return value(parts[0])
     if kind == "string" and all(p.type == "string_content" for p in parts):
-        return "".join(_text(p) for p in parts)  # the templates use no escapes
+        return "".join(_text(p) for p in parts)  # with escapes or `${}` it stays an Expr
     if kind == "number":
         return int(_text(node))
     if kind in ("boolean", "null"):
