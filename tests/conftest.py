@@ -21,10 +21,10 @@ DEFAULT_TEST_SYSTEM = SystemInstruction(text="You are a helpful assistant.", pre
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last: Playwright's sync API leaves an asyncio loop on the main thread
-    while it runs, and redis-entraid's token manager schedules its refresh on any loop it
-    finds there; running the browser tests after everything else keeps them apart."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    """Tests that use Playwright last: pytest-playwright starts it once for the session and its
+    sync API leaves an asyncio loop on the main thread until the session ends, and
+    redis-entraid's token manager schedules its refresh on any loop it finds there."""
+    items.sort(key=lambda item: "playwright" in getattr(item, "fixturenames", ()))
 
 
 def free_port() -> int:

@@ -1,32 +1,25 @@
-"""Drift between the app's settings registry and what infra/ and azure.yaml give the web app.
+"""Drift between the app's settings registry and what infra/, azd and azure.yaml give it.
 
-chatbot/config.py SETTINGS names every environment variable the app reads. The web app must
-get every Scope.AZURE one, may get a few optional ones, and otherwise only the App Service
-platform settings listed here; a variable added or renamed on one side fails this test.
+chatbot/config.py SETTINGS names every environment variable the app reads. The web app gets its
+settings from web.bicep's appsettings; a local run gets main.bicep's outputs (`azd env
+get-values > .env`). A variable added or renamed on one side, or wired to another resource on
+one of the two paths, fails here.
 """
 
 from __future__ import annotations
 
+import json
+import re
+
 import yaml
 
 from chatbot.config import SETTINGS, Scope
-from tests.bicep_tree import (
-    REPO,
-    app_settings,
-    call_arguments,
-    call_name,
-    caller_value,
-    default_of,
-    is_output_of,
-    main_file,
-    site_config,
-    text,
-    the_resource,
-    web_site,
-)
+from chatbot.identity import EASYAUTH_HEADERS
+from tests.bicep_tree import MAIN, REPO, REQUIRED, Call, Choice, Expr, Resource, at, load, merged
 
+BY_NAME = {setting.name: setting for setting in SETTINGS}
 AZURE_NAMES = {setting.name for setting in SETTINGS if setting.scope == Scope.AZURE}
-# Optional settings the deployment sets on purpose (from azd environment values).
+# Optional settings the deployment sets on purpose.
 OPTIONAL_GIVEN = {"ADMIN_USERS", "STREAMLIT_SERVER_TRUSTED_USER_HEADERS"}
 # App Service itself reads these; the app does not.
 PLATFORM = {
@@ -36,92 +29,113 @@ PLATFORM = {
 }
 # Secrets or local-only switches the deployed app must never receive.
 NEVER_GIVEN = {"REDIS_URL", "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"}
-BY_NAME = {setting.name: setting for setting in SETTINGS}
+# What each Scope.AZURE setting is, as main.bicep reads it (AUTH_MODE is a choice, below).
+SOURCES = {
+    "REDIS_HOST": "redis.outputs.hostName",
+    "REDIS_PORT": "redis.outputs.port",
+    "AZURE_OPENAI_ENDPOINT": "openAi.outputs.endpoint",
+    "AZURE_OPENAI_DEPLOYMENT": "openAi.outputs.deploymentName",
+    "AZURE_OPENAI_MODEL": "openAiModelName",
+    "AZURE_CLIENT_ID": "identity.outputs.clientId",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+        "monitoring.outputs.applicationInsightsConnectionString"
+    ),
+}
+# The web app's alone: AZURE_CLIENT_ID would switch a local run to ManagedIdentityCredential.
+WEB_ONLY = {"AZURE_CLIENT_ID", "AUTH_MODE", "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+
+main = load(MAIN)
+web = main.module("web")
+
+
+def web_resource(type_: str, name: str | None = None) -> Resource:
+    """web.bicep's one resource of that type (and name)."""
+    (found,) = [
+        r for r in web.resources.values() if r.type == type_ and name in (None, r.body["name"])
+    ]
+    return found
+
+
+def app_settings() -> dict[str, object]:
+    config = web_resource("Microsoft.Web/sites/config", "appsettings")
+    return merged(web.resolve(config.body["properties"]))
+
+
+def from_main(setting: object) -> object:
+    """What main.bicep passes for the web.bicep parameter a setting is (string() unwrapped)."""
+    if isinstance(setting, Call) and setting.name == "string":
+        (setting,) = setting.args
+    assert isinstance(setting, Expr) and setting.text in web.params, setting
+    return main.modules["web"][1][setting.text]
 
 
 def test_the_lists_here_agree_with_the_registry() -> None:
-    assert AZURE_NAMES, "SETTINGS has no Scope.AZURE entries"
-    assert OPTIONAL_GIVEN <= set(BY_NAME), "optional settings must exist in SETTINGS"
-    assert not OPTIONAL_GIVEN & AZURE_NAMES
+    assert OPTIONAL_GIVEN | NEVER_GIVEN <= set(BY_NAME) - AZURE_NAMES
+    assert not OPTIONAL_GIVEN & NEVER_GIVEN
     assert not PLATFORM & set(BY_NAME), "a platform setting shadows an app setting"
-    assert NEVER_GIVEN <= set(BY_NAME)
+    assert set(SOURCES) == AZURE_NAMES - {"AUTH_MODE"}
 
 
 def test_web_app_settings_are_exactly_the_registered_ones() -> None:
-    given = set(app_settings())
-    assert AZURE_NAMES - given == set(), "Scope.AZURE settings the web app does not get"
-    assert given - (AZURE_NAMES | OPTIONAL_GIVEN | PLATFORM) == set(), "unregistered settings"
-    assert given == AZURE_NAMES | OPTIONAL_GIVEN | PLATFORM
-    assert given & NEVER_GIVEN == set()
+    assert set(app_settings()) == AZURE_NAMES | OPTIONAL_GIVEN | PLATFORM
 
 
-def test_settings_values_match_the_registry_and_the_resources() -> None:
+def test_the_web_app_and_a_local_run_get_each_setting_from_the_same_place() -> None:
+    settings, outputs = app_settings(), main.outputs
+    for name, source in SOURCES.items():
+        assert from_main(settings[name]) == Expr(source), name
+        if name not in WEB_ONLY:
+            assert outputs[name] == Expr(source), f"output {name}"
+    assert outputs.keys() & (WEB_ONLY | NEVER_GIVEN) == set()
+    assert "AZURE_TENANT_ID" in outputs, "the local developer credential needs the tenant"
+
+
+def test_easy_auth_and_the_app_switch_together_and_agree_on_the_headers() -> None:
     settings = app_settings()
-    bicep, _ = web_site()
-    assert all(len(values) == 1 for values in settings.values()), "a setting is set twice"
-
-    def is_from(name: str, resource_type: str, output: str) -> bool:
-        _, value = caller_value(bicep, settings[name][0])
-        return is_output_of(value, resource_type, output)
-
-    # AUTH_MODE takes only values the app knows, and easyauth only together with Easy Auth.
-    (auth_mode,) = settings["AUTH_MODE"]
-    modes = bicep.possible_values(auth_mode)
-    assert set(modes) == {"easyauth", "demo"}
-    assert set(modes) <= {mode.strip() for mode in BY_NAME["AUTH_MODE"].help.split("|")}
-    _, auth = site_config("authsettingsV2")
-    condition = bicep.resolve(auth_mode).child_by_field_name("condition")
-    assert auth.condition is not None and condition is not None
-    assert text(condition) == text(auth.condition), "AUTH_MODE and Easy Auth switch together"
-    # The managed identity's client id, so the app picks ManagedIdentityCredential.
-    assert is_from(
-        "AZURE_CLIENT_ID", "Microsoft.ManagedIdentity/userAssignedIdentities", "clientId"
-    )
-    assert is_from("REDIS_HOST", "Microsoft.Cache/redisEnterprise", "hostName")
-    (port,) = settings["REDIS_PORT"]  # string(<int>): app settings are strings
-    assert call_name(port) == "string"
-    _, port_source = caller_value(bicep, call_arguments(port)[0])
-    assert is_output_of(port_source, "Microsoft.Cache/redisEnterprise", "port")
-    assert is_from("AZURE_OPENAI_ENDPOINT", "Microsoft.CognitiveServices/accounts", "endpoint")
-    assert is_from(
-        "AZURE_OPENAI_DEPLOYMENT", "Microsoft.CognitiveServices/accounts", "deploymentName"
-    )
-    # Registry defaults agree with the infrastructure defaults.
-    redis_file, database = the_resource("Microsoft.Cache/redisEnterprise/databases")
-    assert str(redis_file.value(database.get("properties.port"))) == BY_NAME["REDIS_PORT"].default
-    main = main_file()
-    assert main.value(main.params["openAiDeploymentName"].default) == (
-        BY_NAME["AZURE_OPENAI_DEPLOYMENT"].default
-    )
-    assert main.value(main.params["openAiModelName"].default) == (
-        BY_NAME["AZURE_OPENAI_MODEL"].default
-    )
-    assert default_of(bicep, settings["ADMIN_USERS"][0]) == BY_NAME["ADMIN_USERS"].default
+    mode = settings["AUTH_MODE"]
+    assert isinstance(mode, Choice) and (mode.then, mode.otherwise) == ("easyauth", "demo")
+    assert {"easyauth", "demo"} <= {m.strip() for m in BY_NAME["AUTH_MODE"].help.split("|")}
+    auth = web_resource("Microsoft.Web/sites/config", "authsettingsV2")
+    assert auth.condition == mode.condition, "AUTH_MODE=easyauth exactly when Easy Auth is on"
+    assert json.loads(str(settings["STREAMLIT_SERVER_TRUSTED_USER_HEADERS"])) == EASYAUTH_HEADERS
+    registration = "properties.identityProviders.azureActiveDirectory.registration"
+    name = str(at(auth.body, f"{registration}.clientSecretSettingName"))
+    assert from_main(settings[name]) == Expr("identity.outputs.clientId"), "no client secret"
 
 
-def test_local_development_gets_every_azure_setting_but_the_client_id() -> None:
-    """`azd env get-values > .env` hands main.bicep's outputs to a local run."""
-    outputs = set(main_file().outputs)
-    local = AZURE_NAMES - {"AZURE_CLIENT_ID", "AUTH_MODE", "APPLICATIONINSIGHTS_CONNECTION_STRING"}
-    assert local - outputs == set()
-    assert "AZURE_CLIENT_ID" not in outputs
-    assert outputs & NEVER_GIVEN == set()
+def test_registry_defaults_are_the_deployment_defaults() -> None:
+    (database,) = [
+        r for r in main.module("redis").resources.values() if r.type.endswith("/databases")
+    ]
+    assert str(at(database.body, "properties.port")) == BY_NAME["REDIS_PORT"].default
+    for param, name in (
+        ("openAiDeploymentName", "AZURE_OPENAI_DEPLOYMENT"),
+        ("openAiModelName", "AZURE_OPENAI_MODEL"),
+        ("adminUsers", "ADMIN_USERS"),
+    ):
+        assert main.params[param] == BY_NAME[name].default, param
 
 
-def test_azure_yaml_deploys_the_repo_root_as_the_web_service() -> None:
-    config = yaml.safe_load((REPO / "azure.yaml").read_text())
-    assert isinstance(config.get("name"), str) and config["name"]
-    services = config["services"]
+def test_parameters_file_feeds_main_from_the_azd_environment() -> None:
+    parameters = json.loads((MAIN.parent / "main.parameters.json").read_text())["parameters"]
+    values = {name: entry["value"] for name, entry in parameters.items()}
+    assert values["environmentName"] == "${AZURE_ENV_NAME}"
+    assert values["principalId"] == "${AZURE_PRINCIPAL_ID}"
+    assert set(values) - set(main.params) == set(), "parameters main.bicep does not declare"
+    required = {name for name, default in main.params.items() if default is REQUIRED}
+    assert required - set(values) == set(), "parameters azd would have to prompt for"
+    for name, value in values.items():
+        match = re.fullmatch(r"\$\{[A-Z][A-Z0-9_]*(?:=([^}]*))?\}", value)
+        assert match, name
+        if match[1] is not None:  # azd's default and main.bicep's are the same
+            assert json.dumps(main.params[name]).strip('"') == match[1], name
+
+
+def test_azure_yaml_deploys_the_repo_root_to_the_web_app_azd_finds_by_its_tag() -> None:
+    services = yaml.safe_load((REPO / "azure.yaml").read_text())["services"]
     assert list(services) == ["web"]
-    web = services["web"]
-    assert web["language"] == "python"
-    assert web["host"] == "appservice"
-    assert (REPO / web["project"]).resolve() == REPO
-    infra = config.get("infra", {})
-    assert infra.get("path", "infra") == "infra" and infra.get("module", "main") == "main"
-    # azd finds the web app by its azd-service-name tag, which must name this service.
-    bicep, site = web_site()
-    tags_node = site.get("tags")
-    assert tags_node is not None
-    tags = bicep.object_keys(tags_node, skip_params=True)
-    assert [bicep.value(v) for v in tags["azd-service-name"]] == list(services)
+    service = services["web"]
+    assert (service["language"], service["host"]) == ("python", "appservice")
+    assert (REPO / service["project"]).resolve() == REPO
+    site = web_resource("Microsoft.Web/sites")
+    assert at(site.body, "tags.azd-service-name") == "web"

@@ -3,26 +3,19 @@
 `AppServer` starts the app exactly as a developer does (`make run PORT=...`), with its own
 embedded Redis, search index and fake model server, and stops all of it afterwards.
 
-`StreamlitPage` waits the way Streamlit's own end-to-end suite does (health endpoint, then the
-`stApp` element's connection and script-run state) and, because that state briefly reads
-`notRunning` between two runs of one chain (a callback, `st.rerun()`), also follows the
-websocket: after every action it waits until the server has finished the run the browser asked
-for, and the chain of reruns it set off, before looking at the page.
+`StreamlitPage` waits the way Streamlit's own end-to-end suite does (the `stApp` element's
+connection and script-run state) and, because that state briefly reads `notRunning` between
+two runs of one chain (a callback, `st.rerun()`), also follows the websocket: after every action
+it waits until the server has finished the run the browser asked for, and the chain of reruns it
+set off, before looking at the page.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,22 +26,13 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from chatbot.config import SETTINGS
+from memory.embedded import EmbeddedRedis
+from tests.support.streamlit_process import StreamlitProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = ViewportSize(width=1400, height=1600)  # tall: the whole sidebar is in a screenshot
 DEFAULT_TIMEOUT_MS = 30_000
-STREAM_PATH = "/_stcore/stream"
 # Set when the tests run under `make test`; the app's `make run` starts as from a shell.
 INHERITED_MAKE_VARIABLES = frozenset({"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"})
 
@@ -59,20 +43,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def poll(
-    condition: Callable[[], bool],
-    timeout: float,
-    interval: float = 0.1,
-    message: str = "condition",
-) -> None:
-    """A bounded polling loop: call `condition` until it is true, at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{message} not met within {timeout:g} s")
-        time.sleep(interval)
-
-
 # --- the app process -------------------------------------------------------------------------
 
 
@@ -80,7 +50,8 @@ def app_environment(overrides: Mapping[str, str]) -> dict[str, str]:
     """The inherited environment with every registered setting blanked (load_dotenv does not
     override a variable that is set, even to ""), no STREAMLIT_* option leaking in from the
     developer's shell (nor make's variables from `make test`), usage statistics and the file
-    watcher off, then `overrides`."""
+    watcher off (a file saved while a test runs must not put the page into Streamlit's "source
+    file changed" state), then `overrides`."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -88,61 +59,34 @@ def app_environment(overrides: Mapping[str, str]) -> dict[str, str]:
     }
     env.update({setting.name: "" for setting in SETTINGS})
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
-    # No reload on source edits: a file saved while a test runs (an editor, a colleague) must
-    # not put the page into Streamlit's "source file changed" state.
     env["STREAMLIT_SERVER_FILE_WATCHER_TYPE"] = "none"
     env.update(overrides)
     return env
 
 
-def _live_members(group: int) -> list[int]:
-    """Processes of process group `group` that have not exited (zombies excluded)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # pid (comm) state ppid pgrp ...; comm may hold spaces, so split after its ")".
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == group:
-            members.append(int(stat.parent.name))
-    return members
-
-
 @dataclass
 class AppServer:
-    """`make run PORT=<port>` in its own process group, with its own embedded Redis."""
+    """`make run PORT=<port>`, with the embedded Redis it starts on a port and folder of its own."""
 
-    port: int
-    redis_port: int
-    redis_dir: Path
+    redis: EmbeddedRedis
     index_name: str
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
+    streamlit: StreamlitProcess
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://127.0.0.1:{self.streamlit.port}/"
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        return self.redis.url
 
     @classmethod
-    def start(
-        cls, work_dir: Path, index_name: str, env: Mapping[str, str], timeout: float = 90.0
-    ) -> AppServer:
-        server = cls(
-            port=free_port(),
-            redis_port=free_port(),
-            redis_dir=work_dir / "redis",
-            index_name=index_name,
-            log_path=work_dir / "app.log",
-        )
+    def start(cls, work_dir: Path, index_name: str, env: Mapping[str, str]) -> AppServer:
+        redis, port = EmbeddedRedis(port=free_port(), data_dir=work_dir / "redis"), free_port()
         environment = app_environment(
             {
-                "EMBEDDED_REDIS_PORT": str(server.redis_port),
-                "EMBEDDED_REDIS_DIR": str(server.redis_dir),
+                "EMBEDDED_REDIS_PORT": str(redis.port),
+                "EMBEDDED_REDIS_DIR": str(redis.data_dir),
                 "CHAT_INDEX_NAME": index_name,
                 **env,
             }
@@ -151,77 +95,20 @@ class AppServer:
         # would otherwise recreate it and reinstall every package whenever a requirements file
         # is newer than the venv (a test must not touch the network or the developer's venv).
         command = ["make", "--no-print-directory", "-o", ".venv/bin/activate", "run"]
-        with open(server.log_path, "wb") as log:
-            server.process = subprocess.Popen(
-                [*command, f"PORT={server.port}"],
-                cwd=REPO_ROOT,
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, killed as a whole at the end
-            )
         try:
-            poll(server._healthy, timeout, message=f"app health on port {server.port}")
-        except TimeoutError as error:
-            server.stop()
-            raise TimeoutError(f"{error}; `make run` said:\n{server.log_tail()}") from None
+            streamlit = StreamlitProcess.start(
+                [*command, f"PORT={port}"], environment, work_dir / "app.log", port
+            )
         except BaseException:
-            server.stop()
+            redis.stop()  # `make run` may have started it before failing
             raise
-        return server
-
-    @staticmethod
-    def _signal_group(group: int, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, sig)
-
-    def _healthy(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(
-                f"`make run` exited with {self.process.returncode}:\n{self.log_tail()}"
-            )
-        try:
-            with urllib.request.urlopen(f"{self.url}_stcore/health", timeout=2) as response:
-                return bool(response.read().decode().strip() == "ok")
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return cls(redis, index_name, streamlit)
 
     def stop(self) -> None:
-        """End the whole process group (make, streamlit), then stop the Redis it started."""
-        process, self.process = self.process, None
-        if process is not None:
-            group = process.pid  # the session leader's pid is the group id
-            self._signal_group(group, signal.SIGTERM)
-            try:
-                poll(lambda: process.poll() is not None and not _live_members(group), 10, 0.05)
-            except TimeoutError:
-                self._signal_group(group, signal.SIGKILL)
-                process.wait(timeout=5)
-        # Redis daemonizes (setsid), so it left the process group: stop it by its port.
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "memory.embedded",
-                "stop",
-                "--port",
-                str(self.redis_port),
-                "--dir",
-                str(self.redis_dir),
-            ],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            check=False,
-            timeout=30,
-        )
+        """Stop `make run` and everything under it, then the Redis it started (which left the
+        process tree when it daemonized)."""
+        self.streamlit.stop()
+        self.redis.stop()
 
 
 # --- following the script runs over the websocket --------------------------------------------
@@ -244,13 +131,10 @@ class ScriptRunTracker:
         page.on("websocket", self._on_websocket)
 
     def _on_websocket(self, ws: WebSocket) -> None:
-        if not ws.url.endswith(STREAM_PATH):
+        if not ws.url.endswith("/_stcore/stream"):
             return
-        self.socket = ws
-        self.closed = False
+        self.socket, self.closed, self.running, self.finished_runs = ws, False, False, 0
         self.rerun_requested = True  # a new session always runs the script
-        self.running = False
-        self.finished_runs = 0
         self.log.append("connected")
         ws.on("framesent", lambda payload: self._on_sent(ws, payload))
         ws.on("framereceived", lambda payload: self._on_received(ws, payload))
@@ -274,25 +158,20 @@ class ScriptRunTracker:
         message = ForwardMsg.FromString(payload)
         kind = message.WhichOneof("type")
         if kind == "new_session":
-            self.rerun_requested = False
-            self.running = True
+            self.rerun_requested, self.running = False, True
             self.log.append("run started")
         elif kind == "script_finished":
-            self.log.append(
-                f"run finished: {ForwardMsg.ScriptFinishedStatus.Name(message.script_finished)}"
-            )
+            status = ForwardMsg.ScriptFinishedStatus.Name(message.script_finished)
+            self.log.append(f"run finished: {status}")
             if message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 self.running = False
                 self.finished_runs += 1
 
     @property
     def idle(self) -> bool:
+        connected = self.socket is not None and not self.closed
         return (
-            self.socket is not None
-            and not self.closed
-            and not self.rerun_requested
-            and not self.running
-            and self.finished_runs > 0
+            connected and not self.rerun_requested and not self.running and self.finished_runs > 0
         )
 
 
@@ -322,19 +201,14 @@ class StreamlitPage:
                     f"websocket events: {self.tracker.log[-12:]}"
                 )
             self.page.wait_for_timeout(20)  # lets Playwright deliver websocket events
-        self.page.wait_for_selector(
-            "[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached"
-        )
-        self.page.wait_for_selector(
-            "[data-testid='stApp'][data-test-script-state='notRunning']", state="attached"
-        )
+        for state in ("connection-state='CONNECTED'", "script-state='notRunning'"):
+            self.page.wait_for_selector(
+                f"[data-testid='stApp'][data-test-{state}]", state="attached"
+            )
         # The frames have arrived; let the page finish handling them and paint.
         self.page.evaluate(
             "() => new Promise(done => requestAnimationFrame(() => setTimeout(done, 0)))"
         )
-        self.assert_no_exception()
-
-    def assert_no_exception(self) -> None:
         exceptions = self.page.get_by_test_id("stException")
         if exceptions.count():
             raise AssertionError(f"exception on the page: {exceptions.all_inner_texts()}")
@@ -347,16 +221,12 @@ class StreamlitPage:
         if wait:
             self.wait_for_app_idle()
 
-    # navigation ------------------------------------------------------------------------------
-
     def open(self) -> None:
         self.page.goto(self.url)
         self.wait_for_app_idle()
 
     def reload(self) -> None:
-        self.tracker.rerun_requested = True
-        self.page.reload()
-        self.wait_for_app_idle()
+        self.act(self.page.reload)
 
     # look-ups --------------------------------------------------------------------------------
 
@@ -378,6 +248,9 @@ class StreamlitPage:
     def error_alerts(self) -> Locator:
         return self.page.get_by_test_id("stAlertContentError")
 
+    def toasts(self) -> Locator:
+        return self.page.get_by_test_id("stToast")
+
     def transcript(self) -> list[tuple[str, str]]:
         """(role, text) of every chat message on the page, in order."""
         result = []
@@ -396,8 +269,18 @@ class StreamlitPage:
         value = metric.get_by_test_id("stMetricValue").inner_text()
         return int(value.replace(",", "").strip())
 
-    def toasts(self) -> Locator:
-        return self.page.get_by_test_id("stToast")
+    def combobox(self, label: str) -> Locator:
+        return self.page.get_by_role("combobox", name=label, exact=True)
+
+    def selected(self, label: str) -> str:
+        return self.combobox(label).input_value()
+
+    def slider(self, label: str) -> Locator:
+        # The thumb's accessible name repeats the label (aria-labelledby), so match aria-label.
+        return self.page.locator(f"input[type='range'][aria-label={json.dumps(label)}]")
+
+    def slider_value(self, label: str) -> str:
+        return str(self.slider(label).get_attribute("aria-valuetext"))
 
     # actions ---------------------------------------------------------------------------------
 
@@ -407,10 +290,7 @@ class StreamlitPage:
         self.act(lambda: self.chat_input.press("Enter"), wait=wait)
 
     def click(self, label: str) -> None:
-        self.act(lambda: self.button(label).click())
-
-    def combobox(self, label: str) -> Locator:
-        return self.page.get_by_role("combobox", name=label, exact=True)
+        self.act(self.button(label).click)
 
     def choose(self, label: str, option: str) -> None:
         """Pick `option` in the selectbox labelled `label` (a no-op when it is selected)."""
@@ -419,13 +299,6 @@ class StreamlitPage:
         self.combobox(label).click()
         self.act(self.page.get_by_role("option", name=option, exact=True).click)
         expect(self.combobox(label)).to_have_value(option)
-
-    def selected(self, label: str) -> str:
-        return self.combobox(label).input_value()
-
-    def slider(self, label: str) -> Locator:
-        # The thumb's accessible name repeats the label (aria-labelledby), so match aria-label.
-        return self.page.locator(f"input[type='range'][aria-label={json.dumps(label)}]")
 
     def press_on_slider(self, label: str, *keys: str) -> None:
         """Focus the thumb of the slider labelled `label` and press `keys`, which must change
@@ -438,15 +311,6 @@ class StreamlitPage:
                 thumb.press(key)
 
         self.act(press)
-
-    def slider_value(self, label: str) -> str:
-        return str(self.slider(label).get_attribute("aria-valuetext"))
-
-    def screenshot(self, name: str) -> Path:
-        ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
-        self.page.screenshot(path=path, full_page=True)
-        return path
 
 
 StartApp = Callable[[Mapping[str, str]], AppServer]  # the `start_app` fixture

@@ -63,13 +63,13 @@ def signed_in(page: StreamlitPage, headers: dict[str, str]) -> None:
 def test_each_signed_in_person_gets_their_own_conversation_and_nobody_else_gets_in(
     app: AppServer, open_page: OpenPage, stored: ChatMemory
 ) -> None:
-    alice = open_page(app, "alice", headers=ALICE)
+    alice = open_page(app, headers=ALICE)
     signed_in(alice, ALICE)
     assert alice.transcript() == []
     alice.send("Alice asks")
     assert alice.transcript() == [("user", "Alice asks"), ("assistant", "Echo: Alice asks")]
 
-    bob = open_page(app, "bob", headers=BOB)
+    bob = open_page(app, headers=BOB)
     signed_in(bob, BOB)
     assert bob.transcript() == []
     bob.send("Bob asks")
@@ -85,7 +85,7 @@ def test_each_signed_in_person_gets_their_own_conversation_and_nobody_else_gets_
     assert [m.content for m in stored.messages(bob_id)] == ["Bob asks", "Echo: Bob asks"]
     assert stored.count(ALICE["X-MS-CLIENT-PRINCIPAL-NAME"]) == 0
 
-    nobody = open_page(app, "anonymous")
+    nobody = open_page(app)
     expect(nobody.page.get_by_role("heading", name="🔒 Sign-in required")).to_be_visible()
     expect(nobody.page.get_by_text("no identity came with your request")).to_be_visible()
     expect(nobody.chat_input).to_have_count(0)
