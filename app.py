@@ -3,12 +3,18 @@
 UI only: storage is memory/, the model and identity are chatbot/. `st.session_state` holds
 UI state (which page of history is open, an unsent draft, the last error); everything a user
 owns lives in Redis, so any app instance can serve any user.
+
+The page reads top to bottom: `main()` at the end renders the sidebar sections (one function
+each), the conversation and the prompt box; widget callbacks are module-level functions that
+get what they need through `args=`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from itertools import chain
+from typing import NoReturn
 
 import streamlit as st
 from dotenv import load_dotenv
@@ -23,11 +29,14 @@ from chatbot.identity import (
     identity_from_oidc,
 )
 from chatbot.llm import ModelError, Provider
+from chatbot.presets import Preset
 from chatbot.rendering import format_duration
 from chatbot.services import Services, build_services
+from chatbot.session import Draft, ModelFailure
 from chatbot.telemetry import configure_telemetry
 from memory import (
     MAX_WINDOW,
+    ChatMemory,
     ChatMemoryError,
     Conversation,
     Role,
@@ -35,8 +44,8 @@ from memory import (
     Usage,
 )
 
-WINDOW_MAX = 50
-PAGE_STEP = 50
+SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
+PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
 CUSTOM = "__custom__"
 KEEP_FOREVER = 0
 RETENTION_CHOICES = [
@@ -58,13 +67,26 @@ def widget_key(name: str, identity: Identity) -> str:
     return f"{name}:{hashlib.sha256(identity.user_id.encode()).hexdigest()[:12]}"
 
 
-def storage_unavailable(error: Exception) -> None:
+def draft_of(user_id: str) -> Draft | None:
+    draft = st.session_state.get("draft")
+    return draft if isinstance(draft, Draft) and draft.user_id == user_id else None
+
+
+def model_failure_of(user_id: str) -> ModelFailure | None:
+    failure = st.session_state.get("model_error")
+    return failure if isinstance(failure, ModelFailure) and failure.user_id == user_id else None
+
+
+# --- pages that stop the script ----------------------------------------------------------------
+
+
+def storage_unavailable(error: Exception) -> NoReturn:
     st.error(f"⚠️ Storage unavailable, retrying on your next action. ({error})")
     st.button("Retry now", key="retry_storage")
     st.stop()
 
 
-def sign_in_required(title: str, text: str, login: bool = False) -> None:
+def sign_in_required(title: str, text: str, login: bool = False) -> NoReturn:
     st.title(title)
     st.write(text)
     if login:
@@ -72,21 +94,12 @@ def sign_in_required(title: str, text: str, login: bool = False) -> None:
     st.stop()
 
 
-def chat_input() -> str | None:
-    """The one prompt box; the same widget on every path, so a submitted prompt always
-    reaches this run whatever state the page was in."""
-    return st.chat_input("Type your message", key="prompt")
+def configuration_error(error: ConfigError) -> NoReturn:
+    st.error(f"Configuration error: {error}")
+    st.stop()
 
 
-def keep_unsent_prompt(identity: Identity) -> None:
-    """While storage is down, a prompt typed into the page is kept here, never dropped."""
-    prompt = chat_input()
-    if prompt is not None and prompt.strip():
-        st.session_state["draft"] = (identity.user_id, prompt)
-    draft = st.session_state.get("draft")
-    if draft and draft[0] == identity.user_id:
-        st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
-        st.code(draft[1][:5000], language=None, wrap_lines=True)
+# --- identity ----------------------------------------------------------------------------------
 
 
 def current_identity(services: Services) -> Identity:
@@ -104,8 +117,7 @@ def current_identity(services: Services) -> Identity:
     try:
         check_trusted_headers(auth.mode, st.get_option("server.trustedUserHeaders"))
     except ConfigError as error:
-        st.error(f"Configuration error: {error}")
-        st.stop()
+        configuration_error(error)
     claims = st.user.to_dict()
     if auth.mode is AuthMode.OIDC:
         identity = identity_from_oidc(claims, auth)
@@ -121,7 +133,6 @@ def current_identity(services: Services) -> Identity:
                 "This app only serves signed-in users, and no identity came with your request. "
                 "Sign in through the site's login page and reload.",
             )
-    assert identity is not None
     st.sidebar.text(f"Signed in as {identity.display_name}")
     st.sidebar.caption(f"User id: `{identity.user_id}`")
     if auth.mode is AuthMode.OIDC:
@@ -129,34 +140,91 @@ def current_identity(services: Services) -> Identity:
     return identity
 
 
-def act(action: str, run: object) -> None:
-    """Run a sidebar action's write, turning storage failures into a visible message."""
+# --- sidebar callbacks (run before the script reruns) ------------------------------------------
+
+
+def act(action: str, write: Callable[[], object]) -> bool:
+    """Run a sidebar action's write; a storage failure becomes a visible message. True when
+    the write went through."""
     try:
-        run()  # type: ignore[operator]
+        write()
     except StorageUnavailable as error:
         st.session_state["flash_error"] = f"{action} failed: storage unavailable ({error})."
     except ChatMemoryError as error:
         st.session_state["flash_error"] = f"{action} failed: {error}"
+    else:
+        return True
+    return False
 
 
-def sidebar(services: Services, identity: Identity, conversation: Conversation) -> None:
-    memory = services.memory
-    user = identity.user_id
+def save_window_size(memory: ChatMemory, user_id: str, key: str) -> None:
+    size = int(st.session_state[key])
+    act("Saving the history length", lambda: memory.set_window_size(user_id, size))
+
+
+def choose_preset(memory: ChatMemory, user_id: str, key: str, presets: dict[str, Preset]) -> None:
+    choice = st.session_state[key]
+    if choice == CUSTOM:
+        return
+    preset = presets[choice]
+    if act(
+        "Changing the instruction",
+        lambda: memory.set_system_instruction(user_id, preset.text, preset=preset.id),
+    ):
+        st.toast(f"Instruction: {preset.title}")
+
+
+def save_custom_instruction(memory: ChatMemory, user_id: str, key: str) -> None:
+    text = str(st.session_state.get(key, ""))
+    if not text.strip():
+        st.session_state["flash_error"] = "A custom instruction cannot be empty."
+        return
+    if act("Saving the instruction", lambda: memory.set_system_instruction(user_id, text)):
+        st.toast("Custom instruction saved")
+
+
+def apply_retention(memory: ChatMemory, user_id: str, key: str) -> None:
+    chosen = st.session_state[key] or None
+    if act("Applying retention", lambda: memory.set_retention(user_id, chosen)):
+        label = "kept forever" if chosen is None else f"kept {format_duration(chosen)}"
+        st.toast(f"Your messages are now {label}.")
+
+
+def clear_history(memory: ChatMemory, user_id: str) -> None:
+    if act("Clearing your history", lambda: memory.clear(user_id)):
+        st.toast("Your history was cleared.")
+
+
+def confirm_clear_all(asked: bool) -> None:
+    st.session_state["confirm_clear_all"] = asked
+
+
+def clear_all_history(memory: ChatMemory, identity: Identity) -> None:
+    st.session_state["confirm_clear_all"] = False
+    if identity.is_admin and act("Clearing all history", memory.clear_all):
+        st.toast("All history was cleared.")
+
+
+def show_earlier(key: str, page_size: int) -> None:
+    st.session_state[key] = page_size + PAGE_STEP
+
+
+# --- sidebar sections --------------------------------------------------------------------------
+
+
+def context_section(services: Services, identity: Identity, conversation: Conversation) -> None:
     bar = st.sidebar
-
     bar.subheader("Context")
     key = widget_key("window", identity)
     bar.slider(
         "Length of chat history",
         min_value=1,
-        max_value=WINDOW_MAX,
-        value=min(max(conversation.window_size, 1), WINDOW_MAX),
+        max_value=SLIDER_MAX_MESSAGES,
+        value=min(max(conversation.window_size, 1), SLIDER_MAX_MESSAGES),
         key=key,
         help="The model gets the system instruction plus the last N messages.",
-        on_change=lambda: act(
-            "Saving the history length",
-            lambda: memory.set_window_size(user, int(st.session_state[key])),
-        ),
+        on_change=save_window_size,
+        args=(services.memory, identity.user_id, key),
     )
     window = conversation.window
     bar.metric(
@@ -174,84 +242,81 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
         {"message": labels, "tokens": counts}, x="message", y="tokens", height=160, sort=False
     )
 
+
+def preset_label(presets: dict[str, Preset], option: str) -> str:
+    return "Custom…" if option == CUSTOM else presets[option].title
+
+
+def instruction_section(services: Services, identity: Identity, conversation: Conversation) -> None:
+    bar = st.sidebar
     bar.subheader("System instruction")
-    presets = services.presets
+    memory, presets, user = services.memory, services.presets, identity.user_id
     current = conversation.window.system
     options = [*presets, CUSTOM]
     selected = current.preset if current.preset in presets else CUSTOM
     preset_key = widget_key("preset", identity)
     custom_key = widget_key("custom_instruction", identity)
-
-    def choose_preset() -> None:
-        choice = st.session_state[preset_key]
-        if choice != CUSTOM:
-            preset = presets[choice]
-            act(
-                "Changing the instruction",
-                lambda: memory.set_system_instruction(user, preset.text, preset=preset.id),
-            )
-            st.toast(f"Instruction: {preset.title}")
-
     bar.selectbox(
         "Preset",
         options,
         index=options.index(selected),
         key=preset_key,
-        format_func=lambda option: "Custom…" if option == CUSTOM else presets[option].title,
+        format_func=lambda option: preset_label(presets, option),
         on_change=choose_preset,
+        args=(memory, user, preset_key, presets),
     )
-    if st.session_state.get(preset_key, selected) == CUSTOM:
-        bar.text_area(
-            "Custom instruction",
-            value=current.text if current.preset is None else "",
-            key=custom_key,
-            max_chars=services.max_prompt_chars,
-        )
-
-        def save_custom() -> None:
-            text = str(st.session_state.get(custom_key, ""))
-            if not text.strip():
-                st.session_state["flash_error"] = "A custom instruction cannot be empty."
-                return
-            act("Saving the instruction", lambda: memory.set_system_instruction(user, text))
-            st.toast("Custom instruction saved")
-
-        bar.button("Save instruction", on_click=save_custom)
-    else:
+    if st.session_state.get(preset_key, selected) != CUSTOM:
         bar.text(current.text)
+        return
+    bar.text_area(
+        "Custom instruction",
+        value=current.text if current.preset is None else "",
+        key=custom_key,
+        max_chars=services.max_prompt_chars,
+    )
+    bar.button(
+        "Save instruction", on_click=save_custom_instruction, args=(memory, user, custom_key)
+    )
 
+
+def retention_label(seconds: int) -> str:
+    return "Keep forever" if seconds == KEEP_FOREVER else format_duration(seconds)
+
+
+def retention_section(services: Services, identity: Identity, conversation: Conversation) -> None:
+    bar = st.sidebar
     bar.subheader("Retention")
-    ttl_key = widget_key("ttl", identity)
+    key = widget_key("ttl", identity)
     ttl = conversation.ttl_seconds
     bar.select_slider(
         "Time to live of chat entries",
         options=RETENTION_CHOICES,
         value=ttl if ttl in RETENTION_CHOICES else KEEP_FOREVER,
-        format_func=lambda s: "Keep forever" if s == KEEP_FOREVER else format_duration(s),
-        key=ttl_key,
+        format_func=retention_label,
+        key=key,
     )
-
-    def apply_retention() -> None:
-        chosen = st.session_state[ttl_key] or None
-        act("Applying retention", lambda: memory.set_retention(user, chosen))
-        label = "kept forever" if chosen is None else f"kept {format_duration(chosen)}"
-        st.toast(f"Your messages are now {label}.")
-
-    bar.button("Apply retention", on_click=apply_retention)
+    bar.button(
+        "Apply retention",
+        on_click=apply_retention,
+        args=(services.memory, identity.user_id, key),
+    )
     if ttl is None:
         bar.caption("Policy: keep forever.")
-    else:
-        status = conversation.retention
-        remaining = (
-            f"oldest message expires in {format_duration(round(status.oldest_expires_in))}"
-            if status.oldest_expires_in is not None
-            else "no messages stored"
-        )
-        bar.caption(f"Policy: {format_duration(ttl)} per message; {remaining}.")
+        return
+    oldest = conversation.retention.oldest_expires_in
+    remaining = (
+        f"oldest message expires in {format_duration(round(oldest))}"
+        if oldest is not None
+        else "no messages stored"
+    )
+    bar.caption(f"Policy: {format_duration(ttl)} per message; {remaining}.")
 
+
+def usage_section(services: Services, conversation: Conversation) -> None:
+    bar = st.sidebar
     bar.subheader("Usage")
-    last = conversation.last_reply_usage
     prices = services.prices
+    last = conversation.last_reply_usage
     if last is not None:
         bar.caption(
             f"Last reply: {last.prompt_tokens:,} in / {last.completion_tokens:,} out · "
@@ -264,37 +329,56 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
         f"{totals.replies} {'reply' if totals.replies == 1 else 'replies'} · ${total_cost:.4f}"
     )
 
+
+def history_section(services: Services, identity: Identity) -> None:
+    bar = st.sidebar
+    memory = services.memory
     bar.subheader("History")
-
-    def clear_mine() -> None:
-        act("Clearing your history", lambda: memory.clear(user))
-        st.toast("Your history was cleared.")
-
-    bar.button("Clear my history", on_click=clear_mine)
+    bar.button("Clear my history", on_click=clear_history, args=(memory, identity.user_id))
     if identity.is_admin:
         if not st.session_state.get("confirm_clear_all"):
-            bar.button(
-                "Clear ALL history…",
-                on_click=lambda: st.session_state.update(confirm_clear_all=True),
-            )
+            bar.button("Clear ALL history…", on_click=confirm_clear_all, args=(True,))
         else:
             bar.warning("Delete every user's messages? This cannot be undone.")
-
-            def clear_all() -> None:
-                st.session_state["confirm_clear_all"] = False
-                if not identity.is_admin:
-                    return
-                act("Clearing all history", memory.clear_all)
-                st.toast("All history was cleared.")
-
             left, right = bar.columns(2)
-            left.button("Yes, delete all", on_click=clear_all, type="primary")
-            right.button(
-                "Cancel", on_click=lambda: st.session_state.update(confirm_clear_all=False)
+            left.button(
+                "Yes, delete all",
+                on_click=clear_all_history,
+                args=(memory, identity),
+                type="primary",
             )
+            right.button("Cancel", on_click=confirm_clear_all, args=(False,))
     bar.caption(
         f"Storage: {services.storage_description} · Model: {services.model.config.describe()}"
     )
+
+
+def sidebar(services: Services, identity: Identity, conversation: Conversation) -> None:
+    context_section(services, identity, conversation)
+    instruction_section(services, identity, conversation)
+    retention_section(services, identity, conversation)
+    usage_section(services, conversation)
+    history_section(services, identity)
+
+
+# --- the conversation --------------------------------------------------------------------------
+
+
+def chat_input() -> str | None:
+    """The one prompt box; the same widget on every path, so a submitted prompt always
+    reaches this run whatever state the page was in."""
+    return st.chat_input("Type your message", key="prompt")
+
+
+def keep_unsent_prompt(identity: Identity) -> None:
+    """While storage is down, a prompt typed into the page is kept here, never dropped."""
+    prompt = chat_input()
+    if prompt is not None and prompt.strip():
+        st.session_state["draft"] = Draft(identity.user_id, prompt)
+    draft = draft_of(identity.user_id)
+    if draft is not None:
+        st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
+        st.code(draft.text[:5000], language=None, wrap_lines=True)
 
 
 def render_message(role: Role, content: str) -> None:
@@ -305,8 +389,8 @@ def render_message(role: Role, content: str) -> None:
             st.markdown(content)
 
 
-def reply(services: Services, identity: Identity, window_size: int) -> None:
-    """Stream the model's answer to the stored conversation and store it once complete."""
+def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
+    """Stream the model's answer to the stored conversation, store it once complete, rerun."""
     memory = services.memory
     window = memory.context_window(identity.user_id, window_size)
     with st.chat_message("assistant"):
@@ -317,7 +401,7 @@ def reply(services: Services, identity: Identity, window_size: int) -> None:
                 first = next(chunks, "")
             st.write_stream(chain([first], chunks))
         except ModelError as error:
-            st.session_state["model_error"] = (identity.user_id, str(error))
+            st.session_state["model_error"] = ModelFailure(identity.user_id, str(error))
             st.rerun()
     usage = answer.usage
     if usage is None and services.model.config.provider is not Provider.OFFLINE:
@@ -328,7 +412,7 @@ def reply(services: Services, identity: Identity, window_size: int) -> None:
     try:
         memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
     except StorageUnavailable:
-        st.session_state["model_error"] = (
+        st.session_state["model_error"] = ModelFailure(
             identity.user_id,
             "The reply arrived but storage became unavailable, so it was not saved.",
         )
@@ -342,7 +426,7 @@ def submit(services: Services, identity: Identity, prompt: str) -> bool:
     if not prompt.strip():
         return False
     if len(prompt) > services.max_prompt_chars:
-        st.session_state["draft"] = (identity.user_id, prompt)
+        st.session_state["draft"] = Draft(identity.user_id, prompt)
         st.session_state["flash_error"] = (
             f"Your message has {len(prompt):,} characters; the limit is "
             f"{services.max_prompt_chars:,}. Nothing was sent or stored."
@@ -351,7 +435,7 @@ def submit(services: Services, identity: Identity, prompt: str) -> bool:
     try:
         services.memory.append(identity.user_id, Role.USER, prompt)
     except StorageUnavailable:
-        st.session_state["draft"] = (identity.user_id, prompt)
+        st.session_state["draft"] = Draft(identity.user_id, prompt)
         st.session_state["flash_error"] = (
             "Storage is unavailable, so your message was NOT saved or sent. "
             "It is kept below: resend it when storage is back."
@@ -362,67 +446,83 @@ def submit(services: Services, identity: Identity, prompt: str) -> bool:
     return True
 
 
-def main() -> None:
-    try:
-        services = get_services()
-    except ConfigError as error:
-        st.error(f"Configuration error: {error}")
-        st.stop()
-    except (StorageUnavailable, ChatMemoryError) as error:
-        storage_unavailable(error)
-
-    identity = current_identity(services)
-    user = identity.user_id
-    page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
-    try:
-        conversation = services.memory.conversation(user, page_size=min(page_size, MAX_WINDOW))
-    except StorageUnavailable as error:
-        keep_unsent_prompt(identity)
-        storage_unavailable(error)
-
-    st.title("💬 Chat with memory in Redis")
+def offline_banner(services: Services) -> None:
     if services.model.config.provider is Provider.OFFLINE:
         st.info(
             "No model is configured, so replies come from the built-in **offline responder**. "
             "Set `AZURE_OPENAI_ENDPOINT` (Azure OpenAI) or `OPENAI_BASE_URL` / `OPENAI_API_KEY` "
             "(any OpenAI-compatible server) in `.env` and restart to chat with a model."
         )
-    sidebar(services, identity, conversation)
 
+
+def earlier_messages_button(identity: Identity, conversation: Conversation, page_size: int) -> None:
     if conversation.has_earlier:
         hidden = conversation.total_messages - len(conversation.recent)
         st.button(
             f"Show earlier messages ({hidden:,} more)",
-            on_click=lambda: st.session_state.update(
-                {widget_key("page", identity): page_size + PAGE_STEP}
-            ),
+            on_click=show_earlier,
+            args=(widget_key("page", identity), page_size),
         )
+
+
+def unsent_draft(services: Services, identity: Identity, conversation: Conversation) -> None:
+    draft = draft_of(identity.user_id)
+    if draft is None:
+        return
+    with st.expander("Your unsent message", expanded=True):
+        st.code(draft.text[:5000], language=None, wrap_lines=True)
+        if len(draft.text) > 5000:
+            st.caption(f"Showing the first 5,000 of {len(draft.text):,} characters.")
+        resend = st.button("Resend", key="resend")
+    if resend and submit(services, identity, draft.text):
+        render_message(Role.USER, draft.text)
+        reply(services, identity, conversation.window_size)
+
+
+def missing_reply(services: Services, identity: Identity, conversation: Conversation) -> None:
+    """The last stored message is the user's: say why no reply follows and offer a retry."""
+    if not conversation.recent or conversation.recent[-1].role is not Role.USER:
+        return
+    failure = model_failure_of(identity.user_id)
+    if failure is not None:
+        st.error(f"{failure.message} Your message is saved.")
+    else:
+        st.caption("No reply was stored for your last message.")
+    if st.button("↻ Retry reply", key="retry_reply"):
+        reply(services, identity, conversation.window_size)
+
+
+def main() -> None:
+    try:
+        services = get_services()
+    except ConfigError as error:
+        configuration_error(error)
+    except (StorageUnavailable, ChatMemoryError) as error:
+        storage_unavailable(error)
+
+    identity = current_identity(services)
+    page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
+    try:
+        conversation = services.memory.conversation(
+            identity.user_id, page_size=min(page_size, MAX_WINDOW)
+        )
+    except StorageUnavailable as error:
+        keep_unsent_prompt(identity)
+        storage_unavailable(error)
+
+    st.title("💬 Chat with memory in Redis")
+    offline_banner(services)
+    sidebar(services, identity, conversation)
+
+    earlier_messages_button(identity, conversation, page_size)
     for message in conversation.recent:
         render_message(message.role, message.content)
 
     flash = st.session_state.pop("flash_error", None)
     if flash:
         st.error(flash)
-    draft = st.session_state.get("draft")
-    if draft and draft[0] == user:
-        with st.expander("Your unsent message", expanded=True):
-            st.code(draft[1][:5000], language=None, wrap_lines=True)
-            if len(draft[1]) > 5000:
-                st.caption(f"Showing the first 5,000 of {len(draft[1]):,} characters.")
-            resend = st.button("Resend", key="resend")
-        if resend and submit(services, identity, draft[1]):
-            render_message(Role.USER, draft[1])
-            reply(services, identity, conversation.window_size)
-
-    awaiting_reply = bool(conversation.recent) and conversation.recent[-1].role is Role.USER
-    model_error = st.session_state.get("model_error")
-    if awaiting_reply:
-        if model_error and model_error[0] == user:
-            st.error(f"{model_error[1]} Your message is saved.")
-        else:
-            st.caption("No reply was stored for your last message.")
-        if st.button("↻ Retry reply", key="retry_reply"):
-            reply(services, identity, conversation.window_size)
+    unsent_draft(services, identity, conversation)
+    missing_reply(services, identity, conversation)
 
     prompt = chat_input()
     if prompt is not None and submit(services, identity, prompt):
