@@ -334,7 +334,7 @@ def context_section(
             "oldest out once N is reached. Hover the bar for each message."
         ),
     )
-    bar.vega_lite_chart(context_chart_spec(window), use_container_width=True)
+    bar.vega_lite_chart(context_chart_spec(window), width="stretch")
     section_error("context")
 
 
