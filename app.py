@@ -1,19 +1,30 @@
 """Streamlit UI: a multi-user chatbot whose every message lives in Redis.
 
 UI only: storage is memory/, the model and identity are chatbot/. `st.session_state` holds
-UI state (which page of history is open, an unsent draft, the last error); everything a user
-owns lives in Redis, so any app instance can serve any user.
+UI state (which page of history is open, an unsent draft, a turn waiting to run, the last
+error); everything a user owns lives in Redis, so any app instance can serve any user, and
+every widget is set from what Redis holds on every run (two tabs never disagree for long).
+
+The page reads top to bottom: `main()` at the end renders the prompt box, the sidebar sections
+(one function each), the conversation and the turn a callback asked for. Widget callbacks are
+module-level functions that get what they need through `args=`. One rule for every setting:
+it is saved the moment it changes; a change that would delete messages asks first.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import replace
 from itertools import chain
+from typing import NoReturn
 
 import streamlit as st
+import streamlit.components.v1 as components
 from dotenv import load_dotenv
 
 from chatbot.config import ConfigError, Environment
+from chatbot.context_chart import context_chart_spec
 from chatbot.identity import (
     AuthMode,
     Identity,
@@ -23,11 +34,14 @@ from chatbot.identity import (
     identity_from_oidc,
 )
 from chatbot.llm import ModelError, Provider
+from chatbot.presets import Preset
 from chatbot.rendering import format_duration
 from chatbot.services import Services, build_services
+from chatbot.session import Confirmation, Destructive, Draft, ModelFailure, Turn
 from chatbot.telemetry import configure_telemetry
 from memory import (
     MAX_WINDOW,
+    ChatMemory,
     ChatMemoryError,
     Conversation,
     Role,
@@ -35,13 +49,26 @@ from memory import (
     Usage,
 )
 
-WINDOW_MAX = 50
-PAGE_STEP = 50
+SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
+PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
 CUSTOM = "__custom__"
 KEEP_FOREVER = 0
 RETENTION_CHOICES = [
     5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, KEEP_FOREVER,
 ]  # fmt: skip
+EXAMPLE_PROMPTS = (
+    "Explain in two sentences what you will remember about this chat.",
+    "Give me three tips for naming variables.",
+    "What was the first thing I asked you?",
+)
+STOPPED = "You stopped the reply; nothing of it was saved."
+# Runs in a component's iframe (same origin): closes the sidebar overlay on a phone-sized window.
+CLOSE_SIDEBAR_ON_PHONE = """<script>
+const app = window.parent;
+if (app.innerWidth <= 768) {
+  app.document.querySelector("[data-testid='stSidebarCollapseButton'] button")?.click();
+}
+</script>"""
 
 load_dotenv(override=False)
 st.set_page_config(page_title="Redis chat memory", page_icon="💬", layout="wide")
@@ -58,13 +85,42 @@ def widget_key(name: str, identity: Identity) -> str:
     return f"{name}:{hashlib.sha256(identity.user_id.encode()).hexdigest()[:12]}"
 
 
-def storage_unavailable(error: Exception) -> None:
+def draft_of(user_id: str) -> Draft | None:
+    draft = st.session_state.get("draft")
+    return draft if isinstance(draft, Draft) and draft.user_id == user_id else None
+
+
+def model_failure_of(user_id: str) -> ModelFailure | None:
+    failure = st.session_state.get("model_error")
+    return failure if isinstance(failure, ModelFailure) and failure.user_id == user_id else None
+
+
+def confirmation_of(user_id: str, action: Destructive) -> Confirmation | None:
+    asked = st.session_state.get("confirm")
+    if isinstance(asked, Confirmation) and asked.user_id == user_id and asked.action is action:
+        return asked
+    return None
+
+
+def turn_waiting() -> Turn | None:
+    turn = st.session_state.get("turn")
+    return turn if isinstance(turn, Turn) else None
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+# --- pages that stop the script ----------------------------------------------------------------
+
+
+def storage_unavailable(error: Exception) -> NoReturn:
     st.error(f"⚠️ Storage unavailable, retrying on your next action. ({error})")
     st.button("Retry now", key="retry_storage")
     st.stop()
 
 
-def sign_in_required(title: str, text: str, login: bool = False) -> None:
+def sign_in_required(title: str, text: str, login: bool = False) -> NoReturn:
     st.title(title)
     st.write(text)
     if login:
@@ -72,24 +128,19 @@ def sign_in_required(title: str, text: str, login: bool = False) -> None:
     st.stop()
 
 
-def chat_input() -> str | None:
-    """The one prompt box; the same widget on every path, so a submitted prompt always
-    reaches this run whatever state the page was in."""
-    return st.chat_input("Type your message", key="prompt")
+def configuration_error(error: ConfigError) -> NoReturn:
+    st.error(f"Configuration error: {error}")
+    st.stop()
 
 
-def keep_unsent_prompt(identity: Identity) -> None:
-    """While storage is down, a prompt typed into the page is kept here, never dropped."""
-    prompt = chat_input()
-    if prompt is not None and prompt.strip():
-        st.session_state["draft"] = (identity.user_id, prompt)
-    draft = st.session_state.get("draft")
-    if draft and draft[0] == identity.user_id:
-        st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
-        st.code(draft[1][:5000], language=None, wrap_lines=True)
+# --- identity ----------------------------------------------------------------------------------
 
 
-def current_identity(services: Services) -> Identity:
+def user_switched() -> None:
+    st.session_state["close_sidebar"] = True
+
+
+def current_identity(services: Services, busy: bool) -> Identity:
     auth = services.auth
     if auth.mode is AuthMode.DEMO:
         wanted = st.query_params.get("user")
@@ -98,14 +149,15 @@ def current_identity(services: Services) -> Identity:
             auth.demo_users,
             index=auth.demo_users.index(wanted) if wanted in auth.demo_users else 0,
             key="demo_user",
+            on_change=user_switched,
+            disabled=busy,
         )
         st.query_params["user"] = user
         return demo_identity(user)
     try:
         check_trusted_headers(auth.mode, st.get_option("server.trustedUserHeaders"))
     except ConfigError as error:
-        st.error(f"Configuration error: {error}")
-        st.stop()
+        configuration_error(error)
     claims = st.user.to_dict()
     if auth.mode is AuthMode.OIDC:
         identity = identity_from_oidc(claims, auth)
@@ -121,7 +173,6 @@ def current_identity(services: Services) -> Identity:
                 "This app only serves signed-in users, and no identity came with your request. "
                 "Sign in through the site's login page and reload.",
             )
-    assert identity is not None
     st.sidebar.text(f"Signed in as {identity.display_name}")
     st.sidebar.caption(f"User id: `{identity.user_id}`")
     if auth.mode is AuthMode.OIDC:
@@ -129,34 +180,149 @@ def current_identity(services: Services) -> Identity:
     return identity
 
 
-def act(action: str, run: object) -> None:
-    """Run a sidebar action's write, turning storage failures into a visible message."""
+# --- callbacks (each runs before the script run its widget set off) ----------------------------
+
+
+def act(place: str, action: str, write: Callable[[], object]) -> bool:
+    """Run a write; a storage failure becomes a message shown at `place` (a sidebar section,
+    or "prompt" next to the prompt box). True when the write went through."""
     try:
-        run()  # type: ignore[operator]
+        write()
     except StorageUnavailable as error:
-        st.session_state["flash_error"] = f"{action} failed: storage unavailable ({error})."
+        st.session_state[f"error:{place}"] = f"{action} failed: storage unavailable ({error})."
     except ChatMemoryError as error:
-        st.session_state["flash_error"] = f"{action} failed: {error}"
+        st.session_state[f"error:{place}"] = f"{action} failed: {error}"
+    else:
+        return True
+    return False
 
 
-def sidebar(services: Services, identity: Identity, conversation: Conversation) -> None:
-    memory = services.memory
-    user = identity.user_id
+def queue_prompt(user_id: str) -> None:
+    """The prompt box's on_submit: the prompt runs as a turn, with the inputs disabled."""
+    prompt = st.session_state.get("prompt")
+    if isinstance(prompt, str) and prompt.strip():
+        st.session_state["turn"] = Turn(user_id, prompt)
+
+
+def queue_turn(user_id: str, prompt: str | None) -> None:
+    st.session_state["turn"] = Turn(user_id, prompt)
+
+
+def save_window_size(memory: ChatMemory, user_id: str, key: str) -> None:
+    size = int(st.session_state[key])
+    act("context", "Saving the history length", lambda: memory.set_window_size(user_id, size))
+
+
+def choose_preset(
+    memory: ChatMemory, user_id: str, key: str, presets: dict[str, Preset], editing_key: str
+) -> None:
+    choice = st.session_state[key]
+    if choice == CUSTOM:
+        st.session_state[editing_key] = True  # the box opens holding the instruction in force
+        return
+    st.session_state.pop(editing_key, None)
+    preset = presets[choice]
+    if act(
+        "instruction",
+        "Changing the instruction",
+        lambda: memory.set_system_instruction(user_id, preset.text, preset=preset.id),
+    ):
+        st.toast(f"Instruction: {preset.title}")
+
+
+def save_custom_instruction(memory: ChatMemory, user_id: str, key: str) -> None:
+    text = str(st.session_state.get(key, ""))
+    if not text.strip():
+        st.session_state["error:instruction"] = "A custom instruction cannot be empty."
+        return
+    if act(
+        "instruction",
+        "Saving the instruction",
+        lambda: memory.set_system_instruction(user_id, text),
+    ):
+        st.toast("Custom instruction saved")
+
+
+def choose_retention(
+    memory: ChatMemory, user_id: str, key: str, ttl: int | None, stored: int
+) -> None:
+    """Save at once, unless the new time to live deletes messages sooner: then ask first."""
+    chosen = int(st.session_state[key]) or None
+    shorter = chosen is not None and (ttl is None or chosen < ttl)
+    if shorter and stored:
+        st.session_state["confirm"] = Confirmation(user_id, Destructive.RETENTION, chosen)
+    else:
+        apply_retention(memory, user_id, chosen)
+
+
+def apply_retention(memory: ChatMemory, user_id: str, ttl: int | None) -> None:
+    st.session_state.pop("confirm", None)
+    if act("retention", "Applying retention", lambda: memory.set_retention(user_id, ttl)):
+        label = "kept forever" if ttl is None else f"kept {format_duration(ttl)}"
+        st.toast(f"Your messages are now {label}.")
+
+
+def ask(confirmation: Confirmation | None) -> None:
+    """Show (or, with None, dismiss) the confirmation of a destructive action."""
+    st.session_state["confirm"] = confirmation
+
+
+def clear_history(memory: ChatMemory, user_id: str) -> None:
+    st.session_state.pop("confirm", None)
+    if act("history", "Clearing your history", lambda: memory.clear(user_id)):
+        st.toast("Your history was cleared.")
+
+
+def clear_all_history(memory: ChatMemory, identity: Identity) -> None:
+    st.session_state.pop("confirm", None)
+    if identity.is_admin and act("history", "Clearing all history", memory.clear_all):
+        st.toast("All history was cleared.")
+
+
+def show_earlier(key: str, page_size: int) -> None:
+    st.session_state[key] = page_size + PAGE_STEP
+
+
+def edit_draft(user_id: str, key: str) -> None:
+    st.session_state["draft"] = Draft(user_id, str(st.session_state[key]))
+
+
+def send_draft(user_id: str, key: str) -> None:
+    st.session_state.pop("draft", None)
+    st.session_state["turn"] = Turn(user_id, str(st.session_state[key]))
+
+
+def discard_draft() -> None:
+    st.session_state.pop("draft", None)
+
+
+# --- sidebar sections --------------------------------------------------------------------------
+
+
+def section_error(place: str) -> None:
+    """A failed action's message, shown next to the control that failed (on a phone the
+    sidebar covers the page, so an error elsewhere would be hidden)."""
+    error = st.session_state.pop(f"error:{place}", None)
+    if error:
+        st.sidebar.error(error)
+
+
+def context_section(
+    services: Services, identity: Identity, conversation: Conversation, busy: bool
+) -> None:
     bar = st.sidebar
-
     bar.subheader("Context")
     key = widget_key("window", identity)
+    st.session_state[key] = conversation.window_size  # what Redis holds, on every run
     bar.slider(
         "Length of chat history",
-        min_value=1,
-        max_value=WINDOW_MAX,
-        value=min(max(conversation.window_size, 1), WINDOW_MAX),
+        min_value=min(1, conversation.window_size),
+        max_value=max(SLIDER_MAX_MESSAGES, conversation.window_size),
         key=key,
         help="The model gets the system instruction plus the last N messages.",
-        on_change=lambda: act(
-            "Saving the history length",
-            lambda: memory.set_window_size(user, int(st.session_state[key])),
-        ),
+        on_change=save_window_size,
+        args=(services.memory, identity.user_id, key),
+        disabled=busy,
     )
     window = conversation.window
     bar.metric(
@@ -165,93 +331,128 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
         help=(
             "Prompt tokens of the system instruction plus the last N stored messages: exactly "
             "what a retry would send now. A new message adds its own tokens and pushes the "
-            "oldest out once N is reached."
+            "oldest out once N is reached. Hover the bar for each message."
         ),
     )
-    labels = ["system"] + [f"{i + 1}·{m.role.value}" for i, m in enumerate(window.messages)]
-    counts = [window.system.token_count] + [m.token_count for m in window.messages]
-    bar.bar_chart(
-        {"message": labels, "tokens": counts}, x="message", y="tokens", height=160, sort=False
-    )
+    bar.vega_lite_chart(context_chart_spec(window), width="stretch")
+    section_error("context")
 
+
+def preset_label(presets: dict[str, Preset], option: str) -> str:
+    return "Custom…" if option == CUSTOM else presets[option].title
+
+
+def instruction_section(
+    services: Services, identity: Identity, conversation: Conversation, busy: bool
+) -> None:
+    bar = st.sidebar
     bar.subheader("System instruction")
-    presets = services.presets
+    memory, presets, user = services.memory, services.presets, identity.user_id
     current = conversation.window.system
     options = [*presets, CUSTOM]
-    selected = current.preset if current.preset in presets else CUSTOM
     preset_key = widget_key("preset", identity)
     custom_key = widget_key("custom_instruction", identity)
-
-    def choose_preset() -> None:
-        choice = st.session_state[preset_key]
-        if choice != CUSTOM:
-            preset = presets[choice]
-            act(
-                "Changing the instruction",
-                lambda: memory.set_system_instruction(user, preset.text, preset=preset.id),
-            )
-            st.toast(f"Instruction: {preset.title}")
-
+    editing_key = widget_key("editing_custom", identity)
+    in_force = current.preset if current.preset in presets else CUSTOM
+    st.session_state[preset_key] = CUSTOM if st.session_state.get(editing_key) else in_force
     bar.selectbox(
         "Preset",
         options,
-        index=options.index(selected),
         key=preset_key,
-        format_func=lambda option: "Custom…" if option == CUSTOM else presets[option].title,
+        format_func=lambda option: preset_label(presets, option),
         on_change=choose_preset,
+        args=(memory, user, preset_key, presets, editing_key),
+        disabled=busy,
     )
-    if st.session_state.get(preset_key, selected) == CUSTOM:
+    if st.session_state[preset_key] == CUSTOM:
+        st.session_state[custom_key] = current.text
         bar.text_area(
             "Custom instruction",
-            value=current.text if current.preset is None else "",
             key=custom_key,
-            max_chars=services.max_prompt_chars,
+            max_chars=max(services.max_prompt_chars, len(current.text)),
+            on_change=save_custom_instruction,
+            args=(memory, user, custom_key),
+            disabled=busy,
+            help="Saved as soon as you leave the box (or press Ctrl+Enter).",
         )
+    section_error("instruction")
+    bar.caption("In force now:")
+    bar.text(current.text)
 
-        def save_custom() -> None:
-            text = str(st.session_state.get(custom_key, ""))
-            if not text.strip():
-                st.session_state["flash_error"] = "A custom instruction cannot be empty."
-                return
-            act("Saving the instruction", lambda: memory.set_system_instruction(user, text))
-            st.toast("Custom instruction saved")
 
-        bar.button("Save instruction", on_click=save_custom)
-    else:
-        bar.text(current.text)
+def retention_label(seconds: int) -> str:
+    return "Keep forever" if seconds == KEEP_FOREVER else format_duration(seconds)
 
+
+def expiry_status(memory: ChatMemory, user_id: str, shown: int) -> None:
+    """Re-read on a timer (a fragment): the countdown moves, and the page reruns once messages
+    have expired (or arrived from another tab), so what is on screen is what Redis holds."""
+    try:
+        now = memory.conversation(user_id, window_size=0, page_size=0)
+    except ChatMemoryError as error:
+        st.caption(f"Retention status unavailable: {error}")
+        return
+    if now.total_messages != shown:
+        st.rerun(scope="app")
+    ttl, oldest = now.retention.ttl_seconds, now.retention.oldest_expires_in
+    if ttl is None:
+        return
+    remaining = (
+        f"oldest message expires in {format_duration(round(oldest))}"
+        if oldest is not None
+        else "no messages stored"
+    )
+    st.caption(f"Policy: {format_duration(ttl)} per message; {remaining}.")
+
+
+def retention_section(
+    services: Services, identity: Identity, conversation: Conversation, busy: bool
+) -> None:
+    bar = st.sidebar
     bar.subheader("Retention")
-    ttl_key = widget_key("ttl", identity)
+    memory, user = services.memory, identity.user_id
+    key = widget_key("ttl", identity)
     ttl = conversation.ttl_seconds
+    choices = [*sorted({*RETENTION_CHOICES[:-1], ttl or 5}), KEEP_FOREVER]
+    st.session_state[key] = ttl or KEEP_FOREVER
     bar.select_slider(
         "Time to live of chat entries",
-        options=RETENTION_CHOICES,
-        value=ttl if ttl in RETENTION_CHOICES else KEEP_FOREVER,
-        format_func=lambda s: "Keep forever" if s == KEEP_FOREVER else format_duration(s),
-        key=ttl_key,
+        options=choices,
+        format_func=retention_label,
+        key=key,
+        on_change=choose_retention,
+        args=(memory, user, key, ttl, conversation.total_messages),
+        disabled=busy,
+        help="Saved at once; a shorter time that would delete your messages asks first.",
     )
-
-    def apply_retention() -> None:
-        chosen = st.session_state[ttl_key] or None
-        act("Applying retention", lambda: memory.set_retention(user, chosen))
-        label = "kept forever" if chosen is None else f"kept {format_duration(chosen)}"
-        st.toast(f"Your messages are now {label}.")
-
-    bar.button("Apply retention", on_click=apply_retention)
+    asked = confirmation_of(user, Destructive.RETENTION)
+    if asked is not None and asked.ttl_seconds is not None:
+        duration = format_duration(asked.ttl_seconds)
+        bar.warning(
+            f"Keep messages {duration}? Your {plural(conversation.total_messages, 'message')} "
+            f"stored now will be deleted in {duration}."
+        )
+        left, right = bar.columns(2)
+        left.button(
+            "Apply retention",
+            on_click=apply_retention,
+            args=(memory, user, asked.ttl_seconds),
+            type="primary",
+        )
+        right.button("Cancel", key="cancel_retention", on_click=ask, args=(None,))
+    section_error("retention")
     if ttl is None:
         bar.caption("Policy: keep forever.")
-    else:
-        status = conversation.retention
-        remaining = (
-            f"oldest message expires in {format_duration(round(status.oldest_expires_in))}"
-            if status.oldest_expires_in is not None
-            else "no messages stored"
-        )
-        bar.caption(f"Policy: {format_duration(ttl)} per message; {remaining}.")
+        return
+    with bar:
+        st.fragment(run_every=1)(expiry_status)(memory, user, conversation.total_messages)
 
+
+def usage_section(services: Services, conversation: Conversation) -> None:
+    bar = st.sidebar
     bar.subheader("Usage")
-    last = conversation.last_reply_usage
     prices = services.prices
+    last = conversation.last_reply_usage
     if last is not None:
         bar.caption(
             f"Last reply: {last.prompt_tokens:,} in / {last.completion_tokens:,} out · "
@@ -264,37 +465,71 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
         f"{totals.replies} {'reply' if totals.replies == 1 else 'replies'} · ${total_cost:.4f}"
     )
 
+
+def history_section(
+    services: Services, identity: Identity, conversation: Conversation, busy: bool
+) -> None:
+    bar = st.sidebar
+    memory, user = services.memory, identity.user_id
     bar.subheader("History")
-
-    def clear_mine() -> None:
-        act("Clearing your history", lambda: memory.clear(user))
-        st.toast("Your history was cleared.")
-
-    bar.button("Clear my history", on_click=clear_mine)
+    if confirmation_of(user, Destructive.CLEAR_MINE) is None:
+        bar.button(
+            "Clear my history",
+            on_click=ask,
+            args=(Confirmation(user, Destructive.CLEAR_MINE),),
+            disabled=busy or not conversation.total_messages,
+        )
+    else:
+        bar.warning(
+            f"Delete your {plural(conversation.total_messages, 'message')}? This cannot be undone."
+        )
+        left, right = bar.columns(2)
+        left.button("Yes, delete mine", on_click=clear_history, args=(memory, user), type="primary")
+        right.button("Cancel", key="cancel_clear_mine", on_click=ask, args=(None,))
     if identity.is_admin:
-        if not st.session_state.get("confirm_clear_all"):
+        if confirmation_of(user, Destructive.CLEAR_ALL) is None:
             bar.button(
                 "Clear ALL history…",
-                on_click=lambda: st.session_state.update(confirm_clear_all=True),
+                on_click=ask,
+                args=(Confirmation(user, Destructive.CLEAR_ALL),),
+                disabled=busy,
             )
         else:
             bar.warning("Delete every user's messages? This cannot be undone.")
-
-            def clear_all() -> None:
-                st.session_state["confirm_clear_all"] = False
-                if not identity.is_admin:
-                    return
-                act("Clearing all history", memory.clear_all)
-                st.toast("All history was cleared.")
-
             left, right = bar.columns(2)
-            left.button("Yes, delete all", on_click=clear_all, type="primary")
-            right.button(
-                "Cancel", on_click=lambda: st.session_state.update(confirm_clear_all=False)
+            left.button(
+                "Yes, delete all",
+                on_click=clear_all_history,
+                args=(memory, identity),
+                type="primary",
             )
+            right.button("Cancel", key="cancel_clear_all", on_click=ask, args=(None,))
+    section_error("history")
     bar.caption(
         f"Storage: {services.storage_description} · Model: {services.model.config.describe()}"
     )
+
+
+def sidebar(services: Services, identity: Identity, conversation: Conversation, busy: bool) -> None:
+    context_section(services, identity, conversation, busy)
+    instruction_section(services, identity, conversation, busy)
+    retention_section(services, identity, conversation, busy)
+    usage_section(services, conversation)
+    history_section(services, identity, conversation, busy)
+
+
+# --- the conversation --------------------------------------------------------------------------
+
+
+def read_page(services: Services, identity: Identity, page_size: int) -> Conversation:
+    """The newest `page_size` messages with everything else a render needs; past what one
+    read returns (MAX_WINDOW), the page is filled from the whole conversation."""
+    memory = services.memory
+    conversation = memory.conversation(identity.user_id, page_size=min(page_size, MAX_WINDOW))
+    if page_size > MAX_WINDOW and conversation.has_earlier:
+        page = memory.messages(identity.user_id)[-page_size:]
+        conversation = replace(conversation, recent=tuple(page))
+    return conversation
 
 
 def render_message(role: Role, content: str) -> None:
@@ -305,11 +540,106 @@ def render_message(role: Role, content: str) -> None:
             st.markdown(content)
 
 
-def reply(services: Services, identity: Identity, window_size: int) -> None:
-    """Stream the model's answer to the stored conversation and store it once complete."""
+def welcome(identity: Identity) -> None:
+    st.markdown(
+        "#### 👋 Start a conversation\n"
+        "Every message is stored in Redis, so the chat is here when you come back. "
+        "Type below, or try one of these:"
+    )
+    for column, example in zip(st.columns(len(EXAMPLE_PROMPTS)), EXAMPLE_PROMPTS, strict=True):
+        column.button(
+            example, on_click=queue_turn, args=(identity.user_id, example), width="stretch"
+        )
+
+
+def earlier_messages_button(identity: Identity, conversation: Conversation, page_size: int) -> None:
+    if conversation.has_earlier:
+        hidden = conversation.total_messages - len(conversation.recent)
+        st.button(
+            f"Show earlier messages ({hidden:,} more)",
+            on_click=show_earlier,
+            args=(widget_key("page", identity), page_size),
+        )
+
+
+def missing_reply(identity: Identity, conversation: Conversation, stopped: bool) -> None:
+    """The last stored message is the user's: say why no reply follows and offer a retry."""
+    if not conversation.recent or conversation.recent[-1].role is not Role.USER:
+        return
+    failure = model_failure_of(identity.user_id)
+    if stopped:
+        st.info(f"{STOPPED} Your message is saved.")
+    elif failure is not None:
+        st.error(f"{failure.message} Your message is saved.")
+    else:
+        st.caption("No reply was stored for your last message.")
+    st.button(
+        "↻ Retry reply", key="retry_reply", on_click=queue_turn, args=(identity.user_id, None)
+    )
+
+
+def draft_editor(services: Services, identity: Identity) -> None:
+    """An unsent prompt, editable in full next to the prompt box, with its length against the
+    limit (the box counts as you type), its error, Send (only when it can succeed) and Discard."""
+    draft = draft_of(identity.user_id)
+    error = st.session_state.pop("error:prompt", None)
+    if draft is None:
+        if error:
+            st.error(error)
+        return
+    limit = services.max_prompt_chars
+    key = widget_key("draft", identity)
+    st.session_state[key] = draft.text
+    with st.container(border=True):
+        if error:
+            st.error(error)
+        st.text_area(
+            "Your unsent message",
+            key=key,
+            height=200,
+            max_chars=max(limit, len(draft.text)),
+            on_change=edit_draft,
+            args=(identity.user_id, key),
+        )
+        over = len(draft.text) - limit
+        st.caption(
+            f"{len(draft.text):,} characters: {over:,} over the {limit:,} limit; shorten it to "
+            "send it."
+            if over > 0
+            else f"{len(draft.text):,} of {limit:,} characters."
+        )
+        left, right = st.columns(2)
+        left.button(
+            "Send",
+            key="send_draft",
+            on_click=send_draft,
+            args=(identity.user_id, key),
+            disabled=over > 0,
+            type="primary",
+        )
+        right.button("Discard", key="discard_draft", on_click=discard_draft)
+
+
+def keep_unsent_prompt(services: Services, identity: Identity) -> None:
+    """While storage is down, a prompt typed into the page is kept, never dropped."""
+    turn = turn_waiting()
+    if turn is not None and turn.prompt is not None:
+        st.session_state["draft"] = Draft(identity.user_id, turn.prompt)
+    st.session_state.pop("turn", None)
+    if draft_of(identity.user_id) is not None:
+        st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
+        draft_editor(services, identity)
+
+
+def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
+    """Stream the model's answer to the stored conversation, store it once complete, rerun.
+    Stop (or anything else that cuts this run short) leaves `replying` set: the next run says
+    the reply was stopped and that nothing of it was saved."""
     memory = services.memory
     window = memory.context_window(identity.user_id, window_size)
+    st.session_state["replying"] = identity.user_id
     with st.chat_message("assistant"):
+        st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
         try:
             with st.spinner("Thinking…"):
                 answer = services.model.stream(window.as_openai())
@@ -317,18 +647,18 @@ def reply(services: Services, identity: Identity, window_size: int) -> None:
                 first = next(chunks, "")
             st.write_stream(chain([first], chunks))
         except ModelError as error:
-            st.session_state["model_error"] = (identity.user_id, str(error))
+            st.session_state.pop("replying", None)
+            st.session_state["model_error"] = ModelFailure(identity.user_id, str(error))
             st.rerun()
-    usage = answer.usage
-    if usage is None and services.model.config.provider is not Provider.OFFLINE:
-        usage = Usage(
-            prompt_tokens=window.token_count,
-            completion_tokens=memory.token_counter.count_text(answer.text),
-        )
+    st.session_state.pop("replying", None)
+    usage = answer.usage or Usage(
+        prompt_tokens=window.token_count,
+        completion_tokens=memory.token_counter.count_text(answer.text),
+    )
     try:
         memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
     except StorageUnavailable:
-        st.session_state["model_error"] = (
+        st.session_state["model_error"] = ModelFailure(
             identity.user_id,
             "The reply arrived but storage became unavailable, so it was not saved.",
         )
@@ -342,8 +672,8 @@ def submit(services: Services, identity: Identity, prompt: str) -> bool:
     if not prompt.strip():
         return False
     if len(prompt) > services.max_prompt_chars:
-        st.session_state["draft"] = (identity.user_id, prompt)
-        st.session_state["flash_error"] = (
+        st.session_state["draft"] = Draft(identity.user_id, prompt)
+        st.session_state["error:prompt"] = (
             f"Your message has {len(prompt):,} characters; the limit is "
             f"{services.max_prompt_chars:,}. Nothing was sent or stored."
         )
@@ -351,10 +681,10 @@ def submit(services: Services, identity: Identity, prompt: str) -> bool:
     try:
         services.memory.append(identity.user_id, Role.USER, prompt)
     except StorageUnavailable:
-        st.session_state["draft"] = (identity.user_id, prompt)
-        st.session_state["flash_error"] = (
+        st.session_state["draft"] = Draft(identity.user_id, prompt)
+        st.session_state["error:prompt"] = (
             "Storage is unavailable, so your message was NOT saved or sent. "
-            "It is kept below: resend it when storage is back."
+            "It is kept below: send it again when storage is back."
         )
         return False
     st.session_state.pop("draft", None)
@@ -362,74 +692,72 @@ def submit(services: Services, identity: Identity, prompt: str) -> bool:
     return True
 
 
-def main() -> None:
-    try:
-        services = get_services()
-    except ConfigError as error:
-        st.error(f"Configuration error: {error}")
-        st.stop()
-    except (StorageUnavailable, ChatMemoryError) as error:
-        storage_unavailable(error)
+def run_turn(
+    services: Services, identity: Identity, conversation: Conversation, turn: Turn
+) -> None:
+    """Store the turn's prompt (shown at once) and stream the reply; inputs stay disabled
+    until the run after it."""
+    st.session_state.pop("turn", None)
+    if turn.prompt is not None:
+        if not submit(services, identity, turn.prompt):
+            st.rerun()
+        render_message(Role.USER, turn.prompt)
+    reply(services, identity, conversation.window_size)
 
-    identity = current_identity(services)
-    user = identity.user_id
-    page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
-    try:
-        conversation = services.memory.conversation(user, page_size=min(page_size, MAX_WINDOW))
-    except StorageUnavailable as error:
-        keep_unsent_prompt(identity)
-        storage_unavailable(error)
 
-    st.title("💬 Chat with memory in Redis")
+def offline_banner(services: Services) -> None:
     if services.model.config.provider is Provider.OFFLINE:
         st.info(
             "No model is configured, so replies come from the built-in **offline responder**. "
             "Set `AZURE_OPENAI_ENDPOINT` (Azure OpenAI) or `OPENAI_BASE_URL` / `OPENAI_API_KEY` "
             "(any OpenAI-compatible server) in `.env` and restart to chat with a model."
         )
-    sidebar(services, identity, conversation)
 
-    if conversation.has_earlier:
-        hidden = conversation.total_messages - len(conversation.recent)
-        st.button(
-            f"Show earlier messages ({hidden:,} more)",
-            on_click=lambda: st.session_state.update(
-                {widget_key("page", identity): page_size + PAGE_STEP}
-            ),
-        )
+
+def main() -> None:
+    try:
+        services = get_services()
+    except ConfigError as error:
+        configuration_error(error)
+    except (StorageUnavailable, ChatMemoryError) as error:
+        storage_unavailable(error)
+
+    turn = turn_waiting()
+    identity = current_identity(services, busy=turn is not None)
+    user = identity.user_id
+    if turn is not None and turn.user_id != user:
+        turn = None
+    st.chat_input(
+        "Type your message",
+        key="prompt",
+        on_submit=queue_prompt,
+        args=(user,),
+        disabled=turn is not None,
+    )
+    stopped = st.session_state.pop("replying", None) == user
+    page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
+    try:
+        conversation = read_page(services, identity, page_size)
+    except StorageUnavailable as error:
+        keep_unsent_prompt(services, identity)
+        storage_unavailable(error)
+
+    st.title("💬 Chat with memory in Redis")
+    offline_banner(services)
+    sidebar(services, identity, conversation, busy=turn is not None)
+    if st.session_state.pop("close_sidebar", False):
+        components.html(CLOSE_SIDEBAR_ON_PHONE, height=0)
+
+    earlier_messages_button(identity, conversation, page_size)
+    if not conversation.total_messages and turn is None and draft_of(user) is None:
+        welcome(identity)
     for message in conversation.recent:
         render_message(message.role, message.content)
-
-    flash = st.session_state.pop("flash_error", None)
-    if flash:
-        st.error(flash)
-    draft = st.session_state.get("draft")
-    if draft and draft[0] == user:
-        with st.expander("Your unsent message", expanded=True):
-            st.code(draft[1][:5000], language=None, wrap_lines=True)
-            if len(draft[1]) > 5000:
-                st.caption(f"Showing the first 5,000 of {len(draft[1]):,} characters.")
-            resend = st.button("Resend", key="resend")
-        if resend and submit(services, identity, draft[1]):
-            render_message(Role.USER, draft[1])
-            reply(services, identity, conversation.window_size)
-
-    awaiting_reply = bool(conversation.recent) and conversation.recent[-1].role is Role.USER
-    model_error = st.session_state.get("model_error")
-    if awaiting_reply:
-        if model_error and model_error[0] == user:
-            st.error(f"{model_error[1]} Your message is saved.")
-        else:
-            st.caption("No reply was stored for your last message.")
-        if st.button("↻ Retry reply", key="retry_reply"):
-            reply(services, identity, conversation.window_size)
-
-    prompt = chat_input()
-    if prompt is not None and submit(services, identity, prompt):
-        render_message(Role.USER, prompt)
-        reply(services, identity, conversation.window_size)
-    elif prompt is not None:
-        st.rerun()
+    if turn is None:
+        missing_reply(identity, conversation, stopped)
+    draft_editor(services, identity)
+    if turn is not None:
+        run_turn(services, identity, conversation, turn)
 
 
 main()

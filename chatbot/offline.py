@@ -1,7 +1,8 @@
 """The offline responder: what answers when no model is configured.
 
-It is not a model and never pretends to be one: every reply starts with a label, says what
-the app would have sent, and how to configure a real model.
+It is not a model and never pretends to be one: every reply starts with a label and says, in
+one line, what the app would have sent (the page's banner says how to configure a model). Its
+usage is counted like a model's, so the usage totals move in offline mode too.
 """
 
 from __future__ import annotations
@@ -46,13 +47,11 @@ class OfflineChatModel:
     counter: TokenCounter = field(default_factory=TokenCounter)
 
     def stream(self, messages: list[dict[str, str]]) -> OfflineReply:
-        last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         history = len(messages) - 1
+        prompt_tokens = self.counter.count_request(messages)
         text = (
-            f"{OFFLINE_LABEL}: I stored your message ({self.counter.count_text(last)} tokens). "
-            f"A model would have received the system instruction and {history} "
-            f"message{'s' if history != 1 else ''} ({self.counter.count_request(messages)} "
-            "prompt tokens). Set `AZURE_OPENAI_ENDPOINT` or `OPENAI_BASE_URL` in `.env` "
-            "to get real answers."
+            f"{OFFLINE_LABEL}: stored. A model would get the instruction and {history} "
+            f"message{'s' if history != 1 else ''} ({prompt_tokens:,} tokens)."
         )
-        return OfflineReply(words=re.findall(r"\S+\s*", text))
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=self.counter.count_text(text))
+        return OfflineReply(words=re.findall(r"\S+\s*", text), usage=usage)

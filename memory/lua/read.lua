@@ -1,14 +1,20 @@
 -- Read a slice of one user's timeline with the user's settings, in one round trip.
 -- Expired messages are pruned from the timeline first, so counts are exact.
 -- KEYS: settings, timeline, expiry
--- ARGV: mode ('recent' = the newest ARGV[2], or more if the user's stored window size is
---       larger and ARGV[4] is '1'; 'after' = up to ARGV[2] with seq > ARGV[3])
+-- ARGV: mode ('recent' = the newest max(ARGV[2], window); 'after' = up to ARGV[2] with
+--       seq > ARGV[3]), the window size wanted (ARGV[4]; '' = the user's stored size, else
+--       the default ARGV[5])
 -- Returns: {total, settings (flat HGETALL), {key, fields, key, fields, ...} oldest first, now_ms,
---          expiry of the oldest and of the newest expiring message ('' when none)}
+--          expiry of the oldest expiring message ('' when none), the window size}
+-- The window size is decided here and only here, so one round trip reads enough messages.
 local settings, timeline, expiry = KEYS[1], KEYS[2], KEYS[3]
+local window = tonumber(ARGV[4])
+if window == nil then
+  window = tonumber(redis.call('HGET', settings, 'window_size') or ARGV[5])
+end
 local limit = tonumber(ARGV[2])
-if ARGV[4] == '1' then
-  limit = math.max(limit, tonumber(redis.call('HGET', settings, 'window_size') or '0'))
+if ARGV[1] == 'recent' then
+  limit = math.max(limit, window)
 end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -45,6 +51,5 @@ for i = first, last, step do
   end
 end
 local oldest = redis.call('ZRANGE', expiry, 0, 0, 'WITHSCORES')[2] or ''
-local newest = redis.call('ZRANGE', expiry, -1, -1, 'WITHSCORES')[2] or ''
 return {redis.call('ZCARD', timeline), redis.call('HGETALL', settings), rows, now_ms, oldest,
-  newest}
+  window}

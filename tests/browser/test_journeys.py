@@ -249,6 +249,7 @@ def test_clear_mine_keeps_others_and_clear_all_needs_a_confirmation(
     page.send("Chewie's first words")
 
     page.click("Clear my history")
+    page.click("Yes, delete mine")
     expect(page.toasts().filter(has_text="Your history was cleared.")).to_be_visible()
     assert page.transcript() == []
     assert stored.count("Chewie") == 0

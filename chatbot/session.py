@@ -1,0 +1,51 @@
+"""Records the page keeps in `st.session_state` between runs (UI state only, never user data).
+
+They live in a module, not in app.py: Streamlit executes app.py afresh on every run, so a class
+defined there is a new class each time and `isinstance` against last run's record would fail.
+Each record names its user, so nothing of one demo user's page shows after switching to another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A prompt that was not stored (too long, or storage down), kept for its user to resend."""
+
+    user_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ModelFailure:
+    """Why the reply to `user_id`'s last message is missing, shown until a reply is stored."""
+
+    user_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A turn asked for by a callback and run by the next script run: store `prompt` (None to
+    answer the stored last message) and stream the reply. While one runs, inputs are disabled."""
+
+    user_id: str
+    prompt: str | None
+
+
+class Destructive(StrEnum):
+    CLEAR_MINE = "clear_mine"
+    CLEAR_ALL = "clear_all"
+    RETENTION = "retention"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A destructive action waiting for its user's yes; `ttl_seconds` for a retention change."""
+
+    user_id: str
+    action: Destructive
+    ttl_seconds: int | None = None

@@ -1,0 +1,143 @@
+"""Issue 17 in headless Chromium: what only a real page shows (a reply streaming while the
+user acts, expiry without a click, a phone-sized window). One app for the module, one demo
+user per journey, the fake model server as the model, Redis read back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from playwright.sync_api import ViewportSize, expect
+
+from chatbot.presets import DEFAULT_PRESET, load_presets
+from memory import ChatMemory, RedisTarget, Role, create_redis_client
+from tests.browser.harness import AppServer, OpenPage, StartApp, StreamlitPage
+from tests.support.openai_server import ChatCompletionsServer
+
+pytestmark = pytest.mark.browser
+
+USERS = ("Rey", "Finn", "Poe", "Rose", "Kylo")
+PHONE = ViewportSize(width=390, height=844)
+TTL = "Time to live of chat entries"
+STOPPED = "You stopped the reply; nothing of it was saved."
+
+
+@pytest.fixture(scope="module")
+def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
+    return start_app(
+        {
+            "OPENAI_BASE_URL": fake_model.base_url,
+            "OPENAI_API_KEY": "test",
+            "LLM_MAX_RETRIES": "0",
+            "DEMO_USERS": ",".join(USERS),
+            "MAX_PROMPT_CHARS": "2000",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def stored(app: AppServer) -> Iterator[ChatMemory]:
+    client: redis.Redis = create_redis_client(RedisTarget(url=app.redis_url))
+    yield ChatMemory(
+        client,
+        default_system=load_presets()[DEFAULT_PRESET].instruction(),
+        index_name=app.index_name,
+    )
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_model(fake_model: ChatCompletionsServer) -> None:
+    fake_model.reset()
+
+
+@pytest.fixture
+def page(app: AppServer, open_page: OpenPage) -> StreamlitPage:
+    return open_page(app)
+
+
+def as_user(page: StreamlitPage, user: str) -> None:
+    page.choose("User", user)
+    expect(page.chat_input).to_be_visible()
+
+
+def test_while_a_reply_streams_the_prompt_box_is_disabled_and_stop_saves_nothing(
+    page: StreamlitPage, fake_model: ChatCompletionsServer, stored: ChatMemory
+) -> None:
+    as_user(page, "Rey")
+    fake_model.configure(
+        reply=" ".join(f"word{i}" for i in range(60)), words_per_chunk=1, chunk_delay=0.1
+    )
+    page.send("Tell me a long story", wait=False)
+    expect(page.messages.first).to_contain_text("Tell me a long story")  # shown at once
+    expect(page.messages.last).to_contain_text("word3")  # streaming
+    expect(page.chat_input).to_be_disabled()  # a second prompt cannot cut this reply
+    expect(page.combobox("User")).to_be_disabled()
+    page.click("■ Stop")
+    expect(page.page.get_by_text(STOPPED)).to_be_visible()
+    expect(page.chat_input).to_be_enabled()
+    assert [(m.role, m.content) for m in stored.messages("Rey")] == [
+        (Role.USER, "Tell me a long story")
+    ]
+    assert page.transcript() == [("user", "Tell me a long story")]
+    expect(page.button("↻ Retry reply")).to_be_visible()
+
+
+def test_expired_messages_leave_the_page_without_a_click(
+    page: StreamlitPage, stored: ChatMemory
+) -> None:
+    as_user(page, "Finn")
+    page.send("Forget me soon")
+    page.press_on_slider(TTL, "Home")
+    expect(page.sidebar).to_contain_text("will be deleted in 5 s")
+    assert stored.retention("Finn").ttl_seconds is None  # asked first, nothing applied yet
+    page.click("Apply retention")
+    countdown = page.sidebar.get_by_text("oldest message expires in")
+    expect(countdown).to_be_visible()
+    first = countdown.inner_text()
+    expect(countdown).not_to_have_text(first, timeout=5_000)  # it counts down by itself
+    expect(page.messages).to_have_count(0, timeout=15_000)  # no click, no reload
+    expect(page.sidebar).to_contain_text("Policy: 5 s per message; no messages stored.")
+    assert stored.count("Finn") == 0
+
+
+def test_an_over_long_prompt_is_kept_in_full_next_to_the_prompt_box(
+    page: StreamlitPage, stored: ChatMemory
+) -> None:
+    as_user(page, "Poe")
+    long_prompt = "x" * 2500
+    page.send(long_prompt)
+    box = page.page.get_by_label("Your unsent message")
+    expect(box).to_have_value(long_prompt)
+    error = page.error_alerts().filter(has_text="the limit is 2,000")
+    expect(error).to_be_in_viewport()
+    expect(box).to_be_in_viewport()
+    expect(page.button("Send")).to_be_disabled()
+    box.fill("now short")
+    page.act(lambda: box.press("Control+Enter"))
+    expect(page.button("Send")).to_be_enabled()
+    page.click("Discard")
+    expect(box).to_have_count(0)
+    assert stored.count("Poe") == 0
+
+
+def test_on_a_phone_sidebar_errors_show_and_switching_user_closes_the_sidebar(
+    page: StreamlitPage,
+) -> None:
+    page.page.set_viewport_size(PHONE)
+    page.reload()
+    sidebar = page.sidebar
+    expect(sidebar).to_have_attribute("data-collapsed", "true")  # a phone starts without it
+    page.page.get_by_test_id("stExpandSidebarButton").click()
+    expect(sidebar).to_have_attribute("data-collapsed", "false")
+    page.choose("User", "Rose")
+    expect(sidebar).to_have_attribute("data-collapsed", "true")  # closed after the switch
+    expect(page.chat_input).to_be_in_viewport()
+    page.page.get_by_test_id("stExpandSidebarButton").click()
+    expect(sidebar).to_have_attribute("data-collapsed", "false")
+    page.choose("Preset", "Custom…")
+    box = sidebar.get_by_role("textbox", name="Custom instruction")
+    box.fill(" ")
+    page.act(lambda: box.press("Control+Enter"))
+    expect(sidebar.get_by_text("A custom instruction cannot be empty.")).to_be_in_viewport()

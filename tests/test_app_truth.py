@@ -1,0 +1,189 @@
+"""Issue 17 through AppTest: the page shows what Redis holds and asks before it deletes.
+
+Each test failed on the app before the fix (named in its docstring); the browser journeys in
+tests/browser/test_page_truth.py cover what needs a real page (Stop, live expiry, a phone).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow
+import pytest
+import redis
+from streamlit.testing.v1 import AppTest
+
+from memory import Role
+from tests.support.openai_server import ChatCompletionsServer
+from tests.test_app import click, say, start_app, stored, transcript, unsent_key, user_key
+
+OFFLINE_SETUP_TEXT = "OPENAI_BASE_URL"
+
+
+def caption_texts(app: AppTest) -> list[str]:
+    return [c.value for c in app.sidebar.caption]
+
+
+def test_offline_replies_are_short_and_their_usage_is_counted(app_env: str) -> None:
+    """Was: every reply repeated the setup text; usage read "0 in / 0 out over 0 replies"."""
+    app = start_app()
+    say(app, "first")
+    say(app, "second")
+    replies = [text for role, text in transcript(app) if role == "assistant"]
+    assert len(replies) == 2
+    assert all(OFFLINE_SETUP_TEXT not in text and len(text) < 160 for text in replies)
+    total = next(c for c in caption_texts(app) if c.startswith("Your total"))
+    assert "over 2 replies" in total and not total.startswith("Your total: 0 in")
+
+
+def test_the_custom_box_holds_the_instruction_in_force_and_saves_without_a_button(
+    online_env: ChatCompletionsServer,
+) -> None:
+    """Was: the box opened empty, only "Save instruction" saved, and the instruction in force
+    was shown nowhere while "Custom…" was selected."""
+    app = start_app()
+    app.sidebar.selectbox[1].set_value("__custom__").run()
+    in_force = app.sidebar.text[-1].value
+    assert app.sidebar.text_area[0].value == in_force
+    app.sidebar.text_area[0].input("Answer only in Latin.").run()
+    assert app.sidebar.text[-1].value == "Answer only in Latin."
+    assert not [b for b in app.button if b.label == "Save instruction"]
+    say(app, "Salve")
+    assert online_env.last_request.messages[0]["content"] == "Answer only in Latin."
+
+
+def test_an_empty_custom_instruction_is_refused_next_to_the_box(app_env: str) -> None:
+    app = start_app()
+    app.sidebar.selectbox[1].set_value("__custom__").run()
+    app.sidebar.text_area[0].input("   ").run()
+    assert "cannot be empty" in app.sidebar.error[0].value
+    assert (app.sidebar.text_area[0].value or "").strip()  # back to the instruction in force
+
+
+def test_two_instances_show_what_redis_holds(app_env: str) -> None:
+    """Was: tab B's slider still showed 5 after tab A set 2, and a stale "Apply retention"
+    reset A's retention."""
+    tab_a, tab_b = start_app(), start_app()
+    tab_a.sidebar.slider[0].set_value(2).run()
+    tab_a.sidebar.select_slider[0].set_value(3600).run()  # no messages yet: saved at once
+    tab_b.run()
+    assert tab_b.sidebar.slider[0].value == 2
+    assert tab_b.sidebar.select_slider[0].value == 3600
+    tab_a.sidebar.selectbox[1].set_value("brief").run()
+    tab_b.run()
+    assert tab_b.sidebar.selectbox[1].value == "brief"
+
+
+def test_a_shorter_retention_asks_first_with_the_count(
+    app_env: str, redis_client: redis.Redis
+) -> None:
+    """Was: applying 5 s deleted every earlier message 5 s later, unconfirmed."""
+    memory = stored(redis_client, app_env)
+    for number in range(3):
+        memory.append("Luke", Role.USER, f"keep {number}")
+    app = start_app()
+    app.sidebar.select_slider[0].set_value(5).run()
+    assert "Your 3 messages stored now will be deleted in 5 s" in app.sidebar.warning[0].value
+    assert memory.retention("Luke").ttl_seconds is None
+    assert app.sidebar.select_slider[0].value == 0  # the widget shows what is in force
+    click(app, "Cancel")
+    assert memory.retention("Luke").ttl_seconds is None and memory.count("Luke") == 3
+    assert not app.sidebar.warning
+    app.sidebar.select_slider[0].set_value(3600).run()
+    click(app, "Apply retention")
+    assert memory.retention("Luke").ttl_seconds == 3600
+    app.sidebar.select_slider[0].set_value(86400).run()  # longer: deletes nothing sooner
+    assert memory.retention("Luke").ttl_seconds == 86400 and not app.sidebar.warning
+
+
+def test_an_over_long_prompt_stays_editable_in_full_and_can_be_discarded(
+    app_env: str, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> None:
+    """Was: only the first 5,000 characters could be seen, Resend was offered though it could
+    not succeed, and nothing could discard it."""
+    monkeypatch.setenv("MAX_PROMPT_CHARS", "6000")
+    app = start_app()
+    long_prompt = "word " * 2000  # 10,000 characters
+    say(app, long_prompt)
+    box = app.text_area(key=unsent_key("Luke"))
+    assert box.value == long_prompt
+    assert any("10,000 characters: 4,000 over the 6,000 limit" in c.value for c in app.caption)
+    send = next(b for b in app.button if b.label == "Send")
+    assert send.disabled
+    box.input("short enough now").run()
+    assert not next(b for b in app.button if b.label == "Send").disabled
+    click(app, "Send")
+    assert transcript(app)[0] == ("user", "short enough now")
+    say(app, long_prompt)
+    click(app, "Discard")
+    assert not [t for t in app.text_area if t.key == unsent_key("Luke")]
+    assert next(m.content for m in stored(redis_client, app_env).messages("Luke")) == (
+        "short enough now"
+    )
+
+
+def test_clearing_my_history_asks_first_with_the_count(
+    app_env: str, redis_client: redis.Redis
+) -> None:
+    """Was: "Clear my history" deleted in one click."""
+    app = start_app()
+    say(app, "one")
+    click(app, "Clear my history")
+    assert "Delete your 2 messages?" in app.sidebar.warning[0].value
+    assert stored(redis_client, app_env).count("Luke") == 2
+    click(app, "Cancel")
+    assert stored(redis_client, app_env).count("Luke") == 2
+
+
+def test_the_clear_all_confirmation_does_not_survive_a_user_switch(
+    app_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADMIN_USERS", "Luke,Leia")
+    app = start_app()
+    click(app, "Clear ALL history…")
+    assert any(b.label == "Yes, delete all" for b in app.button)
+    app.sidebar.selectbox[0].set_value("Leia").run()
+    assert not any(b.label == "Yes, delete all" for b in app.button)
+
+
+def test_an_empty_chat_welcomes_with_example_prompts_that_send(app_env: str) -> None:
+    """Was: the empty chat was a blank page."""
+    app = start_app()
+    examples = [b for b in app.button if b.label.endswith("?") or b.label.endswith(".")]
+    assert len(examples) >= 3
+    label = examples[0].label
+    click(app, label)
+    assert transcript(app)[0] == ("user", label)
+    assert not [b for b in app.button if b.label == label]
+
+
+def test_show_earlier_messages_works_past_the_read_limit(
+    app_env: str, redis_client: redis.Redis
+) -> None:
+    """Was: the page size was capped at MAX_WINDOW (1,000), so the button did nothing."""
+    memory = stored(redis_client, app_env)
+    for number in range(1020):
+        memory.append("Luke", Role.USER, f"line {number}")
+    app = start_app()
+    app.session_state[user_key("page", "Luke")] = 1000
+    app.run()
+    click(app, "Show earlier messages (20 more)")
+    shown = [text for _, text in transcript(app)]
+    assert len(shown) == 1020 and shown[0] == "line 0"
+
+
+def test_the_context_chart_is_one_bar_with_every_message_on_hover(app_env: str) -> None:
+    """Was: a column per message, half the labels missing, no tooltips."""
+    app = start_app()
+    say(app, "a question")
+    app.sidebar.slider[0].set_value(2).run()
+    chart = app.sidebar.get("vega_lite_chart")[0]
+    spec = json.loads(chart.proto.spec)
+    rows = pyarrow.ipc.open_stream(chart.proto.data.data).read_all().to_pylist()
+    assert [r["role"] for r in rows] == ["system", "user", "assistant"]
+    assert [r["text"] for r in rows][1] == "a question"
+    assert sum(r["tokens"] for r in rows) + 3 == int(
+        str(app.sidebar.metric[0].value).replace(",", "")
+    )
+    assert {t["field"] for t in spec["encoding"]["tooltip"]} >= {"message", "tokens", "text"}
+    assert "y" not in spec["encoding"]  # one bar, not a column per message
