@@ -53,6 +53,7 @@ class Floor:
         self.index_name = index_name
 
     def read(self, tag: str, limit: int) -> int:
+        """`tag` is the user's session tag (`memory.keys.user_tag`), computed beforehand."""
         reply = self.client.execute_command(
             "FT.SEARCH",
             self.index_name,

@@ -43,6 +43,7 @@ class DemoApp:
     the URL, as the demo builds them."""
 
     def __init__(self, redis_url: str, name: str) -> None:
+        self.name = name
         get_encoding(ENCODING)  # seed tiktoken's cache offline; the demo then asks tiktoken
         self.session_manager = MessageHistory(name=name, prefix=name, redis_url=redis_url)
         self.redis_client = redis.Redis.from_url(redis_url)
