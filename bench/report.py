@@ -30,7 +30,6 @@ class Figures:
     """The rows of a run, looked up by (measure, history, window, contender)."""
 
     def __init__(self, results: Results) -> None:
-        self.results = results
         self.config = results.config
         self.by_key = {(r.measure, r.history, r.window, r.contender): r for r in results.rows}
 
@@ -71,27 +70,13 @@ class Figures:
         }
         shortest, longest = min(self.config.histories), max(self.config.histories)
         return [
-            _verdict(
-                f"project read <= {READ_VS_FLOOR_MAX}x the floor (every cell)",
-                READ_VS_FLOOR_MAX,
-                read_floor,
-                higher_is_worse=True,
-            ),
-            _verdict(
-                f"project read at history {longest:,} within {FLAT_MAX}x of history "
-                f"{shortest:,} (same N, side by side)",
-                FLAT_MAX,
-                flat,
-                higher_is_worse=True,
-            ),
-            _verdict(
-                f"project read >= {DEMO_SPEEDUP_MIN}x faster than the demo's at history "
-                f"{reference:,} (every N)",
-                DEMO_SPEEDUP_MIN,
-                demo,
-                higher_is_worse=False,
-            ),
-        ]
+            _verdict(f"project read <= {READ_VS_FLOOR_MAX}x the floor (every cell)",
+                     READ_VS_FLOOR_MAX, read_floor, higher_is_worse=True),
+            _verdict(f"project read at history {longest:,} within {FLAT_MAX}x of history "
+                     f"{shortest:,} (same N, side by side)", FLAT_MAX, flat, higher_is_worse=True),
+            _verdict(f"project read >= {DEMO_SPEEDUP_MIN}x faster than the demo's at history "
+                     f"{reference:,} (every N)", DEMO_SPEEDUP_MIN, demo, higher_is_worse=False),
+        ]  # fmt: skip
 
 
 def _verdict(
@@ -125,108 +110,58 @@ def _x(value: float) -> str:
     return f"{value:.2f}x"
 
 
-def format_report(results: Results) -> str:
-    f = Figures(results)
-    config = results.config
-    sections = [
-        f"redis-chat-memory benchmark ({config.mode}): {platform.processor() or platform.machine()}"
-        f", Python {platform.python_version()}, {results.server}; {config.messages:,} messages "
-        f"per contender, run took {results.elapsed_s:.0f} s. Times in us; ratios p50/p50 from "
-        "the same interleaved loop."
-    ]
-    for measure, title, floor in (
-        ("read", "READ SIDE OF A TURN (headline)", "floor N"),
-        ("render", f"PAGE RENDER (app.py, page {config.page_size})", f"floor {config.page_size}"),
-    ):
-        rows = []
-        for h, n in f.cells():
-            p, fl, d = (f.row(measure, h, n, c) for c in ("project", "floor", "demo"))
-            rows.append(
-                [
-                    h,
-                    n,
-                    p.p50_us,
-                    p.p99_us,
-                    fl.p50_us,
-                    fl.p99_us,
-                    d.p50_us,
-                    d.p99_us,
-                    _x(f.ratio(measure, h, n, "project", "floor")),
-                    _x(f.ratio(measure, h, n, "demo", "project")),
-                ]
-            )
-        headers = [
-            "history",
-            "N",
-            "project p50",
-            "p99",
-            f"{floor} p50",
-            "p99",
-            "demo p50",
-            "p99",
-            "proj/floor",
-            "demo/proj",
+def _compare(
+    f: Figures,
+    title: str,
+    measure: str,
+    keys: list[tuple[int, int]],
+    contenders: tuple[str, ...],
+    ratios: list[tuple[str, str]],
+) -> str:
+    """Contenders side by side per (history, N): p50 and p99 of each, then the ratios."""
+    headers = ["history", "N", *(f"{c} {q}" for c in contenders for q in ("p50", "p99"))]
+    rows = [
+        [
+            h,
+            n,
+            *(v for c in contenders for v in _p(f.row(measure, h, n, c))),
+            *(_x(f.ratio(measure, h, n, a, b)) for a, b in ratios),
         ]
-        sections.append(table(title, headers, rows))
-    sections.append(
-        table(
-            "FLAT IN HISTORY (project read, every history side by side; p50 us)",
-            ["N", *(f"h {h:,}" for h in config.histories), "longest/shortest", "longest/filled"],
-            [
-                [
-                    n,
-                    *(f.row("flat", h, n, "project").p50_us for h in config.histories),
-                    _x(f.flat(n)),
-                    _x(f.flat(n, f.filled(n))),
-                ]
-                for n in config.windows
-            ],
-        )
-    )
-    sections.append(
-        table(
-            f"WHOLE TURN (writes included, N {config.turn_window})",
-            ["history", "project p50", "p99", "demo p50", "p99", "demo/proj"],
-            [
-                [
-                    h,
-                    *(
-                        v
-                        for c in ("project", "demo")
-                        for v in _p(f.row("turn", h, config.turn_window, c))
-                    ),
-                    _x(f.ratio("turn", h, config.turn_window, "demo", "project")),
-                ]
-                for h in config.histories
-            ],
-        )
-    )
-    sections.append(
-        table(
-            "WRITES (one message per call, sequential, fsync always)",
-            ["contender", "p50", "p99", "vs floor"],
-            [
-                [c, *_p(f.row("write", 0, 0, c)), _x(f.ratio("write", 0, 0, c, "floor"))]
-                for c in ("project", "demo", "floor")
-            ],
-        )
-    )
-    sections.append(
-        table(
-            f"MEMORY PER STORED MESSAGE (used_memory growth / messages; mean message "
-            f"{results.mean_chars:.0f} characters)",
-            ["contender", "bytes"],
-            [[name, value] for name, value in results.bytes_per_message.items()],
-        )
-    )
-    sections.append(
-        "TARGETS\n"
-        + "\n".join(
-            f"  [{'PASS' if v.passed else 'FAIL'}] {v.target}: worst {v.worst} ({v.where})"
-            for v in f.verdicts()
-        )
-    )
-    return "\n\n".join(sections)
+        for h, n in keys
+    ]
+    return table(title, headers + [f"{a}/{b}" for a, b in ratios], rows)
+
+
+def format_report(results: Results) -> str:
+    f, config = Figures(results), results.config
+    three, turns = ("project", "floor", "demo"), [(h, config.turn_window) for h in config.histories]
+    vs = [("project", "floor"), ("demo", "project")]
+    verdicts = [
+        f"  [{'PASS' if v.passed else 'FAIL'}] {v.target}: worst {v.worst} ({v.where})"
+        for v in f.verdicts()
+    ]
+    return "\n\n".join([
+        f"redis-chat-memory benchmark ({config.mode}): {platform.machine()}, Python "
+        f"{platform.python_version()}, {results.server}; {config.messages:,} messages per "
+        f"contender; {results.elapsed_s:.0f} s. Times in us; ratios p50/p50, same loop.",
+        _compare(f, "READ SIDE OF A TURN (headline; floor: FT.SEARCH LIMIT N)", "read",
+                 f.cells(), three, vs),
+        _compare(f, f"PAGE RENDER (app.py; floor: FT.SEARCH LIMIT {config.page_size})", "render",
+                 f.cells(), three, vs),
+        table("FLAT IN HISTORY (project read, every history side by side; p50 us)",
+              ["N", *(f"h {h:,}" for h in config.histories), "longest/shortest", "longest/filled"],
+              [[n, *(f.row("flat", h, n, "project").p50_us for h in config.histories),
+                _x(f.flat(n)), _x(f.flat(n, f.filled(n)))] for n in config.windows]),
+        _compare(f, "WHOLE TURN (writes included)", "turn", turns, ("project", "demo"), vs[1:]),
+        table("WRITES (one message per call, sequential, fsync always; floor: a bare HSET)",
+              ["contender", "p50", "p99", "/floor"],
+              [[c, *_p(f.row("write", 0, 0, c)), _x(f.ratio("write", 0, 0, c, "floor"))]
+               for c in three]),
+        table(f"MEMORY PER STORED MESSAGE (used_memory growth / messages; mean message "
+              f"{results.mean_chars:.0f} characters)",
+              ["contender", "bytes"], [list(item) for item in results.bytes_per_message.items()]),
+        "TARGETS\n" + "\n".join(verdicts),
+    ])  # fmt: skip
 
 
 def _p(row: Row) -> tuple[float, float]:

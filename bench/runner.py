@@ -20,7 +20,7 @@ from redis.typing import EncodableT, FieldT
 
 from bench.config import BenchConfig
 from bench.contenders import Floor, ProjectApp
-from bench.corpus import SYSTEM_TEXT, Corpus
+from bench.corpus import SYSTEM_TEXT, Corpus, SyntheticMessage
 from bench.demo import DemoApp
 from bench.timing import Interleaved, Row
 from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
@@ -250,58 +250,51 @@ class _Run:
             self.rows.append(replace(row, history=int(row.contender), contender="project"))
 
     def turns(self, history: int) -> None:
-        """Whole turns, project against demo, with the same new prompt and reply each."""
-        window = self.config.turn_window
+        """Whole turns, project against demo, each given the same new prompt and reply."""
+        window, positions = self.config.turn_window, iter(range(2_000_000, 10**9, 2))
         self._store_window(history, window)
-        positions = iter(range(2_000_000, 10**9, 2))
 
-        def pick(rng: random.Random) -> tuple[BenchUser, int]:
-            return rng.choice(self.users[history]), next(positions)
-
-        def project(subject: tuple[BenchUser, int]) -> object:
-            user, k = subject
-            prompt, reply = (self.corpus.message(user.index, k + i) for i in (0, 1))
-            assert reply.usage is not None
-            return self.project.turn(
-                user.user_id, window, prompt.content, reply.content, reply.usage
+        def pick(rng: random.Random) -> tuple[str, SyntheticMessage, SyntheticMessage]:
+            user, k = rng.choice(self.users[history]), next(positions)
+            return (
+                user.user_id,
+                self.corpus.message(user.index, k),
+                self.corpus.message(user.index, k + 1),
             )
 
-        def demo(subject: tuple[BenchUser, int]) -> object:
-            user, k = subject
-            prompt, reply = (self.corpus.message(user.index, k + i).content for i in (0, 1))
-            return self.demo.rerun(user.user_id, window, prompt=prompt, reply=reply)
-
-        timing = Interleaved(
-            {"project": project, "demo": demo}, pick, 5, self.config.turn_iterations
-        )
+        contenders: dict[str, Callable[[tuple[str, SyntheticMessage, SyntheticMessage]], object]]
+        contenders = {
+            "project": lambda s: self.project.turn(
+                s[0], window, s[1].content, s[2].content, s[2].usage
+            ),
+            "demo": lambda s: self.demo.rerun(s[0], window, s[1].content, s[2].content),
+        }
+        timing = Interleaved(contenders, pick, 5, self.config.turn_iterations)
         self.rows += timing.run(self.rng, "turn", history, window)
 
     def writes(self) -> None:
         """One message stored per call: ChatMemory.append (tokenize, one Lua round trip),
         MessageHistory.add_message, and a bare indexed HSET of the demo's fields (the floor)."""
         users = [u for members in self.users.values() for u in members]
-        positions = iter(range(3_000_000, 10**9))
-        history = self.demo.session_manager
+        positions, history = iter(range(3_000_000, 10**9)), self.demo.session_manager
 
-        def pick(rng: random.Random) -> tuple[BenchUser, int]:
-            return rng.choice(users), next(positions)
+        def pick(rng: random.Random) -> tuple[str, SyntheticMessage]:
+            user = rng.choice(users)
+            return user.user_id, self.corpus.message(user.index, next(positions))
 
-        def project(subject: tuple[BenchUser, int]) -> object:
-            m = self.corpus.message(subject[0].index, subject[1])
-            return self.memory.append(subject[0].user_id, m.role, m.content, usage=m.usage)
-
-        def demo(subject: tuple[BenchUser, int]) -> object:
-            m = self.corpus.message(subject[0].index, subject[1])
-            history.add_message({"role": m.role.value, "content": m.content}, subject[0].user_id)
-            return None
-
-        def floor(subject: tuple[BenchUser, int]) -> object:
-            m = self.corpus.message(subject[0].index, subject[1])
+        def floor(s: tuple[str, SyntheticMessage]) -> object:
+            fields: dict[FieldT, EncodableT] = {"role": s[1].role.value, "content": s[1].content}
             key = f"{self.demo.name}:floor:{uuid.uuid4().hex}"
-            fields: dict[FieldT, EncodableT] = {"role": m.role.value, "content": m.content}
             return self.client.hset(key, mapping=fields | {"session_tag": "floor", "timestamp": 1})
 
-        contenders = {"project": project, "demo": demo, "floor": floor}
-        self.rows += Interleaved(contenders, pick, 50, self.config.write_iterations).run(
-            self.rng, "write", 0, 0
-        )
+        contenders: dict[str, Callable[[tuple[str, SyntheticMessage]], object]] = {
+            "project": lambda s: self.memory.append(
+                s[0], s[1].role, s[1].content, usage=s[1].usage
+            ),
+            "demo": lambda s: history.add_message(
+                {"role": s[1].role.value, "content": s[1].content}, s[0]
+            ),
+            "floor": floor,
+        }
+        timing = Interleaved(contenders, pick, 50, self.config.write_iterations)
+        self.rows += timing.run(self.rng, "write", 0, 0)
