@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
-import shutil
-import socket
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -22,9 +17,9 @@ from bench.config import BenchConfig
 from bench.contenders import Floor, ProjectApp
 from bench.corpus import SYSTEM_TEXT, Corpus, SyntheticMessage
 from bench.demo import DemoApp
+from bench.server import bulk_loading, drop_indexes, redis_url
 from bench.timing import Interleaved, Row
 from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
-from memory.embedded import EmbeddedRedis
 from memory.keys import user_tag
 
 LOAD_THREADS = 4
@@ -55,47 +50,11 @@ class Results:
     indexes: tuple[str, str] = ("", "")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _redis_url(url: str | None) -> Iterator[tuple[str, bool]]:
-    """`(url, owned)`: the given Redis, or an embedded one (AOF, `appendfsync always`, as the
-    app runs it) on a free port and a temporary directory, deleted on exit."""
-    if url is not None:
-        yield url, False
-        return
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-    server = EmbeddedRedis(port=_free_port(), data_dir=data_dir)
-    try:
-        yield server.ensure_running(), True
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _loading(client: redis.Redis, owned: bool) -> Iterator[None]:
-    """On our own server only: no AOF rewrite forks during the run, and the kernel flushes the
-    AOF while bulk loading (setup, not measured); `appendfsync always` before any timing."""
-    if owned:
-        client.config_set("auto-aof-rewrite-percentage", 0)
-        client.config_set("appendfsync", "no")
-    try:
-        yield
-    finally:
-        if owned:
-            client.config_set("appendfsync", "always")
-
-
 def run(config: BenchConfig, url: str | None) -> Results:
     started = time.monotonic()
     suffix = uuid.uuid4().hex[:6]
     names = (f"benchchat{suffix}", f"benchdemo{suffix}")
-    with _redis_url(url) as (target, owned):
+    with redis_url(url) as (target, owned):
         client = create_redis_client(RedisTarget(url=target))
         demo: DemoApp | None = None
         try:
@@ -108,11 +67,7 @@ def run(config: BenchConfig, url: str | None) -> Results:
             if demo is not None:
                 demo.close()
             if not owned:
-                for name in names:
-                    with contextlib.suppress(redis.ResponseError):
-                        client.execute_command("FT.DROPINDEX", name, "DD")
-                    for key in client.scan_iter(match=f"{name}:*", count=1000):
-                        client.delete(key)
+                drop_indexes(client, names)
             client.close()
     results.elapsed_s = time.monotonic() - started
     results.indexes = names
@@ -142,7 +97,7 @@ class _Run:
             index += count
 
     def measure(self, owned: bool) -> Results:
-        with _loading(self.client, owned):
+        with bulk_loading(self.client, owned):
             bytes_per_message = self.load()
         for history in self.config.histories:
             for window in self.config.windows:
