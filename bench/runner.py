@@ -34,6 +34,7 @@ class BenchUser:
     index: int
     user_id: str
     tag: str
+    history: int
 
 
 @dataclass
@@ -93,7 +94,9 @@ class _Run:
         index = 0
         for history, count in config.users_by_history.items():
             ids = [f"user{i:05d}" for i in range(index, index + count)]
-            self.users[history] = [BenchUser(index + n, u, user_tag(u)) for n, u in enumerate(ids)]
+            self.users[history] = [
+                BenchUser(index + n, u, user_tag(u), history) for n, u in enumerate(ids)
+            ]
             index += count
 
     def measure(self, owned: bool) -> Results:
@@ -122,20 +125,17 @@ class _Run:
     def load(self) -> dict[str, float]:
         """Every user's messages through ChatMemory.append, then the same texts through the
         demo's MessageHistory.add_messages (its system message first)."""
-        histories = [(h, u) for h, users in self.users.items() for u in users]
-        histories.sort(key=lambda item: -item[0])  # the longest first, so threads end together
+        users = sorted((u for us in self.users.values() for u in us), key=lambda u: -u.history)
         log(f"loading {self.config.messages:,} messages through each writer")
 
-        def project(item: tuple[int, BenchUser]) -> None:
-            history, user = item
-            for k in range(history):
+        def project(user: BenchUser) -> None:
+            for k in range(user.history):
                 message = self.corpus.message(user.index, k)
                 self.memory.append(user.user_id, message.role, message.content, usage=message.usage)
 
-        def demo(item: tuple[int, BenchUser]) -> None:
-            history, user = item
+        def demo(user: BenchUser) -> None:
             messages = [{"role": "system", "content": SYSTEM_TEXT}]
-            for k in range(history):
+            for k in range(user.history):
                 message = self.corpus.message(user.index, k)
                 messages.append({"role": message.role.value, "content": message.content})
             self.demo.session_manager.add_messages(messages, session_tag=user.user_id)
@@ -144,17 +144,14 @@ class _Run:
         for name, writer in (("project", project), ("demo", demo)):
             before = int(self.client.info("memory")["used_memory"])
             with ThreadPoolExecutor(LOAD_THREADS) as pool:
-                list(pool.map(writer, histories))
+                list(pool.map(writer, users))  # the longest first
             used[name] = (
                 int(self.client.info("memory")["used_memory"]) - before
             ) / self.config.messages
-        for history, users in self.users.items():
-            if self.memory.count(users[-1].user_id) != history:
-                raise RuntimeError(f"{users[-1].user_id} does not hold {history} messages")
+        for user in (us[-1] for us in self.users.values()):
+            if self.memory.count(user.user_id) != user.history:
+                raise RuntimeError(f"{user.user_id} does not hold {user.history} messages")
         return used
-
-    def _pick(self, history: int) -> Callable[[random.Random], BenchUser]:
-        return lambda rng: rng.choice(self.users[history])
 
     def _store_window(self, history: int, window: int) -> None:
         """The render reads the user's stored window size, as app.py does."""
@@ -175,18 +172,21 @@ class _Run:
             "render.floor": lambda u: floor.read(u.tag, page),
             "render.demo": lambda u: demo.rerun(u.user_id, window),
         }
-        config = self.config
+        config, users = self.config, self.users[history]
         timing = Interleaved(
-            contenders, self._pick(history), config.warmup, config.iterations, config.cell_budget_s
+            contenders,
+            lambda rng: rng.choice(users),
+            config.warmup,
+            config.iterations,
+            config.cell_budget_s,
         )
         for row in timing.run(self.rng, "cell", history, window):
             measure, contender = row.contender.split(".")
             self.rows.append(replace(row, measure=measure, contender=contender))
-        read = {r.contender: r.p50_us for r in self.rows[-6:] if r.measure == "read"}
-        log(
-            f"  history {history:>6,} N {window:>2}: read p50 project {read['project']:8.1f}us "
-            f"floor {read['floor']:8.1f}us demo {read['demo']:9.1f}us"
+        read = ", ".join(
+            f"{r.contender} {r.p50_us:,.0f}" for r in self.rows[-6:] if r.measure == "read"
         )
+        log(f"  history {history:,} N {window}: read p50 us {read}")
 
     def flatness(self, window: int) -> None:
         """The project's read at every history, side by side in one loop: comparing sweep cells
