@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 from pathlib import Path
 
 from bench.config import full_config, quick_config
-from bench.runner import run
+from bench.report import as_json, format_report
+from bench.runner import log, run
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -18,19 +19,20 @@ def main(argv: list[str] | None = None) -> int:
         description="Memory cost per chat turn: this project vs raw Redis vs the demo's approach.",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, well under a minute")
-    parser.add_argument(
-        "--json", type=Path, default=DEFAULT_JSON, help=f"where to write results ({DEFAULT_JSON})"
-    )
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"(default {DEFAULT_JSON})")
     parser.add_argument(
         "--redis-url",
-        help="use this Redis (with RediSearch) instead of starting an embedded one; the run's "
-        "data gets its own index names and is deleted afterwards",
+        help="use this Redis (with RediSearch) instead of an embedded one; the run's data gets "
+        "its own index names and is deleted afterwards",
     )
     args = parser.parse_args(argv)
-    config = quick_config() if args.quick else full_config()
-    report = run(config, args.redis_url, args.json)
-    return 0 if report else 1
+    results = run(quick_config() if args.quick else full_config(), args.redis_url)
+    print(format_report(results))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(as_json(results), indent=1) + "\n")
+    log(f"wrote {args.json}")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -33,7 +33,7 @@ class ProjectApp:
         bars = [window.system.token_count] + [m.token_count for m in window.messages]
         return shown + window.token_count + len(window.as_openai()) + len(bars)
 
-    def turn(self, user_id: str, window: int, prompt: str, reply: str, usage: Usage) -> int:
+    def turn(self, user_id: str, window: int, prompt: str, reply: str, usage: Usage | None) -> int:
         """One chat turn as app.py runs it: render, store the prompt, assemble the request,
         store the reply, rerun (render again). The model call itself is left out."""
         shown = self.render(user_id)
@@ -53,6 +53,7 @@ class Floor:
         self.index_name = index_name
 
     def read(self, tag: str, limit: int) -> int:
+        """`tag` is the user's session tag (`memory.keys.user_tag`), computed beforehand."""
         reply = self.client.execute_command(
             "FT.SEARCH",
             self.index_name,

@@ -16,12 +16,8 @@ the system instruction as the user's first message. What one Streamlit rerun doe
    (`get_recent(top_k=100)[0]`), the model call, `add_message(assistant)`;
 5. the metric again: `get_recent(top_k=contextwindow)`, re-encoded.
 
-Differences from the original, all neutral or in the demo's favour: the indexed copy of the
-source counts with `cl100k_base`; current GPT-4o deployments use `o200k_base` (the brief's and
-this project's encoding), so that is used here. The model call is left out (as it is for the
-project). Faithful to a fault: beyond 100 messages `messages[0]` is not the system message, so
-step 2 overwrites an old message's content with the instruction text on every rerun (shorter
-messages afterwards only make the demo's later reads cheaper).
+Deviations, all neutral or in the demo's favour, are listed in bench/README.md (o200k_base
+instead of cl100k_base; no model call; beyond 100 messages step 2 overwrites an old message).
 """
 
 from __future__ import annotations
@@ -43,6 +39,7 @@ class DemoApp:
     the URL, as the demo builds them."""
 
     def __init__(self, redis_url: str, name: str) -> None:
+        self.name = name
         get_encoding(ENCODING)  # seed tiktoken's cache offline; the demo then asks tiktoken
         self.session_manager = MessageHistory(name=name, prefix=name, redis_url=redis_url)
         self.redis_client = redis.Redis.from_url(redis_url)

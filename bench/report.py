@@ -1,369 +1,181 @@
-"""Ratios, targets, the printed tables and the JSON document of a run."""
+"""Ratios, the targets' verdicts, the printed tables and the JSON document of a run.
+
+Every ratio is p50 over p50 of two contenders timed in the same interleaved loop.
+"""
 
 from __future__ import annotations
 
-import math
+import platform
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.concurrency import ConcurrencyResult
-from bench.config import BenchConfig
-from bench.timing import Stats
+from bench.runner import Results
+from bench.timing import Row
 
-DEFINITIONS = {
-    "read": (
-        "Headline, the read side of a turn: what is needed to render and assemble one request "
-        "of window N and show its token count. project = memory.conversation(user, "
-        "window_size=N, page_size=N) -> window.as_openai(), window.token_count (one Lua round "
-        "trip, stored token counts). floor = one FT.SEARCH <index> @session_tag:{tag} SORTBY "
-        "timestamp DESC LIMIT 0 N on the project's index (hiredis). demo = get_recent(top_k=100) "
-        "for the system message + 2 x (get_recent(top_k=N) re-encoded with tiktoken o200k_base)."
-    ),
-    "render": (
-        "One page render exactly as app.py does it: project = memory.conversation(user, "
-        "page_size=50) with the user's stored window N (page of 50 shown + window + token "
-        "metric). floor = FT.SEARCH ... LIMIT 0 50 (the page). demo = one whole script rerun "
-        "without a prompt (get_recent 5 + get_recent 100 raw + HSET + 2 x window read & encode)."
-    ),
-    "turn": (
-        "One whole turn with its writes: project = render, append(user), context_window(N), "
-        "append(assistant, usage), render (Streamlit rerun); demo = one rerun with a prompt. "
-        "Model call excluded. Every write is fsynced (appendfsync always)."
-    ),
-    "flat": (
-        "The project's read (as in 'read') at every history length side by side in one "
-        "interleaved loop, per phase and N: the only difference between contenders is the "
-        "history length of the user read. filled_history = the shortest history that fills a "
-        "window of N (same messages returned)."
-    ),
-    "memory": (
-        "bytes_per_message_used_memory = (INFO memory used_memory after loading a phase - "
-        "before) / messages loaded: hash + timeline entry + index share + allocator overhead. "
-        "hash_bytes_memory_usage = mean MEMORY USAGE <key> SAMPLES 0 of random message hashes. "
-        "timeline_bytes_per_message = MEMORY USAGE of sampled users' timelines / entries. "
-        "index_bytes_per_message = FT.INFO total_index_memory_sz_mb / num_docs."
-    ),
-    "ratios": "p50 over p50 (and p99 over p99 where named _p99), same run, interleaved",
-}
 READ_VS_FLOOR_MAX = 1.5
 FLAT_MAX = 1.2
 DEMO_SPEEDUP_MIN = 5.0
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return round(numerator / denominator, 3) if denominator > 0 else math.inf
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    threshold: float
+    worst: float
+    where: str
+    passed: bool
 
 
-def _stats(group: dict[str, Stats]) -> dict[str, dict[str, float | int]]:
-    return {name: value.as_dict() for name, value in group.items()}
+class Figures:
+    """The rows of a run, looked up by (measure, history, window, contender)."""
 
+    def __init__(self, results: Results) -> None:
+        self.config = results.config
+        self.by_key = {(r.measure, r.history, r.window, r.contender): r for r in results.rows}
 
-def _cell(raw: dict[str, Any]) -> dict[str, Any]:
-    read, render = raw["stats"]["read"], raw["stats"]["render"]
-    ratios = {
-        "read_vs_floor": _ratio(read["project"].p50_us, read["floor"].p50_us),
-        "read_vs_floor_p99": _ratio(read["project"].p99_us, read["floor"].p99_us),
-        "demo_vs_read": _ratio(read["demo"].p50_us, read["project"].p50_us),
-        "demo_vs_read_p99": _ratio(read["demo"].p99_us, read["project"].p99_us),
-        "render_vs_floor_page": _ratio(render["project"].p50_us, render["floor"].p50_us),
-        "render_vs_floor_page_p99": _ratio(render["project"].p99_us, render["floor"].p99_us),
-        "demo_vs_render": _ratio(render["demo"].p50_us, render["project"].p50_us),
-        "demo_vs_render_p99": _ratio(render["demo"].p99_us, render["project"].p99_us),
-    }
-    return {key: raw[key] for key in ("phase", "users", "messages_total", "history", "window")} | {
-        "read": _stats(read),
-        "render": _stats(render),
-        "ratios": ratios,
-    }
+    def row(self, measure: str, history: int, window: int, contender: str) -> Row:
+        return self.by_key[(measure, history, window, contender)]
 
+    def ratio(self, measure: str, history: int, window: int, top: str, bottom: str) -> float:
+        return round(
+            self.row(measure, history, window, top).p50_us
+            / self.row(measure, history, window, bottom).p50_us,
+            3,
+        )
 
-def _flat(config: BenchConfig, raw: dict[str, Any]) -> dict[str, Any]:
-    stats: dict[int, Stats] = raw["stats"]
-    shortest, longest = min(stats), max(stats)
-    filled = min(h for h in stats if h >= raw["window"])
-    return {
-        "phase": raw["phase"],
-        "users": raw["users"],
-        "window": raw["window"],
-        "histories": [{"history": h, **s.as_dict()} for h, s in sorted(stats.items())],
-        "longest_vs_shortest": _ratio(stats[longest].p50_us, stats[shortest].p50_us),
-        "filled_history": filled,
-        "longest_vs_filled": _ratio(stats[longest].p50_us, stats[filled].p50_us),
-    }
+    def cells(self) -> list[tuple[int, int]]:
+        return [(h, n) for h in self.config.histories for n in self.config.windows]
 
+    def flat(self, window: int, against: int | None = None) -> float:
+        """The read at the longest history over the read at `against` (default: the shortest)
+        in the side-by-side loop; `filled(window)` gives the same messages returned."""
+        longest = self.row("flat", max(self.config.histories), window, "project").p50_us
+        base = self.row("flat", against or min(self.config.histories), window, "project")
+        return round(longest / base.p50_us, 3)
 
-def _label(cell: dict[str, Any]) -> str:
-    return f"{cell['phase']}, history {cell['history']:,}, N {cell['window']}"
+    def filled(self, window: int) -> int:
+        """The shortest history that fills a window of N (returns as many messages)."""
+        return min(h for h in self.config.histories if h >= window)
 
-
-def _target(
-    description: str, threshold: float, value: float, passed: bool, where: str, detail: list
-) -> dict[str, Any]:
-    return {
-        "description": description,
-        "threshold": threshold,
-        "value": value,
-        "pass": passed,
-        "where": where,
-        "detail": detail,
-    }
-
-
-def _targets(
-    config: BenchConfig, cells: list[dict[str, Any]], flat: list[dict[str, Any]], errors: int
-) -> dict[str, Any]:
-    worst = max(cells, key=lambda c: c["ratios"]["read_vs_floor"])
-    read_floor = _target(
-        f"project read <= {READ_VS_FLOOR_MAX}x the floor (p50, every cell)",
-        READ_VS_FLOOR_MAX,
-        worst["ratios"]["read_vs_floor"],
-        all(c["ratios"]["read_vs_floor"] <= READ_VS_FLOOR_MAX for c in cells),
-        _label(worst),
-        [{"cell": _label(c), "value": c["ratios"]["read_vs_floor"]} for c in cells],
-    )
-
-    shortest, longest = min(config.histories), max(config.histories)
-    flat_detail = [
-        {"cell": f"{f['phase']}, N {f['window']}", "value": f["longest_vs_shortest"]} for f in flat
-    ]
-    worst_flat = max(flat_detail, key=lambda d: d["value"])
-    flat_target = _target(
-        f"project read at history {longest:,} within {FLAT_MAX}x of history {shortest:,} "
-        "(p50, same N, side by side, every phase)",
-        FLAT_MAX,
-        worst_flat["value"],
-        all(d["value"] <= FLAT_MAX for d in flat_detail),
-        worst_flat["cell"],
-        flat_detail,
-    )
-    flat_target["same_messages_returned"] = [
-        {
-            "cell": f"{f['phase']}, N {f['window']}: {longest:,} vs {f['filled_history']:,}",
-            "value": f["longest_vs_filled"],
+    def verdicts(self) -> list[Verdict]:
+        read_floor = {
+            f"history {h:,}, N {n}": self.ratio("read", h, n, "project", "floor")
+            for h, n in self.cells()
         }
-        for f in flat
-    ]
-    by_key = {(c["phase"], c["history"], c["window"]): c for c in cells}
-    flat_target["across_sweep_cells"] = [
-        {
-            "cell": f"{f['phase']}, N {f['window']}",
-            "value": _ratio(
-                by_key[(f["phase"], longest, f["window"])]["read"]["project"]["p50_us"],
-                by_key[(f["phase"], shortest, f["window"])]["read"]["project"]["p50_us"],
-            ),
+        flat = {f"N {n}": self.flat(n) for n in self.config.windows}
+        reference = self.config.demo_reference_history
+        demo = {
+            f"history {reference:,}, N {n}": self.ratio("read", reference, n, "demo", "project")
+            for n in self.config.windows
         }
-        for f in flat
-    ]
-
-    reference = config.demo_reference_history
-    at_reference = [c for c in cells if c["history"] == reference]
-    slowest = min(at_reference, key=lambda c: c["ratios"]["demo_vs_read"])
-    demo_target = _target(
-        f"project read >= {DEMO_SPEEDUP_MIN}x faster than the demo's at history {reference:,} "
-        "(p50, every phase and N)",
-        DEMO_SPEEDUP_MIN,
-        slowest["ratios"]["demo_vs_read"],
-        all(c["ratios"]["demo_vs_read"] >= DEMO_SPEEDUP_MIN for c in at_reference),
-        _label(slowest),
-        [{"cell": _label(c), "value": c["ratios"]["demo_vs_read"]} for c in at_reference],
-    )
-    concurrency = _target(
-        "zero errors in the concurrency run", 0, errors, errors == 0, "concurrency", []
-    )
-    return {
-        "read_within_1_5x_floor": read_floor,
-        "flat_in_history": flat_target,
-        "faster_than_demo_5x": demo_target,
-        "zero_concurrency_errors": concurrency,
-    }
+        shortest, longest = min(self.config.histories), max(self.config.histories)
+        return [
+            _verdict(f"project read <= {READ_VS_FLOOR_MAX}x the floor (every cell)",
+                     READ_VS_FLOOR_MAX, read_floor, higher_is_worse=True),
+            _verdict(f"project read at history {longest:,} within {FLAT_MAX}x of history "
+                     f"{shortest:,} (same N, side by side)", FLAT_MAX, flat, higher_is_worse=True),
+            _verdict(f"project read >= {DEMO_SPEEDUP_MIN}x faster than the demo's at history "
+                     f"{reference:,} (every N)", DEMO_SPEEDUP_MIN, demo, higher_is_worse=False),
+        ]  # fmt: skip
 
 
-def _writes(stats: dict[str, Stats]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        name: value.as_dict() | {"msgs_per_s": round(1e6 / value.mean_us, 1)}
-        for name, value in stats.items()
-    }
-    out["append_vs_floor"] = _ratio(stats["project_append"].p50_us, stats["floor_hset"].p50_us)
-    out["demo_vs_append"] = _ratio(stats["demo_add_message"].p50_us, stats["project_append"].p50_us)
-    return out
+def _verdict(
+    target: str, threshold: float, values: dict[str, float], *, higher_is_worse: bool
+) -> Verdict:
+    where = (max if higher_is_worse else min)(values, key=values.__getitem__)
+    worst = values[where]
+    passed = worst <= threshold if higher_is_worse else worst >= threshold
+    return Verdict(target, threshold, worst, where, passed)
 
 
-def build_report(config: BenchConfig, raw: dict[str, Any]) -> dict[str, Any]:
-    cells = [_cell(cell) for cell in raw["cells"]]
-    flat = [_flat(config, entry) for entry in raw["flat"]]
-    concurrency: ConcurrencyResult = raw["concurrency"]
-    turns = [
-        {
-            "history": t["history"],
-            "window": t["window"],
-            "project": t["stats"]["project"].as_dict(),
-            "demo": t["stats"]["demo"].as_dict(),
-            "demo_vs_project": _ratio(t["stats"]["demo"].p50_us, t["stats"]["project"].p50_us),
-        }
-        for t in raw["turns"]
-    ]
-    return {
-        "meta": raw["meta"],
-        "machine": raw["machine"],
-        "config": {
-            "mode": config.mode,
-            "phases": [
-                {
-                    "name": p.name,
-                    "users": p.users,
-                    "messages": p.messages,
-                    "groups": [{"history": g.history, "users": g.users} for g in p.groups],
-                }
-                for p in config.phases
-            ],
-            "windows": list(config.windows),
-            "page_size": config.page_size,
-            "warmup": config.warmup,
-            "iterations": config.iterations,
-            "turn_window": config.turn_window,
-            "turn_iterations": config.turn_iterations,
-            "write_iterations": config.write_iterations,
-            "concurrency_users": config.concurrency_users,
-            "concurrency_turns": config.concurrency_turns,
-            "seed": config.seed,
-        },
-        "definitions": DEFINITIONS,
-        "data": {
-            "messages_total": raw["messages_total"],
-            "mean_content_chars": raw["mean_content_chars"],
-            "verified_users": raw["verified_users"],
-            "loading": raw["loading"],
-        },
-        "memory": raw["memory"],
-        "cells": cells,
-        "flat": flat,
-        "turns": turns,
-        "writes": _writes(raw["writes"]),
-        "concurrency": concurrency.as_dict(),
-        "targets": _targets(config, cells, flat, concurrency.errors),
-    }
-
-
-# --- printing ------------------------------------------------------------------------------
-
-
-def _f(value: float) -> str:
-    return f"{value:,.0f}" if value >= 1000 else f"{value:.1f}"
-
-
-def format_report(report: dict[str, Any]) -> str:
-    lines: list[str] = []
-    machine = report["machine"]
-    lines.append(
-        f"redis-chat-memory benchmark ({report['meta']['mode']}): {machine['cpu_model']}, "
-        f"{machine['nproc']} CPUs, {machine['memory_gib']} GiB, Python {machine['python']}, "
-        f"Redis {machine['redis']}, RediSearch {machine['redisearch']}"
-    )
-    meta = report["meta"]
-    lines.append(
-        "Times are microseconds; ratios are p50/p50 from the same interleaved run. "
-        f"Run took {meta['elapsed_s']:.0f} s; 1-min load average "
-        f"{meta['load_average_before']} before, {meta['load_average_after']} after."
-    )
-    for measure, title, floor_name, ratio_floor, ratio_demo in (
-        ("read", "READ SIDE OF A TURN (headline)", "floor N", "read_vs_floor", "demo_vs_read"),
-        (
-            "render",
-            "PAGE RENDER (app.py, page 50)",
-            "floor 50",
-            "render_vs_floor_page",
-            "demo_vs_render",
-        ),
-    ):
-        lines.append("")
-        lines.append(title)
-        lines.append(
-            f"{'users':>6} {'history':>7} {'N':>3} | {'project p50':>11} {'p99':>7} | "
-            f"{floor_name + ' p50':>12} {'p99':>7} | {'demo p50':>9} {'p99':>7} | "
-            f"{'proj/floor':>10} {'demo/proj':>9}"
-        )
-        for cell in report["cells"]:
-            row = cell[measure]
-            lines.append(
-                f"{cell['users']:>6,} {cell['history']:>7,} {cell['window']:>3} | "
-                f"{_f(row['project']['p50_us']):>11} {_f(row['project']['p99_us']):>7} | "
-                f"{_f(row['floor']['p50_us']):>12} {_f(row['floor']['p99_us']):>7} | "
-                f"{_f(row['demo']['p50_us']):>9} {_f(row['demo']['p99_us']):>7} | "
-                f"{cell['ratios'][ratio_floor]:>9.2f}x {cell['ratios'][ratio_demo]:>8.1f}x"
-            )
-    lines.append("")
-    lines.append("FLAT IN HISTORY (project read, all histories side by side; p50 us)")
-    histories = [h["history"] for h in report["flat"][0]["histories"]]
-    lines.append(
-        f"{'users':>6} {'N':>3} | "
-        + " ".join(f"{'h ' + format(h, ','):>9}" for h in histories)
-        + f" | {'longest/shortest':>16} {'longest/filled':>14}"
-    )
-    for entry in report["flat"]:
-        lines.append(
-            f"{entry['users']:>6,} {entry['window']:>3} | "
-            + " ".join(f"{_f(h['p50_us']):>9}" for h in entry["histories"])
-            + f" | {entry['longest_vs_shortest']:>15.2f}x {entry['longest_vs_filled']:>13.2f}x"
-        )
-    lines.append("")
-    lines.append(f"WHOLE TURN (writes included, N {report['config']['turn_window']}, last phase)")
-    lines.append(
-        f"{'history':>7} | {'project p50':>11} {'p99':>7} | {'demo p50':>9} {'p99':>7} | "
-        f"{'demo/proj':>9}"
-    )
-    for turn in report["turns"]:
-        lines.append(
-            f"{turn['history']:>7,} | {_f(turn['project']['p50_us']):>11} "
-            f"{_f(turn['project']['p99_us']):>7} | {_f(turn['demo']['p50_us']):>9} "
-            f"{_f(turn['demo']['p99_us']):>7} | {turn['demo_vs_project']:>8.1f}x"
-        )
-    writes = report["writes"]
-    lines.append("")
-    lines.append("WRITES (one message per call, sequential, fsync always)")
-    for name in ("project_append", "demo_add_message", "floor_hset"):
-        w = writes[name]
-        lines.append(
-            f"  {name:<17} p50 {_f(w['p50_us']):>7} us  p99 {_f(w['p99_us']):>7} us  "
-            f"{w['msgs_per_s']:>8,.0f} msgs/s"
-        )
-    lines.append("")
-    lines.append("MEMORY PER STORED MESSAGE (bytes)")
-    lines.append(
-        "  used_memory delta / messages loaded (hash + timeline + index + overhead); "
-        "MEMORY USAGE sample of one hash; FT.INFO index bytes/doc"
-    )
-    for entry in report["memory"]:
-        for side in ("project", "demo"):
-            m = entry[side]
-            timeline = (
-                f", timeline {m['timeline_bytes_per_message']:.0f}" if side == "project" else ""
-            )
-            lines.append(
-                f"  {entry['phase']:<10} {side:<8} "
-                f"used_memory {m['bytes_per_message_used_memory']:>7,.0f}   "
-                f"hash {m['hash_bytes_memory_usage']:>6,.0f}   "
-                f"index {m['index_bytes_per_message']:>5,.0f}{timeline}"
-            )
-    lines.append(f"  (mean message {report['data']['mean_content_chars']:.0f} characters)")
-    c = report["concurrency"]
-    lines.append("")
-    lines.append(
-        f"CONCURRENCY: {c['users']} users x {c['turns_per_user']} turns in threads, one client: "
-        f"{c['turns']} turns in {c['wall_s']:.1f}s = {c['turns_per_s']:.0f} turns/s "
-        f"({c['appends_per_s']:.0f} appends/s), turn p50 {_f(c['turn']['p50_us'])} us "
-        f"p99 {_f(c['turn']['p99_us'])} us, errors {c['errors']}"
-    )
-    lines.append("")
-    lines.append("TARGETS")
-    for target in report["targets"].values():
-        verdict = "PASS" if target["pass"] else "FAIL"
-        lines.append(
-            f"  [{verdict}] {target['description']}: worst {target['value']} ({target['where']})"
-        )
-        for extra, label in (
-            ("same_messages_returned", "same messages returned"),
-            ("across_sweep_cells", "across sweep cells"),
-        ):
-            if extra in target:
-                values = ", ".join(f"{d['cell']} {d['value']}x" for d in target[extra])
-                lines.append(f"         {label}: {values}")
+def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
+    """The one printer: right-aligned columns; floats as times (us) unless they are ratios
+    (given as strings ending in x)."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = [title, " | ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += [" | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value >= 1000 else f"{value:.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _compare(
+    f: Figures,
+    title: str,
+    measure: str,
+    keys: list[tuple[int, int]],
+    contenders: tuple[str, ...],
+    ratios: list[tuple[str, str]],
+) -> str:
+    """Contenders side by side per (history, N): p50 and p99 of each, then the ratios."""
+    headers = ["history", "N", *(f"{c} {q}" for c in contenders for q in ("p50", "p99"))]
+    rows = [
+        [
+            h,
+            n,
+            *(v for c in contenders for v in _p(f.row(measure, h, n, c))),
+            *(_x(f.ratio(measure, h, n, a, b)) for a, b in ratios),
+        ]
+        for h, n in keys
+    ]
+    return table(title, headers + [f"{a}/{b}" for a, b in ratios], rows)
+
+
+def format_report(results: Results) -> str:
+    f, config = Figures(results), results.config
+    three, turns = ("project", "floor", "demo"), [(h, config.turn_window) for h in config.histories]
+    vs = [("project", "floor"), ("demo", "project")]
+    verdicts = [
+        f"  [{'PASS' if v.passed else 'FAIL'}] {v.target}: worst {v.worst} ({v.where})"
+        for v in f.verdicts()
+    ]
+    return "\n\n".join([
+        f"redis-chat-memory benchmark ({config.mode}): {platform.machine()}, Python "
+        f"{platform.python_version()}, {results.server}; {config.messages:,} messages per "
+        f"contender; {results.elapsed_s:.0f} s. Times in us; ratios p50/p50, same loop.",
+        _compare(f, "READ SIDE OF A TURN (headline; floor: FT.SEARCH LIMIT N)", "read",
+                 f.cells(), three, vs),
+        _compare(f, f"PAGE RENDER (app.py; floor: FT.SEARCH LIMIT {config.page_size})", "render",
+                 f.cells(), three, vs),
+        table("FLAT IN HISTORY (project read, every history side by side; p50 us)",
+              ["N", *(f"h {h:,}" for h in config.histories), "longest/shortest", "longest/filled"],
+              [[n, *(f.row("flat", h, n, "project").p50_us for h in config.histories),
+                _x(f.flat(n)), _x(f.flat(n, f.filled(n)))] for n in config.windows]),
+        _compare(f, "WHOLE TURN (writes included)", "turn", turns, ("project", "demo"), vs[1:]),
+        table("WRITES (one message per call, sequential, fsync always; floor: a bare HSET)",
+              ["contender", "p50", "p99", "/floor"],
+              [[c, *_p(f.row("write", 0, 0, c)), _x(f.ratio("write", 0, 0, c, "floor"))]
+               for c in three]),
+        table(f"MEMORY PER STORED MESSAGE (used_memory growth / messages; mean message "
+              f"{results.mean_chars:.0f} characters)",
+              ["contender", "bytes"], [list(item) for item in results.bytes_per_message.items()]),
+        "TARGETS\n" + "\n".join(verdicts),
+    ])  # fmt: skip
+
+
+def _p(row: Row) -> tuple[float, float]:
+    return row.p50_us, row.p99_us
+
+
+def as_json(results: Results) -> dict[str, Any]:
+    return {
+        "mode": results.config.mode,
+        "elapsed_s": round(results.elapsed_s, 1),
+        "server": results.server,
+        "indexes": list(results.indexes),
+        "messages": results.config.messages,
+        "bytes_per_message": results.bytes_per_message,
+        "rows": [asdict(row) for row in results.rows],
+        "verdicts": [asdict(v) for v in Figures(results).verdicts()],
+    }

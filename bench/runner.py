@@ -1,108 +1,81 @@
-"""Orchestrates a run: server, layout checks, loading, the sweep, turns, writes, concurrency."""
+"""One run: the Redis, the data (written by the real writers), then every timed comparison."""
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 import redis
+from redis.typing import EncodableT, FieldT
 
-from bench import memory_usage
-from bench.concurrency import run_concurrency
-from bench.config import BenchConfig, Phase
+from bench.config import BenchConfig
 from bench.contenders import Floor, ProjectApp
-from bench.corpus import SYSTEM_TEXT, Corpus
+from bench.corpus import SYSTEM_TEXT, Corpus, SyntheticMessage
 from bench.demo import DemoApp
-from bench.loader import load_demo, load_project
-from bench.machine import describe_machine
-from bench.population import Population
-from bench.report import build_report, format_report
-from bench.server import (
-    bulk_load_durability,
-    drop_bench_data,
-    redis_target,
-    server_versions,
-    tune_owned_server,
-)
-from bench.sweep import measure_cell, measure_flatness, measure_turns, store_window_size
-from bench.verify import verify_demo_layout, verify_project_layout, verify_read_back
-from bench.writes import measure_writes
-from memory import ChatMemory, RedisTarget, SystemInstruction, TokenCounter, create_redis_client
-from memory.keys import KeyLayout
+from bench.server import bulk_loading, drop_indexes, redis_url
+from bench.timing import Interleaved, Row
+from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
+from memory.keys import user_tag
 
-Log = Callable[[str], None]
+LOAD_THREADS = 4
 
 
-def _stderr(line: str) -> None:
+def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def run(
-    config: BenchConfig, redis_url: str | None, json_path: Path | None, log: Log = _stderr
-) -> dict[str, Any]:
-    """Run the benchmark, print the tables to stdout, write JSON; return the report."""
-    config.validate()
-    started, started_unix = time.monotonic(), int(time.time())
-    load_before = _load_average()
-    with redis_target(redis_url) as target:
-        client = create_redis_client(RedisTarget(url=target.url))
-        suffix = "" if target.owned else uuid.uuid4().hex[:6]
-        names = (f"benchchat{suffix}", f"benchdemo{suffix}")
+@dataclass(frozen=True)
+class BenchUser:
+    index: int
+    user_id: str
+    tag: str
+    history: int
+
+
+@dataclass
+class Results:
+    """Everything a run measured; `report` turns it into ratios, verdicts and tables."""
+
+    config: BenchConfig
+    rows: list[Row]
+    bytes_per_message: dict[str, float]
+    """`used_memory` growth per message loaded, per contender (hash, timeline, index share)."""
+    mean_chars: float
+    server: str
+    elapsed_s: float = 0.0
+    indexes: tuple[str, str] = ("", "")
+
+
+def run(config: BenchConfig, url: str | None) -> Results:
+    started = time.monotonic()
+    suffix = uuid.uuid4().hex[:6]
+    names = (f"benchchat{suffix}", f"benchdemo{suffix}")
+    with redis_url(url) as (target, owned):
+        client = create_redis_client(RedisTarget(url=target))
         demo: DemoApp | None = None
         try:
-            server_config = tune_owned_server(client) if target.owned else {}
             memory = ChatMemory(
-                client,
-                default_system=SystemInstruction(text=SYSTEM_TEXT, preset="standard"),
-                index_name=names[0],
-                token_counter=TokenCounter(),
+                client, default_system=SystemInstruction(text=SYSTEM_TEXT), index_name=names[0]
             )
-            demo = DemoApp(target.url, names[1])
-            raw = _Run(config, client, memory, demo, names[0], target.owned, log).measure()
+            demo = DemoApp(target, names[1])
+            results = _Run(config, client, memory, demo, names[0]).measure(owned)
         finally:
             if demo is not None:
                 demo.close()
-            if not target.owned:
-                drop_bench_data(client, names)
+            if not owned:
+                drop_indexes(client, names)
             client.close()
-    raw["meta"] = {
-        "mode": config.mode,
-        "elapsed_s": round(time.monotonic() - started, 1),
-        "started_unix": started_unix,
-        "load_average_before": load_before,
-        "load_average_after": _load_average(),
-        "server_owned": target.owned,
-        "server_config": server_config,
-        "project_index": names[0],
-        "demo_index": names[1],
-    }
-    report = build_report(config, raw)
-    print(format_report(report))
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-        log(f"wrote {json_path}")
-    return report
-
-
-def _load_average() -> float:
-    """1-minute load average: other work on the machine during a run shows here."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return 0.0
+    results.elapsed_s = time.monotonic() - started
+    results.indexes = names
+    return results
 
 
 class _Run:
-    """The measurements of one run, stage by stage, collecting raw figures in `raw`."""
-
     def __init__(
         self,
         config: BenchConfig,
@@ -110,174 +83,173 @@ class _Run:
         memory: ChatMemory,
         demo: DemoApp,
         index_name: str,
-        owned: bool,
-        log: Log,
     ) -> None:
         self.config, self.client, self.memory, self.demo = config, client, memory, demo
-        self.owned, self.log = owned, log
         self.rng = random.Random(config.seed)
-        self.layout = KeyLayout(index_name)
-        self.corpus = Corpus(config.seed, memory.token_counter)
+        self.corpus = Corpus(config.seed)
         self.project = ProjectApp(memory, config.page_size)
         self.floor = Floor(client, index_name)
-        self.population = Population()
-        self.raw: dict[str, Any] = {
-            "machine": describe_machine() | server_versions(client),
-            "loading": [],
-            "memory": [],
-            "verified_users": 0,
-            "cells": [],
-            "flat": [],
-            "turns": [],
-        }
+        self.users: dict[int, list[BenchUser]] = {}
+        self.rows: list[Row] = []
+        index = 0
+        for history, count in config.users_by_history.items():
+            ids = [f"user{i:05d}" for i in range(index, index + count)]
+            self.users[history] = [
+                BenchUser(index + n, u, user_tag(u), history) for n, u in enumerate(ids)
+            ]
+            index += count
 
-    def measure(self) -> dict[str, Any]:
-        self.log("checking the loader against ChatMemory.append and MessageHistory.add_message")
-        verify_project_layout(self.client, self.memory, self.layout, self.corpus)
-        verify_demo_layout(self.client, self.demo.session_manager, self.corpus)
-        for phase in self.config.phases:
-            self.load(phase)
-            self.sweep(phase)
-        self.turns()
-        self.log("write throughput")
-        self.raw["writes"] = measure_writes(
-            self.client,
-            self.layout,
-            self.project,
-            self.demo,
-            self.corpus,
-            self.population,
-            self.config.write_warmup,
-            self.config.write_iterations,
-            self.rng,
-        )
-        self.concurrency()
-        self.raw["messages_total"] = self.population.messages
-        self.raw["mean_content_chars"] = round(self.corpus.mean_content_chars(), 1)
-        return self.raw
-
-    def load(self, phase: Phase) -> None:
-        """Add the phase's users in both layouts, note the memory they took, read them back."""
-        added = self.population.grow(phase)
-        self.log(f"[{phase.name}] loading {sum(u.history for u in added):,} messages x2")
-        client, demo_index = self.client, self.demo.session_manager._index
-        with bulk_load_durability(client, self.owned):
-            before = memory_usage.used_memory(client)
-            clock = time.perf_counter()
-            project_count = load_project(
-                client, self.layout, self.corpus, added, self.memory.token_counter.encoding_name
-            )
-            project_s = time.perf_counter() - clock
-            middle = memory_usage.used_memory(client)
-            clock = time.perf_counter()
-            demo_count = load_demo(client, demo_index.prefix, self.corpus, added)
-            demo_s = time.perf_counter() - clock
-            after = memory_usage.used_memory(client)
-        self.raw["loading"].append(
-            {
-                "phase": phase.name,
-                "messages": project_count,
-                "project_load_s": round(project_s, 2),
-                "demo_load_s": round(demo_s, 2),
-                "project_msgs_per_s": round(project_count / project_s, 1),
-                "demo_msgs_per_s": round(demo_count / demo_s, 1),
-            }
-        )
-        samples = self.config.memory_samples
-        project_sample = memory_usage.sample_project(
-            client, self.layout, self.population.users(), samples, self.rng
-        )
-        project_index = memory_usage.index_bytes_per_doc(client, self.layout.index_name)
-        demo_index_bytes = memory_usage.index_bytes_per_doc(client, demo_index.name)
-        self.raw["memory"].append(
-            {
-                "phase": phase.name,
-                "messages_loaded": project_count,
-                "project": {
-                    "bytes_per_message_used_memory": round((middle - before) / project_count, 1),
-                    **project_sample,
-                    "index_bytes_per_message": round(project_index, 1),
-                },
-                "demo": {
-                    "bytes_per_message_used_memory": round((after - middle) / demo_count, 1),
-                    **memory_usage.sample_demo(client, demo_index.prefix, samples),
-                    "index_bytes_per_message": round(demo_index_bytes, 1),
-                },
-            }
-        )
-        self.raw["verified_users"] += verify_read_back(
-            self.memory,
-            self.demo.session_manager,
-            self.corpus,
-            self.population,
-            self.config.verify_users_per_group,
-            self.rng,
-            max(self.config.windows),
-        )
-        self.log(f"[{phase.name}] loaded and read back; measuring")
-
-    def sweep(self, phase: Phase) -> None:
-        config, population = self.config, self.population
-        for history in config.histories:
-            for window in config.windows:
-                store_window_size(self.client, self.layout, population.by_history[history], window)
-                cell = measure_cell(
-                    config,
-                    self.project,
-                    self.floor,
-                    self.demo,
-                    population,
-                    history,
-                    window,
-                    self.rng,
-                )
-                self.raw["cells"].append(
-                    {
-                        "phase": phase.name,
-                        "users": phase.users,
-                        "messages_total": population.messages,
-                        "history": history,
-                        "window": window,
-                        "stats": cell,
-                    }
-                )
-                read = cell["read"]
-                self.log(
-                    f"  history {history:>6,} N {window:>2}: read p50 project "
-                    f"{read['project'].p50_us:8.1f}us floor {read['floor'].p50_us:8.1f}us "
-                    f"demo {read['demo'].p50_us:9.1f}us"
-                )
-        for window in config.windows:
-            flat = measure_flatness(config, self.project, population, window, self.rng)
-            self.raw["flat"].append(
-                {"phase": phase.name, "users": phase.users, "window": window, "stats": flat}
-            )
-            self.log(
-                f"  flatness N {window:>2}: "
-                + ", ".join(f"history {h:,} {s.p50_us:.1f}us" for h, s in flat.items())
-            )
-
-    def turns(self) -> None:
-        self.log("turns (writes included), project against demo")
-        window = self.config.turn_window
+    def measure(self, owned: bool) -> Results:
+        with bulk_loading(self.client, owned):
+            bytes_per_message = self.load()
         for history in self.config.histories:
-            users = self.population.by_history[history]
-            store_window_size(self.client, self.layout, users, window)
-            stats = measure_turns(
-                self.config,
-                self.project,
-                self.demo,
-                self.population,
-                self.corpus,
-                history,
-                self.rng,
-            )
-            self.raw["turns"].append({"history": history, "window": window, "stats": stats})
-
-    def concurrency(self) -> None:
-        count = self.config.concurrency_users
-        self.log(f"concurrency: {count} users in threads, one shared client")
-        users = self.rng.sample(self.population.users(), count)
-        self.raw["concurrency"] = run_concurrency(
-            self.project, self.corpus, users, self.config.concurrency_turns, self.config.turn_window
+            for window in self.config.windows:
+                self.sweep_cell(history, window)
+        for window in self.config.windows:
+            self.flatness(window)
+        log("turns (writes included), then writes")
+        for history in self.config.histories:
+            self.turns(history)
+        self.writes()
+        info = self.client.info("server")
+        return Results(
+            self.config,
+            self.rows,
+            bytes_per_message,
+            self.corpus.mean_chars(),
+            f"Redis {info['redis_version']}",
         )
+
+    # --- data ---------------------------------------------------------------------------
+
+    def load(self) -> dict[str, float]:
+        """Every user's messages through ChatMemory.append, then the same texts through the
+        demo's MessageHistory.add_messages (its system message first)."""
+        users = sorted((u for us in self.users.values() for u in us), key=lambda u: -u.history)
+        log(f"loading {self.config.messages:,} messages through each writer")
+
+        def project(user: BenchUser) -> None:
+            for k in range(user.history):
+                message = self.corpus.message(user.index, k)
+                self.memory.append(user.user_id, message.role, message.content, usage=message.usage)
+
+        def demo(user: BenchUser) -> None:
+            messages = [{"role": "system", "content": SYSTEM_TEXT}]
+            for k in range(user.history):
+                message = self.corpus.message(user.index, k)
+                messages.append({"role": message.role.value, "content": message.content})
+            self.demo.session_manager.add_messages(messages, session_tag=user.user_id)
+
+        used = {}
+        for name, writer in (("project", project), ("demo", demo)):
+            before = int(self.client.info("memory")["used_memory"])
+            with ThreadPoolExecutor(LOAD_THREADS) as pool:
+                list(pool.map(writer, users))  # the longest first
+            used[name] = (
+                int(self.client.info("memory")["used_memory"]) - before
+            ) / self.config.messages
+        for user in (us[-1] for us in self.users.values()):
+            if self.memory.count(user.user_id) != user.history:
+                raise RuntimeError(f"{user.user_id} does not hold {user.history} messages")
+        return used
+
+    def _store_window(self, history: int, window: int) -> None:
+        """The render reads the user's stored window size, as app.py does."""
+        for user in self.users[history]:
+            self.memory.set_window_size(user.user_id, window)
+
+    # --- timed comparisons --------------------------------------------------------------
+
+    def sweep_cell(self, history: int, window: int) -> None:
+        """`read`: the headline (the request and its token count); `render`: app.py's page."""
+        self._store_window(history, window)
+        project, floor, demo, page = self.project, self.floor, self.demo, self.config.page_size
+        contenders: dict[str, Callable[[BenchUser], object]] = {
+            "read.project": lambda u: project.read(u.user_id, window),
+            "read.floor": lambda u: floor.read(u.tag, window),
+            "read.demo": lambda u: demo.read(u.user_id, window),
+            "render.project": lambda u: project.render(u.user_id),
+            "render.floor": lambda u: floor.read(u.tag, page),
+            "render.demo": lambda u: demo.rerun(u.user_id, window),
+        }
+        config, users = self.config, self.users[history]
+        timing = Interleaved(
+            contenders,
+            lambda rng: rng.choice(users),
+            config.warmup,
+            config.iterations,
+            config.cell_budget_s,
+        )
+        for row in timing.run(self.rng, "cell", history, window):
+            measure, contender = row.contender.split(".")
+            self.rows.append(replace(row, measure=measure, contender=contender))
+        read = ", ".join(
+            f"{r.contender} {r.p50_us:,.0f}" for r in self.rows[-6:] if r.measure == "read"
+        )
+        log(f"  history {history:,} N {window}: read p50 us {read}")
+
+    def flatness(self, window: int) -> None:
+        """The project's read at every history, side by side in one loop: comparing sweep cells
+        with each other would compare reads taken minutes apart after different neighbours (a
+        read after a 40 ms demo call is slower, whatever the history)."""
+        contenders = {
+            str(history): lambda rng, h=history: self.project.read(
+                rng.choice(self.users[h]).user_id, window
+            )
+            for history in self.config.histories
+        }
+        timing = Interleaved(
+            contenders, lambda rng: rng, self.config.warmup, self.config.iterations
+        )
+        for row in timing.run(self.rng, "flat", 0, window):
+            self.rows.append(replace(row, history=int(row.contender), contender="project"))
+
+    def turns(self, history: int) -> None:
+        """Whole turns, project against demo, each given the same new prompt and reply."""
+        window, positions = self.config.turn_window, iter(range(2_000_000, 10**9, 2))
+        self._store_window(history, window)
+
+        def pick(rng: random.Random) -> tuple[str, SyntheticMessage, SyntheticMessage]:
+            user, k = rng.choice(self.users[history]), next(positions)
+            return (
+                user.user_id,
+                self.corpus.message(user.index, k),
+                self.corpus.message(user.index, k + 1),
+            )
+
+        contenders: dict[str, Callable[[tuple[str, SyntheticMessage, SyntheticMessage]], object]]
+        contenders = {
+            "project": lambda s: self.project.turn(
+                s[0], window, s[1].content, s[2].content, s[2].usage
+            ),
+            "demo": lambda s: self.demo.rerun(s[0], window, s[1].content, s[2].content),
+        }
+        timing = Interleaved(contenders, pick, 5, self.config.turn_iterations)
+        self.rows += timing.run(self.rng, "turn", history, window)
+
+    def writes(self) -> None:
+        """One message stored per call: ChatMemory.append (tokenize, one Lua round trip),
+        MessageHistory.add_message, and a bare indexed HSET of the demo's fields (the floor)."""
+        users = [u for members in self.users.values() for u in members]
+        positions, history = iter(range(3_000_000, 10**9)), self.demo.session_manager
+
+        def pick(rng: random.Random) -> tuple[str, SyntheticMessage]:
+            user = rng.choice(users)
+            return user.user_id, self.corpus.message(user.index, next(positions))
+
+        def floor(s: tuple[str, SyntheticMessage]) -> object:
+            fields: dict[FieldT, EncodableT] = {"role": s[1].role.value, "content": s[1].content}
+            key = f"{self.demo.name}:floor:{uuid.uuid4().hex}"
+            return self.client.hset(key, mapping=fields | {"session_tag": "floor", "timestamp": 1})
+
+        contenders: dict[str, Callable[[tuple[str, SyntheticMessage]], object]] = {
+            "project": lambda s: self.memory.append(
+                s[0], s[1].role, s[1].content, usage=s[1].usage
+            ),
+            "demo": lambda s: history.add_message(
+                {"role": s[1].role.value, "content": s[1].content}, s[0]
+            ),
+            "floor": floor,
+        }
+        timing = Interleaved(contenders, pick, 50, self.config.write_iterations)
+        self.rows += timing.run(self.rng, "write", 0, 0)

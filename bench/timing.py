@@ -1,15 +1,16 @@
-"""Fair, interleaved timing of several contenders.
+"""Fair, interleaved timing of several contenders, and the flat result row it produces.
 
-Each iteration picks one random subject (a user) and runs every contender on it once, in an
-order that rotates from one iteration to the next, so no contender always runs first (cold
-caches) or right after an expensive one. Warm-up iterations are run and discarded.
+Each iteration picks one random subject (a user) and runs every contender on it once, in a
+random order, so no contender always runs first (cold caches) or right after an expensive one (a
+call that follows a 20 ms demo call is slower, whatever it does: idle CPUs wake up, caches are
+cold). Warm-up iterations are run and discarded.
 """
 
 from __future__ import annotations
 
 import gc
-import math
 import random
+import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,41 +20,18 @@ S = TypeVar("S")
 
 
 @dataclass(frozen=True)
-class Stats:
+class Row:
+    """One contender's timing in one measured situation."""
+
+    measure: str
+    """read, render, flat, turn or write."""
+    history: int
+    """Stored messages of each user read (0 for writes)."""
+    window: int
+    contender: str
     p50_us: float
     p99_us: float
-    mean_us: float
     samples: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "p50_us": round(self.p50_us, 2),
-            "p99_us": round(self.p99_us, 2),
-            "mean_us": round(self.mean_us, 2),
-            "samples": self.samples,
-        }
-
-
-def percentile(sorted_values: list[int], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not sorted_values:
-        return math.nan
-    position = (len(sorted_values) - 1) * fraction
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    weight = position - low
-    return sorted_values[low] * (1 - weight) + sorted_values[high] * weight
-
-
-def summarize(durations_ns: list[int]) -> Stats:
-    ordered = sorted(durations_ns)
-    mean = sum(ordered) / len(ordered) if ordered else math.nan
-    return Stats(
-        p50_us=percentile(ordered, 0.50) / 1000,
-        p99_us=percentile(ordered, 0.99) / 1000,
-        mean_us=mean / 1000,
-        samples=len(ordered),
-    )
 
 
 @dataclass
@@ -63,10 +41,10 @@ class Interleaved(Generic[S]):
     warmup: int
     iterations: int
     budget_s: float | None = None
-    """Stop early once this many seconds of measuring have passed, if at least half of
-    `iterations` are done (keeps the slowest cells from dominating a run's duration)."""
+    """Stop once this many seconds of measuring have passed, if half the iterations are done
+    (keeps the slowest cells from dominating a run's duration)."""
 
-    def run(self, rng: random.Random) -> dict[str, Stats]:
+    def run(self, rng: random.Random, measure: str, history: int, window: int) -> list[Row]:
         names = list(self.contenders)
         durations: dict[str, list[int]] = {name: [] for name in names}
         gc.collect()
@@ -79,12 +57,15 @@ class Interleaved(Generic[S]):
             if deadline is not None and measured >= self.iterations // 2 and clock() > deadline:
                 break
             subject = self.pick(rng)
-            shift = iteration % len(names)
-            for name in names[shift:] + names[:shift]:
-                contender = self.contenders[name]
+            for name in rng.sample(names, len(names)):
                 started = clock()
-                contender(subject)
-                elapsed = clock() - started
-                if iteration >= self.warmup:
-                    durations[name].append(elapsed)
-        return {name: summarize(values) for name, values in durations.items()}
+                self.contenders[name](subject)
+                if measured >= 0:
+                    durations[name].append(clock() - started)
+        rows = []
+        for name, values in durations.items():
+            cuts = statistics.quantiles(values, n=100, method="inclusive")
+            rows.append(
+                Row(measure, history, window, name, cuts[49] / 1e3, cuts[98] / 1e3, len(values))
+            )
+        return rows

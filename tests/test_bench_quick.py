@@ -1,8 +1,8 @@
-"""`python -m bench --quick` completes against a real Redis and emits every figure.
+"""`python -m bench --quick` runs against a real Redis and shows the verdicts a reader acts on.
 
-Only completeness is asserted (every key present, every number finite), never the targets:
-timings depend on the machine running the tests. It runs on the session's shared Redis, so it
-also checks the run deleted its own indexes and keys.
+Only ratios of contenders timed in the same interleaved loop are asserted, with margins wide
+enough for a busy CI machine (the full run's targets are tighter: see bench/README.md). It runs
+on the session's shared Redis, so it also checks the run deleted its own indexes and keys.
 """
 
 from __future__ import annotations
@@ -14,24 +14,15 @@ from pathlib import Path
 
 import redis
 
-from bench.schema import SCHEMA, problems
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_quick_benchmark_emits_every_figure(redis_url: str, tmp_path: Path) -> None:
+def test_quick_benchmark_shows_the_project_ahead_of_the_demo(
+    redis_url: str, tmp_path: Path
+) -> None:
     results = tmp_path / "quick.json"
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--quick",
-            "--redis-url",
-            redis_url,
-            "--json",
-            str(results),
-        ],
+        [sys.executable, "-m", "bench", "--quick", "--redis-url", redis_url, "--json", results],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -39,32 +30,36 @@ def test_quick_benchmark_emits_every_figure(redis_url: str, tmp_path: Path) -> N
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
-
     report = json.loads(results.read_text())
-    assert problems(report) == []
-    assert set(report) == set(SCHEMA)
-    assert report["meta"]["mode"] == "quick"
-    assert report["cells"], "no sweep cell was measured"
-    assert all(stats["samples"] > 0 for cell in report["cells"] for stats in cell["read"].values())
-    assert report["data"]["verified_users"] > 0
+    p50 = {(r["measure"], r["history"], r["window"], r["contender"]): r["p50_us"]
+           for r in report["rows"]}  # fmt: skip
+    histories = [key[1] for key in p50 if key[0] == "flat"]
+    shortest, longest = min(histories), max(histories)
+
+    for (measure, history, window, contender), value in p50.items():
+        if measure == "read" and contender == "demo":
+            # the demo re-reads and re-encodes its window on every rerun
+            assert value >= 2 * p50[("read", history, window, "project")], (history, window)
+        if measure == "turn" and history == longest and contender == "demo":
+            assert value > p50[("turn", history, window, "project")], "a turn is not cheaper"
+        if measure == "flat" and history == longest:
+            # reading the newest N of a long history costs what it costs in a short one
+            assert value <= 1.5 * p50[("flat", shortest, window, "project")], window
+        if measure == "read" and history == longest and contender == "project":
+            # FT.SEARCH ... SORTBY visits every message of the user; the timeline does not
+            assert value <= 1.5 * p50[("read", history, window, "floor")], window
+    used = report["bytes_per_message"]
+    assert used["demo"] < used["project"] < 1.6 * used["demo"], "timeline and token counts"
 
     table = completed.stdout
-    for heading in (
-        "READ SIDE OF A TURN",
-        "PAGE RENDER",
-        "WHOLE TURN",
-        "WRITES",
-        "MEMORY",
-        "TARGETS",
-    ):
+    for heading in ("READ SIDE OF A TURN", "PAGE RENDER", "FLAT IN HISTORY", "WHOLE TURN"):
         assert heading in table
-    assert table.count("PASS") + table.count("FAIL") == len(report["targets"])
+    assert table.count("[PASS]") + table.count("[FAIL]") == len(report["verdicts"]) == 3
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        project_index, demo_index = report["meta"]["project_index"], report["meta"]["demo_index"]
-        assert not {project_index, demo_index} & set(client.execute_command("FT._LIST"))
-        for name in (project_index, demo_index):
+        assert not set(report["indexes"]) & set(client.execute_command("FT._LIST"))
+        for name in report["indexes"]:
             assert not list(client.scan_iter(match=f"{name}:*", count=1000)), "left keys behind"
     finally:
         client.close()
