@@ -1,6 +1,6 @@
 """The README's screenshot is the real app: `make run`, a short conversation, Chromium.
 
-Every run takes it again (artifacts/browser/readme-screenshot.png); `make screenshot`
+Every run takes it again (in the test's tmp_path); `make screenshot`
 (UPDATE_SCREENSHOT=1) writes it over docs/screenshot.png, which is committed.
 """
 
@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ViewportSize
 
-from tests.browser.harness import ARTIFACTS_DIR, REPO_ROOT, OpenPage, StartApp
+from tests.browser.harness import OpenPage, StartApp
 from tests.support.openai_server import ChatCompletionsServer
 
 pytestmark = pytest.mark.browser
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 README_SCREENSHOT = REPO_ROOT / "docs" / "screenshot.png"
 SIZE = ViewportSize(width=1280, height=820)  # a laptop screen's first view
 CONVERSATION = [
@@ -41,7 +42,10 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_the_readme_screenshot_is_the_running_app(
-    start_app: StartApp, open_page: OpenPage, fake_model: ChatCompletionsServer
+    start_app: StartApp,
+    open_page: OpenPage,
+    fake_model: ChatCompletionsServer,
+    tmp_path: Path,
 ) -> None:
     fake_model.reset()
     app = start_app(
@@ -58,8 +62,7 @@ def test_the_readme_screenshot_is_the_running_app(
         for message in (("user", prompt), ("assistant", reply))
     ]
 
-    taken = ARTIFACTS_DIR / "readme-screenshot.png"
-    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    taken = tmp_path / "readme-screenshot.png"
     page.page.evaluate("() => document.activeElement && document.activeElement.blur()")
     page.page.screenshot(path=taken)
     assert png_size(taken) == (SIZE["width"], SIZE["height"])
