@@ -223,7 +223,7 @@ class StreamlitPage:
 
     def open(self) -> None:
         self.page.goto(self.url)
-        self.wait_for_app_idle()
+        self.wait_for_app_idle(timeout=60)  # a new app's first run imports the chart libraries
 
     def reload(self) -> None:
         self.act(self.page.reload)
