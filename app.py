@@ -638,8 +638,8 @@ def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
     memory = services.memory
     window = memory.context_window(identity.user_id, window_size)
     st.session_state["replying"] = identity.user_id
+    st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
     with st.chat_message("assistant"):
-        st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
         try:
             with st.spinner("Thinking…"):
                 answer = services.model.stream(window.as_openai())

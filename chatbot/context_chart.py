@@ -46,9 +46,9 @@ def context_chart_spec(window: ContextWindow, budget: int | None = None) -> dict
         )
     end = max(budget or 0, window.token_count, 1)
     return {
-        "height": 44,
         "data": {"values": rows},
-        "mark": {"type": "bar", "stroke": "white", "strokeWidth": 1},
+        # Without a y channel the bar's thickness must be set, or it is drawn 0 px high.
+        "mark": {"type": "bar", "size": 24, "stroke": "white", "strokeWidth": 1},
         "encoding": {
             "x": {
                 "field": "tokens",
