@@ -22,9 +22,10 @@ from typing import NoReturn
 import streamlit as st
 import streamlit.components.v1 as components
 from dotenv import load_dotenv
+from streamlit.delta_generator import DeltaGenerator
 
 from chatbot.config import ConfigError, Environment
-from chatbot.context_chart import context_chart_spec
+from chatbot.context_chart import context_chart
 from chatbot.identity import (
     AuthMode,
     Identity,
@@ -152,7 +153,8 @@ def current_identity(services: Services, busy: bool) -> Identity:
             on_change=user_switched,
             disabled=busy,
         )
-        st.query_params["user"] = user
+        if st.query_params.get("user") != user:
+            st.query_params["user"] = user
         return demo_identity(user)
     try:
         check_trusted_headers(auth.mode, st.get_option("server.trustedUserHeaders"))
@@ -210,6 +212,7 @@ def queue_turn(user_id: str, prompt: str | None) -> None:
 
 def save_window_size(memory: ChatMemory, user_id: str, key: str) -> None:
     size = int(st.session_state[key])
+    st.session_state["window_changed"] = True
     act("context", "Saving the history length", lambda: memory.set_window_size(user_id, size))
 
 
@@ -299,22 +302,26 @@ def discard_draft() -> None:
 # --- sidebar sections --------------------------------------------------------------------------
 
 
-def section_error(place: str) -> None:
+def section_error(place: str, where: DeltaGenerator = st.sidebar) -> None:
     """A failed action's message, shown next to the control that failed (on a phone the
     sidebar covers the page, so an error elsewhere would be hidden)."""
     error = st.session_state.pop(f"error:{place}", None)
     if error:
-        st.sidebar.error(error)
+        where.error(error)
 
 
+@st.fragment
 def context_section(
     services: Services, identity: Identity, conversation: Conversation, busy: bool
 ) -> None:
-    bar = st.sidebar
-    bar.subheader("Context")
+    """A fragment (called inside the sidebar): moving the slider reruns only this section,
+    since only the token count and the chart depend on it."""
+    if st.session_state.pop("window_changed", False):  # this fragment's own rerun
+        conversation = services.memory.conversation(identity.user_id, page_size=0)
+    st.subheader("Context")
     key = widget_key("window", identity)
     st.session_state[key] = conversation.window_size  # what Redis holds, on every run
-    bar.slider(
+    st.slider(
         "Length of chat history",
         min_value=min(1, conversation.window_size),
         max_value=max(SLIDER_MAX_MESSAGES, conversation.window_size),
@@ -325,7 +332,7 @@ def context_section(
         disabled=busy,
     )
     window = conversation.window
-    bar.metric(
+    st.metric(
         "Chat history tokens",
         f"{window.token_count:,}",
         help=(
@@ -334,8 +341,8 @@ def context_section(
             "oldest out once N is reached. Hover the bar for each message."
         ),
     )
-    bar.vega_lite_chart(context_chart_spec(window), width="stretch")
-    section_error("context")
+    st.vega_lite_chart(*context_chart(window), width="stretch")
+    section_error("context", st.container())
 
 
 def preset_label(presets: dict[str, Preset], option: str) -> str:
@@ -511,7 +518,8 @@ def history_section(
 
 
 def sidebar(services: Services, identity: Identity, conversation: Conversation, busy: bool) -> None:
-    context_section(services, identity, conversation, busy)
+    with st.sidebar:
+        context_section(services, identity, conversation, busy)
     instruction_section(services, identity, conversation, busy)
     retention_section(services, identity, conversation, busy)
     usage_section(services, conversation)
@@ -638,8 +646,8 @@ def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
     memory = services.memory
     window = memory.context_window(identity.user_id, window_size)
     st.session_state["replying"] = identity.user_id
+    st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
     with st.chat_message("assistant"):
-        st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
         try:
             with st.spinner("Thinking…"):
                 answer = services.model.stream(window.as_openai())
@@ -692,16 +700,22 @@ def submit(services: Services, identity: Identity, prompt: str) -> bool:
     return True
 
 
+def show_prompt_at_once(services: Services, turn: Turn) -> None:
+    """The turn's prompt, on the page before anything is read or stored: the first feedback
+    after Enter. A prompt that will be refused (too long) waits for its message instead."""
+    prompt = turn.prompt
+    if prompt is not None and prompt.strip() and len(prompt) <= services.max_prompt_chars:
+        render_message(Role.USER, prompt)
+
+
 def run_turn(
     services: Services, identity: Identity, conversation: Conversation, turn: Turn
 ) -> None:
-    """Store the turn's prompt (shown at once) and stream the reply; inputs stay disabled
-    until the run after it."""
+    """Store the turn's prompt and stream the reply; inputs stay disabled until the run
+    after it."""
     st.session_state.pop("turn", None)
-    if turn.prompt is not None:
-        if not submit(services, identity, turn.prompt):
-            st.rerun()
-        render_message(Role.USER, turn.prompt)
+    if turn.prompt is not None and not submit(services, identity, turn.prompt):
+        st.rerun()
     reply(services, identity, conversation.window_size)
 
 
@@ -735,6 +749,12 @@ def main() -> None:
         disabled=turn is not None,
     )
     stopped = st.session_state.pop("replying", None) == user
+    st.title("💬 Chat with memory in Redis")
+    offline_banner(services)
+    history, new_turn = st.container(), st.container()
+    if turn is not None:
+        with new_turn:
+            show_prompt_at_once(services, turn)
     page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
     try:
         conversation = read_page(services, identity, page_size)
@@ -742,22 +762,21 @@ def main() -> None:
         keep_unsent_prompt(services, identity)
         storage_unavailable(error)
 
-    st.title("💬 Chat with memory in Redis")
-    offline_banner(services)
     sidebar(services, identity, conversation, busy=turn is not None)
     if st.session_state.pop("close_sidebar", False):
         components.html(CLOSE_SIDEBAR_ON_PHONE, height=0)
-
-    earlier_messages_button(identity, conversation, page_size)
-    if not conversation.total_messages and turn is None and draft_of(user) is None:
-        welcome(identity)
-    for message in conversation.recent:
-        render_message(message.role, message.content)
-    if turn is None:
-        missing_reply(identity, conversation, stopped)
-    draft_editor(services, identity)
+    with history:
+        earlier_messages_button(identity, conversation, page_size)
+        if not conversation.total_messages and turn is None and draft_of(user) is None:
+            welcome(identity)
+        for message in conversation.recent:
+            render_message(message.role, message.content)
+        if turn is None:
+            missing_reply(identity, conversation, stopped)
+        draft_editor(services, identity)
     if turn is not None:
-        run_turn(services, identity, conversation, turn)
+        with new_turn:
+            run_turn(services, identity, conversation, turn)
 
 
 main()

@@ -1,14 +1,16 @@
 """The sidebar's context chart: one bar of the tokens the next request sends, a segment per
 message, with the message on hover.
 
-A fixed Vega-Lite spec with the values filled in: `st.vega_lite_chart` renders it without
-Altair building and validating a chart on every run (~3 ms instead of ~10 ms for
-`st.bar_chart`).
+A fixed Vega-Lite spec and the rows as an Arrow table: `st.vega_lite_chart` sends both without
+Altair building and validating a chart, and without pandas converting the rows, on every run
+(`st.bar_chart` cost ~10 ms a run; rows as Python dicts went through pandas, ~5 ms).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import pyarrow
 
 from memory import ContextWindow
 
@@ -21,9 +23,11 @@ def preview(text: str) -> str:
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
 
 
-def context_chart_spec(window: ContextWindow, budget: int | None = None) -> dict[str, Any]:
-    """The chart of `window`; the axis ends at `budget` (the tokens a request may use) when
-    one is known, else at the tokens used."""
+def context_chart(
+    window: ContextWindow, budget: int | None = None
+) -> tuple[pyarrow.Table, dict[str, Any]]:
+    """The rows and the spec of `window`'s chart; the axis ends at `budget` (the tokens a
+    request may use) when one is known, else at the tokens used."""
     rows = [
         {
             "order": 0,
@@ -45,10 +49,9 @@ def context_chart_spec(window: ContextWindow, budget: int | None = None) -> dict
             }
         )
     end = max(budget or 0, window.token_count, 1)
-    return {
-        "height": 44,
-        "data": {"values": rows},
-        "mark": {"type": "bar", "stroke": "white", "strokeWidth": 1},
+    spec = {
+        # Without a y channel the bar's thickness must be set, or it is drawn 0 px high.
+        "mark": {"type": "bar", "size": 24, "stroke": "white", "strokeWidth": 1},
         "encoding": {
             "x": {
                 "field": "tokens",
@@ -71,3 +74,4 @@ def context_chart_spec(window: ContextWindow, budget: int | None = None) -> dict
             ],
         },
     }
+    return pyarrow.Table.from_pylist(rows), spec

@@ -31,8 +31,8 @@ LLM_TIMEOUT_SECONDS = 2
 HISTORY = "Length of chat history"
 TOKENS = "Chat history tokens"
 TTL = "Time to live of chat entries"
-# The tick labels of the chart's x axis (Vega's SVG; its aria-label can lag behind an update).
-CHART_X_LABELS = "[aria-roledescription='axis'][aria-label^='X-axis'] .role-axis-label text"
+# The segments of the context bar (Vega's SVG marks, one per message, labelled by their fields).
+CHART_SEGMENTS = "[aria-roledescription='bar']"
 
 
 @pytest.fixture(scope="module")
@@ -148,10 +148,16 @@ def test_the_model_gets_the_instruction_and_the_last_n_messages_and_the_metric_c
     # The metric is the request the stored history makes now: instruction + last 3 messages.
     shown = [{"role": role, "content": text} for role, text in page.transcript()]
     assert page.metric(TOKENS) == count_request_tokens([system, *shown[-3:]])
-    # The chart's bars follow the request: the instruction, then the messages oldest first.
-    expect(page.sidebar.locator(CHART_X_LABELS)).to_have_text(
-        ["system", "1·assistant", "2·user", "3·assistant"]
-    )
+    # The chart's segments follow the request: the instruction, then the messages oldest first.
+    segments = page.sidebar.locator(CHART_SEGMENTS)
+    expect(segments).to_have_count(4)
+    labels = segments.evaluate_all("marks => marks.map(mark => mark.getAttribute('aria-label'))")
+    assert [("system instruction" in labels[0]), ("message 3 of 3 (assistant)" in labels[3])] == [
+        True,
+        True,
+    ], labels
+    segments.nth(1).hover()  # each message's detail on hover
+    expect(page.page.locator("#vg-tooltip-element")).to_contain_text("message 1 of 3")
 
     page.send("question 4")
     sent = fake_model.chat_requests[-1].messages
@@ -222,8 +228,9 @@ def test_messages_expire_after_the_retention_time_and_the_settings_stay(
     assert page.transcript() == exchange("Forget me soon")
 
     page.press_on_slider(TTL, "Home")
-    assert page.slider_value(TTL) == "5 s"
+    expect(page.sidebar).to_contain_text("will be deleted in 5 s")  # asked first
     page.click("Apply retention")
+    assert page.slider_value(TTL) == "5 s"
     expect(page.toasts().filter(has_text="Your messages are now kept 5 s.")).to_be_visible()
     assert stored.retention("Poe").ttl_seconds == 5
 
