@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import redis
-import tiktoken
 from streamlit.testing.v1 import AppTest
 
 from chatbot.offline import OFFLINE_LABEL
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, Role
 from tests.support.openai_server import ChatCompletionsServer, Fault
+from tests.support.ports import free_port
+from tests.support.tokens import count_request_tokens, count_text_tokens
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PRESETS = load_presets()
@@ -55,13 +56,6 @@ def stored(redis_client: redis.Redis, index_name: str) -> ChatMemory:
 def token_metric(app: AppTest) -> int:
     metric = next(m for m in app.sidebar.metric if m.label == "Chat history tokens")
     return int(str(metric.value).replace(",", ""))
-
-
-def independent_count(messages: list[dict[str, str]]) -> int:
-    encoding = tiktoken.get_encoding("o200k_base")
-    return 3 + sum(
-        3 + len(encoding.encode(m["role"])) + len(encoding.encode(m["content"])) for m in messages
-    )
 
 
 def test_offline_mode_works_and_says_so(app_env: str, redis_client: redis.Redis) -> None:
@@ -109,7 +103,7 @@ def test_model_gets_the_instruction_and_exactly_the_last_n_messages(
         ("user", "question 4"),
     ]
     assert all(m["role"] != "llm" for m in sent)
-    assert expected_tokens == independent_count(
+    assert expected_tokens == count_request_tokens(
         [{"role": "system", "content": PRESETS[DEFAULT_PRESET].text}]
         + [
             {"role": r, "content": c}
@@ -120,7 +114,7 @@ def test_model_gets_the_instruction_and_exactly_the_last_n_messages(
             ]
         ]
     )
-    assert token_metric(app) == independent_count(
+    assert token_metric(app) == count_request_tokens(
         [sent[0], *sent[2:], {"role": "assistant", "content": "Echo: question 4"}]
     )
 
@@ -249,7 +243,7 @@ def test_a_failed_reply_keeps_the_prompt_and_retry_works(
     ("fault", "fragment"),
     [
         (Fault.CONTENT_FILTER, "content filter"),
-        (Fault.RESET, "lost before the reply was complete"),
+        (Fault.DISCONNECT, "lost before the reply was complete"),
         (Fault.HTTP_429, "rate-limited"),
         (Fault.PROMPT_FILTERED, "blocked by the content filter"),
     ],
@@ -261,9 +255,7 @@ def test_model_failures_show_a_clear_message_and_store_no_partial_reply(
     fault: Fault,
     fragment: str,
 ) -> None:
-    online_env.configure(
-        reply="one two three four five six seven eight nine ten", words_per_chunk=1
-    )
+    online_env.configure(reply="one two three four five six seven eight nine ten")
     online_env.fail_next(fault, after_chunks=3, retry_after=0.01)
     app = start_app()
     say(app, "Hi")
@@ -320,8 +312,6 @@ def test_hostile_text_is_stored_verbatim_and_shown_as_text(
 def test_unreachable_redis_shows_a_clear_message(
     app_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import free_port
-
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     app = AppTest.from_file(APP, default_timeout=30).run()
     assert not app.exception
@@ -344,7 +334,5 @@ def test_a_reply_without_a_usage_chunk_is_stored_with_an_estimate(
     reply = stored(redis_client, app_env).messages("Luke")[-1]
     assert reply.content == "Short answer."
     assert reply.usage is not None
-    assert reply.usage.completion_tokens == len(
-        tiktoken.get_encoding("o200k_base").encode("Short answer.")
-    )
-    assert reply.usage.prompt_tokens == independent_count(online_env.last_request.messages)
+    assert reply.usage.completion_tokens == count_text_tokens("Short answer.")
+    assert reply.usage.prompt_tokens == count_request_tokens(online_env.last_request.messages)

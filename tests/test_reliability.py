@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import redis
-import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
@@ -25,11 +24,12 @@ from memory import (
     create_redis_client,
 )
 from memory.embedded import EmbeddedRedis
-from tests.conftest import DEFAULT_TEST_SYSTEM, free_port
+from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.support.openai_server import ChatCompletionsServer
+from tests.support.ports import free_port
+from tests.support.tokens import count_message_tokens
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-ENCODING = tiktoken.get_encoding("o200k_base")
 
 
 @pytest.fixture
@@ -142,9 +142,7 @@ def test_many_users_and_two_tabs_turning_at_once_lose_nothing(
             f"u{n} prompt {i}" for i in range(5)
         ]
         for message in stored:
-            recount = (
-                3 + len(ENCODING.encode(message.role.value)) + len(ENCODING.encode(message.content))
-            )
+            recount = count_message_tokens(message.role.value, message.content)
             assert message.token_count == recount
         totals = memory.conversation(f"user{n}").usage_totals
         assert totals.replies == 5

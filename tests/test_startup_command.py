@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 
 from chatbot.config import SETTINGS
 from tests.bicep_tree import REPO, startup_command
+from tests.support.ports import free_port
 
 APP_SERVICE_PORT = "8000"  # what App Service forwards to for Python apps
 HEALTH_PATH = "/_stcore/health"
@@ -55,13 +55,6 @@ def _with_option(argv: list[str], name: str, value: str) -> list[str]:
             result[index] = f"{name}={value}"
             return result
     raise AssertionError(f"{name} is not in the startup command")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -96,7 +89,7 @@ def test_requirements_install_what_the_startup_command_runs() -> None:
 
 def test_startup_command_brings_up_a_healthy_server(redis_url: str, tmp_path: Path) -> None:
     assert (REPO / "app.py").is_file(), "the startup command runs app.py at the repository root"
-    port = _free_port()
+    port = free_port()
     argv = _argv()
     argv = _with_option(argv, "--server.port", str(port))
     argv = _with_option(argv, "--server.address", "127.0.0.1")

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,13 +26,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tiktoken
 from playwright.sync_api import Locator, Page, ViewportSize, WebSocket, expect
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from chatbot.config import SETTINGS
-from memory.tokens import seed_tiktoken_cache
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "browser"
@@ -52,12 +50,6 @@ DEFAULT_TIMEOUT_MS = 30_000
 STREAM_PATH = "/_stcore/stream"
 # Set when the tests run under `make test`; the app's `make run` starts as from a shell.
 INHERITED_MAKE_VARIABLES = frozenset({"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"})
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def poll(
@@ -452,16 +444,3 @@ class StreamlitPage:
 
 StartApp = Callable[[Mapping[str, str]], AppServer]  # the `start_app` fixture
 OpenPage = Callable[..., StreamlitPage]  # the `open_page` fixture
-
-
-# --- independent token count -----------------------------------------------------------------
-
-
-def count_request_tokens(messages: list[dict[str, str]]) -> int:
-    """Prompt tokens of a chat request, counted per the OpenAI cookbook for gpt-4o models:
-    3 per message, plus the tokens of its role and its content, plus 3 priming the reply."""
-    seed_tiktoken_cache("o200k_base")  # only provides the BPE file offline; counting is ours
-    encoding = tiktoken.get_encoding("o200k_base")
-    return 3 + sum(
-        3 + len(encoding.encode(m["role"])) + len(encoding.encode(m["content"])) for m in messages
-    )

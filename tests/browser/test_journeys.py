@@ -11,14 +11,9 @@ from playwright.sync_api import expect
 
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, RedisTarget, Role, create_redis_client
-from tests.browser.harness import (
-    AppServer,
-    OpenPage,
-    StartApp,
-    StreamlitPage,
-    count_request_tokens,
-)
+from tests.browser.harness import AppServer, OpenPage, StartApp, StreamlitPage
 from tests.support.openai_server import ChatCompletionsServer, Fault
+from tests.support.tokens import count_request_tokens
 
 pytestmark = pytest.mark.browser
 
@@ -88,7 +83,7 @@ def test_a_streamed_reply_and_the_prompt_survive_a_reload(
     assert page.transcript() == []
     prompt = "Tell me how Redis keeps this whole chat"
     reply = f"Echo: {prompt}"
-    fake_model.configure(words_per_chunk=1, chunk_delay=0.1)
+    fake_model.configure(chunk_delay=0.1)
 
     page.send(prompt, wait=False)
     expect(page.messages.first).to_contain_text(prompt)
