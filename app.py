@@ -22,17 +22,17 @@ from chatbot.identity import (
     identity_from_easyauth,
     identity_from_oidc,
 )
-from chatbot.llm import ModelError, Provider
-from chatbot.rendering import format_duration
+from chatbot.llm import TOO_LONG, ModelError, Provider
+from chatbot.rendering import format_duration, request_line, totals_line, usage_line
 from chatbot.services import Services, build_services
 from chatbot.telemetry import configure_telemetry
 from memory import (
     MAX_WINDOW,
     ChatMemoryError,
     Conversation,
+    Message,
     Role,
     StorageUnavailable,
-    Usage,
 )
 
 WINDOW_MAX = 50
@@ -159,20 +159,51 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
         ),
     )
     window = conversation.window
+    summary_state = services.context.summaries.state(user)
+    request = services.context.plan(window, summary_state)
+    estimated = services.context.estimated
     bar.metric(
         "Chat history tokens",
-        f"{window.token_count:,}",
+        f"{'≈ ' if estimated else ''}{request.token_count:,}",
         help=(
-            "Prompt tokens of the system instruction plus the last N stored messages: exactly "
-            "what a retry would send now. A new message adds its own tokens and pushes the "
-            "oldest out once N is reached."
+            "Prompt tokens of the system instruction (and summary) plus the last N stored "
+            "messages that fit the model: what a retry would send now."
+            + (
+                " ≈ estimated: the model's tokenizer is unknown (set LLM_TOKENIZER)."
+                if estimated
+                else ""
+            )
         ),
     )
-    labels = ["system"] + [f"{i + 1}·{m.role.value}" for i, m in enumerate(window.messages)]
-    counts = [window.system.token_count] + [m.token_count for m in window.messages]
+    bar.caption(request_line(request))
+    summary_tokens = request.system.token_count - window.system.token_count
+    labels = ["system"] + (["summary"] if request.summary else [])
+    counts = [window.system.token_count] + ([summary_tokens] if request.summary else [])
+    labels += [f"{i + 1}·{m.role.value}" for i, m in enumerate(request.messages)]
+    counts += [m.token_count for m in request.messages]
     bar.bar_chart(
         {"message": labels, "tokens": counts}, x="message", y="tokens", height=160, sort=False
     )
+    summary_key = widget_key("summary", identity)
+    bar.toggle(
+        "Rolling summary",
+        value=summary_state.enabled,
+        key=summary_key,
+        help="Fold messages that leave the window into a summary sent after the instruction.",
+        on_change=lambda: act(
+            "Saving the summary setting",
+            lambda: services.context.summaries.set_enabled(
+                user, bool(st.session_state[summary_key])
+            ),
+        ),
+    )
+    if summary_state.enabled and summary_state.checkpoint:
+        checkpoint = summary_state.checkpoint
+        author = "extracted offline, no model" if checkpoint.extractive else checkpoint.model
+        bar.caption(
+            f"Summary of messages up to #{checkpoint.covers_seq}: "
+            f"{checkpoint.token_count:,} tokens, written by {author}."
+        )
 
     bar.subheader("System instruction")
     presets = services.presets
@@ -251,23 +282,15 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
 
     bar.subheader("Usage")
     last = conversation.last_reply_usage
-    prices = services.prices
     if last is not None:
-        bar.caption(
-            f"Last reply: {last.prompt_tokens:,} in / {last.completion_tokens:,} out · "
-            f"${prices.cost(last.prompt_tokens, last.completion_tokens):.4f}"
-        )
-    totals = conversation.usage_totals
-    total_cost = prices.cost(totals.prompt_tokens, totals.completion_tokens)
-    bar.caption(
-        f"Your total: {totals.prompt_tokens:,} in / {totals.completion_tokens:,} out over "
-        f"{totals.replies} {'reply' if totals.replies == 1 else 'replies'} · ${total_cost:.4f}"
-    )
+        bar.caption(f"Last reply: {usage_line(last, services.prices)}")
+    bar.caption(f"Your total: {totals_line(conversation.usage_totals, services.prices)}")
 
     bar.subheader("History")
 
     def clear_mine() -> None:
         act("Clearing your history", lambda: memory.clear(user))
+        act("Clearing your summary", lambda: services.context.summaries.clear(user))
         st.toast("Your history was cleared.")
 
     bar.button("Clear my history", on_click=clear_mine)
@@ -285,6 +308,7 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
                 if not identity.is_admin:
                     return
                 act("Clearing all history", memory.clear_all)
+                act("Clearing all summaries", services.context.summaries.clear_all)
                 st.toast("All history was cleared.")
 
             left, right = bar.columns(2)
@@ -292,41 +316,54 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
             right.button(
                 "Cancel", on_click=lambda: st.session_state.update(confirm_clear_all=False)
             )
+    budget = services.context.budget
+    assumed = "" if budget.context_known else " (assumed: set MODEL_CONTEXT_TOKENS)"
     bar.caption(
         f"Storage: {services.storage_description} · Model: {services.model.config.describe()}"
+        f" · context {budget.context_tokens:,} tokens{assumed}, replies up to "
+        f"{budget.reply_tokens:,}"
     )
 
 
-def render_message(role: Role, content: str) -> None:
+def render_message(role: Role, content: str, cut_off: bool = False) -> None:
     with st.chat_message(role.value):
         if role is Role.USER:
             st.text(content)
         else:
             st.markdown(content)
+        if cut_off:
+            st.caption("✂️ Cut off: the reply reached its length limit (LLM_MAX_TOKENS).")
+
+
+def is_cut_off(message: Message) -> bool:
+    return message.role is Role.ASSISTANT and bool(message.usage and message.usage.cut_off)
 
 
 def reply(services: Services, identity: Identity, window_size: int) -> None:
     """Stream the model's answer to the stored conversation and store it once complete."""
     memory = services.memory
-    window = memory.context_window(identity.user_id, window_size)
+    context = services.context
+    request = context.next_request(identity.user_id, window_size)
+    if not request.messages or request.messages[-1].role is not Role.USER:
+        st.session_state["model_error"] = (identity.user_id, TOO_LONG)
+        st.rerun()
     with st.chat_message("assistant"):
         try:
             with st.spinner("Thinking…"):
-                answer = services.model.stream(window.as_openai())
+                answer = services.model.stream(request.as_openai())
                 chunks = iter(answer)
                 first = next(chunks, "")
             st.write_stream(chain([first], chunks))
         except ModelError as error:
             st.session_state["model_error"] = (identity.user_id, str(error))
             st.rerun()
-    usage = answer.usage
-    if usage is None and services.model.config.provider is not Provider.OFFLINE:
-        usage = Usage(
-            prompt_tokens=window.token_count,
-            completion_tokens=memory.token_counter.count_text(answer.text),
-        )
+    usage = context.usage_of(answer, request)
     try:
         memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
+        with st.spinner("Updating the summary…"):  # after the reply is stored, never before
+            problem = context.fold_summary(identity.user_id, window_size)
+        if problem:
+            st.session_state["flash_error"] = problem
     except StorageUnavailable:
         st.session_state["model_error"] = (
             identity.user_id,
@@ -349,6 +386,11 @@ def submit(services: Services, identity: Identity, prompt: str) -> bool:
         )
         return False
     try:
+        too_big = services.context.oversized_prompt(identity.user_id, prompt)
+        if too_big:
+            st.session_state["draft"] = (identity.user_id, prompt)
+            st.session_state["flash_error"] = too_big
+            return False
         services.memory.append(identity.user_id, Role.USER, prompt)
     except StorageUnavailable:
         st.session_state["draft"] = (identity.user_id, prompt)
@@ -398,7 +440,7 @@ def main() -> None:
             ),
         )
     for message in conversation.recent:
-        render_message(message.role, message.content)
+        render_message(message.role, message.content, is_cut_off(message))
 
     flash = st.session_state.pop("flash_error", None)
     if flash:
@@ -423,6 +465,12 @@ def main() -> None:
             st.caption("No reply was stored for your last message.")
         if st.button("↻ Retry reply", key="retry_reply"):
             reply(services, identity, conversation.window_size)
+
+    cut_off = bool(conversation.recent) and is_cut_off(conversation.recent[-1])
+    continued = cut_off and st.button("Continue", key="continue_reply")
+    if continued and submit(services, identity, "Continue"):
+        render_message(Role.USER, "Continue")
+        reply(services, identity, conversation.window_size)
 
     prompt = chat_input()
     if prompt is not None and submit(services, identity, prompt):

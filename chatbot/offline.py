@@ -35,6 +35,8 @@ class OfflineReply:
     def complete(self) -> bool:
         return len(self._sent) == len(self.words)
 
+    cut_off = False
+
 
 @dataclass
 class OfflineChatModel:
@@ -45,7 +47,7 @@ class OfflineChatModel:
     )
     counter: TokenCounter = field(default_factory=TokenCounter)
 
-    def stream(self, messages: list[dict[str, str]]) -> OfflineReply:
+    def stream(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> OfflineReply:
         last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         history = len(messages) - 1
         text = (

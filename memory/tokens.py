@@ -27,7 +27,17 @@ _BPE_URLS = {
     "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
     "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
 }
+ENCODINGS = tuple(_BPE_URLS)  # the encodings that work offline
 _seed_lock = threading.Lock()
+
+
+def known_encoding_for_model(model: str) -> str | None:
+    """The encoding of a model tiktoken knows, or None (open models, free-text names)."""
+    try:
+        encoding = tiktoken.encoding_name_for_model(model.strip().lower())
+    except KeyError:
+        return None
+    return encoding if encoding in _BPE_URLS else None
 
 
 def encoding_name_for_model(model: str) -> str:
@@ -36,12 +46,7 @@ def encoding_name_for_model(model: str) -> str:
     Azure deployment names are free text (`chat`, `my-gpt4o`), so an unknown name falls back
     to the encoding of every current OpenAI chat model rather than failing.
     """
-    name = model.strip().lower()
-    try:
-        encoding = tiktoken.encoding_name_for_model(name)
-    except KeyError:
-        return DEFAULT_ENCODING
-    return encoding if encoding in _BPE_URLS else DEFAULT_ENCODING
+    return known_encoding_for_model(model) or DEFAULT_ENCODING
 
 
 def _tiktoken_cache_dir() -> str:
@@ -81,10 +86,16 @@ class TokenCounter:
     """Counts what a chat request costs in prompt tokens for one model."""
 
     model: str = "gpt-4o"
+    encoding: str = ""  # set: the model's own encoding, whatever its name says
 
     @property
     def encoding_name(self) -> str:
-        return encoding_name_for_model(self.model)
+        return self.encoding or encoding_name_for_model(self.model)
+
+    @property
+    def estimated(self) -> bool:
+        """True when the encoding is a fallback, so every count is an estimate (≈)."""
+        return not self.encoding and known_encoding_for_model(self.model) is None
 
     def count_text(self, text: str) -> int:
         return len(get_encoding(self.encoding_name).encode(text, disallowed_special=()))

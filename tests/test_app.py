@@ -53,6 +53,10 @@ def stored(redis_client: redis.Redis, index_name: str) -> ChatMemory:
     )
 
 
+def captions(app: AppTest) -> list[str]:
+    return [caption.value for caption in app.sidebar.caption]
+
+
 def token_metric(app: AppTest) -> int:
     metric = next(m for m in app.sidebar.metric if m.label == "Chat history tokens")
     return int(str(metric.value).replace(",", ""))
@@ -86,7 +90,7 @@ def test_reply_streams_from_the_model_and_is_stored_with_usage(
     assert any("Last reply:" in c.value for c in app.sidebar.caption)
 
 
-def test_model_gets_the_instruction_and_exactly_the_last_n_messages(
+def test_model_gets_the_instruction_and_the_last_n_messages_starting_with_a_prompt(
     online_env: ChatCompletionsServer,
 ) -> None:
     app = start_app()
@@ -94,6 +98,8 @@ def test_model_gets_the_instruction_and_exactly_the_last_n_messages(
         say(app, f"question {number}")
     app.sidebar.slider[0].set_value(3).run()
     expected_tokens = token_metric(app)
+    # The last 3 start with a reply: strict chat templates need a prompt first.
+    assert "2 messages sent, 1 left out to fit." in captions(app)
     say(app, "question 4")
     sent = online_env.last_request.messages
     assert sent[0] == {"role": "system", "content": PRESETS[DEFAULT_PRESET].text}
@@ -108,14 +114,13 @@ def test_model_gets_the_instruction_and_exactly_the_last_n_messages(
         + [
             {"role": r, "content": c}
             for r, c in [
-                ("assistant", "Echo: question 2"),
                 ("user", "question 3"),
                 ("assistant", "Echo: question 3"),
             ]
         ]
     )
     assert token_metric(app) == count_request_tokens(
-        [sent[0], *sent[2:], {"role": "assistant", "content": "Echo: question 4"}]
+        [sent[0], sent[3], {"role": "assistant", "content": "Echo: question 4"}]
     )
 
 
