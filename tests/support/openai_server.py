@@ -114,7 +114,7 @@ def _words(text: str) -> list[str]:
     return [piece for piece in re.split(r"(?<=\S)(?=\s)", text) if piece]
 
 
-def _roles_alternate(messages: list[JSON]) -> bool:
+def roles_alternate(messages: list[JSON]) -> bool:
     """The check of strict chat templates: after an optional system message, user first, then
     user and assistant in turn."""
     turns = messages[1:] if messages and messages[0].get("role") == "system" else messages
@@ -236,7 +236,7 @@ class ChatCompletionsServer:
         """The 400s (or empty stream) of a strict server with a small context."""
         if not request.messages:
             return _error(400, "Missing required parameter: 'messages'.", None)
-        if config.strict_roles and not _roles_alternate(request.messages):
+        if config.strict_roles and not roles_alternate(request.messages):
             message = "Conversation roles must alternate user/assistant/user/assistant/..."
             return _error(400, message, None)
         asked = request.prompt_tokens + (request.max_tokens or 0)
