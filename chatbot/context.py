@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from chatbot.budget import ESTIMATE_MARGIN, PlannedRequest, TokenBudget, plan_request
 from chatbot.llm import ChatModel, ModelError, Provider, Reply
 from chatbot.summary import write_summary
-from memory import ChatMemory, ContextWindow, Message, Role, Usage
+from memory import MAX_WINDOW, ChatMemory, ContextWindow, Message, Role, Usage
 from memory.summary import Summary, SummaryState, SummaryStore
 
 SUMMARY_MAX_TOKENS = 400
+FOLD_LIMIT = 100  # messages folded per turn at most (a summary turned on late starts there)
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,16 @@ class ContextBuilder:
         state = self.summaries.state(user_id)
         if not state.enabled:
             return None
-        request = self.plan(self.memory.context_window(user_id, window_size), state)
+        window = self.memory.context_window(user_id, window_size)
+        request = self.plan(window, state)
         covered = state.checkpoint.covers_seq if state.checkpoint else 0
         first_sent = request.messages[0].seq if request.messages else None
         if first_sent is None or first_sent - 1 <= covered:
             return None
-        older = [m for m in self.memory.messages(user_id) if covered < m.seq < first_sent]
+        # One bounded read: the window and up to FOLD_LIMIT messages before it.
+        reach_size = min(MAX_WINDOW, len(window.messages) + FOLD_LIMIT)
+        reach = self.memory.context_window(user_id, reach_size)
+        older = [m for m in reach.messages if covered < m.seq < first_sent]
         if not older:
             return None
         previous = state.checkpoint.text if state.checkpoint else None
