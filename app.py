@@ -159,7 +159,10 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
         ),
     )
     window = conversation.window
-    summary_state = services.context.summaries.state(user)
+    try:
+        summary_state = services.context.summaries.state(user)
+    except StorageUnavailable as error:
+        storage_unavailable(error)
     request = services.context.plan(window, summary_state)
     estimated = services.context.estimated
     bar.metric(
@@ -360,10 +363,6 @@ def reply(services: Services, identity: Identity, window_size: int) -> None:
     usage = context.usage_of(answer, request)
     try:
         memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
-        with st.spinner("Updating the summary…"):  # after the reply is stored, never before
-            problem = context.fold_summary(identity.user_id, window_size)
-        if problem:
-            st.session_state["flash_error"] = problem
     except StorageUnavailable:
         st.session_state["model_error"] = (
             identity.user_id,
@@ -371,7 +370,15 @@ def reply(services: Services, identity: Identity, window_size: int) -> None:
         )
     else:
         st.session_state.pop("model_error", None)
+        with st.spinner("Updating the summary…"):  # after the reply is stored, never before
+            act("Updating the summary", lambda: fold_summary(services, identity, window_size))
     st.rerun()
+
+
+def fold_summary(services: Services, identity: Identity, window_size: int) -> None:
+    problem = services.context.fold_summary(identity.user_id, window_size)
+    if problem:
+        st.session_state["flash_error"] = problem
 
 
 def submit(services: Services, identity: Identity, prompt: str) -> bool:
