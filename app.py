@@ -34,9 +34,9 @@ from chatbot.identity import (
     identity_from_easyauth,
     identity_from_oidc,
 )
-from chatbot.llm import ModelError, Provider
+from chatbot.llm import TOO_LONG, ModelError, Provider
 from chatbot.presets import Preset
-from chatbot.rendering import format_duration
+from chatbot.rendering import format_duration, request_line, totals_line, usage_line
 from chatbot.services import Services, build_services
 from chatbot.session import Confirmation, Destructive, Draft, ModelFailure, Turn
 from chatbot.telemetry import configure_telemetry
@@ -45,9 +45,9 @@ from memory import (
     ChatMemory,
     ChatMemoryError,
     Conversation,
+    Message,
     Role,
     StorageUnavailable,
-    Usage,
 )
 
 SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
@@ -216,6 +216,15 @@ def save_window_size(memory: ChatMemory, user_id: str, key: str) -> None:
     act("context", "Saving the history length", lambda: memory.set_window_size(user_id, size))
 
 
+def save_summary_setting(services: Services, user_id: str, key: str) -> None:
+    enabled = bool(st.session_state[key])
+    act(
+        "context",
+        "Saving the summary setting",
+        lambda: services.context.summaries.set_enabled(user_id, enabled),
+    )
+
+
 def choose_preset(
     memory: ChatMemory, user_id: str, key: str, presets: dict[str, Preset], editing_key: str
 ) -> None:
@@ -270,15 +279,25 @@ def ask(confirmation: Confirmation | None) -> None:
     st.session_state["confirm"] = confirmation
 
 
-def clear_history(memory: ChatMemory, user_id: str) -> None:
+def clear_history(services: Services, user_id: str) -> None:
     st.session_state.pop("confirm", None)
-    if act("history", "Clearing your history", lambda: memory.clear(user_id)):
+
+    def clear() -> None:
+        services.memory.clear(user_id)
+        services.context.summaries.clear(user_id)
+
+    if act("history", "Clearing your history", clear):
         st.toast("Your history was cleared.")
 
 
-def clear_all_history(memory: ChatMemory, identity: Identity) -> None:
+def clear_all_history(services: Services, identity: Identity) -> None:
     st.session_state.pop("confirm", None)
-    if identity.is_admin and act("history", "Clearing all history", memory.clear_all):
+
+    def clear_all() -> None:
+        services.memory.clear_all()
+        services.context.summaries.clear_all()
+
+    if identity.is_admin and act("history", "Clearing all history", clear_all):
         st.toast("All history was cleared.")
 
 
@@ -331,17 +350,45 @@ def context_section(
         args=(services.memory, identity.user_id, key),
         disabled=busy,
     )
-    window = conversation.window
+    context = services.context
+    summary_state = context.summaries.state(identity.user_id)
+    request = context.plan(conversation.window, summary_state)
     st.metric(
         "Chat history tokens",
-        f"{window.token_count:,}",
+        f"{'≈ ' if context.estimated else ''}{request.token_count:,}",
         help=(
-            "Prompt tokens of the system instruction plus the last N stored messages: exactly "
-            "what a retry would send now. A new message adds its own tokens and pushes the "
-            "oldest out once N is reached. Hover the bar for each message."
+            "Prompt tokens of the system instruction (and summary) plus the last N stored "
+            "messages that fit the model: what a retry would send now. Hover the bar for each "
+            "message."
+            + (
+                " ≈ estimated: the model's tokenizer is unknown (set LLM_TOKENIZER)."
+                if context.estimated
+                else ""
+            )
         ),
     )
-    st.vega_lite_chart(*context_chart(window), width="stretch")
+    st.caption(request_line(request))
+    st.vega_lite_chart(
+        *context_chart(request, conversation.window.system, context.budget.prompt_limit),
+        width="stretch",
+    )
+    summary_key = widget_key("summary", identity)
+    st.session_state[summary_key] = summary_state.enabled  # what Redis holds, on every run
+    st.toggle(
+        "Rolling summary",
+        key=summary_key,
+        help="Fold messages that leave the window into a summary sent after the instruction.",
+        on_change=save_summary_setting,
+        args=(services, identity.user_id, summary_key),
+        disabled=busy,
+    )
+    if summary_state.enabled and summary_state.checkpoint:
+        checkpoint = summary_state.checkpoint
+        author = "extracted offline, no model" if checkpoint.extractive else checkpoint.model
+        st.caption(
+            f"Summary of messages up to #{checkpoint.covers_seq}: "
+            f"{checkpoint.token_count:,} tokens, written by {author}."
+        )
     section_error("context", st.container())
 
 
@@ -458,26 +505,17 @@ def retention_section(
 def usage_section(services: Services, conversation: Conversation) -> None:
     bar = st.sidebar
     bar.subheader("Usage")
-    prices = services.prices
     last = conversation.last_reply_usage
     if last is not None:
-        bar.caption(
-            f"Last reply: {last.prompt_tokens:,} in / {last.completion_tokens:,} out · "
-            f"${prices.cost(last.prompt_tokens, last.completion_tokens):.4f}"
-        )
-    totals = conversation.usage_totals
-    total_cost = prices.cost(totals.prompt_tokens, totals.completion_tokens)
-    bar.caption(
-        f"Your total: {totals.prompt_tokens:,} in / {totals.completion_tokens:,} out over "
-        f"{totals.replies} {'reply' if totals.replies == 1 else 'replies'} · ${total_cost:.4f}"
-    )
+        bar.caption(f"Last reply: {usage_line(last, services.prices)}")
+    bar.caption(f"Your total: {totals_line(conversation.usage_totals, services.prices)}")
 
 
 def history_section(
     services: Services, identity: Identity, conversation: Conversation, busy: bool
 ) -> None:
     bar = st.sidebar
-    memory, user = services.memory, identity.user_id
+    user = identity.user_id
     bar.subheader("History")
     if confirmation_of(user, Destructive.CLEAR_MINE) is None:
         bar.button(
@@ -491,7 +529,9 @@ def history_section(
             f"Delete your {plural(conversation.total_messages, 'message')}? This cannot be undone."
         )
         left, right = bar.columns(2)
-        left.button("Yes, delete mine", on_click=clear_history, args=(memory, user), type="primary")
+        left.button(
+            "Yes, delete mine", on_click=clear_history, args=(services, user), type="primary"
+        )
         right.button("Cancel", key="cancel_clear_mine", on_click=ask, args=(None,))
     if identity.is_admin:
         if confirmation_of(user, Destructive.CLEAR_ALL) is None:
@@ -507,13 +547,17 @@ def history_section(
             left.button(
                 "Yes, delete all",
                 on_click=clear_all_history,
-                args=(memory, identity),
+                args=(services, identity),
                 type="primary",
             )
             right.button("Cancel", key="cancel_clear_all", on_click=ask, args=(None,))
     section_error("history")
+    budget = services.context.budget
+    assumed = "" if budget.context_known else " (assumed: set MODEL_CONTEXT_TOKENS)"
     bar.caption(
         f"Storage: {services.storage_description} · Model: {services.model.config.describe()}"
+        f" · context {budget.context_tokens:,} tokens{assumed}, replies up to "
+        f"{budget.reply_tokens:,}"
     )
 
 
@@ -540,12 +584,18 @@ def read_page(services: Services, identity: Identity, page_size: int) -> Convers
     return conversation
 
 
-def render_message(role: Role, content: str) -> None:
+def render_message(role: Role, content: str, cut_off: bool = False) -> None:
     with st.chat_message(role.value):
         if role is Role.USER:
             st.text(content)
         else:
             st.markdown(content)
+        if cut_off:
+            st.caption("✂️ Cut off: the reply reached its length limit (LLM_MAX_TOKENS).")
+
+
+def is_cut_off(message: Message) -> bool:
+    return message.role is Role.ASSISTANT and bool(message.usage and message.usage.cut_off)
 
 
 def welcome(identity: Identity) -> None:
@@ -584,6 +634,17 @@ def missing_reply(identity: Identity, conversation: Conversation, stopped: bool)
     st.button(
         "↻ Retry reply", key="retry_reply", on_click=queue_turn, args=(identity.user_id, None)
     )
+
+
+def continue_button(identity: Identity, conversation: Conversation) -> None:
+    """A reply cut off at its length limit is stored, marked, and can be continued."""
+    if conversation.recent and is_cut_off(conversation.recent[-1]):
+        st.button(
+            "Continue",
+            key="continue_reply",
+            on_click=queue_turn,
+            args=(identity.user_id, "Continue"),
+        )
 
 
 def draft_editor(services: Services, identity: Identity) -> None:
@@ -643,14 +704,17 @@ def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
     """Stream the model's answer to the stored conversation, store it once complete, rerun.
     Stop (or anything else that cuts this run short) leaves `replying` set: the next run says
     the reply was stopped and that nothing of it was saved."""
-    memory = services.memory
-    window = memory.context_window(identity.user_id, window_size)
+    memory, context = services.memory, services.context
+    request = context.next_request(identity.user_id, window_size)
+    if not request.messages or request.messages[-1].role is not Role.USER:
+        st.session_state["model_error"] = ModelFailure(identity.user_id, TOO_LONG)
+        st.rerun()
     st.session_state["replying"] = identity.user_id
     st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
     with st.chat_message("assistant"):
         try:
             with st.spinner("Thinking…"):
-                answer = services.model.stream(window.as_openai())
+                answer = services.model.stream(request.as_openai())
                 chunks = iter(answer)
                 first = next(chunks, "")
             st.write_stream(chain([first], chunks))
@@ -659,10 +723,7 @@ def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
             st.session_state["model_error"] = ModelFailure(identity.user_id, str(error))
             st.rerun()
     st.session_state.pop("replying", None)
-    usage = answer.usage or Usage(
-        prompt_tokens=window.token_count,
-        completion_tokens=memory.token_counter.count_text(answer.text),
-    )
+    usage = context.usage_of(answer, request)
     try:
         memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
     except StorageUnavailable:
@@ -672,7 +733,16 @@ def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
         )
     else:
         st.session_state.pop("model_error", None)
+        with st.spinner("Updating the summary…"):  # after the reply is stored, never before
+            act("prompt", "Updating the summary", lambda: fold_summary(services, identity))
     st.rerun()
+
+
+def fold_summary(services: Services, identity: Identity) -> None:
+    window_size = services.memory.conversation(identity.user_id, page_size=0).window_size
+    problem = services.context.fold_summary(identity.user_id, window_size)
+    if problem:
+        st.session_state["error:prompt"] = problem
 
 
 def submit(services: Services, identity: Identity, prompt: str) -> bool:
@@ -687,6 +757,11 @@ def submit(services: Services, identity: Identity, prompt: str) -> bool:
         )
         return False
     try:
+        too_big = services.context.oversized_prompt(identity.user_id, prompt)
+        if too_big:
+            st.session_state["draft"] = Draft(identity.user_id, prompt)
+            st.session_state["error:prompt"] = too_big
+            return False
         services.memory.append(identity.user_id, Role.USER, prompt)
     except StorageUnavailable:
         st.session_state["draft"] = Draft(identity.user_id, prompt)
@@ -770,9 +845,10 @@ def main() -> None:
         if not conversation.total_messages and turn is None and draft_of(user) is None:
             welcome(identity)
         for message in conversation.recent:
-            render_message(message.role, message.content)
+            render_message(message.role, message.content, is_cut_off(message))
         if turn is None:
             missing_reply(identity, conversation, stopped)
+            continue_button(identity, conversation)
         draft_editor(services, identity)
     if turn is not None:
         with new_turn:

@@ -55,8 +55,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENAI_BASE_URL", "", "Any OpenAI-compatible server (Ollama, vLLM, LM Studio)"),
     Setting("OPENAI_API_KEY", "", "Key for OPENAI_BASE_URL or api.openai.com"),
     Setting("OPENAI_MODEL", "gpt-4o", "Model name for OPENAI_BASE_URL"),
-    Setting("LLM_TIMEOUT_SECONDS", "60", "Per-request timeout towards the model"),
-    Setting("LLM_MAX_RETRIES", "2", "Retries with backoff on 429, 5xx and connection errors"),
+    Setting("LLM_TIMEOUT_SECONDS", "60", "Per-read timeout: the longest the model may stay silent"),
+    Setting(
+        "LLM_REPLY_DEADLINE_SECONDS",
+        "180",
+        "Overall time one reply may take, every attempt and retry wait included",
+    ),
+    Setting("LLM_MAX_RETRIES", "2", "Retries with backoff on 429, 5xx and failed connections"),
+    Setting("LLM_MAX_TOKENS", "1024", "Reply limit sent as max_tokens, kept free in the context"),
+    Setting(
+        "MODEL_CONTEXT_TOKENS",
+        "",
+        "Context size of the model; default known per model (gpt-4o 128000), else 8192",
+    ),
+    Setting(
+        "LLM_TOKENIZER",
+        "",
+        "Encoding of an OpenAI-compatible model (o200k_base, cl100k_base); unset: ≈ estimate",
+    ),
     # Users
     Setting("AUTH_MODE", "demo", "demo | easyauth | oidc", Scope.AZURE),
     Setting("DEMO_USERS", "Luke,Leia,Han", "Users of the demo-mode picker, comma separated"),
@@ -68,8 +84,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # Limits and prices
     Setting("MAX_PROMPT_CHARS", "20000", "Longer prompts are refused before anything is sent"),
-    Setting("PRICE_INPUT_PER_MTOK", "2.50", "USD per 1M prompt tokens (GPT-4o list price)"),
-    Setting("PRICE_OUTPUT_PER_MTOK", "10.00", "USD per 1M completion tokens (GPT-4o list price)"),
+    Setting(
+        "PRICE_INPUT_PER_MTOK", "", "USD per 1M prompt tokens; unset: list price of known models"
+    ),
+    Setting(
+        "PRICE_OUTPUT_PER_MTOK",
+        "",
+        "USD per 1M completion tokens; unset: list price of known models",
+    ),
     # Monitoring
     Setting(
         "APPLICATIONINSIGHTS_CONNECTION_STRING",

@@ -12,10 +12,16 @@ from typing import Any
 
 import pyarrow
 
-from memory import ContextWindow
+from chatbot.budget import PlannedRequest
+from memory import SystemInstruction
 
 PREVIEW_CHARS = 80
-ROLE_COLORS = {"system": "#8c8c8c", "user": "#1c83e1", "assistant": "#ff4b4b"}
+ROLE_COLORS = {
+    "system": "#8c8c8c",
+    "summary": "#b8b8b8",
+    "user": "#1c83e1",
+    "assistant": "#ff4b4b",
+}
 
 
 def preview(text: str) -> str:
@@ -24,21 +30,32 @@ def preview(text: str) -> str:
 
 
 def context_chart(
-    window: ContextWindow, budget: int | None = None
+    request: PlannedRequest, instruction: SystemInstruction, budget: int | None = None
 ) -> tuple[pyarrow.Table, dict[str, Any]]:
-    """The rows and the spec of `window`'s chart; the axis ends at `budget` (the tokens a
-    request may use) when one is known, else at the tokens used."""
+    """The rows and the spec of the chart of `request` (whose system message is `instruction`
+    plus the summary, if any); the axis ends at `budget` (the tokens a request may use) when
+    one is known, else at the tokens used."""
     rows = [
         {
             "order": 0,
             "message": "system instruction",
             "role": "system",
-            "tokens": window.system.token_count,
-            "text": preview(window.system.text),
+            "tokens": instruction.token_count,
+            "text": preview(instruction.text),
         }
     ]
-    count = len(window.messages)
-    for index, message in enumerate(window.messages, start=1):
+    if request.summary is not None:
+        rows.append(
+            {
+                "order": 0.5,
+                "message": f"summary of messages up to #{request.summary.covers_seq}",
+                "role": "summary",
+                "tokens": request.system.token_count - instruction.token_count,
+                "text": preview(request.summary.text),
+            }
+        )
+    count = len(request.messages)
+    for index, message in enumerate(request.messages, start=1):
         rows.append(
             {
                 "order": index,
@@ -48,7 +65,7 @@ def context_chart(
                 "text": preview(message.content),
             }
         )
-    end = max(budget or 0, window.token_count, 1)
+    end = max(budget or 0, request.token_count, 1)
     spec = {
         # Without a y channel the bar's thickness must be set, or it is drawn 0 px high.
         "mark": {"type": "bar", "size": 24, "stroke": "white", "strokeWidth": 1},

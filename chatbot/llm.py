@@ -5,10 +5,17 @@ Provider choice (from the environment, here and nowhere else):
   keyless through Microsoft Entra ID;
 - else `OPENAI_BASE_URL` or `OPENAI_API_KEY` set: OpenAI or any OpenAI-compatible server;
 - else offline: a built-in responder, plainly labelled, so every memory feature still works.
+
+Time limits: `LLM_TIMEOUT_SECONDS` bounds each read (the longest the model may stay silent);
+`LLM_REPLY_DEADLINE_SECONDS` bounds the whole reply, every attempt and retry wait included.
+Retries (429, 5xx, failed connections) are ours, not the openai client's, so that a timeout is
+never retried: each retry would make the server generate the whole reply again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,8 +32,9 @@ from azure.identity import (
 )
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from chatbot.config import Environment
+from chatbot.config import ConfigError, Environment
 from memory import Usage
+from memory.tokens import ENCODINGS
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 
@@ -47,6 +55,13 @@ class ModelConfig:
     api_version: str | None = None
     timeout_seconds: float = 60.0
     max_retries: int = 2
+    deadline_seconds: float = 180.0
+    max_tokens: int = 1024
+    encoding: str = ""  # LLM_TOKENIZER: the model's own encoding, when known
+
+    @property
+    def url(self) -> str:
+        return self.endpoint or "https://api.openai.com/v1"
 
     @property
     def keyless(self) -> bool:
@@ -62,8 +77,19 @@ class ModelConfig:
 
     @classmethod
     def from_env(cls, env: Environment) -> ModelConfig:
-        timeout = float(env.get_int("LLM_TIMEOUT_SECONDS", minimum=1))
-        retries = env.get_int("LLM_MAX_RETRIES", minimum=0)
+        encoding = env.get("LLM_TOKENIZER")
+        if encoding and encoding not in ENCODINGS:
+            raise ConfigError(f"LLM_TOKENIZER must be one of {', '.join(ENCODINGS)}: {encoding!r}")
+        return dataclasses.replace(
+            cls._provider_from_env(env),
+            timeout_seconds=float(env.get_int("LLM_TIMEOUT_SECONDS", minimum=1)),
+            max_retries=env.get_int("LLM_MAX_RETRIES", minimum=0),
+            deadline_seconds=float(env.get_int("LLM_REPLY_DEADLINE_SECONDS", minimum=1)),
+            max_tokens=env.get_int("LLM_MAX_TOKENS", minimum=1),
+        )
+
+    @classmethod
+    def _provider_from_env(cls, env: Environment) -> ModelConfig:
         if env.is_set("AZURE_OPENAI_ENDPOINT"):
             return cls(
                 provider=Provider.AZURE_OPENAI,
@@ -72,8 +98,6 @@ class ModelConfig:
                 endpoint=env.get("AZURE_OPENAI_ENDPOINT"),
                 api_key=env.get("AZURE_OPENAI_API_KEY") or None,
                 api_version=env.get("AZURE_OPENAI_API_VERSION"),
-                timeout_seconds=timeout,
-                max_retries=retries,
             )
         if env.is_set("OPENAI_BASE_URL") or env.is_set("OPENAI_API_KEY"):
             return cls(
@@ -82,8 +106,7 @@ class ModelConfig:
                 tokenizer_model=env.get("OPENAI_MODEL"),
                 endpoint=env.get("OPENAI_BASE_URL") or None,
                 api_key=env.get("OPENAI_API_KEY") or None,
-                timeout_seconds=timeout,
-                max_retries=retries,
+                encoding=env.get("LLM_TOKENIZER"),
             )
         return cls(provider=Provider.OFFLINE, model="offline", tokenizer_model="gpt-4o")
 
@@ -101,7 +124,7 @@ def create_azure_credential(env: Environment) -> TokenCredential:
 
 
 def create_openai_client(config: ModelConfig, credential: TokenCredential | None) -> openai.OpenAI:
-    """The openai client for the configured provider; retries with backoff are its own."""
+    """The openai client for the configured provider; retries are `OpenAIChatModel`'s."""
     if config.provider is Provider.AZURE_OPENAI:
         if not config.endpoint:
             raise ValueError("Azure OpenAI needs AZURE_OPENAI_ENDPOINT.")
@@ -111,7 +134,7 @@ def create_openai_client(config: ModelConfig, credential: TokenCredential | None
                 api_version=config.api_version,
                 api_key=config.api_key,
                 timeout=config.timeout_seconds,
-                max_retries=config.max_retries,
+                max_retries=0,
             )
         if credential is None:
             raise ValueError("Keyless Azure OpenAI needs an Azure credential.")
@@ -120,14 +143,14 @@ def create_openai_client(config: ModelConfig, credential: TokenCredential | None
             api_version=config.api_version,
             azure_ad_token_provider=get_bearer_token_provider(credential, COGNITIVE_SERVICES_SCOPE),
             timeout=config.timeout_seconds,
-            max_retries=config.max_retries,
+            max_retries=0,
         )
     if config.provider is Provider.OPENAI_COMPATIBLE:
         return openai.OpenAI(
             base_url=config.endpoint,
             api_key=config.api_key or "not-needed",
             timeout=config.timeout_seconds,
-            max_retries=config.max_retries,
+            max_retries=0,
         )
     raise ValueError("The offline responder has no OpenAI client.")
 
@@ -136,12 +159,48 @@ class ModelError(Exception):
     """A reply could not be produced; `str(error)` is written for the person chatting."""
 
 
-def _explain(error: Exception, config: ModelConfig) -> ModelError:
-    retried = ", even after retrying" if config.max_retries else ""
+TOO_LONG = (
+    "The conversation is too long for the model: lower Length of chat history or turn on summary."
+)
+
+
+@dataclass
+class Attempts:
+    """How long one reply has taken so far, over how many attempts."""
+
+    config: ModelConfig
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    count: int = 0
+
+    @property
+    def waited(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def remaining(self) -> float:
+        return self.config.deadline_seconds - self.waited
+
+    def describe(self) -> str:
+        plural = "s" if self.count != 1 else ""
+        return f"waited {self.waited:.0f} s in total over {self.count} attempt{plural}"
+
+    def past_deadline(self) -> ModelError:
+        return ModelError(
+            f"The reply took longer than {self.config.deadline_seconds:.0f} seconds, the limit "
+            f"per reply ({self.describe()}). Nothing was stored."
+        )
+
+
+def _explain(error: Exception, attempts: Attempts, streaming: bool) -> ModelError:
+    config = attempts.config
+    retried = f", {attempts.describe()}" if attempts.count > 1 else ""
     if isinstance(error, openai.APITimeoutError):
-        text = f"The model did not answer within {config.timeout_seconds:.0f} seconds."
+        text = (
+            f"The model did not answer within {config.timeout_seconds:.0f} seconds "
+            f"({attempts.describe()})."
+        )
     elif isinstance(error, openai.RateLimitError):
-        text = f"The model is rate-limited right now (HTTP 429){retried}."
+        text = f"The model is rate-limited right now (HTTP 429{retried})."
     elif isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         text = (
             f"The app is not allowed to call the model (HTTP {error.status_code}). "
@@ -149,26 +208,51 @@ def _explain(error: Exception, config: ModelConfig) -> ModelError:
         )
     elif isinstance(error, openai.BadRequestError) and error.code == "content_filter":
         text = "The prompt was blocked by the content filter."
+    elif isinstance(error, openai.BadRequestError) and _context_exceeded(error):
+        text = TOO_LONG
     elif isinstance(error, openai.APIStatusError):
-        text = f"The model service failed (HTTP {error.status_code}){retried}."
-    elif isinstance(error, openai.APIConnectionError):
+        text = f"The model service failed (HTTP {error.status_code}{retried})."
+    elif isinstance(error, openai.APIConnectionError) and streaming:
         text = "The connection to the model was lost before the reply was complete."
+    elif isinstance(error, openai.APIConnectionError):
+        text = f"Could not reach the model at {config.url} ({attempts.describe()})."
     else:
         text = f"The model call failed: {error}"
     return ModelError(text)
+
+
+def _context_exceeded(error: openai.BadRequestError) -> bool:
+    return error.code == "context_length_exceeded" or "context length" in str(error).lower()
+
+
+def _retry_wait(error: openai.APIError, attempt: int) -> float | None:
+    """Seconds to wait before retrying, or None when retrying cannot help (or costs a whole
+    generation, as after a timeout)."""
+    backoff = min(0.5 * 2 ** (attempt - 1), 8.0)
+    if isinstance(error, openai.RateLimitError):
+        try:
+            return float(error.response.headers.get("retry-after", backoff))
+        except ValueError:
+            return backoff
+    if isinstance(error, openai.APIStatusError):
+        return backoff if error.status_code >= 500 else None
+    if isinstance(error, openai.APITimeoutError):
+        return None
+    return backoff if isinstance(error, openai.APIConnectionError) else None
 
 
 class ReplyStream:
     """Iterate for the reply's text as it arrives; afterwards `text`, `usage`, `complete`.
 
     Skips Azure's chunks with empty `choices`, records the usage chunk when the server sends
-    one, and raises ModelError for a filtered or cut-off reply, so a partial reply is never
-    mistaken for a complete one.
+    one, and raises ModelError for a filtered, lost or over-deadline reply, so a partial reply
+    is never mistaken for a complete one. A reply cut by its length limit is complete and
+    `cut_off`.
     """
 
-    def __init__(self, chunks: Iterator[ChatCompletionChunk], config: ModelConfig) -> None:
+    def __init__(self, chunks: Iterator[ChatCompletionChunk], attempts: Attempts) -> None:
         self._chunks = chunks
-        self._config = config
+        self._attempts = attempts
         self._parts: list[str] = []
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
@@ -181,9 +265,17 @@ class ReplyStream:
     def complete(self) -> bool:
         return self.finish_reason in {"stop", "length"}
 
+    @property
+    def cut_off(self) -> bool:
+        return self.finish_reason == "length"
+
     def __iter__(self) -> Iterator[str]:
+        received = 0
         try:
             for chunk in self._chunks:
+                received += 1
+                if self._attempts.remaining < 0:
+                    raise self._attempts.past_deadline()
                 if chunk.usage is not None:
                     self.usage = Usage(
                         prompt_tokens=chunk.usage.prompt_tokens,
@@ -196,7 +288,9 @@ class ReplyStream:
                     if choice.finish_reason:
                         self.finish_reason = choice.finish_reason
         except openai.APIError as error:
-            raise _explain(error, self._config) from error
+            raise _explain(error, self._attempts, streaming=True) from error
+        if received == 0:  # what a server answers when the prompt overflows its context
+            raise ModelError(f"{TOO_LONG} (The model sent an empty reply.)")
         if self.finish_reason == "content_filter":
             raise ModelError("The reply was stopped by the content filter.")
         if not self.complete:
@@ -216,11 +310,14 @@ class Reply(Protocol):
     @property
     def complete(self) -> bool: ...
 
+    @property
+    def cut_off(self) -> bool: ...
+
 
 class ChatModel(Protocol):
     config: ModelConfig
 
-    def stream(self, messages: list[dict[str, str]]) -> Reply: ...
+    def stream(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> Reply: ...
 
 
 @dataclass
@@ -228,14 +325,29 @@ class OpenAIChatModel:
     config: ModelConfig
     client: openai.OpenAI
 
-    def stream(self, messages: list[dict[str, str]]) -> ReplyStream:
-        try:
-            chunks = self.client.chat.completions.create(
-                model=self.config.model,
-                messages=cast(list[ChatCompletionMessageParam], messages),
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-        except openai.APIError as error:
-            raise _explain(error, self.config) from error
-        return ReplyStream(iter(chunks), self.config)
+    def stream(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> ReplyStream:
+        """Start a streamed reply of at most `max_tokens` (default LLM_MAX_TOKENS), retrying
+        what is worth retrying while the reply's deadline allows."""
+        attempts = Attempts(self.config)
+        while True:
+            attempts.count += 1
+            try:
+                chunks = self.client.chat.completions.create(
+                    model=self.config.model,
+                    messages=cast(list[ChatCompletionMessageParam], messages),
+                    max_tokens=max_tokens or self.config.max_tokens,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    timeout=max(0.1, min(self.config.timeout_seconds, attempts.remaining)),
+                )
+            except openai.APIError as error:
+                wait = _retry_wait(error, attempts.count)
+                if (
+                    wait is None
+                    or attempts.count > self.config.max_retries
+                    or wait >= attempts.remaining
+                ):
+                    raise _explain(error, attempts, streaming=False) from error
+                time.sleep(wait)
+                continue
+            return ReplyStream(iter(chunks), attempts)

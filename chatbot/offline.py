@@ -36,6 +36,8 @@ class OfflineReply:
     def complete(self) -> bool:
         return len(self._sent) == len(self.words)
 
+    cut_off = False
+
 
 @dataclass
 class OfflineChatModel:
@@ -46,12 +48,16 @@ class OfflineChatModel:
     )
     counter: TokenCounter = field(default_factory=TokenCounter)
 
-    def stream(self, messages: list[dict[str, str]]) -> OfflineReply:
+    def stream(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> OfflineReply:
         history = len(messages) - 1
         prompt_tokens = self.counter.count_request(messages)
         text = (
             f"{OFFLINE_LABEL}: stored. A model would get the instruction and {history} "
             f"message{'s' if history != 1 else ''} ({prompt_tokens:,} tokens)."
         )
-        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=self.counter.count_text(text))
+        usage = Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=self.counter.count_text(text),
+            estimated=True,
+        )
         return OfflineReply(words=re.findall(r"\S+\s*", text), usage=usage)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from azure.core.credentials import TokenCredential
 
+from chatbot.budget import TokenBudget
 from chatbot.config import ConfigError, Environment
+from chatbot.context import ContextBuilder
 from chatbot.identity import AuthMode, AuthSettings
 from chatbot.llm import (
     ChatModel,
@@ -28,6 +30,7 @@ from memory import (
     create_redis_client,
 )
 from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavailable
+from memory.summary import SummaryStore
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ class Services:
     memory: ChatMemory
     model: ChatModel
     presets: dict[str, Preset]
-    prices: Prices
+    prices: Prices | None  # None: no known price, so no cost is shown
+    context: ContextBuilder
     auth: AuthSettings
     max_prompt_chars: int
     storage_description: str
@@ -67,6 +71,15 @@ def resolve_redis_target(env: Environment) -> RedisTarget:
     return RedisTarget(url=url, label=f"local Redis, data in {embedded.data_dir}")
 
 
+def list_price_vendor(config: ModelConfig) -> str | None:
+    """Whose list prices apply: Azure OpenAI's, OpenAI's, or none (a local or other server)."""
+    if config.provider is Provider.AZURE_OPENAI:
+        return "Azure OpenAI"
+    if config.provider is Provider.OPENAI_COMPATIBLE and "api.openai.com" in config.url:
+        return "OpenAI"
+    return None
+
+
 def build_services(env: Environment) -> Services:
     model_config = ModelConfig.from_env(env)
     redis_target = resolve_redis_target(env)
@@ -79,11 +92,13 @@ def build_services(env: Environment) -> Services:
         else None
     )
     presets = load_presets()
-    counter = TokenCounter(model_config.tokenizer_model)
+    counter = TokenCounter(model_config.tokenizer_model, model_config.encoding)
+    client = create_redis_client(redis_target, credential_provider)
+    index_name = env.get("CHAT_INDEX_NAME")
     memory = ChatMemory(
-        create_redis_client(redis_target, credential_provider),
+        client,
         default_system=presets[DEFAULT_PRESET].instruction(),
-        index_name=env.get("CHAT_INDEX_NAME"),
+        index_name=index_name,
         token_counter=counter,
     )
     model: ChatModel
@@ -95,9 +110,12 @@ def build_services(env: Environment) -> Services:
         memory=memory,
         model=model,
         presets=presets,
-        prices=Prices(
-            input_per_mtok=env.get_float("PRICE_INPUT_PER_MTOK"),
-            output_per_mtok=env.get_float("PRICE_OUTPUT_PER_MTOK"),
+        prices=Prices.from_env(env, model_config.tokenizer_model, list_price_vendor(model_config)),
+        context=ContextBuilder(
+            memory=memory,
+            summaries=SummaryStore(client, index_name),
+            budget=TokenBudget.from_env(env, model_config.tokenizer_model),
+            model=model,
         ),
         auth=AuthSettings(
             mode=AuthMode.parse(env.get("AUTH_MODE")),

@@ -45,5 +45,9 @@ class KeyLayout:
     def expiry_key(self, tag: str) -> str:
         return f"{self.index_name}:expiry:{{{tag}}}"
 
+    def summary_key(self, tag: str) -> str:
+        """The user's rolling-summary setting and checkpoint (memory/summary.py)."""
+        return f"{self.index_name}:summary:{{{tag}}}"
+
     def new_message_key(self, tag: str) -> str:
         return f"{self.message_prefix}:{{{tag}}}:{uuid.uuid4().hex}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 
 class Role(StrEnum):
@@ -29,21 +30,41 @@ class StorageUnavailable(ChatMemoryError):
 
 @dataclass(frozen=True)
 class Usage:
-    """Token usage the model reported for one reply."""
+    """Token usage of one reply and how it ended.
+
+    `estimated`: the server reported nothing, these are the app's own counts.
+    `estimated_prompt_tokens`: the app's count of a prompt the server did report on, so the
+    drift between the two stays visible. `cut_off`: the reply hit its length limit.
+    """
 
     prompt_tokens: int
     completion_tokens: int
+    estimated: bool = False
+    estimated_prompt_tokens: int | None = None
+    cut_off: bool = False
 
     def as_metadata(self) -> str:
         """The JSON stored in the message's redisvl `metadata` field."""
-        return json.dumps(
-            {
-                "usage": {
-                    "prompt_tokens": self.prompt_tokens,
-                    "completion_tokens": self.completion_tokens,
-                }
-            }
+        fields = asdict(self)
+        always = {"prompt_tokens", "completion_tokens"}
+        return json.dumps({"usage": {k: v for k, v in fields.items() if v or k in always}})
+
+    @classmethod
+    def from_metadata(cls, usage: dict[str, Any]) -> Usage:
+        return cls(
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            estimated=bool(usage.get("estimated")),
+            estimated_prompt_tokens=usage.get("estimated_prompt_tokens"),
+            cut_off=bool(usage.get("cut_off")),
         )
+
+    @property
+    def prompt_drift(self) -> float | None:
+        """How far the server's prompt count is from the app's estimate (0.1 = 10% more)."""
+        if not self.estimated_prompt_tokens:
+            return None
+        return self.prompt_tokens / self.estimated_prompt_tokens - 1
 
     @property
     def total_tokens(self) -> int:
@@ -68,12 +89,7 @@ class Message:
         if not self.metadata:
             return None
         usage = json.loads(self.metadata).get("usage")
-        if not usage:
-            return None
-        return Usage(
-            prompt_tokens=int(usage["prompt_tokens"]),
-            completion_tokens=int(usage["completion_tokens"]),
-        )
+        return Usage.from_metadata(usage) if usage else None
 
     def as_openai(self) -> dict[str, str]:
         return {"role": self.role.value, "content": self.content}

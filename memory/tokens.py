@@ -75,18 +75,25 @@ class EncodingDataError(RuntimeError):
     """A packaged BPE file is not the one tiktoken expects (a broken or altered install)."""
 
 
+ENCODINGS = tuple(sorted(ENCODING_NAMES))  # the encodings that work offline
+
+
+def known_encoding_for_model(model: str) -> str | None:
+    """The encoding of a model tiktoken knows, or None (open models, free-text names)."""
+    try:
+        encoding = tiktoken.encoding_name_for_model(model.strip().lower())
+    except KeyError:
+        return None
+    return encoding if encoding in _SPECS else None
+
+
 def encoding_name_for_model(model: str) -> str:
     """The encoding for a model name; `o200k_base` for names tiktoken does not know.
 
     Azure deployment names are free text (`chat`, `my-gpt4o`), so an unknown name falls back
     to the encoding of every current OpenAI chat model rather than failing.
     """
-    name = model.strip().lower()
-    try:
-        encoding = tiktoken.encoding_name_for_model(name)
-    except KeyError:
-        return DEFAULT_ENCODING
-    return encoding if encoding in _SPECS else DEFAULT_ENCODING
+    return known_encoding_for_model(model) or DEFAULT_ENCODING
 
 
 def _mergeable_ranks(encoding_name: str, spec: EncodingSpec) -> dict[bytes, int]:
@@ -133,10 +140,16 @@ class TokenCounter:
     """Counts what a chat request costs in prompt tokens for one model."""
 
     model: str = "gpt-4o"
+    encoding: str = ""  # set: the model's own encoding, whatever its name says
 
     @property
     def encoding_name(self) -> str:
-        return encoding_name_for_model(self.model)
+        return self.encoding or encoding_name_for_model(self.model)
+
+    @property
+    def estimated(self) -> bool:
+        """True when the encoding is a fallback, so every count is an estimate (≈)."""
+        return not self.encoding and known_encoding_for_model(self.model) is None
 
     def count_text(self, text: str) -> int:
         return len(get_encoding(self.encoding_name).encode(text, disallowed_special=()))

@@ -4,7 +4,6 @@ and a fresh index name / key prefix per test."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from chatbot.config import SETTINGS
 from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
 from memory.embedded import EmbeddedRedis
 from tests.support.openai_server import ChatCompletionsServer
+from tests.support.ports import free_port
 
 DEFAULT_TEST_SYSTEM = SystemInstruction(text="You are a helpful assistant.", preset="standard")
 
@@ -25,12 +25,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     sync API leaves an asyncio loop on the main thread until the session ends, and
     redis-entraid's token manager schedules its refresh on any loop it finds there."""
     items.sort(key=lambda item: "playwright" in getattr(item, "fixturenames", ()))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

