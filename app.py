@@ -23,6 +23,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 from dotenv import load_dotenv
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from chatbot.config import ConfigError, Environment
 from chatbot.context_chart import context_chart
@@ -212,7 +213,6 @@ def queue_turn(user_id: str, prompt: str | None) -> None:
 
 def save_window_size(memory: ChatMemory, user_id: str, key: str) -> None:
     size = int(st.session_state[key])
-    st.session_state["window_changed"] = True
     act("context", "Saving the history length", lambda: memory.set_window_size(user_id, size))
 
 
@@ -335,7 +335,8 @@ def context_section(
 ) -> None:
     """A fragment (called inside the sidebar): moving the slider reruns only this section,
     since only the token count and the chart depend on it."""
-    if st.session_state.pop("window_changed", False):  # this fragment's own rerun
+    run = get_script_run_ctx()
+    if run is not None and run.fragment_ids_this_run:  # a rerun of this section alone
         conversation = services.memory.conversation(identity.user_id, page_size=0)
     st.subheader("Context")
     key = widget_key("window", identity)
