@@ -33,6 +33,8 @@ from memory import (
     Role,
     StorageUnavailable,
     Usage,
+    WriteOutcomeUnknown,
+    new_message_id,
 )
 
 WINDOW_MAX = 50
@@ -82,7 +84,7 @@ def keep_unsent_prompt(identity: Identity) -> None:
     """While storage is down, a prompt typed into the page is kept here, never dropped."""
     prompt = chat_input()
     if prompt is not None and prompt.strip():
-        st.session_state["draft"] = (identity.user_id, prompt)
+        st.session_state["draft"] = (identity.user_id, prompt, new_message_id(), False)
     draft = st.session_state.get("draft")
     if draft and draft[0] == identity.user_id:
         st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
@@ -327,6 +329,11 @@ def reply(services: Services, identity: Identity, window_size: int) -> None:
         )
     try:
         memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
+    except WriteOutcomeUnknown:
+        st.session_state["model_error"] = (
+            identity.user_id,
+            "The reply arrived but storage did not answer in time: it may not have been saved.",
+        )
     except StorageUnavailable:
         st.session_state["model_error"] = (
             identity.user_id,
@@ -337,29 +344,59 @@ def reply(services: Services, identity: Identity, window_size: int) -> None:
     st.rerun()
 
 
-def submit(services: Services, identity: Identity, prompt: str) -> bool:
-    """Store a new prompt; False (with the reason shown) when it cannot be stored."""
+def submit(
+    services: Services, identity: Identity, prompt: str, message_id: str | None = None
+) -> bool:
+    """Store a new prompt; False (with the reason shown) when it cannot be stored. The prompt's
+    id is fixed before the first attempt and kept with an unsent draft, so Resend after an
+    unknown outcome can never store it twice."""
     if not prompt.strip():
         return False
+    message_id = message_id or new_message_id()
     if len(prompt) > services.max_prompt_chars:
-        st.session_state["draft"] = (identity.user_id, prompt)
+        st.session_state["draft"] = (identity.user_id, prompt, message_id, False)
         st.session_state["flash_error"] = (
             f"Your message has {len(prompt):,} characters; the limit is "
             f"{services.max_prompt_chars:,}. Nothing was sent or stored."
         )
         return False
     try:
-        services.memory.append(identity.user_id, Role.USER, prompt)
+        services.memory.append(identity.user_id, Role.USER, prompt, message_id=message_id)
+    except WriteOutcomeUnknown:
+        st.session_state["draft"] = (identity.user_id, prompt, message_id, True)
+        st.session_state["flash_error"] = (
+            "Storage did not answer in time, so your message may not have been saved. It is "
+            "kept below; Resend cannot store it twice."
+        )
+        return False
     except StorageUnavailable:
-        st.session_state["draft"] = (identity.user_id, prompt)
+        st.session_state["draft"] = (identity.user_id, prompt, message_id, False)
         st.session_state["flash_error"] = (
             "Storage is unavailable, so your message was NOT saved or sent. "
             "It is kept below: resend it when storage is back."
         )
         return False
+    except ChatMemoryError as error:
+        st.session_state["draft"] = (identity.user_id, prompt, message_id, False)
+        st.session_state["flash_error"] = f"Your message was NOT saved or sent: {error}"
+        return False
     st.session_state.pop("draft", None)
     st.session_state.pop("model_error", None)
     return True
+
+
+def settle_unknown_draft(services: Services, user: str) -> None:
+    """A draft whose write outcome was unknown: ask Redis by its id whether it was saved."""
+    draft = st.session_state.get("draft")
+    if not (draft and draft[0] == user and len(draft) > 3 and draft[3]):
+        return
+    try:
+        saved = services.memory.saved_message(user, draft[2])
+    except ChatMemoryError:
+        return
+    if saved is not None:
+        st.session_state.pop("draft", None)
+        st.session_state["flash_info"] = "Your message was saved after all."
 
 
 def main() -> None:
@@ -400,8 +437,11 @@ def main() -> None:
     for message in conversation.recent:
         render_message(message.role, message.content)
 
+    settle_unknown_draft(services, user)
     flash = st.session_state.pop("flash_error", None)
-    if flash:
+    if saved_after_all := st.session_state.pop("flash_info", None):
+        st.info(saved_after_all)
+    elif flash:
         st.error(flash)
     draft = st.session_state.get("draft")
     if draft and draft[0] == user:
@@ -410,7 +450,8 @@ def main() -> None:
             if len(draft[1]) > 5000:
                 st.caption(f"Showing the first 5,000 of {len(draft[1]):,} characters.")
             resend = st.button("Resend", key="resend")
-        if resend and submit(services, identity, draft[1]):
+        message_id = draft[2] if len(draft) > 2 else None
+        if resend and submit(services, identity, draft[1], message_id):
             render_message(Role.USER, draft[1])
             reply(services, identity, conversation.window_size)
 
