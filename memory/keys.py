@@ -62,6 +62,10 @@ class KeyLayout:
     def message_key(self, tag: str, message_id: str) -> str:
         return f"{self.message_prefix}:{{{tag}}}:{message_id}"
 
+    def new_message_key(self, tag: str) -> str:
+        """A key for a message with a fresh id (bulk loaders; the app passes its id)."""
+        return self.message_key(tag, new_message_id())
+
     @property
     def user_registry_key(self) -> str:
         """Sorted set of every user tag that ever stored a message, scored by the time (ms) of

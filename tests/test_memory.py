@@ -71,14 +71,14 @@ def test_many_writes_in_the_same_millisecond_keep_their_order(memory: ChatMemory
             memory.append(USER, Role.USER, f"tab{tab} burst {index}")
 
     tabs = [threading.Thread(target=burst, args=(tab,)) for tab in range(4)]
-    for tab in tabs:
-        tab.start()
-    for tab in tabs:
-        tab.join()
+    for thread in tabs:
+        thread.start()
+    for thread in tabs:
+        thread.join()
     stored = memory.messages(USER)
-    for tab in range(4):
-        mine = [m.content for m in stored if m.content.startswith(f"tab{tab} ")]
-        assert mine == [f"tab{tab} burst {index}" for index in range(75)]
+    for number in range(4):
+        mine = [m.content for m in stored if m.content.startswith(f"tab{number} ")]
+        assert mine == [f"tab{number} burst {index}" for index in range(75)]
     assert [m.seq for m in stored] == list(range(1, 301))
     assert len({int(m.created_at * 1000) for m in stored}) < len(stored)
 
