@@ -23,9 +23,10 @@ from chatbot.pricing import Prices
 from memory import (
     ChatMemory,
     RedisTarget,
+    StorageLimits,
     TokenCounter,
+    create_client,
     create_entra_credential_provider,
-    create_redis_client,
 )
 
 
@@ -42,10 +43,13 @@ class Services:
 
 def resolve_redis_target(env: Environment) -> RedisTarget:
     """REDIS_URL, else REDIS_HOST (Entra ID), else the embedded local Redis, started if needed."""
+    cluster = env.get("REDIS_CLUSTER").lower() in {"1", "true", "yes"}
     if env.is_set("REDIS_URL"):
-        return RedisTarget(url=env.get("REDIS_URL"))
+        return RedisTarget(url=env.get("REDIS_URL"), cluster=cluster)
     if env.is_set("REDIS_HOST"):
-        return RedisTarget(host=env.get("REDIS_HOST"), port=env.get_int("REDIS_PORT", minimum=1))
+        return RedisTarget(
+            host=env.get("REDIS_HOST"), port=env.get_int("REDIS_PORT", minimum=1), cluster=cluster
+        )
     from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis
 
     embedded = EmbeddedRedis(
@@ -71,10 +75,14 @@ def build_services(env: Environment) -> Services:
     presets = load_presets()
     counter = TokenCounter(model_config.tokenizer_model)
     memory = ChatMemory(
-        create_redis_client(redis_target, credential_provider),
+        create_client(redis_target, credential_provider),
         default_system=presets[DEFAULT_PRESET].instruction(),
         index_name=env.get("CHAT_INDEX_NAME"),
         token_counter=counter,
+        limits=StorageLimits(
+            max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
+            max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
+        ),
     )
     model: ChatModel
     if model_config.provider is Provider.OFFLINE:

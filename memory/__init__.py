@@ -1,7 +1,9 @@
 """Chat memory: per-user history, system instruction, retention and token counts in Redis."""
 
 from memory.connection import (
+    RedisClient,
     RedisTarget,
+    create_client,
     create_entra_credential_provider,
     create_redis_client,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "IndexUnavailable",
     "InvalidInput",
     "Message",
+    "RedisClient",
     "RedisTarget",
     "Retention",
     "Role",
@@ -51,6 +54,7 @@ __all__ = [
     "Usage",
     "UsageTotals",
     "WriteOutcomeUnknown",
+    "create_client",
     "create_entra_credential_provider",
     "create_redis_client",
     "new_message_id",

@@ -33,6 +33,7 @@ from redisvl.extensions.message_history import MessageHistory
 from redisvl.index import SearchIndex
 from redisvl.schema import IndexSchema
 
+from memory.connection import RedisClient
 from memory.keys import KeyLayout, check_message_id, new_message_id, user_tag
 from memory.models import (
     ChatMemoryError,
@@ -163,7 +164,7 @@ class ChatMemory:
 
     def __init__(
         self,
-        redis_client: redis.Redis,
+        redis_client: RedisClient,
         *,
         default_system: SystemInstruction,
         index_name: str = "chat",
@@ -213,7 +214,9 @@ class ChatMemory:
         if not isinstance(self._redis, RedisCluster):
             return None
         try:
-            self._redis.execute_command("FT.CLUSTERINFO", target_nodes=RedisCluster.RANDOM)
+            self._redis.execute_command(
+                "FT.CLUSTERINFO", target_nodes=self._redis.get_random_node()
+            )
         except redis.ResponseError:
             return (
                 "The search index cannot span this Redis Cluster: its RediSearch has no "

@@ -12,11 +12,14 @@ import pytest
 import redis
 import tiktoken
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from memory import (
     ChatMemory,
+    IndexUnavailable,
     InvalidInput,
+    RedisClient,
     RedisTarget,
     Role,
     StorageFull,
@@ -26,6 +29,7 @@ from memory import (
     SystemInstruction,
     Usage,
     WriteOutcomeUnknown,
+    create_client,
     create_redis_client,
     new_message_id,
     store,
@@ -36,6 +40,20 @@ from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.support.delay_proxy import DelayProxy
 
 USER = "luke@tatooine.example"
+SINGLE_ONLY = pytest.mark.parametrize("redis_client", ["single"], indirect=True)
+
+
+@pytest.fixture(params=["single", "cluster"])
+def redis_client(request: pytest.FixtureRequest, redis_url: str) -> Iterator[RedisClient]:
+    """Every memory test runs on the single server and on a real 3-master Redis Cluster."""
+    url = redis_url if request.param == "single" else request.getfixturevalue("redis_cluster_url")
+    client = create_client(RedisTarget(url=url))
+    yield client
+    client.close()
+
+
+def on_cluster(client: RedisClient) -> bool:
+    return isinstance(client, RedisCluster)
 
 
 def fill(memory: ChatMemory, user: str, count: int, start: int = 0) -> list[str]:
@@ -264,8 +282,14 @@ def test_page_is_the_newest_messages_and_knows_there_are_more(memory: ChatMemory
     assert [m.content for m in conversation.window.messages] == written[-5:]
 
 
-def test_redisvl_message_history_reads_the_same_conversation(memory: ChatMemory) -> None:
+def test_redisvl_message_history_reads_the_same_conversation(
+    memory: ChatMemory, redis_client: RedisClient
+) -> None:
     written = fill(memory, USER, 6)
+    if on_cluster(redis_client):
+        with pytest.raises(IndexUnavailable, match="cannot span this Redis Cluster"):
+            memory.history.get_recent(top_k=4, session_tag=user_tag(USER))
+        return
     recent = memory.history.get_recent(top_k=4, session_tag=user_tag(USER))
     assert [m["content"] for m in recent] == written[-4:]
     assert memory.history.count(session_tag=user_tag(USER)) == 6
@@ -397,6 +421,7 @@ def proxy(redis_server: EmbeddedRedis) -> Iterator[DelayProxy]:
         yield running
 
 
+@SINGLE_ONLY
 def test_a_write_retried_after_a_stall_is_stored_once(proxy: DelayProxy, index_name: str) -> None:
     memory = ChatMemory(
         short_timeout_client(proxy.url, retries=2),
@@ -416,6 +441,7 @@ def test_a_write_retried_after_a_stall_is_stored_once(proxy: DelayProxy, index_n
     assert conversation.usage_totals.prompt_tokens == 10
 
 
+@SINGLE_ONLY
 def test_an_unknown_outcome_is_reported_checked_by_id_and_resent_once(
     proxy: DelayProxy, index_name: str
 ) -> None:
@@ -515,6 +541,7 @@ def test_clear_all_keeps_what_is_written_while_it_runs(
     assert not memory.conversation(users[-1]).has_earlier
 
 
+@SINGLE_ONLY
 def test_clear_all_deletes_messages_even_without_the_search_index(
     memory: ChatMemory, redis_client: redis.Redis, index_name: str
 ) -> None:
@@ -525,6 +552,7 @@ def test_clear_all_deletes_messages_even_without_the_search_index(
     assert redis_client.keys(f"{index_name}:msg:*") == []
 
 
+@SINGLE_ONLY
 def test_a_missing_index_is_recreated_on_next_use(
     memory: ChatMemory, redis_client: redis.Redis, index_name: str
 ) -> None:
@@ -547,6 +575,7 @@ def test_scripts_flushed_from_redis_are_loaded_again(
     assert [m.content for m in memory.messages(USER)] == ["before", "after"]
 
 
+@SINGLE_ONLY
 def test_a_full_redis_refuses_with_a_clear_error_and_writes_nothing(
     memory: ChatMemory, redis_client: redis.Redis
 ) -> None:
