@@ -63,7 +63,7 @@ MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 _READ_BATCH = 500
 # Messages one script call may delete, re-expire or prune: measured to stay well under ~10 ms
 # of Redis time with the search index updating every deleted document (bench/scale.py).
-WORK_BATCH = 200
+WORK_BATCH = 50
 _USERS_PAGE = 500
 _INDEX_CHECK_SECONDS = 30.0
 _LUA_DIR = Path(__file__).parent / "lua"
