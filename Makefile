@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test check lint redis redis-stop bench bench-quick clean
+.PHONY: run test check lint redis redis-stop bench bench-quick bench-scale clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(BIN)/activate
 
 bench-quick: $(BIN)/activate
 	$(BIN)/python -m bench --quick
+
+## Redis at scale (not in CI): 100k users x 20 messages + one 100k-message user; SCALE_ARGS="--users 10000" for less
+bench-scale: $(BIN)/activate
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

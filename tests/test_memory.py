@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -25,6 +26,7 @@ from memory import (
     StorageFull,
     StorageLimitReached,
     StorageLimits,
+    StorageReadOnly,
     StorageUnavailable,
     SystemInstruction,
     Usage,
@@ -36,7 +38,7 @@ from memory import (
 )
 from memory.embedded import EmbeddedRedis
 from memory.keys import user_tag
-from tests.conftest import DEFAULT_TEST_SYSTEM
+from tests.conftest import DEFAULT_TEST_SYSTEM, free_port
 from tests.support.delay_proxy import DelayProxy
 
 USER = "luke@tatooine.example"
@@ -587,3 +589,22 @@ def test_a_full_redis_refuses_with_a_clear_error_and_writes_nothing(
     finally:
         redis_client.config_set("maxmemory", 0)
     assert [m.content for m in memory.messages(USER)] == ["kept"]
+
+
+@SINGLE_ONLY
+def test_a_read_only_replica_refuses_with_a_clear_error(
+    redis_server: EmbeddedRedis, tmp_path: Path, index_name: str
+) -> None:
+    replica = EmbeddedRedis(port=free_port(), data_dir=tmp_path / "replica")
+    replica.ensure_running()
+    client = create_redis_client(RedisTarget(url=replica.url))
+    try:
+        memory = ChatMemory(client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
+        client.replicaof("127.0.0.1", redis_server.port)
+        with pytest.raises(StorageReadOnly, match="read-only"):
+            memory.append(USER, Role.USER, "refused")
+        assert memory.count(USER) == 0
+    finally:
+        client.replicaof("NO", "ONE")
+        client.close()
+        replica.stop()
