@@ -96,19 +96,28 @@ def load_project(
     base_ms = int(time.time() * 1000) - 10_000_000
     for user in users:
         members: dict[str, int] = {}
-        prompt_tokens = completion_tokens = replies = 0
+        prompt_tokens = completion_tokens = replies = stored_bytes = 0
         for k in range(user.history):
             message = corpus.message(user.index, k)
             key = layout.new_message_key(user.tag)
             fields = project_fields(message, key, layout, user.tag, k + 1, base_ms + k, encoding)
             batch.pipe.hset(key, mapping=fields)
+            stored_bytes += len(str(fields["content"]).encode()) + len(
+                str(fields.get("metadata", "")).encode()
+            )
             members[key] = k + 1
             if message.usage is not None:
                 prompt_tokens += message.usage.prompt_tokens
                 completion_tokens += message.usage.completion_tokens
                 replies += 1
             batch.maybe_flush()
-        settings: dict[FieldT, EncodableT] = {"seq": user.history, "user_id": user.user_id}
+        settings: dict[FieldT, EncodableT] = {
+            "seq": user.history,
+            "user_id": user.user_id,
+            "stored_bytes": stored_bytes,
+            "registered": 1,
+        }
+        batch.pipe.zadd(layout.user_registry_key, {user.tag: base_ms}, nx=True)
         if replies:
             settings |= {
                 "usage_prompt_tokens": prompt_tokens,

@@ -34,7 +34,14 @@ from bench.server import (
 from bench.sweep import measure_cell, measure_flatness, measure_turns, store_window_size
 from bench.verify import verify_demo_layout, verify_project_layout, verify_read_back
 from bench.writes import measure_writes
-from memory import ChatMemory, RedisTarget, SystemInstruction, TokenCounter, create_redis_client
+from memory import (
+    ChatMemory,
+    RedisTarget,
+    StorageLimits,
+    SystemInstruction,
+    TokenCounter,
+    create_redis_client,
+)
 from memory.keys import KeyLayout
 
 Log = Callable[[str], None]
@@ -63,6 +70,7 @@ def run(
                 default_system=SystemInstruction(text=SYSTEM_TEXT, preset="standard"),
                 index_name=names[0],
                 token_counter=TokenCounter(),
+                limits=StorageLimits(max_messages=10**9, max_bytes=10**12),  # histories > caps
             )
             demo = DemoApp(target.url, names[1])
             raw = _Run(config, client, memory, demo, names[0], target.owned, log).measure()

@@ -303,7 +303,7 @@ class ChatMemory:
             usage.prompt_tokens if usage else "",
             usage.completion_tokens if usage else "",
             user_id,
-            message_id,
+            key.removeprefix(self._layout.message_prefix + ":"),  # redisvl's entry_id
             self._limits.max_messages,
             self._limits.max_bytes,
             WORK_BATCH,
