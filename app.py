@@ -339,6 +339,8 @@ def reply(services: Services, identity: Identity, window_size: int) -> None:
             identity.user_id,
             "The reply arrived but storage became unavailable, so it was not saved.",
         )
+    except ChatMemoryError as error:
+        st.session_state["model_error"] = (identity.user_id, f"The reply was not saved: {error}")
     else:
         st.session_state.pop("model_error", None)
     st.rerun()
@@ -413,7 +415,7 @@ def main() -> None:
     page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
     try:
         conversation = services.memory.conversation(user, page_size=min(page_size, MAX_WINDOW))
-    except StorageUnavailable as error:
+    except ChatMemoryError as error:
         keep_unsent_prompt(identity)
         storage_unavailable(error)
 

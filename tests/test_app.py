@@ -370,3 +370,14 @@ def test_a_stalled_save_says_may_not_be_saved_then_checks_by_id(
         "Did this arrive?"
     ]
     assert stored(redis_client, app_env).count("Luke") == 3
+
+
+def test_a_full_history_refuses_the_prompt_by_name_and_keeps_it(
+    app_env: str, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> None:
+    monkeypatch.setenv("MAX_MESSAGES_PER_USER", "2")
+    app = say(start_app(), "one")
+    say(app, "two")
+    assert "MAX_MESSAGES_PER_USER" in app.error[0].value
+    assert app.code[0].value == "two"
+    assert stored(redis_client, app_env).count("Luke") == 2
