@@ -608,3 +608,15 @@ def test_a_read_only_replica_refuses_with_a_clear_error(
         client.replicaof("NO", "ONE")
         client.close()
         replica.stop()
+
+
+def test_users_stored_before_the_registry_are_registered_once_and_cleared(
+    memory: ChatMemory, redis_client: RedisClient, index_name: str
+) -> None:
+    fill(memory, "luke", 3)
+    fill(memory, "leia", 2)
+    redis_client.delete(f"{index_name}:users")
+    assert memory.clear_all() == 0
+    assert memory.register_existing_users() == 2
+    assert memory.clear_all() == 5
+    assert memory.count("luke") == memory.count("leia") == 0
