@@ -87,7 +87,10 @@ def keep_unsent_prompt(identity: Identity) -> None:
         st.session_state["draft"] = (identity.user_id, prompt, new_message_id(), False)
     draft = st.session_state.get("draft")
     if draft and draft[0] == identity.user_id:
-        st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
+        if len(draft) > 3 and draft[3]:
+            st.warning("Your message may not have been saved. It is kept here to resend later:")
+        else:
+            st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
         st.code(draft[1][:5000], language=None, wrap_lines=True)
 
 
