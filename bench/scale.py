@@ -22,6 +22,7 @@ import argparse
 import json
 import multiprocessing
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -263,6 +264,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     watch("clear_all", memory.clear_all)
     report["clear_all_left"] = memory.count(users[0]) + memory.count(BIG_USER)
     server.stop()
+    shutil.rmtree(server.data_dir, ignore_errors=True)
     return report
 
 
