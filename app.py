@@ -49,6 +49,8 @@ from memory import (
     Message,
     Role,
     StorageUnavailable,
+    WriteOutcomeUnknown,
+    new_message_id,
 )
 
 SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
@@ -306,12 +308,19 @@ def show_earlier(key: str, page_size: int) -> None:
 
 
 def edit_draft(user_id: str, key: str) -> None:
-    st.session_state["draft"] = Draft(user_id, str(st.session_state[key]))
+    """An edited draft is a new message (a new id); an unchanged one keeps its id."""
+    text = str(st.session_state[key])
+    draft = draft_of(user_id)
+    if draft is None or draft.text != text:
+        st.session_state["draft"] = Draft(user_id, text)
 
 
 def send_draft(user_id: str, key: str) -> None:
+    text = str(st.session_state[key])
+    draft = draft_of(user_id)
     st.session_state.pop("draft", None)
-    st.session_state["turn"] = Turn(user_id, str(st.session_state[key]))
+    same = draft is not None and draft.text == text
+    st.session_state["turn"] = Turn(user_id, text, draft.message_id if same and draft else None)
 
 
 def discard_draft() -> None:
@@ -694,10 +703,13 @@ def keep_unsent_prompt(services: Services, identity: Identity) -> None:
     """While storage is down, a prompt typed into the page is kept, never dropped."""
     turn = turn_waiting()
     if turn is not None and turn.prompt is not None:
-        st.session_state["draft"] = Draft(identity.user_id, turn.prompt)
+        message_id = turn.message_id or new_message_id()
+        st.session_state["draft"] = Draft(identity.user_id, turn.prompt, message_id)
     st.session_state.pop("turn", None)
-    if draft_of(identity.user_id) is not None:
-        st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
+    draft = draft_of(identity.user_id)
+    if draft is not None:
+        saved = "may not have been saved" if draft.outcome_unknown else "was NOT saved or sent"
+        st.warning(f"Your message {saved}. It is kept here to resend later:")
         draft_editor(services, identity)
 
 
@@ -727,10 +739,19 @@ def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
     usage = context.usage_of(answer, request)
     try:
         memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
+    except WriteOutcomeUnknown:
+        st.session_state["model_error"] = ModelFailure(
+            identity.user_id,
+            "The reply arrived but storage did not answer in time: it may not have been saved.",
+        )
     except StorageUnavailable:
         st.session_state["model_error"] = ModelFailure(
             identity.user_id,
             "The reply arrived but storage became unavailable, so it was not saved.",
+        )
+    except ChatMemoryError as error:
+        st.session_state["model_error"] = ModelFailure(
+            identity.user_id, f"The reply was not saved: {error}"
         )
     else:
         st.session_state.pop("model_error", None)
@@ -746,34 +767,68 @@ def fold_summary(services: Services, identity: Identity) -> None:
         st.session_state["error:prompt"] = problem
 
 
-def submit(services: Services, identity: Identity, prompt: str) -> bool:
-    """Store a new prompt; False (with the reason shown) when it cannot be stored."""
+def keep_draft(identity: Identity, draft: Draft, reason: str) -> bool:
+    """Keep an unsent prompt (with its id) to edit and resend, and say why; False."""
+    st.session_state["draft"] = draft
+    st.session_state["error:prompt"] = reason
+    return False
+
+
+def submit(
+    services: Services, identity: Identity, prompt: str, message_id: str | None = None
+) -> bool:
+    """Store a new prompt; False (with the reason shown and the prompt kept) when it cannot be
+    stored. The prompt's id is fixed before the first attempt and kept with an unsent draft,
+    so sending it again after an unknown outcome can never store it twice."""
     if not prompt.strip():
         return False
+    draft = Draft(identity.user_id, prompt, message_id or new_message_id())
     if len(prompt) > services.max_prompt_chars:
-        st.session_state["draft"] = Draft(identity.user_id, prompt)
-        st.session_state["error:prompt"] = (
+        return keep_draft(
+            identity,
+            draft,
             f"Your message has {len(prompt):,} characters; the limit is "
-            f"{services.max_prompt_chars:,}. Nothing was sent or stored."
+            f"{services.max_prompt_chars:,}. Nothing was sent or stored.",
         )
-        return False
     try:
         too_big = services.context.oversized_prompt(identity.user_id, prompt)
         if too_big:
-            st.session_state["draft"] = Draft(identity.user_id, prompt)
-            st.session_state["error:prompt"] = too_big
-            return False
-        services.memory.append(identity.user_id, Role.USER, prompt)
-    except StorageUnavailable:
-        st.session_state["draft"] = Draft(identity.user_id, prompt)
-        st.session_state["error:prompt"] = (
-            "Storage is unavailable, so your message was NOT saved or sent. "
-            "It is kept below: send it again when storage is back."
+            return keep_draft(identity, draft, too_big)
+        services.memory.append(identity.user_id, Role.USER, prompt, message_id=draft.message_id)
+    except WriteOutcomeUnknown:
+        return keep_draft(
+            identity,
+            replace(draft, outcome_unknown=True),
+            "Storage did not answer in time, so your message may not have been saved. It is "
+            "kept below; sending it again cannot store it twice.",
         )
-        return False
+    except StorageUnavailable:
+        return keep_draft(
+            identity,
+            draft,
+            "Storage is unavailable, so your message was NOT saved or sent. "
+            "It is kept below: send it again when storage is back.",
+        )
+    except ChatMemoryError as error:
+        return keep_draft(identity, draft, f"Your message was NOT saved or sent: {error}")
     st.session_state.pop("draft", None)
     st.session_state.pop("model_error", None)
     return True
+
+
+def settle_unknown_draft(services: Services, user_id: str) -> None:
+    """A draft whose write outcome was unknown: ask Redis by its id whether it was saved."""
+    draft = draft_of(user_id)
+    if draft is None or not draft.outcome_unknown:
+        return
+    try:
+        saved = services.memory.saved_message(user_id, draft.message_id)
+    except ChatMemoryError:
+        return
+    if saved is not None:
+        st.session_state.pop("draft", None)
+        st.session_state.pop("error:prompt", None)
+        st.session_state["saved_after_all"] = True
 
 
 def show_prompt_at_once(services: Services, turn: Turn) -> None:
@@ -790,7 +845,7 @@ def run_turn(
     """Store the turn's prompt and stream the reply; inputs stay disabled until the run
     after it."""
     st.session_state.pop("turn", None)
-    if turn.prompt is not None and not submit(services, identity, turn.prompt):
+    if turn.prompt is not None and not submit(services, identity, turn.prompt, turn.message_id):
         st.rerun()
     reply(services, identity, conversation.window_size)
 
@@ -834,9 +889,10 @@ def main() -> None:
     page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
     try:
         conversation = read_page(services, identity, page_size)
-    except StorageUnavailable as error:
+    except ChatMemoryError as error:
         keep_unsent_prompt(services, identity)
         storage_unavailable(error)
+    settle_unknown_draft(services, user)
 
     sidebar(services, identity, conversation, busy=turn is not None)
     if st.session_state.pop("close_sidebar", False):
@@ -850,6 +906,8 @@ def main() -> None:
         if turn is None:
             missing_reply(identity, conversation, stopped)
             continue_button(identity, conversation)
+        if st.session_state.pop("saved_after_all", False):
+            st.info("Your message was saved after all.")
         draft_editor(services, identity)
     if turn is not None:
         with new_turn:

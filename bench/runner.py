@@ -19,7 +19,7 @@ from bench.corpus import SYSTEM_TEXT, Corpus, SyntheticMessage
 from bench.demo import DemoApp
 from bench.server import bulk_loading, drop_indexes, redis_url
 from bench.timing import Interleaved, Row
-from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
+from memory import ChatMemory, RedisTarget, StorageLimits, SystemInstruction, create_redis_client
 from memory.keys import user_tag
 
 LOAD_THREADS = 4
@@ -60,7 +60,10 @@ def run(config: BenchConfig, url: str | None) -> Results:
         demo: DemoApp | None = None
         try:
             memory = ChatMemory(
-                client, default_system=SystemInstruction(text=SYSTEM_TEXT), index_name=names[0]
+                client,
+                default_system=SystemInstruction(text=SYSTEM_TEXT),
+                index_name=names[0],
+                limits=StorageLimits(max_messages=10**9, max_bytes=10**12),  # histories > caps
             )
             demo = DemoApp(target, names[1])
             results = _Run(config, client, memory, demo, names[0]).measure(owned)

@@ -34,6 +34,7 @@ SETTINGS: tuple[Setting, ...] = (
         "REDIS_HOST", "", "Azure Managed Redis host name; Microsoft Entra ID auth", Scope.AZURE
     ),
     Setting("REDIS_PORT", "10000", "Azure Managed Redis port (TLS)", Scope.AZURE),
+    Setting("REDIS_CLUSTER", "false", "true: an open-source Redis Cluster (RedisCluster client)"),
     Setting("CHAT_INDEX_NAME", "chat", "Name of the search index; keys start with it"),
     Setting("EMBEDDED_REDIS_PORT", "6399", "Port of the local Redis used when none is set"),
     Setting("EMBEDDED_REDIS_DIR", "", "Data folder of the local Redis (default .data/redis)"),
@@ -84,6 +85,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # Limits and prices
     Setting("MAX_PROMPT_CHARS", "20000", "Longer prompts are refused before anything is sent"),
+    Setting("MAX_MESSAGES_PER_USER", "10000", "Stored messages per user; more are refused"),
+    Setting("MAX_BYTES_PER_USER", "20000000", "Stored message bytes per user; more are refused"),
     Setting(
         "PRICE_INPUT_PER_MTOK", "", "USD per 1M prompt tokens; unset: list price of known models"
     ),

@@ -25,9 +25,10 @@ from chatbot.pricing import Prices
 from memory import (
     ChatMemory,
     RedisTarget,
+    StorageLimits,
     TokenCounter,
+    create_client,
     create_entra_credential_provider,
-    create_redis_client,
 )
 from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavailable
 from memory.summary import SummaryStore
@@ -61,9 +62,12 @@ def resolve_redis_target(env: Environment) -> RedisTarget:
     Where there is no embedded Redis, a ConfigError says which Redis to point REDIS_URL at."""
     embedded = embedded_redis(env)
     if embedded is None:
+        cluster = env.get("REDIS_CLUSTER").lower() in {"1", "true", "yes"}
         if env.is_set("REDIS_URL"):
-            return RedisTarget(url=env.get("REDIS_URL"))
-        return RedisTarget(host=env.get("REDIS_HOST"), port=env.get_int("REDIS_PORT", minimum=1))
+            return RedisTarget(url=env.get("REDIS_URL"), cluster=cluster)
+        return RedisTarget(
+            host=env.get("REDIS_HOST"), port=env.get_int("REDIS_PORT", minimum=1), cluster=cluster
+        )
     try:
         url = embedded.ensure_running()
     except EmbeddedRedisUnavailable as error:
@@ -93,13 +97,17 @@ def build_services(env: Environment) -> Services:
     )
     presets = load_presets()
     counter = TokenCounter(model_config.tokenizer_model, model_config.encoding)
-    client = create_redis_client(redis_target, credential_provider)
+    client = create_client(redis_target, credential_provider)
     index_name = env.get("CHAT_INDEX_NAME")
     memory = ChatMemory(
         client,
         default_system=presets[DEFAULT_PRESET].instruction(),
         index_name=index_name,
         token_counter=counter,
+        limits=StorageLimits(
+            max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
+            max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
+        ),
     )
     model: ChatModel
     if model_config.provider is Provider.OFFLINE:

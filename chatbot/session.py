@@ -7,16 +7,23 @@ Each record names its user, so nothing of one demo user's page shows after switc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from memory import new_message_id
 
 
 @dataclass(frozen=True)
 class Draft:
-    """A prompt that was not stored (too long, or storage down), kept for its user to resend."""
+    """A prompt that was not stored (too long, or storage down), kept for its user to resend.
+
+    `message_id` was fixed before the first attempt to store it, so sending it again can never
+    store it twice; `outcome_unknown`: storage did not answer, so it may have been saved."""
 
     user_id: str
     text: str
+    message_id: str = field(default_factory=new_message_id)
+    outcome_unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Turn:
 
     user_id: str
     prompt: str | None
+    message_id: str | None = None  # a resent draft's id, so it is stored at most once
 
 
 class Destructive(StrEnum):

@@ -5,17 +5,22 @@ Three ways in, decided here and nowhere else:
 - `REDIS_HOST` + `REDIS_PORT` with no password: Azure Managed Redis over TLS with Microsoft
   Entra ID tokens from the Azure credential the app already uses for its model;
 - neither: the embedded local Redis (memory.embedded), started on demand.
+
+An open-source Redis Cluster (`REDIS_CLUSTER=true`, or a `redis+cluster://` /
+`rediss+cluster://` URL) gets redis-py's `RedisCluster`, on RESP2: redisvl's index calls need
+it. Azure Managed Redis with the Enterprise clustering policy is one endpoint: a plain client.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import redis
 from azure.core.credentials import TokenCredential
 from redis.auth.token_manager import RetryPolicy, TokenManagerConfig
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import RedisCluster
 from redis.credentials import CredentialProvider
 from redis.retry import Retry
 from redis_entraid.cred_provider import (
@@ -29,6 +34,9 @@ from redis_entraid.cred_provider import (
 from redis_entraid.identity_provider import DefaultAzureCredentialProvider
 
 REDIS_SCOPE = "https://redis.azure.com/.default"
+_CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
+
+RedisClient: TypeAlias = redis.Redis | RedisCluster
 
 
 @dataclass(frozen=True)
@@ -40,15 +48,32 @@ class RedisTarget:
     port: int = 10000
     ssl: bool = True
     label: str = "REDIS_URL"
+    cluster: bool = False
 
     @property
     def uses_entra_id(self) -> bool:
         return self.host is not None
 
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster or any(self.url and self.url.startswith(s) for s in _CLUSTER_SCHEMES)
+
+    @property
+    def plain_url(self) -> str | None:
+        """The URL with a `+cluster` scheme turned into the one redis-py parses."""
+        if self.url is None:
+            return None
+        for scheme, plain in _CLUSTER_SCHEMES.items():
+            if self.url.startswith(scheme):
+                return plain + self.url.removeprefix(scheme)
+        return self.url
+
     def describe(self) -> str:
-        if self.url is not None:
-            return f"{redis.connection.parse_url(self.url).get('host', '?')} ({self.label})"
-        return f"{self.host}:{self.port} (Microsoft Entra ID)"
+        kind = ", cluster" if self.is_cluster else ""
+        if self.plain_url is not None:
+            host = redis.connection.parse_url(self.plain_url).get("host", "?")
+            return f"{host} ({self.label}{kind})"
+        return f"{self.host}:{self.port} (Microsoft Entra ID{kind})"
 
 
 def create_entra_credential_provider(
@@ -80,12 +105,22 @@ def _resilience() -> dict[str, Any]:
     }
 
 
+def create_client(
+    target: RedisTarget, credential_provider: CredentialProvider | None = None
+) -> RedisClient:
+    """The client the app uses: a RedisCluster for a cluster target, else a plain client."""
+    if target.is_cluster:
+        return _create_cluster_client(target, target.plain_url, credential_provider)
+    return create_redis_client(target, credential_provider)
+
+
 def create_redis_client(
     target: RedisTarget, credential_provider: CredentialProvider | None = None
 ) -> redis.Redis:
     """A client with hiredis parsing, retries with jittered backoff and string replies."""
-    if target.url is not None:
-        return redis.Redis.from_url(target.url, **_resilience())
+    url = target.plain_url
+    if url is not None:
+        return redis.Redis.from_url(url, **_resilience())
     if credential_provider is None or target.host is None:
         raise ValueError(
             f"Redis at {target.host} uses Microsoft Entra ID: pass a credential provider."
@@ -96,4 +131,23 @@ def create_redis_client(
         ssl=target.ssl,
         credential_provider=credential_provider,
         **_resilience(),
+    )
+
+
+def _create_cluster_client(
+    target: RedisTarget, url: str | None, credential_provider: CredentialProvider | None
+) -> RedisCluster:
+    options = _resilience() | {"protocol": 2}
+    if url is not None:
+        return RedisCluster.from_url(url, **options)
+    if credential_provider is None or target.host is None:
+        raise ValueError(
+            f"Redis at {target.host} uses Microsoft Entra ID: pass a credential provider."
+        )
+    return RedisCluster(
+        host=target.host,
+        port=target.port,
+        ssl=target.ssl,
+        credential_provider=credential_provider,
+        **options,
     )

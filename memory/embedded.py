@@ -73,6 +73,7 @@ class EmbeddedRedis:
 
     port: int = DEFAULT_PORT
     data_dir: Path = DEFAULT_DATA_DIR
+    cluster_enabled: bool = False
 
     @property
     def url(self) -> str:
@@ -100,6 +101,12 @@ class EmbeddedRedis:
             "--logfile", str(self.logfile),
             "--pidfile", str(self.pidfile),
         ]  # fmt: skip
+        if self.cluster_enabled:
+            arguments += [
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", "5000",
+            ]  # fmt: skip
         for module in _module_paths():
             arguments += ["--loadmodule", module]
         return arguments
@@ -214,6 +221,81 @@ class EmbeddedRedis:
             return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log file)"
+
+
+@dataclass(frozen=True)
+class EmbeddedCluster:
+    """Three local masters from the same binary and modules, joined into one Redis Cluster by
+    hand (`CLUSTER ADDSLOTSRANGE` + `CLUSTER MEET`, no redis-cli): tests and benchmarks run
+    the memory layer against it as against a managed OSS cluster."""
+
+    ports: tuple[int, ...]
+    data_dir: Path
+
+    @property
+    def nodes(self) -> list[EmbeddedRedis]:
+        return [
+            EmbeddedRedis(port=port, data_dir=self.data_dir / str(port), cluster_enabled=True)
+            for port in self.ports
+        ]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}/0"
+
+    def ensure_running(self, timeout: float = 30.0) -> str:
+        nodes = self.nodes
+        for node in nodes:
+            node.ensure_running()
+        clients = [node._client() for node in nodes]
+        try:
+            if _cluster_info(clients[0]).get("cluster_slots_assigned") == "0":
+                share = 16384 // len(nodes)
+                for index, client in enumerate(clients):
+                    last = 16383 if index == len(nodes) - 1 else (index + 1) * share - 1
+                    client.execute_command("CLUSTER", "ADDSLOTSRANGE", index * share, last)
+                for node in nodes[1:]:
+                    clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
+            deadline = time.monotonic() + timeout
+            while not all(_cluster_info(client).get("cluster_state") == "ok" for client in clients):
+                if time.monotonic() > deadline:
+                    raise EmbeddedRedisError(f"The cluster on ports {self.ports} did not form.")
+                time.sleep(0.1)
+        finally:
+            for client in clients:
+                client.close()
+        return self.url
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def free_cluster_ports(count: int = 3) -> tuple[int, ...]:
+    """Loopback ports P below 45536 with P and its cluster bus port P + 10000 both free."""
+    import random
+    import socket
+
+    def free(port: int) -> bool:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            return True
+
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randint(20000, 45535)
+        if port not in ports and free(port) and free(port + 10000):
+            ports.append(port)
+    return tuple(ports)
+
+
+def _cluster_info(client: redis.Redis) -> dict[str, str]:
+    info = client.execute_command("CLUSTER", "INFO")
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
 
 def from_environment() -> EmbeddedRedis:

@@ -10,12 +10,26 @@ so one Lua script can touch them atomically on a clustered Azure Managed Redis.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 
 from memory.models import InvalidInput
 
 MAX_USER_ID_LENGTH = 4096
+_MESSAGE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def new_message_id() -> str:
+    """A fresh message id: given to a message before its first write attempt, so a retried or
+    resent write of the same message is recognised and stored once."""
+    return uuid.uuid4().hex
+
+
+def check_message_id(message_id: str) -> str:
+    if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
+        raise InvalidInput("A message id must be 1-64 letters, digits, '_' or '-'.")
+    return message_id
 
 
 def user_tag(user_id: str) -> str:
@@ -49,5 +63,15 @@ class KeyLayout:
         """The user's rolling-summary setting and checkpoint (memory/summary.py)."""
         return f"{self.index_name}:summary:{{{tag}}}"
 
+    def message_key(self, tag: str, message_id: str) -> str:
+        return f"{self.message_prefix}:{{{tag}}}:{message_id}"
+
     def new_message_key(self, tag: str) -> str:
-        return f"{self.message_prefix}:{{{tag}}}:{uuid.uuid4().hex}"
+        """A key for a message with a fresh id (bulk loaders; the app passes its id)."""
+        return self.message_key(tag, new_message_id())
+
+    @property
+    def user_registry_key(self) -> str:
+        """Sorted set of every user tag that ever stored a message, scored by the time (ms) of
+        their first message: clear-all walks it instead of scanning the keyspace."""
+        return f"{self.index_name}:users"

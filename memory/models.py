@@ -28,6 +28,43 @@ class StorageUnavailable(ChatMemoryError):
     """Redis could not be reached after retries; nothing was written by the failed call."""
 
 
+class WriteOutcomeUnknown(StorageUnavailable):
+    """A write was sent but no answer came back (timeout, connection lost): it may or may not
+    be stored. Ask again by its id (`ChatMemory.saved_message`), or resend with the same id:
+    a message id is stored at most once."""
+
+
+class StorageFull(ChatMemoryError):
+    """Redis is out of memory (`maxmemory` reached); nothing of the refused write is stored."""
+
+
+class StorageReadOnly(ChatMemoryError):
+    """Redis answers read-only (a replica, or a failover in progress); nothing was written."""
+
+
+class StorageLimitReached(ChatMemoryError):
+    """The user's stored history is at a configured cap; the write was refused whole.
+    `limit` names the setting (MAX_MESSAGES_PER_USER or MAX_BYTES_PER_USER)."""
+
+    def __init__(self, message: str, *, limit: str, value: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+
+class IndexUnavailable(ChatMemoryError):
+    """A feature needs the search index and it cannot answer for every message (for example,
+    open-source RediSearch on a Redis Cluster sees only one shard's documents)."""
+
+
+@dataclass(frozen=True)
+class StorageLimits:
+    """Per-user caps on stored history; a write past either is refused, never trimmed."""
+
+    max_messages: int = 10_000
+    max_bytes: int = 20_000_000
+
+
 @dataclass(frozen=True)
 class Usage:
     """Token usage of one reply and how it ended.

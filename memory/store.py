@@ -11,33 +11,42 @@ see the conversation. Two things redisvl does not give us are added beside it:
   expiry ever touches.
 
 Writes and reads are Lua scripts over keys that share the user's hash tag: one round trip each,
-atomic, and valid on a clustered Azure Managed Redis.
+atomic, and valid on a Redis Cluster. Every message has its id before the first write attempt
+and a message key derived from it, so a retried or resent write is stored at most once. No
+script's work grows with a user's history: clear, retention and expiry pruning run in bounded
+batches looped from here, and clear-all walks a registry of users instead of the keyspace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache, wraps
+import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import redis
-from redisvl.exceptions import RedisVLError
+from redis.cluster import RedisCluster
 from redisvl.extensions.message_history import MessageHistory
+from redisvl.index import SearchIndex
+from redisvl.schema import IndexSchema
 
-from memory.keys import KeyLayout, user_tag
+from memory.connection import RedisClient
+from memory.errors import storage_errors
+from memory.keys import KeyLayout, check_message_id, new_message_id, user_tag
 from memory.models import (
-    ChatMemoryError,
     ContextWindow,
     Conversation,
+    IndexUnavailable,
     InvalidInput,
     Message,
     Retention,
     Role,
-    StorageUnavailable,
+    StorageLimitReached,
+    StorageLimits,
     SystemInstruction,
     Usage,
     UsageTotals,
+    WriteOutcomeUnknown,
 )
 from memory.tokens import TOKENS_REPLY_PRIMER, TokenCounter
 
@@ -46,6 +55,11 @@ MAX_WINDOW = 1000
 DEFAULT_WINDOW = 5
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 _READ_BATCH = 500
+# Messages one script call may delete, re-expire or prune: measured to stay well under ~10 ms
+# of Redis time with the search index updating every deleted document (bench/scale.py).
+WORK_BATCH = 50
+_USERS_PAGE = 500
+_INDEX_CHECK_SECONDS = 30.0
 _LUA_DIR = Path(__file__).parent / "lua"
 
 _ROLES = {role.value: role for role in Role}
@@ -54,25 +68,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _storage_errors(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn redis-py's errors into the memory layer's own, with a message a person can act on."""
-
-    @wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            raise StorageUnavailable(f"Chat storage (Redis) is unreachable: {error}") from error
-        except RedisVLError as error:
-            if isinstance(error.__cause__, redis.ConnectionError | redis.TimeoutError):
-                raise StorageUnavailable(
-                    f"Chat storage (Redis) is unreachable: {error.__cause__}"
-                ) from error
-            raise ChatMemoryError(f"Chat storage (Redis) refused the operation: {error}") from error
-        except redis.RedisError as error:
-            raise ChatMemoryError(f"Chat storage (Redis) refused the operation: {error}") from error
-
-    return wrapper
+def _never_sent(error: redis.RedisError) -> bool:
+    """True when redis-py failed to connect at all, so a write cannot have reached Redis."""
+    return "connecting to" in str(error)
 
 
 def _validate_window(size: int) -> int:
@@ -125,28 +123,77 @@ class ChatMemory:
 
     def __init__(
         self,
-        redis_client: redis.Redis,
+        redis_client: RedisClient,
         *,
         default_system: SystemInstruction,
         index_name: str = "chat",
         token_counter: TokenCounter | None = None,
+        limits: StorageLimits | None = None,
     ) -> None:
         self._redis = redis_client
         self._layout = KeyLayout(index_name)
         self._tokens = token_counter or TokenCounter()
+        self._limits = limits or StorageLimits()
         self._default_text = default_system.text
         self._default_preset = default_system.preset
-        self._history = self._create_history(index_name)
-        self._append = redis_client.register_script((_LUA_DIR / "append.lua").read_text())
-        self._read = redis_client.register_script((_LUA_DIR / "read.lua").read_text())
-        self._retention = redis_client.register_script((_LUA_DIR / "retention.lua").read_text())
-        self._clear = redis_client.register_script((_LUA_DIR / "clear.lua").read_text())
+        common = (_LUA_DIR / "common.lua").read_text()
 
-    @_storage_errors
-    def _create_history(self, index_name: str) -> MessageHistory:
-        return MessageHistory(
-            name=index_name, prefix=self._layout.message_prefix, redis_client=self._redis
+        def script(name: str) -> Any:
+            return redis_client.register_script(common + (_LUA_DIR / name).read_text())
+
+        self._append = script("append.lua")
+        self._read = script("read.lua")
+        self._retention = script("retention.lua")
+        self._clear = script("clear.lua")
+        self._index = self._lean_index(index_name)
+        self._index_missing_reason = self._index_cannot_span_cluster()
+        self._index_due = 0.0
+        self._history: MessageHistory | None = None
+        self._ensure_index()
+
+    def _lean_index(self, index_name: str) -> SearchIndex:
+        """Only the fields a reader queries: a user's messages by tag, in order, by role.
+        Content is returned from the hash, not indexed (no full-text search yet)."""
+        schema = IndexSchema.from_dict(
+            {
+                "index": {"name": index_name, "prefix": self._layout.message_prefix},
+                "fields": [
+                    {"name": "session_tag", "type": "tag"},
+                    {"name": "timestamp", "type": "numeric", "attrs": {"sortable": True}},
+                    {"name": "role", "type": "tag"},
+                ],
+            }
         )
+        return SearchIndex(schema=schema, redis_client=self._redis)
+
+    @storage_errors
+    def _index_cannot_span_cluster(self) -> str | None:
+        """On a Redis Cluster, open-source RediSearch (no coordinator, no FT.CLUSTERINFO) keeps
+        an index on one shard that sees only that shard's messages: say so instead."""
+        if not isinstance(self._redis, RedisCluster):
+            return None
+        try:
+            self._redis.execute_command(
+                "FT.CLUSTERINFO", target_nodes=self._redis.get_random_node()
+            )
+        except redis.ResponseError:
+            return (
+                "The search index cannot span this Redis Cluster: its RediSearch has no "
+                "cluster coordinator, so an index would see one shard's messages only. Chat "
+                "memory works without it; redisvl search needs Redis Enterprise / Azure "
+                "Managed Redis (Enterprise clustering policy) or a single Redis."
+            )
+        return None
+
+    @storage_errors
+    def _ensure_index(self) -> None:
+        """Create the index when missing (first start, or Redis restarted empty); checked at
+        most every 30 s, so a write pays for it rarely."""
+        if self._index_missing_reason is not None or time.monotonic() < self._index_due:
+            return
+        if not self._index.exists():
+            self._index.create(overwrite=False)
+        self._index_due = time.monotonic() + _INDEX_CHECK_SECONDS
 
     @property
     def token_counter(self) -> TokenCounter:
@@ -154,8 +201,24 @@ class ChatMemory:
 
     @property
     def history(self) -> MessageHistory:
-        """The redisvl MessageHistory over the same documents (search, interop)."""
+        """The redisvl MessageHistory over the same documents (search, interop). Raises
+        IndexUnavailable where the index cannot cover every message."""
+        if self._index_missing_reason is not None:
+            raise IndexUnavailable(self._index_missing_reason)
+        self._index_due = 0.0
+        self._ensure_index()
+        if self._history is None:
+            self._history = MessageHistory(
+                name=self._layout.index_name,
+                prefix=self._layout.message_prefix,
+                redis_client=self._redis,
+                create_index=False,
+            )
         return self._history
+
+    @property
+    def limits(self) -> StorageLimits:
+        return self._limits
 
     def _user_keys(self, tag: str) -> list[str]:
         return [
@@ -166,43 +229,93 @@ class ChatMemory:
 
     # --- writing -------------------------------------------------------------------------
 
-    @_storage_errors
+    @storage_errors
     def append(
-        self, user_id: str, role: Role | str, content: str, *, usage: Usage | None = None
+        self,
+        user_id: str,
+        role: Role | str,
+        content: str,
+        *,
+        usage: Usage | None = None,
+        message_id: str | None = None,
     ) -> Message:
-        """Store one message at the end of the user's conversation and return it."""
+        """Store one message at the end of the user's conversation and return it.
+
+        `message_id` (default: a fresh one) makes the write idempotent: a message id already
+        stored returns the stored message unchanged, so retry or resend after an unknown
+        outcome (WriteOutcomeUnknown) with the same id. Past a per-user cap the write is
+        refused whole (StorageLimitReached)."""
         tag = user_tag(user_id)
         checked_role = _role(role)
         _validate_content(content)
+        message_id = check_message_id(message_id or new_message_id())
         token_count = self._tokens.count_message(checked_role.value, content)
         metadata = usage.as_metadata() if usage is not None else ""
-        key = self._layout.new_message_key(tag)
-        seq, now_ms = self._append(
-            keys=[*self._user_keys(tag), key],
-            args=[
-                checked_role.value,
-                content,
-                tag,
-                token_count,
-                self._tokens.encoding_name,
-                metadata,
-                usage.prompt_tokens if usage else "",
-                usage.completion_tokens if usage else "",
-                user_id,
-                key.removeprefix(self._layout.message_prefix + ":"),
-            ],
-        )
+        key = self._layout.message_key(tag, message_id)
+        args = [
+            checked_role.value,
+            content,
+            tag,
+            token_count,
+            self._tokens.encoding_name,
+            metadata,
+            usage.prompt_tokens if usage else "",
+            usage.completion_tokens if usage else "",
+            user_id,
+            key.removeprefix(self._layout.message_prefix + ":"),  # redisvl's entry_id
+            self._limits.max_messages,
+            self._limits.max_bytes,
+            WORK_BATCH,
+        ]
+        self._ensure_index()
+        result = self._append_once(tag, key, args)
+        if result[0] == "prune":
+            self._prune(tag)
+            result = self._append_once(tag, key, args)
+        if result[0] == "limit":
+            raise _limit_reached(str(result[1]), int(result[3]))
+        _, seq, created_ms, _, registered = result
+        if not int(registered):
+            self._register(tag, int(created_ms))
         return Message(
             role=checked_role,
             content=content,
             seq=int(seq),
-            created_at=int(now_ms) / 1000,
+            created_at=int(created_ms) / 1000,
             token_count=token_count,
             metadata=metadata,
             key=key,
         )
 
-    @_storage_errors
+    def _append_once(self, tag: str, key: str, args: list[Any]) -> list[Any]:
+        try:
+            return list(self._append(keys=[*self._user_keys(tag), key], args=args))
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            if _never_sent(error):
+                raise
+            raise WriteOutcomeUnknown(
+                "Chat storage (Redis) did not answer in time: the message may or may not have "
+                "been saved. Checking by its id tells which; resending it cannot store it twice."
+            ) from error
+
+    def _register(self, tag: str, first_ms: int) -> None:
+        """Add the user to the registry clear-all walks (a separate key: on a cluster it lives
+        in another slot, so the append script cannot do it); retried until it succeeds."""
+        self._redis.zadd(self._layout.user_registry_key, {tag: first_ms}, nx=True)
+        self._redis.hset(self._layout.settings_key(tag), "registered", 1)
+
+    @storage_errors
+    def saved_message(self, user_id: str, message_id: str) -> Message | None:
+        """The stored message with this id, or None: answers "was it saved?" after an
+        unknown outcome."""
+        tag = user_tag(user_id)
+        key = self._layout.message_key(tag, check_message_id(message_id))
+        values = self._redis.hmget(key, *_MESSAGE_FIELDS)
+        if values[0] is None:
+            return None
+        return self._parse_rows([key, values])[0]
+
+    @storage_errors
     def set_system_instruction(
         self, user_id: str, text: str, *, preset: str | None = None
     ) -> SystemInstruction:
@@ -224,7 +337,7 @@ class ChatMemory:
         )
         return instruction
 
-    @_storage_errors
+    @storage_errors
     def reset_system_instruction(self, user_id: str) -> SystemInstruction:
         """Forget the user's choice so the default preset applies again."""
         tag = user_tag(user_id)
@@ -237,42 +350,80 @@ class ChatMemory:
         )
         return self._default_system()
 
-    @_storage_errors
+    @storage_errors
     def set_window_size(self, user_id: str, size: int) -> None:
         """Remember how many messages this user wants in the context window."""
         tag = user_tag(user_id)
         _validate_window(size)
         self._redis.hset(self._layout.settings_key(tag), mapping={"window_size": size})
 
-    @_storage_errors
+    @storage_errors
     def set_retention(self, user_id: str, ttl_seconds: int | None) -> Retention:
-        """Messages already stored and all written later live `ttl_seconds`; None keeps them."""
+        """Messages already stored and all written later live `ttl_seconds`; None keeps them.
+        New messages follow the policy at once; stored ones are updated in bounded batches."""
         tag = user_tag(user_id)
         ttl = _validate_ttl(ttl_seconds)
-        self._retention(keys=self._user_keys(tag), args=["" if ttl is None else ttl])
+        keys = self._user_keys(tag)
+        policy = "" if ttl is None else ttl
+        generation, expire_at, last_seq = self._retention(keys=keys, args=["start", policy])
+        after, more = 0, 1
+        while int(more):
+            after, more = self._retention(
+                keys=keys,
+                args=["apply", policy, generation, expire_at, last_seq, after, WORK_BATCH],
+            )
         return self.retention(user_id)
 
-    @_storage_errors
+    @storage_errors
     def clear(self, user_id: str) -> int:
-        """Delete the user's messages; their instruction, retention and usage totals stay."""
-        tag = user_tag(user_id)
-        return int(self._clear(keys=self._user_keys(tag)[1:]))
+        """Delete the user's messages; their instruction, retention and usage totals stay.
+        Messages written after the clear began (another tab) stay too."""
+        return self._clear_user(user_tag(user_id), cutoff_ms=None)
 
-    @_storage_errors
-    def clear_all(self) -> int:
-        """Admin only: delete every user's messages. Settings stay. Returns messages deleted."""
-        deleted = 0
-        for key in self._redis.scan_iter(match=self._layout.timeline_key("*"), count=1000):
-            deleted += int(self._redis.zcard(key))
-            self._redis.delete(key)
-        for key in self._redis.scan_iter(match=self._layout.expiry_key("*"), count=1000):
-            self._redis.delete(key)
-        self._history.clear()
+    def _clear_user(self, tag: str, cutoff_ms: int | None) -> int:
+        deleted, more, cutoff = 0, 1, "" if cutoff_ms is None else cutoff_ms
+        while int(more):
+            count, more, cutoff = self._clear(keys=self._user_keys(tag), args=[cutoff, WORK_BATCH])
+            deleted += int(count)
         return deleted
+
+    @storage_errors
+    def clear_all(self) -> int:
+        """Admin only: delete every user's messages that existed when it started, user by user
+        from the registry (no keyspace scan, no index needed). Settings stay. Returns messages
+        deleted."""
+        seconds, micros = self._redis.time()
+        cutoff_ms = int(seconds) * 1000 + int(micros) // 1000
+        deleted, start = 0, 0
+        while True:
+            tags = self._redis.zrange(
+                self._layout.user_registry_key, start, start + _USERS_PAGE - 1
+            )
+            for tag in tags:
+                deleted += self._clear_user(str(tag), cutoff_ms)
+            if len(tags) < _USERS_PAGE:
+                return deleted
+            start += _USERS_PAGE
+
+    @storage_errors
+    def register_existing_users(self) -> int:
+        """One-off upgrade step for data written before the user registry existed: SCANs the
+        settings keys once and registers their users. Returns how many were added."""
+        added = 0
+        for key in self._redis.scan_iter(match=self._layout.settings_key("*"), count=1000):
+            tag = key[key.index("{") + 1 : key.rindex("}")]
+            added += int(self._redis.zadd(self._layout.user_registry_key, {tag: 0}, nx=True) or 0)
+            self._redis.hset(key, "registered", 1)
+        return added
+
+    def _prune(self, tag: str) -> None:
+        """Remove every expired message of a user, in bounded batches."""
+        while int(self._read(keys=self._user_keys(tag), args=_prune_only())[6]):
+            pass
 
     # --- reading -------------------------------------------------------------------------
 
-    @_storage_errors
+    @storage_errors
     def conversation(
         self, user_id: str, *, window_size: int | None = None, page_size: int = 50
     ) -> Conversation:
@@ -283,16 +434,13 @@ class ChatMemory:
         if window_size is not None:
             _validate_window(window_size)
         _validate_window(page_size)
-        total, settings_flat, rows, now_ms, oldest, window = self._read(
-            keys=self._user_keys(tag),
-            args=[
-                "recent",
-                page_size,
-                0,
-                "" if window_size is None else window_size,
-                DEFAULT_WINDOW,
-            ],
-        )
+        wanted = "" if window_size is None else window_size
+        args = ["recent", page_size, 0, wanted, DEFAULT_WINDOW, WORK_BATCH]
+        reply = self._read(keys=self._user_keys(tag), args=args)
+        if int(reply[6]):
+            self._prune(tag)
+            reply = self._read(keys=self._user_keys(tag), args=args)
+        total, settings_flat, rows, now_ms, oldest, window, _ = reply
         settings = _pairs(settings_flat)
         window_size = int(window)
         recent = self._parse_rows(rows)
@@ -322,15 +470,17 @@ class ChatMemory:
     def system_instruction(self, user_id: str) -> SystemInstruction:
         return self.context_window(user_id, 0).system
 
-    @_storage_errors
+    @storage_errors
     def messages(self, user_id: str) -> list[Message]:
         """The whole conversation, oldest first, read in batches."""
         tag = user_tag(user_id)
         keys = self._user_keys(tag)
         result: list[Message] = []
         after = 0
+        self._prune(tag)
         while True:
-            rows = self._read(keys=keys, args=["after", _READ_BATCH, after, 0, 0])[2]
+            args = ["after", _READ_BATCH, after, 0, 0, WORK_BATCH]
+            rows = self._read(keys=keys, args=args)[2]
             batch = self._parse_rows(rows)
             result.extend(batch)
             if len(rows) < 2 * _READ_BATCH:
@@ -338,7 +488,7 @@ class ChatMemory:
             after = batch[-1].seq if batch else after + _READ_BATCH
 
     def retention(self, user_id: str) -> Retention:
-        """The user's policy and, with one set, when their oldest and newest messages expire."""
+        """The user's policy and, with one set, when their oldest message expires."""
         return self.conversation(user_id, window_size=0, page_size=0).retention
 
     # --- helpers -------------------------------------------------------------------------
@@ -388,14 +538,36 @@ class ChatMemory:
         return messages
 
 
+_MESSAGE_FIELDS = (
+    "role",
+    "content",
+    "timestamp",
+    "created_at",
+    "token_count",
+    "token_encoding",
+    "metadata",
+)
+
+
+def _prune_only() -> list[Any]:
+    return ["recent", 0, 0, 0, 0, WORK_BATCH]
+
+
+def _limit_reached(limit: str, maximum: int) -> StorageLimitReached:
+    what = "messages" if limit == "MAX_MESSAGES_PER_USER" else "bytes of messages"
+    return StorageLimitReached(
+        f"Your stored history is full ({maximum:,} {what}, {limit}), so this message was not "
+        "saved. Clear your history or set a shorter retention, then send it again.",
+        limit=limit,
+        value=maximum,
+    )
+
+
 def _retention(ttl: str | None, now_ms: int, oldest: str) -> Retention:
     if ttl is None:
         return Retention(ttl_seconds=None)
-
-    def remaining(expires_at_ms: str) -> float | None:
-        return max(0.0, (float(expires_at_ms) - now_ms) / 1000) if expires_at_ms else None
-
-    return Retention(ttl_seconds=int(ttl), oldest_expires_in=remaining(oldest))
+    remaining = max(0.0, (float(oldest) - now_ms) / 1000) if oldest else None
+    return Retention(ttl_seconds=int(ttl), oldest_expires_in=remaining)
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
-
+from memory.connection import RedisClient
+from memory.errors import storage_errors
 from memory.keys import KeyLayout, user_tag
-from memory.models import StorageUnavailable
 
 _ENABLED_FIELD = "summary_enabled"
+_USERS_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,13 @@ class SummaryState:
 class SummaryStore:
     """Reads and writes the summary setting and checkpoint; one round trip each."""
 
-    def __init__(self, client: redis.Redis, index_name: str) -> None:
+    def __init__(self, client: RedisClient, index_name: str) -> None:
         self._redis = client
         self._layout = KeyLayout(index_name)
 
     def state(self, user_id: str) -> SummaryState:
         tag = user_tag(user_id)
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.hget(self._layout.settings_key(tag), _ENABLED_FIELD)
-            pipe.hgetall(self._layout.summary_key(tag))
-            enabled, fields = pipe.execute()
-        except redis.RedisError as error:
-            raise StorageUnavailable(f"Redis error: {error}") from error
+        enabled, fields = self._read_state(tag)
         checkpoint = None
         if fields.get("text"):
             checkpoint = Summary(
@@ -65,6 +59,14 @@ class SummaryStore:
                 model=fields.get("model", ""),
             )
         return SummaryState(enabled=enabled == "1", checkpoint=checkpoint)
+
+    @storage_errors
+    def _read_state(self, tag: str) -> tuple[str | None, dict[str, str]]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hget(self._layout.settings_key(tag), _ENABLED_FIELD)
+        pipe.hgetall(self._layout.summary_key(tag))
+        enabled, fields = pipe.execute()
+        return enabled, fields
 
     def set_enabled(self, user_id: str, enabled: bool) -> None:
         key = self._layout.settings_key(user_tag(user_id))
@@ -96,16 +98,17 @@ class SummaryStore:
         key = self._layout.summary_key(user_tag(user_id))
         self._run(lambda: self._redis.delete(key))
 
+    @storage_errors
     def clear_all(self) -> None:
-        def delete_every_checkpoint() -> None:
-            for key in self._redis.scan_iter(match=self._layout.summary_key("*"), count=1000):
-                self._redis.delete(key)
-
-        self._run(delete_every_checkpoint)
+        """Every user's checkpoint, user by user from the registry (no keyspace scan)."""
+        start = 0
+        while tags := self._redis.zrange(
+            self._layout.user_registry_key, start, start + _USERS_PAGE - 1
+        ):
+            self._redis.delete(*[self._layout.summary_key(str(tag)) for tag in tags])
+            start += _USERS_PAGE
 
     @staticmethod
+    @storage_errors
     def _run(write: Callable[[], object]) -> None:
-        try:
-            write()
-        except redis.RedisError as error:
-            raise StorageUnavailable(f"Redis error: {error}") from error
+        write()

@@ -13,7 +13,7 @@ import redis
 
 from chatbot.config import SETTINGS
 from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
-from memory.embedded import EmbeddedRedis
+from memory.embedded import EmbeddedCluster, EmbeddedRedis, free_cluster_ports
 from tests.support.openai_server import ChatCompletionsServer
 from tests.support.ports import free_port
 
@@ -38,6 +38,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 @pytest.fixture(scope="session")
 def redis_url(redis_server: EmbeddedRedis) -> str:
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real 3-master Redis Cluster from the same binary and modules, started on first use."""
+    cluster = EmbeddedCluster(
+        ports=free_cluster_ports(3), data_dir=Path(tmp_path_factory.mktemp("cluster"))
+    )
+    yield cluster.ensure_running()
+    cluster.stop()
 
 
 @pytest.fixture

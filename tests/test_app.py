@@ -13,6 +13,8 @@ from streamlit.testing.v1 import AppTest
 from chatbot.offline import OFFLINE_LABEL
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, Role
+from memory.embedded import EmbeddedRedis
+from tests.support.delay_proxy import DelayProxy
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.support.ports import free_port
 from tests.support.tokens import count_request_tokens, count_text_tokens
@@ -350,3 +352,34 @@ def test_a_reply_without_a_usage_chunk_is_stored_with_an_estimate(
     assert reply.usage is not None
     assert reply.usage.completion_tokens == count_text_tokens("Short answer.")
     assert reply.usage.prompt_tokens == count_request_tokens(online_env.last_request.messages)
+
+
+def test_a_stalled_save_says_may_not_be_saved_then_checks_by_id(
+    app_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_server: EmbeddedRedis,
+    redis_client: redis.Redis,
+) -> None:
+    with DelayProxy(redis_server.port) as proxy:
+        monkeypatch.setenv("REDIS_URL", f"{proxy.url}?socket_timeout=0.5")
+        app = say(start_app(), "Hello")
+        proxy.stall(b"Did this arrive?", 1.0, times=None)
+        say(app, "Did this arrive?")
+        assert "Your message was saved after all." in [info.value for info in app.info]
+        assert transcript(app)[-1] == ("user", "Did this arrive?")
+        assert not app.error and not app.text_area
+    assert [m.content for m in stored(redis_client, app_env).messages("Luke")][-1:] == [
+        "Did this arrive?"
+    ]
+    assert stored(redis_client, app_env).count("Luke") == 3
+
+
+def test_a_full_history_refuses_the_prompt_by_name_and_keeps_it(
+    app_env: str, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> None:
+    monkeypatch.setenv("MAX_MESSAGES_PER_USER", "2")
+    app = say(start_app(), "one")
+    say(app, "two")
+    assert "MAX_MESSAGES_PER_USER" in app.error[0].value
+    assert app.text_area[0].value == "two"
+    assert stored(redis_client, app_env).count("Luke") == 2

@@ -4,26 +4,57 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from memory import (
     ChatMemory,
+    IndexUnavailable,
     InvalidInput,
+    RedisClient,
     RedisTarget,
     Role,
+    StorageFull,
+    StorageLimitReached,
+    StorageLimits,
+    StorageReadOnly,
     StorageUnavailable,
     SystemInstruction,
     Usage,
+    WriteOutcomeUnknown,
+    create_client,
     create_redis_client,
+    new_message_id,
+    store,
 )
+from memory.embedded import EmbeddedRedis
 from memory.keys import user_tag
 from tests.conftest import DEFAULT_TEST_SYSTEM
+from tests.support.delay_proxy import DelayProxy
 from tests.support.ports import free_port
 from tests.support.tokens import count_request_tokens
 
 USER = "luke@tatooine.example"
+SINGLE_ONLY = pytest.mark.parametrize("redis_client", ["single"], indirect=True)
+
+
+@pytest.fixture(params=["single", "cluster"])
+def redis_client(request: pytest.FixtureRequest, redis_url: str) -> Iterator[RedisClient]:
+    """Every memory test runs on the single server and on a real 3-master Redis Cluster."""
+    url = redis_url if request.param == "single" else request.getfixturevalue("redis_cluster_url")
+    client = create_client(RedisTarget(url=url))
+    yield client
+    client.close()
+
+
+def on_cluster(client: RedisClient) -> bool:
+    return isinstance(client, RedisCluster)
 
 
 def fill(memory: ChatMemory, user: str, count: int, start: int = 0) -> list[str]:
@@ -43,13 +74,20 @@ def test_messages_come_back_in_the_order_written(memory: ChatMemory) -> None:
 
 
 def test_many_writes_in_the_same_millisecond_keep_their_order(memory: ChatMemory) -> None:
-    pipeline_free_burst = [f"burst {i}" for i in range(300)]
-    started = time.monotonic()
-    for content in pipeline_free_burst:
-        memory.append(USER, Role.USER, content)
-    assert time.monotonic() - started < 300 / 1000 * 5
+    def burst(tab: int) -> None:
+        for index in range(75):
+            memory.append(USER, Role.USER, f"tab{tab} burst {index}")
+
+    tabs = [threading.Thread(target=burst, args=(tab,)) for tab in range(4)]
+    for thread in tabs:
+        thread.start()
+    for thread in tabs:
+        thread.join()
     stored = memory.messages(USER)
-    assert [m.content for m in stored] == pipeline_free_burst
+    for number in range(4):
+        mine = [m.content for m in stored if m.content.startswith(f"tab{number} ")]
+        assert mine == [f"tab{number} burst {index}" for index in range(75)]
+    assert [m.seq for m in stored] == list(range(1, 301))
     assert len({int(m.created_at * 1000) for m in stored}) < len(stored)
 
 
@@ -234,8 +272,14 @@ def test_page_is_the_newest_messages_and_knows_there_are_more(memory: ChatMemory
     assert [m.content for m in conversation.window.messages] == written[-5:]
 
 
-def test_redisvl_message_history_reads_the_same_conversation(memory: ChatMemory) -> None:
+def test_redisvl_message_history_reads_the_same_conversation(
+    memory: ChatMemory, redis_client: RedisClient
+) -> None:
     written = fill(memory, USER, 6)
+    if on_cluster(redis_client):
+        with pytest.raises(IndexUnavailable, match="cannot span this Redis Cluster"):
+            memory.history.get_recent(top_k=4, session_tag=user_tag(USER))
+        return
     recent = memory.history.get_recent(top_k=4, session_tag=user_tag(USER))
     assert [m["content"] for m in recent] == written[-4:]
     assert memory.history.count(session_tag=user_tag(USER)) == 6
@@ -322,3 +366,222 @@ def test_custom_instruction_is_returned_without_a_preset(memory: ChatMemory) -> 
         preset=None,
         token_count=memory.token_counter.count_message("system", "Speak only in haiku."),
     )
+
+
+# --- exactly-once writes ---------------------------------------------------------------------
+
+
+def short_timeout_client(url: str, retries: int) -> redis.Redis:
+    """Like the app's client, with a 0.5 s socket timeout so a stall can outlast it quickly."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=0.5,
+        retry=Retry(NoBackoff(), retries),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        decode_responses=True,
+    )
+
+
+@pytest.fixture
+def proxy(redis_server: EmbeddedRedis) -> Iterator[DelayProxy]:
+    with DelayProxy(redis_server.port) as running:
+        yield running
+
+
+@SINGLE_ONLY
+def test_a_write_retried_after_a_stall_is_stored_once(proxy: DelayProxy, index_name: str) -> None:
+    memory = ChatMemory(
+        short_timeout_client(proxy.url, retries=2),
+        default_system=DEFAULT_TEST_SYSTEM,
+        index_name=index_name,
+    )
+    memory.append(USER, Role.USER, "question")
+    proxy.stall(b"answer", 1.5)
+    answer = memory.append(
+        USER, Role.ASSISTANT, "answer", usage=Usage(prompt_tokens=10, completion_tokens=2)
+    )
+    after = memory.append(USER, Role.USER, "next")
+    assert (answer.seq, after.seq) == (2, 3)
+    conversation = memory.conversation(USER)
+    assert [m.content for m in conversation.recent] == ["question", "answer", "next"]
+    assert conversation.usage_totals.replies == 1
+    assert conversation.usage_totals.prompt_tokens == 10
+
+
+@SINGLE_ONLY
+def test_an_unknown_outcome_is_reported_checked_by_id_and_resent_once(
+    proxy: DelayProxy, index_name: str
+) -> None:
+    memory = ChatMemory(
+        short_timeout_client(proxy.url, retries=1),
+        default_system=DEFAULT_TEST_SYSTEM,
+        index_name=index_name,
+    )
+    memory.append(USER, Role.USER, "warm up")
+    message_id = new_message_id()
+    proxy.stall(b"did it arrive?", 1.5, times=2)
+    with pytest.raises(WriteOutcomeUnknown, match="may or may not"):
+        memory.append(USER, Role.USER, "did it arrive?", message_id=message_id)
+    time.sleep(1.6)
+    saved = memory.saved_message(USER, message_id)
+    assert saved is not None and saved.content == "did it arrive?"
+    resent = memory.append(USER, Role.USER, "did it arrive?", message_id=message_id)
+    assert resent.seq == saved.seq == 2
+    assert memory.count(USER) == 2
+    assert memory.saved_message(USER, new_message_id()) is None
+
+
+# --- bounded work: chunked clear, retention, expiry; caps; clear-all --------------------------
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Batches of 7 so a 30-message history needs several bounded calls."""
+    monkeypatch.setattr(store, "WORK_BATCH", 7)
+    return 7
+
+
+def test_chunked_retention_clear_and_expiry_leave_counts_and_timelines_right(
+    memory: ChatMemory, redis_client: redis.Redis, small_batches: int
+) -> None:
+    written = fill(memory, USER, 30)
+    memory.set_retention(USER, 3600)
+    stored = memory.messages(USER)
+    assert all(0 < redis_client.pttl(m.key) <= 3_600_000 for m in stored)
+    memory.set_retention(USER, None)
+    assert all(redis_client.pttl(m.key) == -1 for m in stored)
+    assert memory.clear(USER) == 30
+    assert memory.conversation(USER).total_messages == 0
+    fill(memory, USER, 30)
+    memory.set_retention(USER, 1)
+    time.sleep(1.2)
+    fresh = fill(memory, USER, 2, start=100)
+    conversation = memory.conversation(USER)
+    assert [m.content for m in conversation.recent] == fresh
+    assert conversation.total_messages == 2 and not conversation.has_earlier
+    assert written[0] not in [m.content for m in memory.messages(USER)]
+
+
+def test_a_capped_history_refuses_the_write_whole_and_says_which_limit(
+    redis_client: redis.Redis, index_name: str
+) -> None:
+    memory = ChatMemory(
+        redis_client,
+        default_system=DEFAULT_TEST_SYSTEM,
+        index_name=index_name,
+        limits=StorageLimits(max_messages=5, max_bytes=60),
+    )
+    fill(memory, "u", 4)  # 4 x 11 bytes
+    with pytest.raises(StorageLimitReached, match="MAX_BYTES_PER_USER") as refused:
+        memory.append("u", Role.USER, "x" * 40)
+    assert refused.value.limit == "MAX_BYTES_PER_USER"
+    memory.append("u", Role.USER, "fits")
+    with pytest.raises(StorageLimitReached, match="MAX_MESSAGES_PER_USER"):
+        memory.append("u", Role.USER, "sixth")
+    assert [m.content for m in memory.messages("u")][-1] == "fits"
+    assert memory.count("u") == 5
+    memory.clear("u")
+    memory.append("u", Role.USER, "x" * 40)
+    memory.set_retention("u", 1)
+    time.sleep(1.2)
+    memory.append("u", Role.USER, "y" * 40)
+    assert [m.content for m in memory.messages("u")] == ["y" * 40]
+
+
+def test_clear_all_keeps_what_is_written_while_it_runs(
+    memory: ChatMemory, small_batches: int
+) -> None:
+    users = [f"user{n}" for n in range(120)]
+    for user in users:
+        memory.append(user, Role.USER, f"{user} before")
+    fill(memory, users[-1], 20)
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(memory.clear_all()))
+    worker.start()
+    while memory.count(users[0]):
+        time.sleep(0.001)
+    during = [memory.append(users[-1], Role.USER, f"during {n}").content for n in range(5)]
+    worker.join()
+    assert [m.content for m in memory.messages(users[-1])] == during
+    assert all(memory.count(user) == 0 for user in users[:-1])
+    assert result == [120 + 20]
+    assert not memory.conversation(users[-1]).has_earlier
+
+
+@SINGLE_ONLY
+def test_clear_all_deletes_messages_even_without_the_search_index(
+    memory: ChatMemory, redis_client: redis.Redis, index_name: str
+) -> None:
+    fill(memory, "luke", 3)
+    fill(memory, "leia", 2)
+    redis_client.ft(index_name).dropindex(delete_documents=False)
+    assert memory.clear_all() == 5
+    assert redis_client.keys(f"{index_name}:msg:*") == []
+
+
+@SINGLE_ONLY
+def test_a_missing_index_is_recreated_on_next_use(
+    memory: ChatMemory, redis_client: redis.Redis, index_name: str
+) -> None:
+    written = fill(memory, USER, 4)
+    redis_client.ft(index_name).dropindex(delete_documents=False)
+    history = memory.history
+    deadline = time.monotonic() + 10
+    while history.count(session_tag=user_tag(USER)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    recent = history.get_recent(top_k=4, session_tag=user_tag(USER))
+    assert [m["content"] for m in recent] == written
+
+
+def test_scripts_flushed_from_redis_are_loaded_again(
+    memory: ChatMemory, redis_client: redis.Redis
+) -> None:
+    memory.append(USER, Role.USER, "before")
+    redis_client.script_flush()
+    memory.append(USER, Role.USER, "after")
+    assert [m.content for m in memory.messages(USER)] == ["before", "after"]
+
+
+@SINGLE_ONLY
+def test_a_full_redis_refuses_with_a_clear_error_and_writes_nothing(
+    memory: ChatMemory, redis_client: redis.Redis
+) -> None:
+    memory.append(USER, Role.USER, "kept")
+    redis_client.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(StorageFull, match="full"):
+            memory.append(USER, Role.USER, "refused")
+    finally:
+        redis_client.config_set("maxmemory", 0)
+    assert [m.content for m in memory.messages(USER)] == ["kept"]
+
+
+@SINGLE_ONLY
+def test_a_read_only_replica_refuses_with_a_clear_error(
+    redis_server: EmbeddedRedis, tmp_path: Path, index_name: str
+) -> None:
+    replica = EmbeddedRedis(port=free_port(), data_dir=tmp_path / "replica")
+    replica.ensure_running()
+    client = create_redis_client(RedisTarget(url=replica.url))
+    try:
+        memory = ChatMemory(client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
+        client.replicaof("127.0.0.1", redis_server.port)
+        with pytest.raises(StorageReadOnly, match="read-only"):
+            memory.append(USER, Role.USER, "refused")
+        assert memory.count(USER) == 0
+    finally:
+        client.replicaof("NO", "ONE")
+        client.close()
+        replica.stop()
+
+
+def test_users_stored_before_the_registry_are_registered_once_and_cleared(
+    memory: ChatMemory, redis_client: RedisClient, index_name: str
+) -> None:
+    fill(memory, "luke", 3)
+    fill(memory, "leia", 2)
+    redis_client.delete(f"{index_name}:users")
+    assert memory.clear_all() == 0
+    assert memory.register_existing_users() == 2
+    assert memory.clear_all() == 5
+    assert memory.count("luke") == memory.count("leia") == 0

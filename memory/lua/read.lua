@@ -1,11 +1,13 @@
 -- Read a slice of one user's timeline with the user's settings, in one round trip.
--- Expired messages are pruned from the timeline first, so counts are exact.
+-- Up to ARGV[5] expired messages are pruned first; if more remain, 'pending' says how many
+-- (the caller prunes them in further bounded calls and reads again), and the total already
+-- leaves them out.
 -- KEYS: settings, timeline, expiry
 -- ARGV: mode ('recent' = the newest max(ARGV[2], window); 'after' = up to ARGV[2] with
 --       seq > ARGV[3]), the window size wanted (ARGV[4]; '' = the user's stored size, else
---       the default ARGV[5])
+--       the default ARGV[5]), prune batch (ARGV[6])
 -- Returns: {total, settings (flat HGETALL), {key, fields, key, fields, ...} oldest first, now_ms,
---          expiry of the oldest expiring message ('' when none), the window size}
+--          expiry of the oldest expiring message ('' when none), the window size, pending}
 -- The window size is decided here and only here, so one round trip reads enough messages.
 local settings, timeline, expiry = KEYS[1], KEYS[2], KEYS[3]
 local window = tonumber(ARGV[4])
@@ -16,17 +18,8 @@ local limit = tonumber(ARGV[2])
 if ARGV[1] == 'recent' then
   limit = math.max(limit, window)
 end
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local expired = redis.call('ZRANGEBYSCORE', expiry, '-inf', now_ms)
-for i = 1, #expired, 1000 do
-  local chunk = {unpack(expired, i, math.min(i + 999, #expired))}
-  redis.call('ZREM', timeline, unpack(chunk))
-  redis.call('DEL', unpack(chunk))
-end
-if #expired > 0 then
-  redis.call('ZREMRANGEBYSCORE', expiry, '-inf', now_ms)
-end
+local now = now_ms()
+local pending = prune(settings, timeline, expiry, now, tonumber(ARGV[6]))
 local keys
 if limit <= 0 then
   keys = {}
@@ -46,10 +39,10 @@ for i = first, last, step do
   if values[1] then
     rows[#rows + 1] = keys[i]
     rows[#rows + 1] = values
-  else
+  elseif pending == 0 then
     redis.call('ZREM', timeline, keys[i])
   end
 end
 local oldest = redis.call('ZRANGE', expiry, 0, 0, 'WITHSCORES')[2] or ''
-return {redis.call('ZCARD', timeline), redis.call('HGETALL', settings), rows, now_ms, oldest,
-  window}
+return {redis.call('ZCARD', timeline) - pending, redis.call('HGETALL', settings), rows, now,
+  oldest, window, pending}
