@@ -47,3 +47,11 @@ class KeyLayout:
 
     def new_message_key(self, tag: str) -> str:
         return f"{self.message_prefix}:{{{tag}}}:{uuid.uuid4().hex}"
+
+    def request_log_key(self, tag: str) -> str:
+        """Sorted set of the user's model requests in the last minute (the rate limit)."""
+        return f"{self.index_name}:limits:requests:{{{tag}}}"
+
+    def token_budget_key(self, tag: str) -> str:
+        """Hash of the user's tokens counted today (UTC day number and total)."""
+        return f"{self.index_name}:limits:tokens:{{{tag}}}"
