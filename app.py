@@ -15,16 +15,20 @@ from dotenv import load_dotenv
 
 from chatbot.config import ConfigError, Environment
 from chatbot.identity import (
+    DEMO_WARNING,
+    EASYAUTH_LOGIN_URL,
+    EASYAUTH_LOGOUT_URL,
     AuthMode,
     Identity,
+    check_platform_authentication,
     check_trusted_headers,
     demo_identity,
     identity_from_easyauth,
     identity_from_oidc,
 )
 from chatbot.llm import ModelError, Provider
-from chatbot.rendering import format_duration
-from chatbot.services import Services, build_services
+from chatbot.rendering import format_duration, show_reply, stream_reply
+from chatbot.services import Services, build_services, is_local_demo
 from chatbot.telemetry import configure_telemetry
 from memory import (
     MAX_WINDOW,
@@ -34,6 +38,7 @@ from memory import (
     StorageUnavailable,
     Usage,
 )
+from memory.limits import LimitExceeded, Reservation
 
 WINDOW_MAX = 50
 PAGE_STEP = 50
@@ -58,17 +63,23 @@ def widget_key(name: str, identity: Identity) -> str:
     return f"{name}:{hashlib.sha256(identity.user_id.encode()).hexdigest()[:12]}"
 
 
-def storage_unavailable(error: Exception) -> None:
-    st.error(f"⚠️ Storage unavailable, retrying on your next action. ({error})")
+def storage_unavailable(error: Exception, details: bool) -> None:
+    st.error(
+        "⚠️ Storage unavailable, retrying on your next action." + (f" ({error})" if details else "")
+    )
     st.button("Retry now", key="retry_storage")
     st.stop()
 
 
-def sign_in_required(title: str, text: str, login: bool = False) -> None:
+def sign_in_required(
+    title: str, text: str, login: bool = False, login_url: str | None = None
+) -> None:
     st.title(title)
     st.write(text)
     if login:
         st.button("Sign in", on_click=st.login, type="primary")
+    if login_url:
+        st.link_button("Sign in", login_url, type="primary")
     st.stop()
 
 
@@ -78,11 +89,12 @@ def chat_input() -> str | None:
     return st.chat_input("Type your message", key="prompt")
 
 
-def keep_unsent_prompt(identity: Identity) -> None:
-    """While storage is down, a prompt typed into the page is kept here, never dropped."""
+def keep_unsent_prompt(identity: Identity, max_chars: int) -> None:
+    """While storage is down, a prompt typed into the page is kept here (as much of it as
+    could be sent), never dropped."""
     prompt = chat_input()
     if prompt is not None and prompt.strip():
-        st.session_state["draft"] = (identity.user_id, prompt)
+        st.session_state["draft"] = (identity.user_id, prompt[:max_chars])
     draft = st.session_state.get("draft")
     if draft and draft[0] == identity.user_id:
         st.warning("Your message was NOT saved or sent. It is kept here to resend later:")
@@ -100,8 +112,10 @@ def current_identity(services: Services) -> Identity:
             key="demo_user",
         )
         st.query_params["user"] = user
+        st.warning(DEMO_WARNING, icon="⚠️")
         return demo_identity(user)
     try:
+        check_platform_authentication(auth)
         check_trusted_headers(auth.mode, st.get_option("server.trustedUserHeaders"))
     except ConfigError as error:
         st.error(f"Configuration error: {error}")
@@ -120,23 +134,30 @@ def current_identity(services: Services) -> Identity:
                 "🔒 Sign-in required",
                 "This app only serves signed-in users, and no identity came with your request. "
                 "Sign in through the site's login page and reload.",
+                login_url=EASYAUTH_LOGIN_URL,
             )
     assert identity is not None
     st.sidebar.text(f"Signed in as {identity.display_name}")
     st.sidebar.caption(f"User id: `{identity.user_id}`")
     if auth.mode is AuthMode.OIDC:
         st.sidebar.button("Sign out", on_click=st.logout)
+    else:
+        st.sidebar.link_button("Sign out", EASYAUTH_LOGOUT_URL)
     return identity
 
 
-def act(action: str, run: object) -> None:
-    """Run a sidebar action's write, turning storage failures into a visible message."""
+def act(action: str, run: object, toast: str | None = None) -> None:
+    """Run a sidebar action's write, turning storage failures into a visible message; the
+    success `toast` shows only once the write succeeded."""
     try:
         run()  # type: ignore[operator]
     except StorageUnavailable as error:
         st.session_state["flash_error"] = f"{action} failed: storage unavailable ({error})."
     except ChatMemoryError as error:
         st.session_state["flash_error"] = f"{action} failed: {error}"
+    else:
+        if toast:
+            st.toast(toast)
 
 
 def sidebar(services: Services, identity: Identity, conversation: Conversation) -> None:
@@ -189,8 +210,8 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
             act(
                 "Changing the instruction",
                 lambda: memory.set_system_instruction(user, preset.text, preset=preset.id),
+                toast=f"Instruction: {preset.title}",
             )
-            st.toast(f"Instruction: {preset.title}")
 
     bar.selectbox(
         "Preset",
@@ -213,8 +234,11 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
             if not text.strip():
                 st.session_state["flash_error"] = "A custom instruction cannot be empty."
                 return
-            act("Saving the instruction", lambda: memory.set_system_instruction(user, text))
-            st.toast("Custom instruction saved")
+            act(
+                "Saving the instruction",
+                lambda: memory.set_system_instruction(user, text),
+                toast="Custom instruction saved",
+            )
 
         bar.button("Save instruction", on_click=save_custom)
     else:
@@ -233,9 +257,12 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
 
     def apply_retention() -> None:
         chosen = st.session_state[ttl_key] or None
-        act("Applying retention", lambda: memory.set_retention(user, chosen))
         label = "kept forever" if chosen is None else f"kept {format_duration(chosen)}"
-        st.toast(f"Your messages are now {label}.")
+        act(
+            "Applying retention",
+            lambda: memory.set_retention(user, chosen),
+            toast=f"Your messages are now {label}.",
+        )
 
     bar.button("Apply retention", on_click=apply_retention)
     if ttl is None:
@@ -267,8 +294,7 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
     bar.subheader("History")
 
     def clear_mine() -> None:
-        act("Clearing your history", lambda: memory.clear(user))
-        st.toast("Your history was cleared.")
+        act("Clearing your history", lambda: memory.clear(user), toast="Your history was cleared.")
 
     bar.button("Clear my history", on_click=clear_mine)
     if identity.is_admin:
@@ -284,17 +310,17 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation) 
                 st.session_state["confirm_clear_all"] = False
                 if not identity.is_admin:
                     return
-                act("Clearing all history", memory.clear_all)
-                st.toast("All history was cleared.")
+                act("Clearing all history", memory.clear_all, toast="All history was cleared.")
 
             left, right = bar.columns(2)
             left.button("Yes, delete all", on_click=clear_all, type="primary")
             right.button(
                 "Cancel", on_click=lambda: st.session_state.update(confirm_clear_all=False)
             )
-    bar.caption(
-        f"Storage: {services.storage_description} · Model: {services.model.config.describe()}"
-    )
+    if services.shows_internals_to(identity):
+        bar.caption(
+            f"Storage: {services.storage_description} · Model: {services.model.config.describe()}"
+        )
 
 
 def render_message(role: Role, content: str) -> None:
@@ -302,22 +328,37 @@ def render_message(role: Role, content: str) -> None:
         if role is Role.USER:
             st.text(content)
         else:
-            st.markdown(content)
+            show_reply(content)
 
 
-def reply(services: Services, identity: Identity, window_size: int) -> None:
-    """Stream the model's answer to the stored conversation and store it once complete."""
+def reply(
+    services: Services,
+    identity: Identity,
+    window_size: int,
+    reservation: Reservation | None = None,
+) -> None:
+    """Stream the model's answer to the stored conversation and store it once complete.
+    The request is admitted by the user's limits first (a write: a Redis that could not store
+    the reply refuses it here, before the model is called and paid for)."""
     memory = services.memory
-    window = memory.context_window(identity.user_id, window_size)
+    user = identity.user_id
+    try:
+        window = memory.context_window(user, window_size)
+        if reservation is None:
+            reservation = services.admit(user, window.token_count)
+    except ChatMemoryError as error:
+        st.session_state["model_error"] = (user, f"No reply was requested: {error}")
+        st.rerun()
     with st.chat_message("assistant"):
         try:
             with st.spinner("Thinking…"):
                 answer = services.model.stream(window.as_openai())
                 chunks = iter(answer)
                 first = next(chunks, "")
-            st.write_stream(chain([first], chunks))
+            stream_reply(chain([first], chunks))
         except ModelError as error:
-            st.session_state["model_error"] = (identity.user_id, str(error))
+            services.settle(reservation, 0)
+            st.session_state["model_error"] = (user, str(error))
             st.rerun()
     usage = answer.usage
     if usage is None and services.model.config.provider is not Provider.OFFLINE:
@@ -325,41 +366,73 @@ def reply(services: Services, identity: Identity, window_size: int) -> None:
             prompt_tokens=window.token_count,
             completion_tokens=memory.token_counter.count_text(answer.text),
         )
+    services.settle(
+        reservation,
+        usage.total_tokens
+        if usage
+        else window.token_count + memory.token_counter.count_text(answer.text),
+    )
     try:
-        memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
-    except StorageUnavailable:
+        memory.append(user, Role.ASSISTANT, answer.text, usage=usage)
+    except ChatMemoryError as error:
         st.session_state["model_error"] = (
-            identity.user_id,
-            "The reply arrived but storage became unavailable, so it was not saved.",
+            user,
+            f"The reply arrived but could not be saved: {error}",
         )
     else:
         st.session_state.pop("model_error", None)
     st.rerun()
 
 
-def submit(services: Services, identity: Identity, prompt: str) -> bool:
-    """Store a new prompt; False (with the reason shown) when it cannot be stored."""
+def keep_draft(identity: Identity, prompt: str, reason: str) -> None:
+    """Keep an unsent prompt to resend (only as much as could be sent) and say why."""
+    st.session_state["draft"] = (identity.user_id, prompt)
+    st.session_state["flash_error"] = reason
+
+
+def submit(
+    services: Services, identity: Identity, prompt: str, window_tokens: int
+) -> Reservation | None:
+    """Admit and store a new prompt; None (with the reason shown and the prompt kept) when
+    a limit or storage refuses it. `window_tokens` is the current context window's size."""
     if not prompt.strip():
-        return False
+        return None
     if len(prompt) > services.max_prompt_chars:
-        st.session_state["draft"] = (identity.user_id, prompt)
-        st.session_state["flash_error"] = (
+        keep_draft(
+            identity,
+            prompt[: services.max_prompt_chars],
             f"Your message has {len(prompt):,} characters; the limit is "
-            f"{services.max_prompt_chars:,}. Nothing was sent or stored."
+            f"{services.max_prompt_chars:,}. Nothing was sent or stored; the first "
+            f"{services.max_prompt_chars:,} characters are kept below to edit and resend.",
         )
-        return False
+        return None
+    prompt_tokens = services.memory.token_counter.count_message(Role.USER.value, prompt)
+    try:
+        reservation = services.admit(identity.user_id, window_tokens + prompt_tokens)
+    except LimitExceeded as error:
+        keep_draft(identity, prompt, f"{error} Your message was not sent; it is kept below.")
+        return None
+    except ChatMemoryError as error:
+        keep_draft(identity, prompt, storage_refusal(error))
+        return None
     try:
         services.memory.append(identity.user_id, Role.USER, prompt)
-    except StorageUnavailable:
-        st.session_state["draft"] = (identity.user_id, prompt)
-        st.session_state["flash_error"] = (
+    except ChatMemoryError as error:
+        services.settle(reservation, 0)
+        keep_draft(identity, prompt, storage_refusal(error))
+        return None
+    st.session_state.pop("draft", None)
+    st.session_state.pop("model_error", None)
+    return reservation
+
+
+def storage_refusal(error: ChatMemoryError) -> str:
+    if isinstance(error, StorageUnavailable):
+        return (
             "Storage is unavailable, so your message was NOT saved or sent. "
             "It is kept below: resend it when storage is back."
         )
-        return False
-    st.session_state.pop("draft", None)
-    st.session_state.pop("model_error", None)
-    return True
+    return f"Your message was NOT saved or sent: {error} It is kept below."
 
 
 def main() -> None:
@@ -369,16 +442,17 @@ def main() -> None:
         st.error(f"Configuration error: {error}")
         st.stop()
     except (StorageUnavailable, ChatMemoryError) as error:
-        storage_unavailable(error)
+        storage_unavailable(error, details=is_local_demo(Environment.current()))
+    st.set_option("client.showErrorDetails", "full" if services.local_only else "none")
 
     identity = current_identity(services)
     user = identity.user_id
     page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
     try:
         conversation = services.memory.conversation(user, page_size=min(page_size, MAX_WINDOW))
-    except StorageUnavailable as error:
-        keep_unsent_prompt(identity)
-        storage_unavailable(error)
+    except ChatMemoryError as error:
+        keep_unsent_prompt(identity, services.max_prompt_chars)
+        storage_unavailable(error, details=services.shows_internals_to(identity))
 
     st.title("💬 Chat with memory in Redis")
     if services.model.config.provider is Provider.OFFLINE:
@@ -410,9 +484,14 @@ def main() -> None:
             if len(draft[1]) > 5000:
                 st.caption(f"Showing the first 5,000 of {len(draft[1]):,} characters.")
             resend = st.button("Resend", key="resend")
-        if resend and submit(services, identity, draft[1]):
+        reservation = (
+            submit(services, identity, draft[1], conversation.window.token_count)
+            if resend
+            else None
+        )
+        if reservation is not None:
             render_message(Role.USER, draft[1])
-            reply(services, identity, conversation.window_size)
+            reply(services, identity, conversation.window_size, reservation)
 
     awaiting_reply = bool(conversation.recent) and conversation.recent[-1].role is Role.USER
     model_error = st.session_state.get("model_error")
@@ -425,10 +504,13 @@ def main() -> None:
             reply(services, identity, conversation.window_size)
 
     prompt = chat_input()
-    if prompt is not None and submit(services, identity, prompt):
+    if prompt is None:
+        return
+    reservation = submit(services, identity, prompt, conversation.window.token_count)
+    if reservation is not None:
         render_message(Role.USER, prompt)
-        reply(services, identity, conversation.window_size)
-    elif prompt is not None:
+        reply(services, identity, conversation.window_size, reservation)
+    else:
         st.rerun()
 
 

@@ -57,6 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENAI_MODEL", "gpt-4o", "Model name for OPENAI_BASE_URL"),
     Setting("LLM_TIMEOUT_SECONDS", "60", "Per-request timeout towards the model"),
     Setting("LLM_MAX_RETRIES", "2", "Retries with backoff on 429, 5xx and connection errors"),
+    Setting("LLM_MAX_TOKENS", "1024", "Most tokens the model may write in one reply"),
     # Users
     Setting("AUTH_MODE", "demo", "demo | easyauth | oidc", Scope.AZURE),
     Setting("DEMO_USERS", "Luke,Leia,Han", "Users of the demo-mode picker, comma separated"),
@@ -66,8 +67,25 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "easyauth only: JSON mapping App Service identity headers into st.user",
     ),
+    Setting(
+        "WEBSITE_AUTH_ENABLED",
+        "",
+        "Set by App Service when Easy Auth is on; easyauth refuses to serve without it",
+    ),
+    Setting(
+        "ALLOW_DEMO_WITH_REMOTE_REDIS",
+        "false",
+        "demo mode refuses a non-local Redis unless true (the public demo sets it)",
+    ),
     # Limits and prices
     Setting("MAX_PROMPT_CHARS", "20000", "Longer prompts are refused before anything is sent"),
+    Setting("LIMIT_REQUESTS_PER_MINUTE", "20", "Model requests per user per minute; 0: none"),
+    Setting(
+        "LIMIT_TOKENS_PER_DAY",
+        "200000",
+        "Prompt + completion tokens per user per UTC day; 0: none",
+    ),
+    Setting("ADMIN_LIMIT_FACTOR", "10", "ADMIN_USERS get the limits times this; 0: no limits"),
     Setting("PRICE_INPUT_PER_MTOK", "2.50", "USD per 1M prompt tokens (GPT-4o list price)"),
     Setting("PRICE_OUTPUT_PER_MTOK", "10.00", "USD per 1M completion tokens (GPT-4o list price)"),
     # Monitoring
@@ -121,6 +139,14 @@ class Environment:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+    def get_bool(self, name: str) -> bool:
+        raw = self.get(name).lower()
+        if raw in {"true", "1", "yes"}:
+            return True
+        if raw in {"false", "0", "no", ""}:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
     def get_list(self, name: str) -> list[str]:
         return [item.strip() for item in self.get(name).split(",") if item.strip()]

@@ -57,6 +57,7 @@ def trusted_headers() -> Iterator[None]:
 @pytest.fixture
 def easyauth(app_env: str, monkeypatch: pytest.MonkeyPatch, trusted_headers: None) -> str:
     monkeypatch.setenv("AUTH_MODE", "easyauth")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")  # App Service Authentication is on
     monkeypatch.setenv("ADMIN_USERS", "oid-admin")
     return app_env
 
@@ -148,6 +149,7 @@ def test_easyauth_without_trusted_headers_configured_is_a_config_error(
     app_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AUTH_MODE", "easyauth")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
     app = run_as({"oid": "oid-luke"})
     assert "STREAMLIT_SERVER_TRUSTED_USER_HEADERS" in app.error[0].value
     assert not app.chat_input
