@@ -11,6 +11,7 @@ import redis
 
 from memory import ChatMemoryError, RedisTarget, create_redis_client
 from memory.limits import Limit, LimitExceeded, LimitPolicy, Reservation, UsageLimits
+from tests.test_security import fill, full_redis  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def two_instances(redis_url: str, index_name: str) -> Iterator[tuple[UsageLimits
 
 
 def race(
-    attempts: int, instances: tuple[UsageLimits, ...], attempt: Callable[[UsageLimits], None]
+    attempts: int, instances: tuple[UsageLimits, ...], attempt: Callable[[UsageLimits], object]
 ) -> tuple[int, list[LimitExceeded]]:
     """Run `attempts` calls at once across the instances; (admitted, refusals)."""
     admitted: list[int] = []
@@ -110,16 +111,13 @@ def test_admins_get_scaled_limits_or_none() -> None:
     assert policy.scaled(0).unlimited
 
 
+@pytest.mark.usefixtures("full_redis")
 def test_no_limit_still_refuses_when_redis_refuses_writes(
     redis_client: redis.Redis, index_name: str
 ) -> None:
     """The admission write is the check that the reply could be stored: with Redis full, the
     model is never called."""
     limits = UsageLimits(redis_client, index_name=index_name)
-    before = redis_client.config_get("maxmemory")["maxmemory"]
-    redis_client.config_set("maxmemory", 1)
-    try:
-        with pytest.raises(ChatMemoryError, match=r"OOM|maxmemory"):
-            limits.acquire("ann", 10, LimitPolicy(0, 0))
-    finally:
-        redis_client.config_set("maxmemory", before)
+    fill(redis_client)
+    with pytest.raises(ChatMemoryError, match=r"OOM|maxmemory"):
+        limits.acquire("ann", 10, LimitPolicy(0, 0))

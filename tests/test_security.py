@@ -21,7 +21,7 @@ from tests.test_identity import run_as, trusted_headers  # noqa: F401  (fixture)
 @pytest.fixture
 def full_redis(redis_client: redis.Redis) -> Iterator[None]:
     """Make the (session's) Redis refuse every write, as a full Azure Managed Redis does."""
-    before = redis_client.config_get("maxmemory")["maxmemory"]
+    before = str(redis_client.config_get("maxmemory")["maxmemory"])
     yield None
     redis_client.config_set("maxmemory", before)
 
