@@ -223,11 +223,18 @@ def _split_body(value: Node) -> tuple[Node, Node | None, bool]:
     return value, condition, loop
 
 
+_EXTENSION = re.compile(rb"^extension[ \t]+(\w+)[ \t]*$", re.M)
+
+
 class BicepFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.source = path.read_bytes()
-        self.tree = Parser(LANGUAGE).parse(self.source)
+        # tree-sitter-bicep 1.1 predates the `extension` statement: read those lines here and
+        # blank them for the parser (positions stay the same).
+        self.extensions = [m.group(1).decode() for m in _EXTENSION.finditer(self.source)]
+        blanked = _EXTENSION.sub(lambda m: b" " * len(m.group(0)), self.source)
+        self.tree = Parser(LANGUAGE).parse(blanked)
         self.root = self.tree.root_node
         self.params: dict[str, Param] = {}
         self.variables: dict[str, Node] = {}

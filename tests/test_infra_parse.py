@@ -38,7 +38,6 @@ from tests.bicep_tree import (
     module_call,
     named_children,
     object_items,
-    site_config,
     string_value,
     text,
     the_resource,
@@ -393,43 +392,6 @@ def test_web_app_logs_and_telemetry_go_to_log_analytics() -> None:
         "outputs",
         "applicationInsightsConnectionString",
     ]
-
-
-def test_easy_auth_is_optional_and_uses_the_managed_identity_instead_of_a_secret() -> None:
-    main = main_file()
-    for name, kind, default in (("enableEasyAuth", "bool", False), ("authClientId", "string", "")):
-        assert name in main.params and main.params[name].type == kind
-        assert main.value(main.params[name].default) == default
-    bicep, auth = site_config("authsettingsV2")
-    assert auth.condition is not None and bicep.is_param(auth.condition), "must be switchable"
-
-    def prop(path: str) -> object:
-        return bicep.value(auth.get(f"properties.{path}"))
-
-    assert prop("globalValidation.requireAuthentication") is True
-    assert prop("globalValidation.unauthenticatedClientAction") == "RedirectToLoginPage"
-    assert prop("identityProviders.azureActiveDirectory.enabled") is True
-    assert prop("login.tokenStore.enabled") is True
-    registration = auth.get("properties.identityProviders.azureActiveDirectory.registration")
-    assert registration is not None
-    keys = dict(object_items(unwrap(registration)))
-    assert "clientSecretCertificateThumbprint" not in keys
-    issuer = keys.get("openIdIssuer")
-    assert issuer is not None
-    assert [text(node) for node in interpolations(issuer)] == [
-        "environment().authentication.loginEndpoint",
-        "tenant().tenantId",
-    ]
-    assert text(issuer).endswith("/v2.0'")
-    assert bicep.is_param(keys.get("clientId"))
-    secret_setting = bicep.value(keys.get("clientSecretSettingName"))
-    assert secret_setting == "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID"
-    (identity_client_id,) = app_settings()[secret_setting]
-    _, value = caller_value(bicep, identity_client_id)
-    assert is_output_of(value, IDENTITY, "clientId")
-    # The switch the module gets is main.bicep's: enableEasyAuth (and an app registration).
-    _, switch = caller_value(bicep, auth.condition)
-    assert "enableEasyAuth" in text(switch) and "authClientId" in text(switch)
 
 
 # ----------------------------------------------------------------------------- no secrets

@@ -27,7 +27,11 @@ from tests.bicep_tree import (
 
 AZURE_NAMES = {setting.name for setting in SETTINGS if setting.scope == Scope.AZURE}
 # Optional settings the deployment sets on purpose (from azd environment values).
-OPTIONAL_GIVEN = {"ADMIN_USERS", "STREAMLIT_SERVER_TRUSTED_USER_HEADERS"}
+OPTIONAL_GIVEN = {
+    "ADMIN_USERS",
+    "STREAMLIT_SERVER_TRUSTED_USER_HEADERS",
+    "ALLOW_DEMO_WITH_REMOTE_REDIS",
+}
 # App Service itself reads these; the app does not.
 PLATFORM = {
     "SCM_DO_BUILD_DURING_DEPLOYMENT",  # run Oryx (pip install -r requirements.txt) on deploy
