@@ -107,7 +107,7 @@ def stream_reply(chunks: Iterable[str]) -> str:
             continue
         text += chunk
         with placeholder.container():
-            show_reply(text + " ▌")
+            show_reply(text)
     with placeholder.container():
         show_reply(text)
     return text
