@@ -28,8 +28,12 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from chatbot.config import ConfigError, Environment
 from chatbot.context_chart import context_chart
 from chatbot.identity import (
+    DEMO_WARNING,
+    EASYAUTH_LOGIN_URL,
+    EASYAUTH_LOGOUT_URL,
     AuthMode,
     Identity,
+    check_platform_authentication,
     check_trusted_headers,
     demo_identity,
     identity_from_easyauth,
@@ -37,8 +41,15 @@ from chatbot.identity import (
 )
 from chatbot.llm import TOO_LONG, ModelError, Provider
 from chatbot.presets import Preset
-from chatbot.rendering import format_duration, request_line, totals_line, usage_line
-from chatbot.services import Services, build_services
+from chatbot.rendering import (
+    format_duration,
+    request_line,
+    show_reply,
+    stream_reply,
+    totals_line,
+    usage_line,
+)
+from chatbot.services import Services, build_services, is_local_demo
 from chatbot.session import Confirmation, Destructive, Draft, ModelFailure, Turn
 from chatbot.telemetry import configure_telemetry
 from memory import (
@@ -52,9 +63,13 @@ from memory import (
     WriteOutcomeUnknown,
     new_message_id,
 )
+from memory.limits import LimitExceeded, Reservation
 
 SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
 PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
+# An over-long prompt is kept whole to edit when it is at most this many times the limit; a
+# longer one keeps only what could be sent (a session never holds megabytes of draft).
+DRAFT_KEEP_FACTOR = 2
 CUSTOM = "__custom__"
 KEEP_FOREVER = 0
 RETENTION_CHOICES = [
@@ -118,17 +133,24 @@ def plural(count: int, word: str) -> str:
 # --- pages that stop the script ----------------------------------------------------------------
 
 
-def storage_unavailable(error: Exception) -> NoReturn:
-    st.error(f"⚠️ Storage unavailable, retrying on your next action. ({error})")
+def storage_unavailable(error: Exception, details: bool) -> NoReturn:
+    """Storage refused the page's read; the error itself (hosts, paths) only where allowed."""
+    st.error(
+        "⚠️ Storage unavailable, retrying on your next action." + (f" ({error})" if details else "")
+    )
     st.button("Retry now", key="retry_storage")
     st.stop()
 
 
-def sign_in_required(title: str, text: str, login: bool = False) -> NoReturn:
+def sign_in_required(
+    title: str, text: str, login: bool = False, login_url: str | None = None
+) -> NoReturn:
     st.title(title)
     st.write(text)
     if login:
         st.button("Sign in", on_click=st.login, type="primary")
+    if login_url:
+        st.link_button("Sign in", login_url, type="primary")
     st.stop()
 
 
@@ -158,8 +180,10 @@ def current_identity(services: Services, busy: bool) -> Identity:
         )
         if st.query_params.get("user") != user:
             st.query_params["user"] = user
+        st.warning(DEMO_WARNING, icon="⚠️")
         return demo_identity(user)
     try:
+        check_platform_authentication(auth)
         check_trusted_headers(auth.mode, st.get_option("server.trustedUserHeaders"))
     except ConfigError as error:
         configuration_error(error)
@@ -177,11 +201,14 @@ def current_identity(services: Services, busy: bool) -> Identity:
                 "🔒 Sign-in required",
                 "This app only serves signed-in users, and no identity came with your request. "
                 "Sign in through the site's login page and reload.",
+                login_url=EASYAUTH_LOGIN_URL,
             )
     st.sidebar.text(f"Signed in as {identity.display_name}")
     st.sidebar.caption(f"User id: `{identity.user_id}`")
     if auth.mode is AuthMode.OIDC:
         st.sidebar.button("Sign out", on_click=st.logout)
+    else:
+        st.sidebar.link_button("Sign out", EASYAUTH_LOGOUT_URL)
     return identity
 
 
@@ -562,6 +589,8 @@ def history_section(
             )
             right.button("Cancel", key="cancel_clear_all", on_click=ask, args=(None,))
     section_error("history")
+    if not services.shows_internals_to(identity):
+        return
     budget = services.context.budget
     assumed = "" if budget.context_known else " (assumed: set MODEL_CONTEXT_TOKENS)"
     bar.caption(
@@ -599,7 +628,7 @@ def render_message(role: Role, content: str, cut_off: bool = False) -> None:
         if role is Role.USER:
             st.text(content)
         else:
-            st.markdown(content)
+            show_reply(content)
         if cut_off:
             st.caption("✂️ Cut off: the reply reached its length limit (LLM_MAX_TOKENS).")
 
@@ -704,7 +733,8 @@ def keep_unsent_prompt(services: Services, identity: Identity) -> None:
     turn = turn_waiting()
     if turn is not None and turn.prompt is not None:
         message_id = turn.message_id or new_message_id()
-        st.session_state["draft"] = Draft(identity.user_id, turn.prompt, message_id)
+        text = keepable(turn.prompt, services.max_prompt_chars)
+        st.session_state["draft"] = Draft(identity.user_id, text, message_id)
     st.session_state.pop("turn", None)
     draft = draft_of(identity.user_id)
     if draft is not None:
@@ -713,15 +743,40 @@ def keep_unsent_prompt(services: Services, identity: Identity) -> None:
         draft_editor(services, identity)
 
 
-def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
+def admit(
+    services: Services, identity: Identity, prompt_tokens: int
+) -> Reservation | ChatMemoryError:
+    """The user's limits admit one model request (a write: a Redis that could not store the
+    reply refuses it here, before the model is called and paid for); else why not."""
+    try:
+        return services.admit(identity.user_id, prompt_tokens)
+    except ChatMemoryError as error:  # LimitExceeded included
+        return error
+
+
+def reply(
+    services: Services,
+    identity: Identity,
+    window_size: int,
+    reservation: Reservation | None = None,
+) -> NoReturn:
     """Stream the model's answer to the stored conversation, store it once complete, rerun.
-    Stop (or anything else that cuts this run short) leaves `replying` set: the next run says
-    the reply was stopped and that nothing of it was saved."""
+    A request not admitted yet (a retry) is admitted by the user's limits first. Stop (or
+    anything else that cuts this run short) leaves `replying` set: the next run says the reply
+    was stopped and that nothing of it was saved."""
     memory, context = services.memory, services.context
     request = context.next_request(identity.user_id, window_size)
     if not request.messages or request.messages[-1].role is not Role.USER:
         st.session_state["model_error"] = ModelFailure(identity.user_id, TOO_LONG)
         st.rerun()
+    if reservation is None:
+        admitted = admit(services, identity, request.token_count)
+        if isinstance(admitted, ChatMemoryError):
+            limited = isinstance(admitted, LimitExceeded)
+            reason = str(admitted) if limited else f"No reply was requested: {admitted}"
+            st.session_state["model_error"] = ModelFailure(identity.user_id, reason)
+            st.rerun()
+        reservation = admitted
     st.session_state["replying"] = identity.user_id
     st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
     with st.chat_message("assistant"):
@@ -730,13 +785,20 @@ def reply(services: Services, identity: Identity, window_size: int) -> NoReturn:
                 answer = services.model.stream(request.as_openai())
                 chunks = iter(answer)
                 first = next(chunks, "")
-            st.write_stream(chain([first], chunks))
+            stream_reply(chain([first], chunks))
         except ModelError as error:
+            services.settle(reservation, 0)
             st.session_state.pop("replying", None)
             st.session_state["model_error"] = ModelFailure(identity.user_id, str(error))
             st.rerun()
     st.session_state.pop("replying", None)
     usage = context.usage_of(answer, request)
+    services.settle(
+        reservation,
+        usage.total_tokens
+        if usage
+        else request.token_count + memory.token_counter.count_text(answer.text),
+    )
     try:
         memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
     except WriteOutcomeUnknown:
@@ -767,53 +829,81 @@ def fold_summary(services: Services, identity: Identity) -> None:
         st.session_state["error:prompt"] = problem
 
 
-def keep_draft(identity: Identity, draft: Draft, reason: str) -> bool:
-    """Keep an unsent prompt (with its id) to edit and resend, and say why; False."""
+def keep_draft(identity: Identity, draft: Draft, reason: str) -> None:
+    """Keep an unsent prompt (with its id) to edit and resend, and say why."""
     st.session_state["draft"] = draft
     st.session_state["error:prompt"] = reason
-    return False
+
+
+def keepable(prompt: str, limit: int) -> str:
+    """What of an unsent prompt the page keeps: all of it, unless far past the limit."""
+    return prompt if len(prompt) <= DRAFT_KEEP_FACTOR * limit else prompt[:limit]
+
+
+def storage_refusal(error: ChatMemoryError) -> str:
+    if isinstance(error, WriteOutcomeUnknown):
+        return (
+            "Storage did not answer in time, so your message may not have been saved. It is "
+            "kept below; sending it again cannot store it twice."
+        )
+    if isinstance(error, StorageUnavailable):
+        return (
+            "Storage is unavailable, so your message was NOT saved or sent. "
+            "It is kept below: send it again when storage is back."
+        )
+    return f"Your message was NOT saved or sent: {error}"
 
 
 def submit(
-    services: Services, identity: Identity, prompt: str, message_id: str | None = None
-) -> bool:
-    """Store a new prompt; False (with the reason shown and the prompt kept) when it cannot be
-    stored. The prompt's id is fixed before the first attempt and kept with an unsent draft,
-    so sending it again after an unknown outcome can never store it twice."""
+    services: Services,
+    identity: Identity,
+    prompt: str,
+    window_tokens: int,
+    message_id: str | None = None,
+) -> Reservation | None:
+    """Admit (the user's limits) and store a new prompt; None (with the reason shown and the
+    prompt kept) when it cannot be. `window_tokens`: the context the request adds it to. The
+    prompt's id is fixed before the first attempt and kept with an unsent draft, so sending
+    it again after an unknown outcome can never store it twice."""
     if not prompt.strip():
-        return False
-    draft = Draft(identity.user_id, prompt, message_id or new_message_id())
-    if len(prompt) > services.max_prompt_chars:
-        return keep_draft(
+        return None
+    limit = services.max_prompt_chars
+    draft = Draft(identity.user_id, keepable(prompt, limit), message_id or new_message_id())
+    if len(prompt) > limit:
+        kept = "" if draft.text == prompt else f" Only its first {limit:,} characters are kept."
+        keep_draft(
             identity,
             draft,
-            f"Your message has {len(prompt):,} characters; the limit is "
-            f"{services.max_prompt_chars:,}. Nothing was sent or stored.",
+            f"Your message has {len(prompt):,} characters; the limit is {limit:,}. Nothing was "
+            f"sent or stored.{kept}",
         )
+        return None
     try:
         too_big = services.context.oversized_prompt(identity.user_id, prompt)
-        if too_big:
-            return keep_draft(identity, draft, too_big)
-        services.memory.append(identity.user_id, Role.USER, prompt, message_id=draft.message_id)
-    except WriteOutcomeUnknown:
-        return keep_draft(
-            identity,
-            replace(draft, outcome_unknown=True),
-            "Storage did not answer in time, so your message may not have been saved. It is "
-            "kept below; sending it again cannot store it twice.",
-        )
-    except StorageUnavailable:
-        return keep_draft(
-            identity,
-            draft,
-            "Storage is unavailable, so your message was NOT saved or sent. "
-            "It is kept below: send it again when storage is back.",
-        )
     except ChatMemoryError as error:
-        return keep_draft(identity, draft, f"Your message was NOT saved or sent: {error}")
+        keep_draft(identity, draft, storage_refusal(error))
+        return None
+    if too_big:
+        keep_draft(identity, draft, too_big)
+        return None
+    prompt_tokens = services.memory.token_counter.count_message(Role.USER.value, prompt)
+    admitted = admit(services, identity, window_tokens + prompt_tokens)
+    if isinstance(admitted, LimitExceeded):
+        keep_draft(identity, draft, f"{admitted} Your message was not sent; it is kept below.")
+        return None
+    if isinstance(admitted, ChatMemoryError):
+        keep_draft(identity, draft, storage_refusal(admitted))
+        return None
+    try:
+        services.memory.append(identity.user_id, Role.USER, prompt, message_id=draft.message_id)
+    except ChatMemoryError as error:
+        services.settle(admitted, 0)
+        unknown = isinstance(error, WriteOutcomeUnknown)
+        keep_draft(identity, replace(draft, outcome_unknown=unknown), storage_refusal(error))
+        return None
     st.session_state.pop("draft", None)
     st.session_state.pop("model_error", None)
-    return True
+    return admitted
 
 
 def settle_unknown_draft(services: Services, user_id: str) -> None:
@@ -845,9 +935,13 @@ def run_turn(
     """Store the turn's prompt and stream the reply; inputs stay disabled until the run
     after it."""
     st.session_state.pop("turn", None)
-    if turn.prompt is not None and not submit(services, identity, turn.prompt, turn.message_id):
-        st.rerun()
-    reply(services, identity, conversation.window_size)
+    reservation = None
+    if turn.prompt is not None:
+        window_tokens = conversation.window.token_count
+        reservation = submit(services, identity, turn.prompt, window_tokens, turn.message_id)
+        if reservation is None:
+            st.rerun()
+    reply(services, identity, conversation.window_size, reservation)
 
 
 def offline_banner(services: Services) -> None:
@@ -865,7 +959,8 @@ def main() -> None:
     except ConfigError as error:
         configuration_error(error)
     except (StorageUnavailable, ChatMemoryError) as error:
-        storage_unavailable(error)
+        storage_unavailable(error, details=is_local_demo(Environment.current()))
+    st.set_option("client.showErrorDetails", "full" if services.local_only else "none")
 
     turn = turn_waiting()
     identity = current_identity(services, busy=turn is not None)
@@ -891,7 +986,7 @@ def main() -> None:
         conversation = read_page(services, identity, page_size)
     except ChatMemoryError as error:
         keep_unsent_prompt(services, identity)
-        storage_unavailable(error)
+        storage_unavailable(error, details=services.shows_internals_to(identity))
     settle_unknown_draft(services, user)
 
     sidebar(services, identity, conversation, busy=turn is not None)

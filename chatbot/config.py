@@ -83,8 +83,25 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "easyauth only: JSON mapping App Service identity headers into st.user",
     ),
+    Setting(
+        "WEBSITE_AUTH_ENABLED",
+        "",
+        "Set by App Service when Easy Auth is on; easyauth refuses to serve without it",
+    ),
+    Setting(
+        "ALLOW_DEMO_WITH_REMOTE_REDIS",
+        "false",
+        "demo mode refuses a non-local Redis unless true (the public demo sets it)",
+    ),
     # Limits and prices
     Setting("MAX_PROMPT_CHARS", "20000", "Longer prompts are refused before anything is sent"),
+    Setting("LIMIT_REQUESTS_PER_MINUTE", "20", "Model requests per user per minute; 0: none"),
+    Setting(
+        "LIMIT_TOKENS_PER_DAY",
+        "200000",
+        "Prompt + completion tokens per user per UTC day; 0: none",
+    ),
+    Setting("ADMIN_LIMIT_FACTOR", "10", "ADMIN_USERS get the limits times this; 0: no limits"),
     Setting("MAX_MESSAGES_PER_USER", "10000", "Stored messages per user; more are refused"),
     Setting("MAX_BYTES_PER_USER", "20000000", "Stored message bytes per user; more are refused"),
     Setting(
@@ -146,6 +163,14 @@ class Environment:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+    def get_bool(self, name: str) -> bool:
+        raw = self.get(name).lower()
+        if raw in {"true", "1", "yes"}:
+            return True
+        if raw in {"false", "0", "no", ""}:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
     def get_list(self, name: str) -> list[str]:
         return [item.strip() for item in self.get(name).split(",") if item.strip()]

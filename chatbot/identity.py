@@ -19,6 +19,14 @@ from typing import Any
 
 from chatbot.config import ConfigError
 
+# App Service Authentication's own endpoints, served in front of the app.
+EASYAUTH_LOGIN_URL = "/.auth/login/aad?post_login_redirect_uri=/"
+EASYAUTH_LOGOUT_URL = "/.auth/logout?post_logout_redirect_uri=/"
+DEMO_WARNING = (
+    "**Public demo, no sign-in:** anyone who can open this page can pick any user, read every "
+    "conversation and clear all of them. Do not type anything private."
+)
+
 EASYAUTH_HEADERS = {
     "X-MS-CLIENT-PRINCIPAL-ID": "oid",
     "X-MS-CLIENT-PRINCIPAL-NAME": "name",
@@ -45,6 +53,8 @@ class AuthSettings:
     mode: AuthMode = AuthMode.DEMO
     demo_users: tuple[str, ...] = ("Luke", "Leia", "Han")
     admin_users: frozenset[str] = frozenset()
+    # WEBSITE_AUTH_ENABLED: App Service says its authentication runs in front of the app.
+    platform_auth: bool = False
 
     def __post_init__(self) -> None:
         if self.mode is AuthMode.DEMO and not self.demo_users:
@@ -107,6 +117,19 @@ def check_trusted_headers(mode: AuthMode, mapping: object) -> None:
         raise ConfigError(
             "AUTH_MODE=oidc must not trust identity headers: unset "
             "STREAMLIT_SERVER_TRUSTED_USER_HEADERS / server.trustedUserHeaders."
+        )
+
+
+def check_platform_authentication(settings: AuthSettings) -> None:
+    """easyauth trusts identity headers only because App Service Authentication strips
+    client-sent copies, and App Service does that only while it is on. Without its word
+    (WEBSITE_AUTH_ENABLED), anyone could send `X-MS-CLIENT-PRINCIPAL-ID` and be anyone."""
+    if settings.mode is AuthMode.EASYAUTH and not settings.platform_auth:
+        raise ConfigError(
+            "AUTH_MODE=easyauth, but App Service Authentication is not on for this app "
+            "(WEBSITE_AUTH_ENABLED is not true), so nobody's identity can be trusted and "
+            "nothing is served. Turn Authentication on for the web app (azd provision does), "
+            "or use AUTH_MODE=oidc."
         )
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
 from azure.core.credentials import TokenCredential
 
 from chatbot.budget import TokenBudget
 from chatbot.config import ConfigError, Environment
 from chatbot.context import ContextBuilder
-from chatbot.identity import AuthMode, AuthSettings
+from chatbot.identity import AuthMode, AuthSettings, Identity
 from chatbot.llm import (
     ChatModel,
     ModelConfig,
@@ -24,6 +27,7 @@ from chatbot.presets import DEFAULT_PRESET, Preset, load_presets
 from chatbot.pricing import Prices
 from memory import (
     ChatMemory,
+    ChatMemoryError,
     RedisTarget,
     StorageLimits,
     TokenCounter,
@@ -31,6 +35,7 @@ from memory import (
     create_entra_credential_provider,
 )
 from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavailable
+from memory.limits import LimitPolicy, Reservation, UsageLimits
 from memory.summary import SummaryStore
 
 
@@ -44,6 +49,31 @@ class Services:
     auth: AuthSettings
     max_prompt_chars: int
     storage_description: str
+    limits: UsageLimits
+    limit_policy: LimitPolicy
+    admin_limit_factor: int
+    # Local demo against a local Redis: error details and internals may show to anyone.
+    local_only: bool = False
+
+    def admit(self, user_id: str, prompt_tokens: int) -> Reservation:
+        """Admit one model request of the user, reserving its prompt plus the longest reply
+        (raises memory.limits.LimitExceeded, or ChatMemoryError when Redis refuses writes)."""
+        factor = self.admin_limit_factor if user_id in self.auth.admin_users else 1
+        return self.limits.acquire(
+            user_id,
+            prompt_tokens + self.context.budget.reply_tokens,
+            self.limit_policy.scaled(factor),
+        )
+
+    def settle(self, reservation: Reservation, used_tokens: int) -> None:
+        """Count what an admitted request really used; if Redis refuses now, the (larger)
+        reservation simply stands."""
+        with contextlib.suppress(ChatMemoryError):
+            self.limits.settle(reservation, used_tokens)
+
+    def shows_internals_to(self, identity: Identity) -> bool:
+        """Data folders, hosts and endpoints are for admins, and in a demo only on a laptop."""
+        return identity.is_admin and (self.auth.mode is not AuthMode.DEMO or self.local_only)
 
 
 def embedded_redis(env: Environment) -> EmbeddedRedis | None:
@@ -84,7 +114,57 @@ def list_price_vendor(config: ModelConfig) -> str | None:
     return None
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def uses_local_redis(env: Environment) -> bool:
+    """No REDIS_HOST, and REDIS_URL (if any) points at this machine."""
+    if env.is_set("REDIS_HOST"):
+        return False
+    if not env.is_set("REDIS_URL"):
+        return True  # the embedded Redis, on loopback
+    url = env.get("REDIS_URL")
+    if url.startswith("unix://"):
+        return True
+    return _is_loopback(redis.connection.parse_url(url).get("host"))
+
+
+def is_local_demo(env: Environment) -> bool:
+    """Demo mode on a local Redis: a developer's own machine, where details may show."""
+    try:
+        return AuthMode.parse(env.get("AUTH_MODE")) is AuthMode.DEMO and uses_local_redis(env)
+    except (ConfigError, ValueError):
+        return False
+
+
+def check_demo_storage(env: Environment, mode: AuthMode) -> None:
+    """Demo mode lets anyone clear everything: never against a shared Redis by accident
+    (`azd env get-values > .env && make run` would otherwise open production to a laptop)."""
+    if mode is not AuthMode.DEMO or uses_local_redis(env):
+        return
+    if not env.get_bool("ALLOW_DEMO_WITH_REMOTE_REDIS"):
+        raise ConfigError(
+            "AUTH_MODE=demo lets anyone read and clear every conversation, and REDIS_HOST / "
+            "REDIS_URL point at a Redis that is not on this machine. Use a local Redis (unset "
+            "them), sign people in (AUTH_MODE=easyauth or oidc), or, if this Redis holds "
+            "nothing of value, set ALLOW_DEMO_WITH_REMOTE_REDIS=true."
+        )
+
+
 def build_services(env: Environment) -> Services:
+    auth = AuthSettings(
+        mode=AuthMode.parse(env.get("AUTH_MODE")),
+        demo_users=tuple(env.get_list("DEMO_USERS")),
+        admin_users=frozenset(env.get_list("ADMIN_USERS")),
+        platform_auth=env.get_bool("WEBSITE_AUTH_ENABLED"),
+    )
+    check_demo_storage(env, auth.mode)
     model_config = ModelConfig.from_env(env)
     redis_target = resolve_redis_target(env)
     credential: TokenCredential | None = None
@@ -125,11 +205,14 @@ def build_services(env: Environment) -> Services:
             budget=TokenBudget.from_env(env, model_config.tokenizer_model),
             model=model,
         ),
-        auth=AuthSettings(
-            mode=AuthMode.parse(env.get("AUTH_MODE")),
-            demo_users=tuple(env.get_list("DEMO_USERS")),
-            admin_users=frozenset(env.get_list("ADMIN_USERS")),
-        ),
+        auth=auth,
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
         storage_description=redis_target.describe(),
+        limits=UsageLimits(client, index_name=index_name),
+        limit_policy=LimitPolicy(
+            requests_per_minute=env.get_int("LIMIT_REQUESTS_PER_MINUTE", minimum=0),
+            tokens_per_day=env.get_int("LIMIT_TOKENS_PER_DAY", minimum=0),
+        ),
+        admin_limit_factor=env.get_int("ADMIN_LIMIT_FACTOR", minimum=0),
+        local_only=is_local_demo(env),
     )

@@ -54,11 +54,11 @@ param openAiDeploymentSkuName string = 'GlobalStandard'
 @minValue(1)
 param openAiDeploymentCapacity int = 30
 
-@description('Put App Service Easy Auth (Microsoft Entra sign-in) in front of the app. Needs authClientId.')
-param enableEasyAuth bool = false
+@description('Public demo (PUBLIC_DEMO): no sign-in, anyone on the internet can read and clear every conversation. Off: Microsoft Entra sign-in (Easy Auth) in front of the app.')
+param publicDemo bool = false
 
-@description('Client id of an existing Entra app registration for Easy Auth.')
-param authClientId string = ''
+@description('Comma-separated object ids of the users or groups allowed to sign in (AUTH_ALLOWED_PRINCIPALS). Empty: everyone in the tenant.')
+param authAllowedPrincipals string = ''
 
 @description('Comma-separated user ids allowed to clear all history (ADMIN_USERS).')
 param adminUsers string = ''
@@ -68,9 +68,11 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 var tags = {
   'azd-env-name': environmentName
 }
-// Easy Auth without an app registration would leave AUTH_MODE trusting headers nobody checks:
-// both must be given, or the app stays in demo mode.
-var easyAuthEnabled = enableEasyAuth && !empty(authClientId)
+// Private unless a public demo is asked for: Easy Auth, its app registration and
+// AUTH_MODE=easyauth all hang on this one switch.
+var easyAuthEnabled = !publicDemo
+var webAppName = '${abbrs.webSitesAppService}web-${resourceToken}'
+var allowedPrincipals = filter(map(split(authAllowedPrincipals, ','), id => trim(id)), id => !empty(id))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -132,12 +134,25 @@ module openAi 'modules/openai.bicep' = {
   }
 }
 
+module signIn 'modules/signin.bicep' = if (easyAuthEnabled) {
+  name: 'signin'
+  scope: rg
+  params: {
+    uniqueName: 'redis-chat-memory-${resourceToken}'
+    displayName: 'redis-chat-memory (${environmentName})'
+    webHostName: '${webAppName}.azurewebsites.net'
+    identityPrincipalId: identity.outputs.principalId
+    allowedPrincipalIds: allowedPrincipals
+    deployingPrincipalId: principalType == 'User' ? principalId : ''
+  }
+}
+
 module web 'modules/web.bicep' = {
   name: 'web'
   scope: rg
   params: {
     planName: '${abbrs.webServerFarms}${resourceToken}'
-    appName: '${abbrs.webSitesAppService}web-${resourceToken}'
+    appName: webAppName
     location: location
     tags: tags
     skuName: appServiceSkuName
@@ -151,7 +166,7 @@ module web 'modules/web.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     enableEasyAuth: easyAuthEnabled
-    authClientId: authClientId
+    authClientId: easyAuthEnabled ? signIn!.outputs.clientId : ''
     adminUsers: adminUsers
   }
 }
@@ -169,7 +184,5 @@ output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
 output AZURE_OPENAI_MODEL string = openAiModelName
 output SERVICE_WEB_NAME string = web.outputs.name
 output SERVICE_WEB_URI string = web.outputs.uri
-// For setting up Easy Auth: the redirect URI of the app registration, and the subject of its
-// federated identity credential.
-output AUTH_REDIRECT_URI string = '${web.outputs.uri}/.auth/login/aad/callback'
-output WEB_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+// Which one `azd up` made: 'easyauth' (Microsoft Entra sign-in) or 'demo' (public demo).
+output WEB_AUTH_MODE string = easyAuthEnabled ? 'easyauth' : 'demo'

@@ -75,3 +75,11 @@ class KeyLayout:
         """Sorted set of every user tag that ever stored a message, scored by the time (ms) of
         their first message: clear-all walks it instead of scanning the keyspace."""
         return f"{self.index_name}:users"
+
+    def request_log_key(self, tag: str) -> str:
+        """Sorted set of the user's model requests in the last minute (the rate limit)."""
+        return f"{self.index_name}:limits:requests:{{{tag}}}"
+
+    def token_budget_key(self, tag: str) -> str:
+        """Hash of the user's tokens counted today (UTC day number and total)."""
+        return f"{self.index_name}:limits:tokens:{{{tag}}}"

@@ -8,6 +8,7 @@ the infra tests can follow a value from one file to the next.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,9 @@ def value(node: Node) -> object:
     if kind == "array":
         return [value(item) for item in parts]
     if kind == "object":
-        pairs = (_children(prop) for prop in parts)
+        # Members that are not `key: value` (a nested child resource, which this grammar reads
+        # as a member of its parent's body) are not values: left out.
+        pairs = [kids for kids in (_children(prop) for prop in parts) if len(kids) == 2]
         return {str(value(k)) if k.type == "string" else _text(k): value(v) for k, v in pairs}
     if kind == "ternary_expression":
         fields = [node.child_by_field_name(f) for f in ("condition", "consequence", "alternative")]
@@ -132,9 +135,22 @@ class Template:
         return load((self.path.parent / self.modules[symbol][0]).resolve())
 
 
+# tree-sitter-bicep 1.1 predates the `extension` statement: those lines are read apart and
+# blanked for the parser (positions stay the same).
+EXTENSION = re.compile(rb"^extension[ \t]+(\w+)[ \t]*$", re.M)
+
+
+def parse(path: Path) -> tuple[Node, tuple[str, ...]]:
+    """The syntax tree of a bicep file and the extensions it declares."""
+    source = path.read_bytes()
+    extensions = tuple(m.group(1).decode() for m in EXTENSION.finditer(source))
+    blanked = EXTENSION.sub(lambda m: b" " * len(m.group(0)), source)
+    return PARSER.parse(blanked).root_node, extensions
+
+
 @functools.cache
 def load(path: Path) -> Template:
-    root = PARSER.parse(path.read_bytes()).root_node
+    root = parse(path)[0]
     template, decorators = Template(path, root), ""
     for node in _children(root):
         parts, kind = _children(node), node.type

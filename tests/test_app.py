@@ -308,6 +308,8 @@ def test_an_oversized_prompt_is_refused_before_sending_and_kept(
     assert not online_env.chat_requests
     assert stored(redis_client, app_env).count("Luke") == 0
     assert app.text_area(key=unsent_key("Luke")).value == "x" * 101
+    say(app, "y" * 1000)  # far past the limit: only what could be sent is kept
+    assert app.text_area(key=unsent_key("Luke")).value == "y" * 100
 
 
 def test_hostile_text_is_stored_verbatim_and_shown_as_text(

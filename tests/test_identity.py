@@ -57,6 +57,7 @@ def trusted_headers() -> Iterator[None]:
 @pytest.fixture
 def easyauth(app_env: str, monkeypatch: pytest.MonkeyPatch, trusted_headers: None) -> str:
     monkeypatch.setenv("AUTH_MODE", "easyauth")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")  # App Service Authentication is on
     monkeypatch.setenv("ADMIN_USERS", "oid-admin")
     return app_env
 
@@ -132,6 +133,7 @@ def test_easyauth_user_has_no_picker_and_only_their_history(
     assert "Leia's private note" not in shown
     assert "Clear ALL history…" not in labels(app)
     next(b for b in app.button if b.label == "Clear my history").click().run()
+    next(b for b in app.button if b.label == "Yes, delete mine").click().run()
     assert memory.count("oid-luke") == 0 and memory.count("oid-leia") == 1
 
 
@@ -148,6 +150,7 @@ def test_easyauth_without_trusted_headers_configured_is_a_config_error(
     app_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AUTH_MODE", "easyauth")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
     app = run_as({"oid": "oid-luke"})
     assert "STREAMLIT_SERVER_TRUSTED_USER_HEADERS" in app.error[0].value
     assert not app.chat_input

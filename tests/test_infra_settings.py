@@ -19,8 +19,12 @@ from tests.bicep_tree import MAIN, REPO, REQUIRED, Call, Choice, Expr, Resource,
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 AZURE_NAMES = {setting.name for setting in SETTINGS if setting.scope == Scope.AZURE}
-# Optional settings the deployment sets on purpose.
-OPTIONAL_GIVEN = {"ADMIN_USERS", "STREAMLIT_SERVER_TRUSTED_USER_HEADERS"}
+# Optional settings the deployment sets on purpose (from azd environment values).
+OPTIONAL_GIVEN = {
+    "ADMIN_USERS",
+    "STREAMLIT_SERVER_TRUSTED_USER_HEADERS",
+    "ALLOW_DEMO_WITH_REMOTE_REDIS",
+}
 # App Service itself reads these; the app does not.
 PLATFORM = {
     "SCM_DO_BUILD_DURING_DEPLOYMENT",  # run Oryx (pip install -r requirements.txt) on deploy

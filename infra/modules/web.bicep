@@ -24,10 +24,10 @@ param openAiModelName string
 param applicationInsightsConnectionString string
 param logAnalyticsWorkspaceId string
 
-@description('Require Microsoft Entra sign-in in front of the app (App Service Easy Auth).')
-param enableEasyAuth bool = false
+@description('Require Microsoft Entra sign-in in front of the app (App Service Easy Auth). Off only for a public demo.')
+param enableEasyAuth bool = true
 
-@description('Client id of the existing Entra app registration Easy Auth signs users in with.')
+@description('Client id of the Entra app registration Easy Auth signs users in with (modules/signin.bicep).')
 param authClientId string = ''
 
 @description('Comma-separated user ids allowed to clear all history.')
@@ -72,7 +72,11 @@ var appSettings = union(
         // Streamlit maps App Service's identity headers into st.user (chatbot/identity.py).
         STREAMLIT_SERVER_TRUSTED_USER_HEADERS: '{"X-MS-CLIENT-PRINCIPAL-ID": "oid", "X-MS-CLIENT-PRINCIPAL-NAME": "name"}'
       }
-    : {}
+    : {
+        // The public demo, asked for with PUBLIC_DEMO: demo mode on the deployed Redis,
+        // which the app otherwise refuses (chatbot/services.py check_demo_storage).
+        ALLOW_DEMO_WITH_REMOTE_REDIS: 'true'
+      }
 )
 
 var logCategories = [

@@ -33,6 +33,7 @@ def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
     return start_app(
         {
             "AUTH_MODE": "easyauth",
+            "WEBSITE_AUTH_ENABLED": "True",  # as App Service sets it with Authentication on
             "STREAMLIT_SERVER_TRUSTED_USER_HEADERS": json.dumps(EASYAUTH_HEADERS),
             "OPENAI_BASE_URL": fake_model.base_url,
             "OPENAI_API_KEY": "test",
