@@ -132,6 +132,7 @@ def test_easyauth_user_has_no_picker_and_only_their_history(
     assert "Leia's private note" not in shown
     assert "Clear ALL history…" not in labels(app)
     next(b for b in app.button if b.label == "Clear my history").click().run()
+    next(b for b in app.button if b.label == "Yes, delete mine").click().run()
     assert memory.count("oid-luke") == 0 and memory.count("oid-leia") == 1
 
 
