@@ -117,7 +117,7 @@ def test_nothing_configured_is_offline_and_labelled() -> None:
     assert config.provider is Provider.OFFLINE
     reply = OfflineChatModel().stream(MESSAGES)
     assert "".join(reply).startswith(OFFLINE_LABEL)
-    assert reply.complete and reply.usage is None
+    assert reply.complete and reply.usage is not None and reply.usage.completion_tokens > 0
 
 
 def test_build_services_picks_the_offline_responder(app_env: str) -> None:

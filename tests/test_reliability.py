@@ -27,6 +27,7 @@ from memory import (
 from memory.embedded import EmbeddedRedis
 from tests.conftest import DEFAULT_TEST_SYSTEM, free_port
 from tests.support.openai_server import ChatCompletionsServer
+from tests.test_app import unsent_key
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 ENCODING = tiktoken.get_encoding("o200k_base")
@@ -75,7 +76,7 @@ def test_the_app_survives_redis_dying_and_coming_back(
     assert not app.exception
     assert "Storage unavailable" in app.error[0].value
     assert "NOT saved" in app.warning[0].value
-    assert app.code[0].value == "typed while Redis is down"
+    assert app.text_area(key=unsent_key("Luke")).value == "typed while Redis is down"
 
     own_redis.ensure_running()
     app.run()
@@ -90,8 +91,8 @@ def test_the_app_survives_redis_dying_and_coming_back(
     )
     assert next(m.content for m in memory.messages("Luke")) == "first, acknowledged"
     assert "typed while Redis is down" not in [m.content for m in memory.messages("Luke")]
-    assert app.code[0].value == "typed while Redis is down"
-    next(b for b in app.button if b.label == "Resend").click().run()
+    assert app.text_area(key=unsent_key("Luke")).value == "typed while Redis is down"
+    next(b for b in app.button if b.label == "Send").click().run()
     assert not app.exception
     assert [m.content for m in memory.messages("Luke")][2] == "typed while Redis is down"
 
