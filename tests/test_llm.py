@@ -118,6 +118,7 @@ def test_nothing_configured_is_offline_and_labelled() -> None:
     reply = OfflineChatModel().stream(MESSAGES)
     assert "".join(reply).startswith(OFFLINE_LABEL)
     assert reply.complete and reply.usage is not None and reply.usage.estimated  # counted, ≈
+    assert reply.usage.completion_tokens > 0
 
 
 def test_build_services_picks_the_offline_responder(app_env: str) -> None:

@@ -28,6 +28,7 @@ from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.support.openai_server import ChatCompletionsServer
 from tests.support.ports import free_port
 from tests.support.tokens import count_message_tokens
+from tests.test_app import unsent_key
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -75,7 +76,7 @@ def test_the_app_survives_redis_dying_and_coming_back(
     assert not app.exception
     assert "Storage unavailable" in app.error[0].value
     assert any("NOT saved" in warning.value for warning in app.warning)
-    assert app.text_area[0].value == "typed while Redis is down"
+    assert app.text_area(key=unsent_key("Luke")).value == "typed while Redis is down"
 
     own_redis.ensure_running()
     app.run()
@@ -90,7 +91,7 @@ def test_the_app_survives_redis_dying_and_coming_back(
     )
     assert next(m.content for m in memory.messages("Luke")) == "first, acknowledged"
     assert "typed while Redis is down" not in [m.content for m in memory.messages("Luke")]
-    assert app.text_area[0].value == "typed while Redis is down"
+    assert app.text_area(key=unsent_key("Luke")).value == "typed while Redis is down"
     next(b for b in app.button if b.label == "Send").click().run()
     assert not app.exception
     assert [m.content for m in memory.messages("Luke")][2] == "typed while Redis is down"

@@ -62,6 +62,13 @@ def as_user(page: StreamlitPage, user: str) -> None:
     expect(page.chat_input).to_be_visible()
 
 
+def open_sidebar(page: StreamlitPage) -> None:
+    page.page.get_by_test_id("stExpandSidebarButton").click()
+    expect(page.sidebar).to_have_attribute("data-collapsed", "false")
+    expect(page.combobox("User")).to_be_in_viewport(ratio=1)
+    page.page.wait_for_timeout(500)  # the slide-in animation: a click during it is lost
+
+
 def test_while_a_reply_streams_the_prompt_box_is_disabled_and_stop_saves_nothing(
     page: StreamlitPage, fake_model: ChatCompletionsServer, stored: ChatMemory
 ) -> None:
@@ -129,13 +136,11 @@ def test_on_a_phone_sidebar_errors_show_and_switching_user_closes_the_sidebar(
     page.reload()
     sidebar = page.sidebar
     expect(sidebar).to_have_attribute("data-collapsed", "true")  # a phone starts without it
-    page.page.get_by_test_id("stExpandSidebarButton").click()
-    expect(sidebar).to_have_attribute("data-collapsed", "false")
+    open_sidebar(page)
     page.choose("User", "Rose")
     expect(sidebar).to_have_attribute("data-collapsed", "true")  # closed after the switch
     expect(page.chat_input).to_be_in_viewport()
-    page.page.get_by_test_id("stExpandSidebarButton").click()
-    expect(sidebar).to_have_attribute("data-collapsed", "false")
+    open_sidebar(page)
     page.choose("Preset", "Custom…")
     box = sidebar.get_by_role("textbox", name="Custom instruction")
     box.fill(" ")
