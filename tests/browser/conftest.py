@@ -10,9 +10,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+import redis
 from playwright.sync_api import expect
 from pytest_playwright.pytest_playwright import CreateContextCallback
 
+from chatbot.presets import DEFAULT_PRESET, load_presets
+from memory import ChatMemory, RedisTarget, create_redis_client
 from tests.browser.harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -82,3 +85,27 @@ def open_page(new_context: CreateContextCallback) -> OpenPage:
         return page
 
     return open_
+
+
+@pytest.fixture(scope="module")
+def stored(app: AppServer) -> Iterator[ChatMemory]:
+    """The module's app's Redis and index (its `app` fixture), read directly."""
+    client: redis.Redis = create_redis_client(RedisTarget(url=app.redis_url))
+    yield ChatMemory(
+        client,
+        default_system=load_presets()[DEFAULT_PRESET].instruction(),
+        index_name=app.index_name,
+    )
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_model(request: pytest.FixtureRequest) -> None:
+    """Each test starts with the fake model as configured, no faults, no requests logged."""
+    if "fake_model" in request.fixturenames:
+        request.getfixturevalue("fake_model").reset()
+
+
+@pytest.fixture
+def page(app: AppServer, open_page: OpenPage) -> StreamlitPage:
+    return open_page(app)

@@ -25,6 +25,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from chatbot.config import SETTINGS
 from memory.embedded import EmbeddedRedis
+from tests.support.openai_server import ChatCompletionsServer
 from tests.support.ports import free_port
 from tests.support.streamlit_process import StreamlitProcess
 
@@ -308,3 +309,19 @@ class StreamlitPage:
 
 StartApp = Callable[[Mapping[str, str]], AppServer]  # the `start_app` fixture
 OpenPage = Callable[..., StreamlitPage]  # the `open_page` fixture
+
+
+def with_fake_model(fake_model: ChatCompletionsServer, **settings: str) -> dict[str, str]:
+    """An app's environment with the fake server as its model, plus `settings`."""
+    return {
+        "OPENAI_BASE_URL": fake_model.base_url,
+        "OPENAI_API_KEY": "test",
+        "LLM_MAX_RETRIES": "0",
+        **settings,
+    }
+
+
+def as_user(page: StreamlitPage, user: str) -> None:
+    """Switch the demo user picker to `user` and wait for the prompt box."""
+    page.choose("User", user)
+    expect(page.chat_input).to_be_visible()

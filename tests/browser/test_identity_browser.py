@@ -4,16 +4,13 @@ by `server.trustedUserHeaders`, decide whose conversation a browser gets."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-import redis
 from playwright.sync_api import expect
 
 from chatbot.identity import EASYAUTH_HEADERS
-from chatbot.presets import DEFAULT_PRESET, load_presets
-from memory import ChatMemory, RedisTarget, create_redis_client
-from tests.browser.harness import AppServer, OpenPage, StartApp, StreamlitPage
+from memory import ChatMemory
+from tests.browser.harness import AppServer, OpenPage, StartApp, StreamlitPage, with_fake_model
 from tests.support.openai_server import ChatCompletionsServer
 
 pytestmark = pytest.mark.browser
@@ -31,26 +28,13 @@ BOB = {
 @pytest.fixture(scope="module")
 def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
     return start_app(
-        {
-            "AUTH_MODE": "easyauth",
-            "WEBSITE_AUTH_ENABLED": "True",  # as App Service sets it with Authentication on
-            "STREAMLIT_SERVER_TRUSTED_USER_HEADERS": json.dumps(EASYAUTH_HEADERS),
-            "OPENAI_BASE_URL": fake_model.base_url,
-            "OPENAI_API_KEY": "test",
-            "LLM_MAX_RETRIES": "0",
-        }
+        with_fake_model(
+            fake_model,
+            AUTH_MODE="easyauth",
+            WEBSITE_AUTH_ENABLED="True",  # as App Service sets it with Authentication on
+            STREAMLIT_SERVER_TRUSTED_USER_HEADERS=json.dumps(EASYAUTH_HEADERS),
+        )
     )
-
-
-@pytest.fixture(scope="module")
-def stored(app: AppServer) -> Iterator[ChatMemory]:
-    client: redis.Redis = create_redis_client(RedisTarget(url=app.redis_url))
-    yield ChatMemory(
-        client,
-        default_system=load_presets()[DEFAULT_PRESET].instruction(),
-        index_name=app.index_name,
-    )
-    client.close()
 
 
 def signed_in(page: StreamlitPage, headers: dict[str, str]) -> None:

@@ -3,15 +3,18 @@ per journey, the fake model server as the model, and Redis read back to check wh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import redis
 from playwright.sync_api import expect
 
 from chatbot.presets import DEFAULT_PRESET, load_presets
-from memory import ChatMemory, RedisTarget, Role, create_redis_client
-from tests.browser.harness import AppServer, OpenPage, StartApp, StreamlitPage
+from memory import ChatMemory, Role
+from tests.browser.harness import (
+    AppServer,
+    StartApp,
+    StreamlitPage,
+    as_user,
+    with_fake_model,
+)
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.support.tokens import count_request_tokens
 
@@ -33,39 +36,12 @@ CHART_SEGMENTS = "[aria-roledescription='bar']"
 @pytest.fixture(scope="module")
 def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
     return start_app(
-        {
-            "OPENAI_BASE_URL": fake_model.base_url,
-            "OPENAI_API_KEY": "test",
-            "LLM_MAX_RETRIES": "0",
-            "LLM_TIMEOUT_SECONDS": str(LLM_TIMEOUT_SECONDS),
-            "DEMO_USERS": ",".join(USERS),
-        }
+        with_fake_model(
+            fake_model,
+            LLM_TIMEOUT_SECONDS=str(LLM_TIMEOUT_SECONDS),
+            DEMO_USERS=",".join(USERS),
+        )
     )
-
-
-@pytest.fixture(scope="module")
-def stored(app: AppServer) -> Iterator[ChatMemory]:
-    """The app's Redis and index, read directly."""
-    client: redis.Redis = create_redis_client(RedisTarget(url=app.redis_url))
-    yield ChatMemory(
-        client, default_system=PRESETS[DEFAULT_PRESET].instruction(), index_name=app.index_name
-    )
-    client.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_model(fake_model: ChatCompletionsServer) -> None:
-    fake_model.reset()
-
-
-@pytest.fixture
-def page(app: AppServer, open_page: OpenPage) -> StreamlitPage:
-    return open_page(app)
-
-
-def as_user(page: StreamlitPage, user: str) -> None:
-    page.choose("User", user)
-    expect(page.chat_input).to_be_visible()
 
 
 def contents(memory: ChatMemory, user: str) -> list[tuple[str, str]]:

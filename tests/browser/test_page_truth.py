@@ -4,15 +4,17 @@ user per journey, the fake model server as the model, Redis read back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import redis
 from playwright.sync_api import ViewportSize, expect
 
-from chatbot.presets import DEFAULT_PRESET, load_presets
-from memory import ChatMemory, RedisTarget, Role, create_redis_client
-from tests.browser.harness import AppServer, OpenPage, StartApp, StreamlitPage
+from memory import ChatMemory, Role
+from tests.browser.harness import (
+    AppServer,
+    StartApp,
+    StreamlitPage,
+    as_user,
+    with_fake_model,
+)
 from tests.support.openai_server import ChatCompletionsServer
 
 pytestmark = pytest.mark.browser
@@ -26,40 +28,12 @@ STOPPED = "You stopped the reply; nothing of it was saved."
 @pytest.fixture(scope="module")
 def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
     return start_app(
-        {
-            "OPENAI_BASE_URL": fake_model.base_url,
-            "OPENAI_API_KEY": "test",
-            "LLM_MAX_RETRIES": "0",
-            "DEMO_USERS": ",".join(USERS),
-            "MAX_PROMPT_CHARS": "2000",
-        }
+        with_fake_model(
+            fake_model,
+            DEMO_USERS=",".join(USERS),
+            MAX_PROMPT_CHARS="2000",
+        )
     )
-
-
-@pytest.fixture(scope="module")
-def stored(app: AppServer) -> Iterator[ChatMemory]:
-    client: redis.Redis = create_redis_client(RedisTarget(url=app.redis_url))
-    yield ChatMemory(
-        client,
-        default_system=load_presets()[DEFAULT_PRESET].instruction(),
-        index_name=app.index_name,
-    )
-    client.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_model(fake_model: ChatCompletionsServer) -> None:
-    fake_model.reset()
-
-
-@pytest.fixture
-def page(app: AppServer, open_page: OpenPage) -> StreamlitPage:
-    return open_page(app)
-
-
-def as_user(page: StreamlitPage, user: str) -> None:
-    page.choose("User", user)
-    expect(page.chat_input).to_be_visible()
 
 
 def open_sidebar(page: StreamlitPage) -> None:

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 from pytest_httpserver import HTTPServer
 
-from tests.browser.harness import AppServer, OpenPage, StartApp
+from tests.browser.harness import AppServer, OpenPage, StartApp, with_fake_model
 from tests.support.openai_server import ChatCompletionsServer
 
 pytestmark = pytest.mark.browser
@@ -19,11 +19,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
     return start_app(
-        {
-            "OPENAI_BASE_URL": fake_model.base_url,
-            "OPENAI_API_KEY": "test",
-            "LLM_MAX_RETRIES": "0",
-        }
+        with_fake_model(
+            fake_model,
+        )
     )
 
 
