@@ -18,7 +18,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
@@ -36,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 USER = "Luke"
 INDEX = "uisettle"
 SLIDER = "input[type='range'][aria-label='Length of chat history']"
+PARTS = ("to start", "script", "paint")
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 MINIMAL_PAGE = f'''
 import os
@@ -84,27 +84,15 @@ WATCH_PROMPT = """prompt => { window.shown = new Promise(resolve => {
 }); }"""
 
 
-@dataclass
-class Settle:
-    to_start: float  # press until the script runs (browser, websocket, server queue)
-    script: float  # the script run, its elements streamed to the page
-    paint: float  # after the run until the next frame is painted
-
-    @property
-    def total(self) -> float:
-        return self.to_start + self.script + self.paint
-
-
 @contextmanager
 def streamlit(script: Path, env: dict[str, str]) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port)]
-    command += ["--server.headless", "true", "--server.fileWatcherType", "none"]
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+               "--server.headless", "true", "--server.fileWatcherType", "none"]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        for _ in range(300):  # a minute at most
             with suppress(OSError):
                 if urllib.request.urlopen(url + "_stcore/health", timeout=2).read() == b"ok":
                     break
@@ -122,11 +110,14 @@ def open_page(page: Page, url: str) -> None:
     page.wait_for_timeout(500)
 
 
-def settle(page: Page, key: str) -> Settle:
+def settle(page: Page, key: str) -> dict[str, float]:
+    """ms from the press until the script runs (browser, websocket, server queue), of the run
+    (its elements streamed to the page) and from its end until the next painted frame."""
     page.evaluate(WATCH)
     page.locator(SLIDER).press(key)
     t = page.evaluate("() => window.settled")
-    return Settle(t["start"] - t["press"], t["end"] - t["start"], t["painted"] - t["end"])
+    parts = {"to start": t["start"] - t["press"], "script": t["end"] - t["start"]}
+    return parts | {"paint": t["painted"] - t["end"]}
 
 
 def first_feedback(page: Page, prompt: str) -> float:
@@ -141,11 +132,9 @@ def first_feedback(page: Page, prompt: str) -> float:
 
 
 def store_conversation(url: str) -> None:
-    memory = ChatMemory(
-        create_redis_client(RedisTarget(url=url)),
-        default_system=load_presets()[DEFAULT_PRESET].instruction(),
-        index_name=INDEX,
-    )
+    system = load_presets()[DEFAULT_PRESET].instruction()
+    client = create_redis_client(RedisTarget(url=url))
+    memory = ChatMemory(client, default_system=system, index_name=INDEX)
     for number in range(50):
         role = Role.USER if number % 2 == 0 else Role.ASSISTANT
         memory.append(USER, role, f"Message {number}: " + "some words here " * 8)
@@ -153,7 +142,7 @@ def store_conversation(url: str) -> None:
 
 def measure(
     rounds: int, env: dict[str, str], minimal: Path
-) -> tuple[dict[str, list[Settle]], list[float]]:
+) -> tuple[dict[str, list[dict[str, float]]], list[float]]:
     """Settles per page (two warm-up rounds first), then five Enter-to-prompt times (app)."""
     with (
         streamlit(REPO / "app.py", env) as app_url,
@@ -167,7 +156,7 @@ def measure(
         pages = {"app": browser.new_page(), "minimal": browser.new_page()}
         open_page(pages["app"], app_url + f"?user={USER}")
         open_page(pages["minimal"], minimal_url)
-        runs: dict[str, list[Settle]] = {name: [] for name in pages}
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in pages}
         for round_ in range(rounds + 2):
             key = "ArrowLeft" if round_ % 2 == 0 else "ArrowRight"
             for name, page in pages.items():
@@ -195,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
         runs, feedback = measure(args.rounds, env, minimal)
 
-    rows = [[name, *p50_p99([r.total for r in settles]), median([r.to_start for r in settles]),
-             median([r.script for r in settles]), median([r.paint for r in settles])]
+    totals = {name: [sum(parts.values()) for parts in settles] for name, settles in runs.items()}
+    rows = [[name, *p50_p99(totals[name]), *(median([s[part] for s in settles]) for part in PARTS)]
             for name, settles in runs.items()]  # fmt: skip
-    ratio = median([r.total for r in runs["app"]]) / median([r.total for r in runs["minimal"]])
+    ratio = median(totals["app"]) / median(totals["minimal"])
     print(table(f"SLIDER CHANGE UNTIL THE PAGE SETTLES (ms; {args.rounds} interleaved rounds)",
-                ["page", "settle p50", "settle p99", "to start p50", "script p50", "paint p50"],
+                ["page", "settle p50", "settle p99", *(f"{part} p50" for part in PARTS)],
                 rows))  # fmt: skip
     print(f"ratio app / minimal: {ratio:.2f}x")
     print(f"Enter until the prompt shows (app): p50 {median(feedback):.0f} ms")
