@@ -45,8 +45,8 @@ class Results:
     """`used_memory` growth per message loaded, per contender (hash, timeline, index share)."""
     mean_chars: float
     server: str
+    indexes: tuple[str, str]
     elapsed_s: float = 0.0
-    indexes: tuple[str, str] = ("", "")
 
 
 def run(config: BenchConfig, url: str | None) -> Results:
@@ -64,7 +64,7 @@ def run(config: BenchConfig, url: str | None) -> Results:
                 limits=StorageLimits(max_messages=10**9, max_bytes=10**12),  # histories > caps
             )
             demo = DemoApp(target, names[1])
-            results = _Run(config, client, memory, demo).measure(owned)
+            results = _Run(config, client, memory, demo).measure(owned, names)
         finally:
             if demo is not None:
                 demo.close()
@@ -72,7 +72,6 @@ def run(config: BenchConfig, url: str | None) -> Results:
                 drop_indexes(client, names)
             client.close()
     results.elapsed_s = time.monotonic() - started
-    results.indexes = names
     return results
 
 
@@ -89,13 +88,11 @@ class _Run:
         self.rows: list[Row] = []
         index = 0
         for history, count in config.users_by_history.items():
-            ids = [f"user{i:05d}" for i in range(index, index + count)]
-            self.users[history] = [
-                BenchUser(index + n, u, user_tag(u), history) for n, u in enumerate(ids)
-            ]
+            ids = [(i, f"user{i:05d}") for i in range(index, index + count)]
+            self.users[history] = [BenchUser(i, u, user_tag(u), history) for i, u in ids]
             index += count
 
-    def measure(self, owned: bool) -> Results:
+    def measure(self, owned: bool, indexes: tuple[str, str]) -> Results:
         with bulk_loading(self.client, owned):
             bytes_per_message = self.load()
         for history in self.config.histories:
@@ -108,7 +105,8 @@ class _Run:
             self.turns(history)
         self.writes()
         server = f"Redis {self.client.info('server')['redis_version']}"
-        return Results(self.config, self.rows, bytes_per_message, self.corpus.mean_chars(), server)
+        mean_chars = self.corpus.mean_chars()
+        return Results(self.config, self.rows, bytes_per_message, mean_chars, server, indexes)
 
     def load(self) -> dict[str, float]:
         """Every user's messages through ChatMemory.append, then the same texts through the

@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 from redisvl.extensions.message_history.schema import MessageHistorySchema
 from redisvl.index import SearchIndex
 
@@ -79,7 +80,8 @@ def floor_append(client: redis.Redis, memory: ChatMemory, tag: str) -> None:
     """The floor's write: the same kind of indexed hash plus a sorted-set entry, one MULTI."""
     key = memory._layout.message_key(tag, uuid.uuid4().hex)
     pipe = client.pipeline(transaction=True)
-    pipe.hset(key, mapping={"role": "user", "content": "Hi", "session_tag": tag, "timestamp": 1})
+    fields: dict[FieldT, EncodableT] = {"role": "user", "content": "How are you?", "timestamp": 1}
+    pipe.hset(key, mapping=fields | {"session_tag": tag})
     pipe.zadd(f"{NAME}:floor:{{{tag}}}", {key: time.time()})
     pipe.execute()
 

@@ -1,9 +1,6 @@
-"""Fair, interleaved timing of several contenders, and the flat result row it produces.
-
-Each iteration picks one random subject (a user) and runs every contender on it once, in a
-random order, so no contender always runs first (cold caches) or right after an expensive one
-(a call after a 20 ms demo call is slower, whatever it does). Warm-up iterations are discarded.
-"""
+"""Fair, interleaved timing: each iteration picks one random subject (a user) and runs every
+contender on it once, in a random order, so none always runs first (cold caches) or right
+after an expensive one. Warm-up iterations are discarded. Results are flat rows."""
 
 from __future__ import annotations
 
@@ -25,8 +22,6 @@ def p50_p99(samples: list[float]) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Row:
-    """One contender's timing in one measured situation."""
-
     measure: str
     """read, render, flat, turn or write (scale: append, read)."""
     history: int
@@ -46,8 +41,7 @@ class Interleaved(Generic[S]):
     warmup: int
     iterations: int
     budget_s: float | None = None
-    """Stop once this many seconds of measuring have passed, if half the iterations are done
-    (keeps the slowest cells from dominating a run's duration)."""
+    """Stop after this many seconds of measuring if half the iterations are done."""
 
     def run(self, rng: random.Random, measure: str, history: int, window: int) -> list[Row]:
         names = list(self.contenders)

@@ -37,6 +37,8 @@ INDEX = "uisettle"
 SLIDER = "input[type='range'][aria-label='Length of chat history']"
 PARTS = ("to start", "script", "paint")
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+Settles = dict[str, list[dict[str, float]]]
+"""Per page, per settle: ms of each part (PARTS)."""
 MINIMAL_PAGE = f'''
 import os
 import streamlit as st
@@ -140,9 +142,7 @@ def store_conversation(url: str) -> None:
         memory.append(USER, role, f"Message {number}: " + "some words here " * 8)
 
 
-def measure(
-    rounds: int, env: dict[str, str], minimal: Path
-) -> tuple[dict[str, list[dict[str, float]]], list[float]]:
+def measure(rounds: int, env: dict[str, str], minimal: Path) -> tuple[Settles, list[float]]:
     """Settles per page (two warm-up rounds first), then five Enter-to-prompt times (app)."""
     with (
         streamlit(REPO / "app.py", env) as app_url,
@@ -156,7 +156,7 @@ def measure(
         pages = {"app": browser.new_page(), "minimal": browser.new_page()}
         open_page(pages["app"], app_url + f"?user={USER}")
         open_page(pages["minimal"], minimal_url)
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in pages}
+        runs: Settles = {name: [] for name in pages}
         for round_ in range(rounds + 2):
             key = "ArrowLeft" if round_ % 2 == 0 else "ArrowRight"
             for name, page in pages.items():
