@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench.config import full_config, quick_config
+from bench.config import FULL, QUICK
 from bench.report import as_json, format_report
 from bench.runner import log, run
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         "its own index names and is deleted afterwards",
     )
     args = parser.parse_args(argv)
-    results = run(quick_config() if args.quick else full_config(), args.redis_url)
+    results = run(QUICK if args.quick else FULL, args.redis_url)
     print(format_report(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(as_json(results), indent=1) + "\n")

@@ -36,28 +36,13 @@ class BenchConfig:
         return max(history for history in self.histories if history <= 1000)
 
 
-def full_config() -> BenchConfig:
-    """10,000 users, 970,300 messages (and as many again in the demo's layout)."""
-    return BenchConfig(
-        mode="full",
-        users_by_history={10: 7030, 100: 2500, 1000: 450, 10000: 20},
-        windows=(5, 20, 50),
-        warmup=40,
-        iterations=400,
-        turn_iterations=150,
-        write_iterations=1500,
-        cell_budget_s=40.0,
-    )
-
-
-def quick_config() -> BenchConfig:
-    """Small sizes for CI: every table of the full run, in seconds."""
-    return BenchConfig(
-        mode="quick",
-        users_by_history={10: 40, 200: 10},
-        windows=(5,),
-        warmup=20,
-        iterations=150,
-        turn_iterations=30,
-        write_iterations=200,
-    )
+# 10,000 users, 970,300 messages (and as many again in the demo's layout).
+FULL = BenchConfig(
+    mode="full", users_by_history={10: 7030, 100: 2500, 1000: 450, 10000: 20}, windows=(5, 20, 50),
+    warmup=40, iterations=400, turn_iterations=150, write_iterations=1500, cell_budget_s=40.0,
+)  # fmt: skip
+# Small sizes for CI: every table of the full run, in seconds.
+QUICK = BenchConfig(
+    mode="quick", users_by_history={10: 40, 200: 10}, windows=(5,), warmup=20, iterations=150,
+    turn_iterations=30, write_iterations=200,
+)  # fmt: skip

@@ -1,9 +1,4 @@
-"""This project's memory work per render/turn, and the raw-Redis floor.
-
-The calls are app.py's: a render is `memory.conversation(user, page_size=50)` with the user's
-stored window size, a turn adds `append(user prompt)`, `context_window(user, N)` and
-`append(assistant reply, usage)` and ends with Streamlit's rerun, i.e. another render.
-"""
+"""This project's memory work per render/turn (app.py's calls), and the raw-Redis floor."""
 
 from __future__ import annotations
 
@@ -19,10 +14,9 @@ class ProjectApp:
 
     def read(self, user_id: str, window: int) -> int:
         """The headline read: one `conversation()` whose page is the window, giving the request
-        (`window.as_openai()`) and its token count in one round trip, no re-encoding."""
+        and its token count in one round trip, no re-encoding."""
         conversation = self.memory.conversation(user_id, window_size=window, page_size=window)
-        request = conversation.window.as_openai()
-        return len(request) + conversation.window.token_count
+        return len(conversation.window.as_openai()) + conversation.window.token_count
 
     def render(self, user_id: str) -> int:
         """What app.py's main() reads for one page: the last 50 messages shown, plus the window
@@ -34,8 +28,8 @@ class ProjectApp:
         return shown + window.token_count + len(window.as_openai()) + len(bars)
 
     def turn(self, user_id: str, window: int, prompt: str, reply: str, usage: Usage | None) -> int:
-        """One chat turn as app.py runs it: render, store the prompt, assemble the request,
-        store the reply, rerun (render again). The model call itself is left out."""
+        """Render, store the prompt, assemble the request, store the reply, rerun (render
+        again). The model call itself is left out."""
         shown = self.render(user_id)
         self.memory.append(user_id, Role.USER, prompt)
         request = self.memory.context_window(user_id, window)
@@ -45,8 +39,8 @@ class ProjectApp:
 
 
 class Floor:
-    """One raw FT.SEARCH over the project's own index: the cheapest way to get the last N
-    documents of a user that the index offers. hiredis parses the reply; nothing else runs."""
+    """One raw FT.SEARCH over the project's own index: the cheapest way the index offers to get
+    a user's newest N documents; hiredis parses the reply, nothing else runs."""
 
     def __init__(self, client: redis.Redis, index_name: str) -> None:
         self.client = client
@@ -54,15 +48,8 @@ class Floor:
 
     def read(self, tag: str, limit: int) -> int:
         """`tag` is the user's session tag (`memory.keys.user_tag`), computed beforehand."""
+        query = f"@session_tag:{{{tag}}}"
         reply = self.client.execute_command(
-            "FT.SEARCH",
-            self.index_name,
-            f"@session_tag:{{{tag}}}",
-            "SORTBY",
-            "timestamp",
-            "DESC",
-            "LIMIT",
-            0,
-            limit,
+            "FT.SEARCH", self.index_name, query, "SORTBY", "timestamp", "DESC", "LIMIT", 0, limit
         )
         return len(reply)

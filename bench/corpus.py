@@ -1,9 +1,6 @@
-"""Deterministic synthetic conversations.
-
-Message `k` of user `i` is fully determined by `(i, k)`: prompts (10-60 words) at even `k`,
-replies (60-240 words, some markdown, with usage) at odd `k`, drawn from two fixed pools like a
-chat with a helpful model (~600 characters per message on average).
-"""
+"""Deterministic synthetic conversations: message `k` of user `i` is determined by `(i, k)`,
+a prompt (10-60 words) at even `k`, a reply (60-240 words, some markdown, with usage) at odd
+`k`, from two fixed pools (~600 characters per message on average)."""
 
 from __future__ import annotations
 
@@ -14,14 +11,13 @@ from functools import cached_property
 from memory import Role, Usage
 
 _VOCABULARY = (
-    "the a to of and in is it you that for on with as this be are was can how what why "
-    "when which redis memory chat message model token window history user assistant "
-    "reply prompt context cache index search query store key value hash list stream "
-    "cluster node azure python streamlit request response latency throughput server "
-    "client connection please explain compare example code function error retry timeout "
-    "config setting instruction system summary detail step first then next finally "
-    "because however also data time second minute hour day week result number count size "
-    "limit page order"
+    "the a to of and in is it you that for on with as this be are was can how what why when which "
+    "redis memory chat message model token window history user assistant reply prompt context "
+    "cache index search query store key value hash list stream cluster node azure python "
+    "streamlit request response latency throughput server client connection please explain "
+    "compare example code function error retry timeout config setting instruction system summary "
+    "detail step first then next finally because however also data time second minute hour day "
+    "week result number count size limit page order"
 )
 _WORDS = tuple(_VOCABULARY.split())
 SYSTEM_TEXT = "You are a helpful assistant."

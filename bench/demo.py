@@ -1,23 +1,8 @@
-"""The demo's approach, re-implemented faithfully as the reference.
-
-Source: `LLMmemory.py` of the "Use Azure Managed Redis to store LLM chat history" Streamlit demo
-(redis.io/learn/howtos/use-amr-store-llm-chat-history, Azure Managed Redis samples). It keeps every
-user's messages in one redisvl session manager (`StandardSessionManager`, renamed
-`MessageHistory` in redisvl 0.4+, the class used here) with `session_tag=<user name>`, and stores
-the system instruction as the user's first message. What one Streamlit rerun does, in order:
-
-1. `update_text_display()` runs on every rerun (it is passed as `on_change=update_text_display()`,
-   i.e. called, not referenced): `get_recent(top_k=5)`;
-2. `update_system_instructions()`: `get_recent(top_k=100, raw=True)`, takes `messages[0]` as the
-   system message and `HSET`s its content to the selected preset's text;
-3. the "Chat history tokens" metric: `get_recent(top_k=contextwindow)`, re-encoded with tiktoken;
-4. with a new prompt: `add_message(user)`, then `ask_openai_session()`:
-   `get_recent(top_k=contextwindow)[1:]` plus `get_system_instructions()`
-   (`get_recent(top_k=100)[0]`), the model call, `add_message(assistant)`;
-5. the metric again: `get_recent(top_k=contextwindow)`, re-encoded.
-
-Deviations, all neutral or in the demo's favour, are listed in bench/README.md (o200k_base
-instead of cl100k_base; no model call; beyond 100 messages step 2 overwrites an old message).
+"""The demo's approach, re-implemented faithfully as the reference: `LLMmemory.py` of the "Use
+Azure Managed Redis to store LLM chat history" Streamlit demo, on redisvl's real `MessageHistory`
+(`session_tag=<user name>`, the system instruction stored as the user's first message). The
+functions keep the demo's names; `rerun()` calls them in the script's order. What it does and
+the deviations (o200k_base, no model call) are in bench/README.md.
 """
 
 from __future__ import annotations
@@ -47,8 +32,6 @@ class DemoApp:
     def close(self) -> None:
         self.redis_client.close()
         self.session_manager._index.disconnect()
-
-    # --- the demo's functions ------------------------------------------------------------
 
     @staticmethod
     def calculate_tokens(text: list[dict[str, Any]]) -> int:
@@ -90,11 +73,9 @@ class DemoApp:
         self.session_manager.add_message({"role": "assistant", "content": reply}, session_tag=user)
         return messages
 
-    # --- what the benchmark times ----------------------------------------------------------
-
     def read(self, user: str, contextwindow: int) -> int:
-        """The read side the brief names: the system-message look-up and the window read
-        twice, each re-encoded for the token metric (no display read, no write)."""
+        """The system-message look-up and the window read twice, each re-encoded for the token
+        metric (no display read, no write)."""
         system = self.get_system_instructions(user)
         return (
             len(system)
@@ -105,7 +86,8 @@ class DemoApp:
     def rerun(
         self, user: str, contextwindow: int, prompt: str | None = None, reply: str = ""
     ) -> int:
-        """One whole script run; with `prompt`, a turn (steps 1-5 of the module docstring)."""
+        """One whole script run: the display read (`on_change=update_text_display()` calls it
+        on every rerun), the system message rewrite, the token metric; with `prompt`, a turn."""
         shown = self.update_text_display(user)
         self.update_system_instructions(user)
         tokens = self.chat_history_tokens(user, contextwindow)

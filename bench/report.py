@@ -1,7 +1,5 @@
-"""Ratios, the targets' verdicts, the printed tables and the JSON document of a run.
-
-Every ratio is p50 over p50 of two contenders timed in the same interleaved loop.
-"""
+"""Ratios (p50 over p50 of two contenders in the same loop), the targets' verdicts, the one
+table printer and the JSON document of a run."""
 
 from __future__ import annotations
 
@@ -37,11 +35,8 @@ class Figures:
         return self.by_key[(measure, history, window, contender)]
 
     def ratio(self, measure: str, history: int, window: int, top: str, bottom: str) -> float:
-        return round(
-            self.row(measure, history, window, top).p50_us
-            / self.row(measure, history, window, bottom).p50_us,
-            3,
-        )
+        top_us, bottom_us = (self.row(measure, history, window, c).p50_us for c in (top, bottom))
+        return round(top_us / bottom_us, 3)
 
     def cells(self) -> list[tuple[int, int]]:
         return [(h, n) for h in self.config.histories for n in self.config.windows]
@@ -79,9 +74,8 @@ class Figures:
         ]  # fmt: skip
 
 
-def _verdict(
-    target: str, threshold: float, values: dict[str, float], *, higher_is_worse: bool
-) -> Verdict:
+def _verdict(target: str, threshold: float, values: dict[str, float], *,
+             higher_is_worse: bool) -> Verdict:  # fmt: skip
     where = (max if higher_is_worse else min)(values, key=values.__getitem__)
     worst = values[where]
     passed = worst <= threshold if higher_is_worse else worst >= threshold
@@ -110,25 +104,12 @@ def _x(value: float) -> str:
     return f"{value:.2f}x"
 
 
-def _compare(
-    f: Figures,
-    title: str,
-    measure: str,
-    keys: list[tuple[int, int]],
-    contenders: tuple[str, ...],
-    ratios: list[tuple[str, str]],
-) -> str:
+def _compare(f: Figures, title: str, measure: str, keys: list[tuple[int, int]],
+             contenders: tuple[str, ...], ratios: list[tuple[str, str]]) -> str:  # fmt: skip
     """Contenders side by side per (history, N): p50 and p99 of each, then the ratios."""
     headers = ["history", "N", *(f"{c} {q}" for c in contenders for q in ("p50", "p99"))]
-    rows = [
-        [
-            h,
-            n,
-            *(v for c in contenders for v in _p(f.row(measure, h, n, c))),
-            *(_x(f.ratio(measure, h, n, a, b)) for a, b in ratios),
-        ]
-        for h, n in keys
-    ]
+    rows = [[h, n, *(v for c in contenders for v in _p(f.row(measure, h, n, c))),
+             *(_x(f.ratio(measure, h, n, a, b)) for a, b in ratios)] for h, n in keys]  # fmt: skip
     return table(title, headers + [f"{a}/{b}" for a, b in ratios], rows)
 
 

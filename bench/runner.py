@@ -39,16 +39,14 @@ class BenchUser:
 
 @dataclass
 class Results:
-    """Everything a run measured; `report` turns it into ratios, verdicts and tables."""
-
     config: BenchConfig
     rows: list[Row]
     bytes_per_message: dict[str, float]
     """`used_memory` growth per message loaded, per contender (hash, timeline, index share)."""
     mean_chars: float
     server: str
+    indexes: tuple[str, str]
     elapsed_s: float = 0.0
-    indexes: tuple[str, str] = ("", "")
 
 
 def run(config: BenchConfig, url: str | None) -> Results:
@@ -66,7 +64,7 @@ def run(config: BenchConfig, url: str | None) -> Results:
                 limits=StorageLimits(max_messages=10**9, max_bytes=10**12),  # histories > caps
             )
             demo = DemoApp(target, names[1])
-            results = _Run(config, client, memory, demo, names[0]).measure(owned)
+            results = _Run(config, client, memory, demo).measure(owned, names)
         finally:
             if demo is not None:
                 demo.close()
@@ -74,35 +72,27 @@ def run(config: BenchConfig, url: str | None) -> Results:
                 drop_indexes(client, names)
             client.close()
     results.elapsed_s = time.monotonic() - started
-    results.indexes = names
     return results
 
 
 class _Run:
     def __init__(
-        self,
-        config: BenchConfig,
-        client: redis.Redis,
-        memory: ChatMemory,
-        demo: DemoApp,
-        index_name: str,
+        self, config: BenchConfig, client: redis.Redis, memory: ChatMemory, demo: DemoApp
     ) -> None:
         self.config, self.client, self.memory, self.demo = config, client, memory, demo
         self.rng = random.Random(config.seed)
         self.corpus = Corpus(config.seed)
         self.project = ProjectApp(memory, config.page_size)
-        self.floor = Floor(client, index_name)
+        self.floor = Floor(client, memory._layout.index_name)
         self.users: dict[int, list[BenchUser]] = {}
         self.rows: list[Row] = []
         index = 0
         for history, count in config.users_by_history.items():
-            ids = [f"user{i:05d}" for i in range(index, index + count)]
-            self.users[history] = [
-                BenchUser(index + n, u, user_tag(u), history) for n, u in enumerate(ids)
-            ]
+            ids = [(i, f"user{i:05d}") for i in range(index, index + count)]
+            self.users[history] = [BenchUser(i, u, user_tag(u), history) for i, u in ids]
             index += count
 
-    def measure(self, owned: bool) -> Results:
+    def measure(self, owned: bool, indexes: tuple[str, str]) -> Results:
         with bulk_loading(self.client, owned):
             bytes_per_message = self.load()
         for history in self.config.histories:
@@ -114,16 +104,9 @@ class _Run:
         for history in self.config.histories:
             self.turns(history)
         self.writes()
-        info = self.client.info("server")
-        return Results(
-            self.config,
-            self.rows,
-            bytes_per_message,
-            self.corpus.mean_chars(),
-            f"Redis {info['redis_version']}",
-        )
-
-    # --- data ---------------------------------------------------------------------------
+        server = f"Redis {self.client.info('server')['redis_version']}"
+        mean_chars = self.corpus.mean_chars()
+        return Results(self.config, self.rows, bytes_per_message, mean_chars, server, indexes)
 
     def load(self) -> dict[str, float]:
         """Every user's messages through ChatMemory.append, then the same texts through the
@@ -148,9 +131,8 @@ class _Run:
             before = int(self.client.info("memory")["used_memory"])
             with ThreadPoolExecutor(LOAD_THREADS) as pool:
                 list(pool.map(writer, users))  # the longest first
-            used[name] = (
-                int(self.client.info("memory")["used_memory"]) - before
-            ) / self.config.messages
+            grown = int(self.client.info("memory")["used_memory"]) - before
+            used[name] = grown / self.config.messages
         for user in (us[-1] for us in self.users.values()):
             if self.memory.count(user.user_id) != user.history:
                 raise RuntimeError(f"{user.user_id} does not hold {user.history} messages")
@@ -160,8 +142,6 @@ class _Run:
         """The render reads the user's stored window size, as app.py does."""
         for user in self.users[history]:
             self.memory.set_window_size(user.user_id, window)
-
-    # --- timed comparisons --------------------------------------------------------------
 
     def sweep_cell(self, history: int, window: int) -> None:
         """`read`: the headline (the request and its token count); `render`: app.py's page."""
@@ -177,24 +157,17 @@ class _Run:
         }
         config, users = self.config, self.users[history]
         timing = Interleaved(
-            contenders,
-            lambda rng: rng.choice(users),
-            config.warmup,
-            config.iterations,
+            contenders, lambda rng: rng.choice(users), config.warmup, config.iterations,
             config.cell_budget_s,
-        )
-        for row in timing.run(self.rng, "cell", history, window):
-            measure, contender = row.contender.split(".")
-            self.rows.append(replace(row, measure=measure, contender=contender))
-        read = ", ".join(
-            f"{r.contender} {r.p50_us:,.0f}" for r in self.rows[-6:] if r.measure == "read"
-        )
+        )  # fmt: skip
+        rows = timing.run(self.rng, "cell", history, window)
+        self.rows += rows
+        read = ", ".join(f"{r.contender} {r.p50_us:,.0f}" for r in rows if r.measure == "read")
         log(f"  history {history:,} N {window}: read p50 us {read}")
 
     def flatness(self, window: int) -> None:
-        """The project's read at every history, side by side in one loop: comparing sweep cells
-        with each other would compare reads taken minutes apart after different neighbours (a
-        read after a 40 ms demo call is slower, whatever the history)."""
+        """The project's read at every history side by side in one loop (sweep cells are
+        minutes apart, after different neighbours, so not comparable with each other)."""
         contenders = {
             str(history): lambda rng, h=history: self.project.read(
                 rng.choice(self.users[h]).user_id, window
@@ -211,22 +184,18 @@ class _Run:
         """Whole turns, project against demo, each given the same new prompt and reply."""
         window, positions = self.config.turn_window, iter(range(2_000_000, 10**9, 2))
         self._store_window(history, window)
+        Turn = tuple[str, SyntheticMessage, SyntheticMessage]
 
-        def pick(rng: random.Random) -> tuple[str, SyntheticMessage, SyntheticMessage]:
+        def pick(rng: random.Random) -> Turn:
             user, k = rng.choice(self.users[history]), next(positions)
-            return (
-                user.user_id,
-                self.corpus.message(user.index, k),
-                self.corpus.message(user.index, k + 1),
-            )
+            message = self.corpus.message
+            return user.user_id, message(user.index, k), message(user.index, k + 1)
 
-        contenders: dict[str, Callable[[tuple[str, SyntheticMessage, SyntheticMessage]], object]]
-        contenders = {
-            "project": lambda s: self.project.turn(
-                s[0], window, s[1].content, s[2].content, s[2].usage
-            ),
+        contenders: dict[str, Callable[[Turn], object]] = {
+            "project": lambda s: self.project.turn(s[0], window, s[1].content, s[2].content,
+                                                   s[2].usage),
             "demo": lambda s: self.demo.rerun(s[0], window, s[1].content, s[2].content),
-        }
+        }  # fmt: skip
         timing = Interleaved(contenders, pick, 5, self.config.turn_iterations)
         self.rows += timing.run(self.rng, "turn", history, window)
 
@@ -241,18 +210,17 @@ class _Run:
             return user.user_id, self.corpus.message(user.index, next(positions))
 
         def floor(s: tuple[str, SyntheticMessage]) -> object:
-            fields: dict[FieldT, EncodableT] = {"role": s[1].role.value, "content": s[1].content}
             key = f"{self.demo.name}:floor:{uuid.uuid4().hex}"
-            return self.client.hset(key, mapping=fields | {"session_tag": "floor", "timestamp": 1})
+            role, content = s[1].role.value, s[1].content
+            fields: dict[FieldT, EncodableT] = {"role": role, "content": content, "timestamp": 1}
+            return self.client.hset(key, mapping=fields | {"session_tag": "floor"})
 
         contenders: dict[str, Callable[[tuple[str, SyntheticMessage]], object]] = {
-            "project": lambda s: self.memory.append(
-                s[0], s[1].role, s[1].content, usage=s[1].usage
-            ),
-            "demo": lambda s: history.add_message(
-                {"role": s[1].role.value, "content": s[1].content}, s[0]
-            ),
+            "project": lambda s: self.memory.append(s[0], s[1].role, s[1].content,
+                                                    usage=s[1].usage),
+            "demo": lambda s: history.add_message({"role": s[1].role.value,
+                                                   "content": s[1].content}, s[0]),
             "floor": floor,
-        }
+        }  # fmt: skip
         timing = Interleaved(contenders, pick, 50, self.config.write_iterations)
         self.rows += timing.run(self.rng, "write", 0, 0)

@@ -1,19 +1,12 @@
-"""Redis at scale: the memory layer with many users and one very long history (not in CI).
+"""Redis at scale (not in CI): many users and one very long history, on a Redis of its own.
 
     python -m bench.scale [--users 100000] [--messages 20] [--big-user 100000] [--chars 600]
 
-Starts its own Redis (memory.embedded, temporary directory), loads users x messages through
-the project's append script (pipelined) plus one user with `--big-user` messages, then
-measures side by side in one run:
-- a chat turn (append prompt, read the page, append reply): p50/p99 against the raw-command
-  floor (the same writes as plain HSET + ZADD in one pipeline; the read as one FT.SEARCH);
-- what another client sees (max PING latency, from a separate process) and the longest single
-  command Redis ran (SLOWLOG) while clear-all, a retention change, expiry pruning and a clear
-  of the big user run;
-- bytes per message: data alone, with the lean index, and with redisvl's default (full-text)
-  index built over the same documents;
-- restart-to-serving: from `redis-server` start until a conversation read answers, and until
-  the index has caught up.
+Loads users x messages, plus one user with `--big-user` messages, through the project's append
+script (pipelined), then measures in one run: a turn's append and read against the raw floor
+(interleaved); while each bulk operation runs, the worst PING another process sees and the
+longest command in SLOWLOG; bytes per message with the lean index and with redisvl's default
+(full-text) one over the same documents; restart until a read answers and until indexed.
 """
 
 from __future__ import annotations
@@ -22,133 +15,99 @@ import argparse
 import json
 import multiprocessing
 import random
-import shutil
-import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from functools import partial
+from dataclasses import asdict
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 from redisvl.extensions.message_history.schema import MessageHistorySchema
 from redisvl.index import SearchIndex
 
+from bench.contenders import Floor
+from bench.corpus import SYSTEM_TEXT
+from bench.report import table
+from bench.server import embedded_redis
+from bench.timing import Interleaved
 from memory import ChatMemory, Role, StorageLimits, SystemInstruction
 from memory.embedded import EmbeddedRedis
 from memory.keys import user_tag
-from tests.conftest import free_port
+from memory.store import WORK_BATCH
 
-SYSTEM = SystemInstruction(text="You are a helpful assistant.", preset="standard")
-WORDS = [f"w{n:x}" for n in range(5000)]
+SYSTEM = SystemInstruction(text=SYSTEM_TEXT, preset="standard")
+WORDS = [f"w{n:x}" for n in range(5000)]  # a full-text index gets a realistic number of terms
 BIG_USER = "big-user"
-
-
-def text(rng: random.Random, chars: int) -> str:
-    """About `chars` characters of words from a 5,000-word vocabulary (so a full-text index
-    has a realistic number of terms to hold)."""
-    return " ".join(rng.choices(WORDS, k=max(1, chars // 5)))
+NAME = "scale"
+BULK_WORK = {
+    "retention_big_user": "retention change, big user",
+    "keep_forever_big_user": "keep forever, big user",
+    "clear_big_user": "clear, big user",
+    "expiry_big_user": "first read after expiry, big user",
+    "clear_all": "clear-all",
+}
 
 
 def load(memory: ChatMemory, client: redis.Redis, plan: list[tuple[str, int]], chars: int) -> None:
     """Every message through the project's append script, 1,000 per pipeline."""
-    rng = random.Random(7)
+    rng, layout = random.Random(7), memory._layout
     pipe = client.pipeline(transaction=False)
     for user, count in plan:
         tag = user_tag(user)
         for index in range(count):
-            key = memory._layout.message_key(tag, uuid.uuid4().hex)
-            role = "user" if index % 2 == 0 else "assistant"
-            args = [
-                role,
-                text(rng, chars),
-                tag,
-                150,
-                "o200k_base",
-                "",
-                "",
-                "",
-                user,
-                key.rsplit(":", 1)[1],
-                10**9,
-                10**12,
-                200,
-            ]
+            key = layout.message_key(tag, uuid.uuid4().hex)
+            content = " ".join(rng.choices(WORDS, k=max(1, chars // 5)))
+            args = ["user" if index % 2 == 0 else "assistant", content, tag, 150, "o200k_base",
+                    "", "", "", user, key.removeprefix(layout.message_prefix + ":"), 10**9,
+                    10**12, WORK_BATCH]  # fmt: skip
             memory._append(keys=[*memory._user_keys(tag), key], args=args, client=pipe)
             if len(pipe) >= 1000:
                 pipe.execute()
-        pipe.zadd(memory._layout.user_registry_key, {tag: 0}, nx=True)
-        pipe.hset(memory._layout.settings_key(tag), "registered", 1)
+        pipe.zadd(layout.user_registry_key, {tag: 0}, nx=True)
+        pipe.hset(layout.settings_key(tag), "registered", 1)
     pipe.execute()
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return cuts[49], cuts[98]
-
-
-def timed(call: Callable[[], object]) -> float:
+def timed_ms(call: Callable[[], object]) -> float:
     started = time.perf_counter()
     call()
     return (time.perf_counter() - started) * 1000
 
 
-def raw_append(client: redis.Redis, memory: ChatMemory, tag: str) -> None:
+def floor_append(client: redis.Redis, memory: ChatMemory, tag: str) -> None:
     """The floor's write: the same kind of indexed hash plus a sorted-set entry, one MULTI."""
-    layout = memory._layout
-    key = layout.message_key(tag, uuid.uuid4().hex)
+    key = memory._layout.message_key(tag, uuid.uuid4().hex)
     pipe = client.pipeline(transaction=True)
-    pipe.hset(
-        key, mapping={"role": "user", "content": "How are you?", "session_tag": tag, "timestamp": 1}
-    )
-    pipe.zadd(f"{layout.index_name}:floor:{{{tag}}}", {key: time.time()})
+    fields: dict[FieldT, EncodableT] = {"role": "user", "content": "How are you?", "timestamp": 1}
+    pipe.hset(key, mapping=fields | {"session_tag": tag})
+    pipe.zadd(f"{NAME}:floor:{{{tag}}}", {key: time.time()})
     pipe.execute()
 
 
-def raw_read(client: redis.Redis, memory: ChatMemory, tag: str) -> None:
-    """The floor's read: one FT.SEARCH for the user's newest 50 messages."""
-    client.execute_command(
-        "FT.SEARCH", memory._layout.index_name, f"@session_tag:{{{tag}}}",
-        "SORTBY", "timestamp", "DESC", "RETURN", 3, "role", "content", "timestamp",
-        "LIMIT", 0, 50,
-    )  # fmt: skip
-
-
-def turns(memory: ChatMemory, client: redis.Redis, users: list[str], n: int) -> dict[str, Any]:
-    """Interleaved per iteration: the project's turn, then the floor's, on the same user."""
-    calls: dict[str, Callable[[str], object]] = {
-        "append": lambda user: memory.append(user, Role.USER, "How are you?"),
-        "read": lambda user: memory.conversation(user, window_size=5),
-        "floor_append": lambda user: raw_append(client, memory, user_tag(user)),
-        "floor_read": lambda user: raw_read(client, memory, user_tag(user)),
+def turns(memory: ChatMemory, client: redis.Redis, users: list[str], n: int) -> list[dict]:
+    """A turn's append and read (window 5, page 50) against the floor's, on the same user."""
+    floor = Floor(client, NAME)
+    contenders: dict[str, Callable[[str], object]] = {
+        "append.project": lambda user: memory.append(user, Role.USER, "How are you?"),
+        "read.project": lambda user: memory.conversation(user, window_size=5),
+        "append.floor": lambda user: floor_append(client, memory, user_tag(user)),
+        "read.floor": lambda user: floor.read(user_tag(user), 50),
     }
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for i in range(n):
-        for name, call in calls.items():
-            samples[name].append(timed(partial(call, users[i % len(users)])))
-    result: dict[str, Any] = {}
-    for op in ("append", "read"):
-        (p50, p99), (f50, f99) = percentiles(samples[op]), percentiles(samples[f"floor_{op}"])
-        result[op] = {
-            "p50_ms": p50, "p99_ms": p99, "floor_p50_ms": f50, "floor_p99_ms": f99,
-            "ratio_p50": p50 / f50, "ratio_p99": p99 / f99,
-        }  # fmt: skip
-    return result
+    timing = Interleaved(contenders, lambda rng: rng.choice(users), 20, n)
+    return [asdict(row) for row in timing.run(random.Random(2), "turn", 0, 5)]
 
 
 def _probe(port: int, stop: Any, out: Connection) -> None:
-    client = redis.Redis(port=port)
-    worst = 0.0
+    client, worst = redis.Redis(port=port), 0.0
     while not stop.is_set():
-        worst = max(worst, timed(client.ping))
+        worst = max(worst, timed_ms(client.ping))
         time.sleep(0.0005)
     out.send(worst)
 
 
-def observed(client: redis.Redis, port: int, action: Callable[[], object]) -> dict[str, float]:
+def observed(client: redis.Redis, port: int, action: Callable[[], object]) -> dict[str, Any]:
     """Run `action` while another process PINGs: its worst latency, and the longest command
     Redis logged (SLOWLOG, every command over 1 ms)."""
     client.config_set("slowlog-log-slower-than", 1000)
@@ -158,7 +117,7 @@ def observed(client: redis.Redis, port: int, action: Callable[[], object]) -> di
     prober = multiprocessing.Process(target=_probe, args=(port, stop, send))
     prober.start()
     time.sleep(0.2)
-    took = timed(action)
+    took = timed_ms(action)
     stop.set()
     worst_ping = receive.recv()
     prober.join()
@@ -182,16 +141,16 @@ def index_bytes(client: redis.Redis, name: str) -> float:
     return float(client.ft(name).info()["total_index_memory_sz_mb"]) * 2**20
 
 
-def memory_per_message(client: redis.Redis, name: str, prefix: str, total: int) -> dict[str, Any]:
-    """Side by side over the same documents: the lean index and redisvl's default (full-text)
-    schema, each as RediSearch reports it (FT.INFO); data = INFO used_memory minus both."""
-    full = SearchIndex(MessageHistorySchema.from_params(f"{name}-full", prefix), client)
+def memory_per_message(client: redis.Redis, total: int) -> dict[str, float]:
+    """The lean index and redisvl's default (full-text) schema over the same documents, as
+    FT.INFO reports them; data = INFO used_memory minus both."""
+    full = SearchIndex(MessageHistorySchema.from_params(f"{NAME}-full", f"{NAME}:msg"), client)
     full.create()
-    wait_indexed(client, name)
-    wait_indexed(client, f"{name}-full")
+    wait_indexed(client, NAME)
+    wait_indexed(client, f"{NAME}-full")
     client.execute_command("MEMORY", "PURGE")
     used = int(client.info("memory")["used_memory"])
-    lean, full_text = index_bytes(client, name), index_bytes(client, f"{name}-full")
+    lean, full_text = index_bytes(client, NAME), index_bytes(client, f"{NAME}-full")
     full.delete(drop=False)
     data = used - lean - full_text
     return {
@@ -200,54 +159,44 @@ def memory_per_message(client: redis.Redis, name: str, prefix: str, total: int) 
     }  # fmt: skip
 
 
-def restart_to_serving(server: EmbeddedRedis, name: str) -> dict[str, float]:
+def restart_to_serving(server: EmbeddedRedis) -> dict[str, float]:
+    """From `redis-server` start (after an AOF rewrite) until a conversation read answers,
+    and until the index has caught up."""
     client = redis.Redis(port=server.port)
     client.bgrewriteaof()
-    while int(client.info("persistence")["aof_rewrite_in_progress"]) or int(
-        client.info("persistence")["aof_rewrite_scheduled"]
-    ):
+    persistence = ("aof_rewrite_in_progress", "aof_rewrite_scheduled")
+    while any(int(client.info("persistence")[field]) for field in persistence):
         time.sleep(0.2)
     server.stop()
     started = time.perf_counter()
     server.ensure_running(timeout=3600)
-    memory = ChatMemory(
-        redis.Redis(port=server.port, decode_responses=True), default_system=SYSTEM, index_name=name
-    )
-    memory.conversation(BIG_USER)
+    reader = redis.Redis(port=server.port, decode_responses=True)
+    ChatMemory(reader, default_system=SYSTEM, index_name=NAME).conversation(BIG_USER)
     serving = time.perf_counter() - started
-    wait_indexed(client, name)
+    wait_indexed(client, NAME)
     return {"serving_s": serving, "index_ready_s": time.perf_counter() - started}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    server = EmbeddedRedis(port=free_port(), data_dir=Path(tempfile.mkdtemp(prefix="scale-")))
-    server.ensure_running()
+def run(args: argparse.Namespace, server: EmbeddedRedis) -> dict[str, Any]:
     raw = redis.Redis(port=server.port)
     raw.config_set("appendfsync", "everysec")
     client = redis.Redis(port=server.port, decode_responses=True, protocol=2)
-    name = "scale"
-    memory = ChatMemory(
-        client,
-        default_system=SYSTEM,
-        index_name=name,
-        limits=StorageLimits(max_messages=10**9, max_bytes=10**12),
-    )
+    limits = StorageLimits(max_messages=10**9, max_bytes=10**12)
+    memory = ChatMemory(client, default_system=SYSTEM, index_name=NAME, limits=limits)
     users = [f"user{n}@example.com" for n in range(args.users)]
-    plan = [(u, args.messages) for u in users] + [(BIG_USER, args.big_user)]
     total = args.users * args.messages + args.big_user
     started = time.perf_counter()
-    load(memory, client, plan, args.chars)
+    load(memory, client, [(u, args.messages) for u in users] + [(BIG_USER, args.big_user)],
+         args.chars)  # fmt: skip
     report: dict[str, Any] = {
-        "config": vars(args),
-        "messages": total,
-        "load_s": time.perf_counter() - started,
-    }
-    wait_indexed(client, name)
+        "config": vars(args), "messages": total, "load_s": time.perf_counter() - started
+    }  # fmt: skip
+    wait_indexed(client, NAME)
     sample = random.Random(1).sample(users, min(200, len(users)))
     report["turn"] = turns(memory, client, sample, args.turns)
-    report["bytes_per_message"] = memory_per_message(client, name, f"{name}:msg", total)
-    report["restart"] = restart_to_serving(server, name)
-    memory = ChatMemory(client, default_system=SYSTEM, index_name=name)
+    report["bytes_per_message"] = memory_per_message(client, total)
+    report["restart"] = restart_to_serving(server)
+    memory = ChatMemory(client, default_system=SYSTEM, index_name=NAME)
 
     def watch(key: str, action: Callable[[], object]) -> None:
         report[key] = observed(raw, server.port, action)
@@ -263,53 +212,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     watch("expiry_big_user", lambda: memory.conversation(BIG_USER))
     watch("clear_all", memory.clear_all)
     report["clear_all_left"] = memory.count(users[0]) + memory.count(BIG_USER)
-    server.stop()
-    shutil.rmtree(server.data_dir, ignore_errors=True)
     return report
 
 
-def table(report: dict[str, Any]) -> str:
-    turn, mem = report["turn"], report["bytes_per_message"]
-    rows = [
-        f"{report['config']['users']:,} users x {report['config']['messages']} messages + "
-        f"one user with {report['config']['big_user']:,} ({report['messages']:,} messages, "
-        f"~{report['config']['chars']} chars each; loaded in {report['load_s']:.0f} s)",
-        "",
-        "| measure | value |",
-        "|---|---|",
-    ]
-    for op in ("read", "append"):
-        t = turn[op]
-        rows.append(
-            f"| turn {op} p50 / p99 | {t['p50_ms']:.2f} / {t['p99_ms']:.2f} ms "
-            f"(floor {t['floor_p50_ms']:.2f} / {t['floor_p99_ms']:.2f} ms; "
-            f"x{t['ratio_p50']:.2f} / x{t['ratio_p99']:.2f}) |"
-        )
-    for key, label in (
-        ("retention_big_user", "retention change, big user"),
-        ("keep_forever_big_user", "keep forever, big user"),
-        ("clear_big_user", "clear, big user"),
-        ("expiry_big_user", "first read after expiry, big user"),
-        ("clear_all", "clear-all"),
-    ):
-        o = report[key]
-        rows.append(
-            f"| {label}: took / other client's max PING / longest command | "
-            f"{o['took_ms']:,.0f} ms / {o['max_ping_ms']:.1f} ms / "
-            f"{o['longest_command_ms']:.1f} ms |"
-        )
-    rows.append(f"| messages left after clear-all | {report['clear_all_left']} |")
-    rows.append(
-        f"| bytes per message: data / + lean index / + full-text index | "
-        f"{mem['data_only']:,.0f} / {mem['total_lean']:,.0f} / {mem['total_full']:,.0f} "
-        f"(index {mem['lean_index']:,.0f} vs {mem['full_index']:,.0f}) |"
-    )
-    restart = report["restart"]
-    rows.append(
-        f"| restart to serving / to index ready | {restart['serving_s']:.1f} s / "
-        f"{restart['index_ready_s']:.1f} s |"
-    )
-    return "\n".join(rows)
+def format_report(report: dict[str, Any]) -> str:
+    config, mem, restart = report["config"], report["bytes_per_message"], report["restart"]
+    turn = {(row["measure"], row["contender"]): row for row in report["turn"]}
+
+    def vs_floor(op: str, quantile: str) -> str:
+        return f"{turn[op, 'project'][quantile] / turn[op, 'floor'][quantile]:.2f}x"
+
+    return "\n\n".join([
+        f"{config['users']:,} users x {config['messages']} messages + one user with "
+        f"{config['big_user']:,} ({report['messages']:,} messages, ~{config['chars']} chars "
+        f"each; loaded in {report['load_s']:.0f} s)",
+        table("TURN (us; floor: HSET + ZADD in one MULTI, one FT.SEARCH LIMIT 50)",
+              ["op", "project p50", "project p99", "floor p50", "floor p99", "p50 /floor",
+               "p99 /floor"],
+              [[op, *(turn[op, c][q] for c in ("project", "floor") for q in ("p50_us", "p99_us")),
+                vs_floor(op, "p50_us"), vs_floor(op, "p99_us")] for op in ("read", "append")]),
+        table("BULK WORK (ms) while another process PINGs; longest command from SLOWLOG",
+              ["operation", "took", "max PING", "longest command", "commands over 10 ms"],
+              [[label, *(report[key][field] for field in ("took_ms", "max_ping_ms",
+                "longest_command_ms", "commands_over_10ms"))] for key, label in BULK_WORK.items()]),
+        table("BYTES PER MESSAGE", ["data", "lean index", "full-text index", "data + lean index",
+              "data + full-text index"], [[mem[key] for key in ("data_only", "lean_index",
+              "full_index", "total_lean", "total_full")]]),
+        f"messages left after clear-all: {report['clear_all_left']}\nrestart to serving "
+        f"{restart['serving_s']:.1f} s, to index ready {restart['index_ready_s']:.1f} s",
+    ])  # fmt: skip
 
 
 def main() -> None:
@@ -319,9 +250,11 @@ def main() -> None:
     parser.add_argument("--big-user", type=int, default=100_000)
     parser.add_argument("--chars", type=int, default=600)
     parser.add_argument("--turns", type=int, default=1000)
-    report = run(parser.parse_args())
+    args = parser.parse_args()
+    with embedded_redis() as server:
+        report = run(args, server)
     print(json.dumps(report, indent=1, default=str))
-    print(table(report))
+    print(format_report(report))
 
 
 if __name__ == "__main__":

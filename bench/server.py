@@ -4,36 +4,36 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import redis
 
-from memory.embedded import EmbeddedRedis
+from memory.embedded import EmbeddedRedis, free_port
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@contextlib.contextmanager
+def embedded_redis() -> Iterator[EmbeddedRedis]:
+    """A Redis of our own (AOF, `appendfsync always`, as the app runs it) on a free port and a
+    temporary directory, stopped and deleted on exit."""
+    server = EmbeddedRedis(port=free_port(), data_dir=Path(tempfile.mkdtemp(prefix="bench-")))
+    try:
+        server.ensure_running()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def redis_url(url: str | None) -> Iterator[tuple[str, bool]]:
-    """`(url, owned)`: the given Redis, or an embedded one (AOF, `appendfsync always`, as the
-    app runs it) on a free port and a temporary directory, deleted on exit."""
+    """`(url, owned)`: the given Redis, or an embedded one."""
     if url is not None:
         yield url, False
         return
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-    server = EmbeddedRedis(port=_free_port(), data_dir=data_dir)
-    try:
-        yield server.ensure_running(), True
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with embedded_redis() as server:
+        yield server.url, True
 
 
 @contextlib.contextmanager

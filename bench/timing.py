@@ -1,10 +1,6 @@
-"""Fair, interleaved timing of several contenders, and the flat result row it produces.
-
-Each iteration picks one random subject (a user) and runs every contender on it once, in a
-random order, so no contender always runs first (cold caches) or right after an expensive one (a
-call that follows a 20 ms demo call is slower, whatever it does: idle CPUs wake up, caches are
-cold). Warm-up iterations are run and discarded.
-"""
+"""Fair, interleaved timing: each iteration picks one random subject (a user) and runs every
+contender on it once, in a random order, so none always runs first (cold caches) or right
+after an expensive one. Warm-up iterations are discarded. Results are flat rows."""
 
 from __future__ import annotations
 
@@ -19,12 +15,15 @@ from typing import Generic, TypeVar
 S = TypeVar("S")
 
 
+def p50_p99(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49], cuts[98]
+
+
 @dataclass(frozen=True)
 class Row:
-    """One contender's timing in one measured situation."""
-
     measure: str
-    """read, render, flat, turn or write."""
+    """read, render, flat, turn or write (scale: append, read)."""
     history: int
     """Stored messages of each user read (0 for writes)."""
     window: int
@@ -37,16 +36,16 @@ class Row:
 @dataclass
 class Interleaved(Generic[S]):
     contenders: Mapping[str, Callable[[S], object]]
+    """Named `contender` or `measure.contender` (rows then carry that measure)."""
     pick: Callable[[random.Random], S]
     warmup: int
     iterations: int
     budget_s: float | None = None
-    """Stop once this many seconds of measuring have passed, if half the iterations are done
-    (keeps the slowest cells from dominating a run's duration)."""
+    """Stop after this many seconds of measuring if half the iterations are done."""
 
     def run(self, rng: random.Random, measure: str, history: int, window: int) -> list[Row]:
         names = list(self.contenders)
-        durations: dict[str, list[int]] = {name: [] for name in names}
+        durations: dict[str, list[float]] = {name: [] for name in names}
         gc.collect()
         clock = time.perf_counter_ns
         deadline: int | None = None
@@ -61,11 +60,12 @@ class Interleaved(Generic[S]):
                 started = clock()
                 self.contenders[name](subject)
                 if measured >= 0:
-                    durations[name].append(clock() - started)
+                    durations[name].append((clock() - started) / 1e3)
         rows = []
         for name, values in durations.items():
-            cuts = statistics.quantiles(values, n=100, method="inclusive")
+            own_measure, _, contender = name.rpartition(".")
+            p50, p99 = p50_p99(values)
             rows.append(
-                Row(measure, history, window, name, cuts[49] / 1e3, cuts[98] / 1e3, len(values))
+                Row(own_measure or measure, history, window, contender, p50, p99, len(values))
             )
         return rows

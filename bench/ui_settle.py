@@ -1,39 +1,44 @@
 """How long the page takes to settle after a slider change: the app vs a minimal Streamlit chat
-page showing the same 50 messages, side by side in one run (interleaved), in headless Chromium.
+page showing the same 50 messages, interleaved in one run, in headless Chromium.
 
-`python -m bench.ui_settle [--rounds N]` starts an embedded Redis, stores 50 messages for one
-user, starts both pages with `streamlit run`, then alternates Left/Right on each page's slider.
-A settle is timed in the page's own clock: the key press (a capture-phase listener), the script
-starting and stopping (the `stApp` element's script-state attribute) and the next painted
-frame. It also times Enter until the prompt is on the page (first feedback) for the app.
+`python -m bench.ui_settle [--rounds N]` stores 50 messages for one user in a Redis of its own,
+starts both pages with `streamlit run` and alternates Left/Right on each page's slider. A settle
+is timed in the page's own clock: the key press, the script starting and stopping (`stApp`'s
+script-state attribute) and the next painted frame. Then, for the app, Enter until the prompt
+is on the page (first feedback).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 from playwright.sync_api import Page, sync_playwright
 
+from bench.report import table
+from bench.server import embedded_redis
+from bench.timing import p50_p99
 from chatbot.config import SETTINGS
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, RedisTarget, Role, create_redis_client
-from memory.embedded import EmbeddedRedis
+from memory.embedded import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 USER = "Luke"
 INDEX = "uisettle"
 SLIDER = "input[type='range'][aria-label='Length of chat history']"
+PARTS = ("to start", "script", "paint")
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+Settles = dict[str, list[dict[str, float]]]
+"""Per page, per settle: ms of each part (PARTS)."""
 MINIMAL_PAGE = f'''
 import os
 import streamlit as st
@@ -67,37 +72,29 @@ WATCH = """() => { window.settled = new Promise(resolve => {
     }
   }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
 }); }"""
-
-
-@dataclass
-class Settle:
-    to_start: float  # press until the script runs (browser, websocket, server queue)
-    script: float  # the script run, its elements streamed to the page
-    paint: float  # after the run until the next frame is painted
-
-    @property
-    def total(self) -> float:
-        return self.to_start + self.script + self.paint
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# Resolves with the time from Enter until the prompt is in the page's text.
+WATCH_PROMPT = """prompt => { window.shown = new Promise(resolve => {
+  let pressed;
+  document.addEventListener("keydown", () => { pressed = performance.now(); },
+    {capture: true, once: true});
+  new MutationObserver((_, observer) => {
+    if (pressed !== undefined && document.body.innerText.includes(prompt)) {
+      observer.disconnect();
+      requestAnimationFrame(() => resolve(performance.now() - pressed));
+    }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}); }"""
 
 
 @contextmanager
 def streamlit(script: Path, env: dict[str, str]) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port)]
-    command += ["--server.headless", "true", "--server.fileWatcherType", "none"]
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+               "--server.headless", "true", "--server.fileWatcherType", "none"]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        for _ in range(300):  # a minute at most
             with suppress(OSError):
                 if urllib.request.urlopen(url + "_stcore/health", timeout=2).read() == b"ok":
                     break
@@ -111,104 +108,90 @@ def streamlit(script: Path, env: dict[str, str]) -> Iterator[str]:
 def open_page(page: Page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector(SLIDER)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
+    page.wait_for_selector(IDLE)
     page.wait_for_timeout(500)
 
 
-def settle(page: Page, key: str) -> Settle:
+def settle(page: Page, key: str) -> dict[str, float]:
+    """ms from the press until the script runs (browser, websocket, server queue), of the run
+    (its elements streamed to the page) and from its end until the next painted frame."""
     page.evaluate(WATCH)
     page.locator(SLIDER).press(key)
     t = page.evaluate("() => window.settled")
-    return Settle(t["start"] - t["press"], t["end"] - t["start"], t["painted"] - t["end"])
+    parts = {"to start": t["start"] - t["press"], "script": t["end"] - t["start"]}
+    return parts | {"paint": t["painted"] - t["end"]}
 
 
 def first_feedback(page: Page, prompt: str) -> float:
-    """Enter until the prompt is on the page, in the page's clock."""
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(prompt)
-    page.evaluate(
-        """prompt => { window.shown = new Promise(resolve => {
-          let pressed;
-          document.addEventListener("keydown", () => { pressed = performance.now(); },
-            {capture: true, once: true});
-          new MutationObserver((_, observer) => {
-            if (pressed !== undefined && document.body.innerText.includes(prompt)) {
-              observer.disconnect();
-              requestAnimationFrame(() => resolve(performance.now() - pressed));
-            }
-          }).observe(document.body, {childList: true, subtree: true, characterData: true});
-        }); }""",
-        prompt,
-    )
+    page.evaluate(WATCH_PROMPT, prompt)
     box.press("Enter")
     elapsed = float(page.evaluate("() => window.shown"))
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
+    page.wait_for_selector(IDLE)
     page.wait_for_timeout(1500)  # the reply and the run after it
     return elapsed
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+def store_conversation(url: str) -> None:
+    system = load_presets()[DEFAULT_PRESET].instruction()
+    client = create_redis_client(RedisTarget(url=url))
+    memory = ChatMemory(client, default_system=system, index_name=INDEX)
+    for number in range(50):
+        role = Role.USER if number % 2 == 0 else Role.ASSISTANT
+        memory.append(USER, role, f"Message {number}: " + "some words here " * 8)
 
 
-def summary(name: str, runs: list[Settle]) -> str:
-    return (
-        f"{name:<9} settle p50 {median([r.total for r in runs]):6.1f} ms  "
-        f"(to start {median([r.to_start for r in runs]):5.1f} · script "
-        f"{median([r.script for r in runs]):5.1f} · paint {median([r.paint for r in runs]):5.1f})"
-    )
+def measure(rounds: int, env: dict[str, str], minimal: Path) -> tuple[Settles, list[float]]:
+    """Settles per page (two warm-up rounds first), then five Enter-to-prompt times (app)."""
+    with (
+        streamlit(REPO / "app.py", env) as app_url,
+        streamlit(minimal, env) as minimal_url,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--headless", "--no-sandbox", "--disable-gpu"],
+        )
+        pages = {"app": browser.new_page(), "minimal": browser.new_page()}
+        open_page(pages["app"], app_url + f"?user={USER}")
+        open_page(pages["minimal"], minimal_url)
+        runs: Settles = {name: [] for name in pages}
+        for round_ in range(rounds + 2):
+            key = "ArrowLeft" if round_ % 2 == 0 else "ArrowRight"
+            for name, page in pages.items():
+                result = settle(page, key)
+                if round_ >= 2:
+                    runs[name].append(result)
+        feedback = [first_feedback(pages["app"], f"ping {i}") for i in range(5)]
+        browser.close()
+    return runs, feedback
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ui_settle", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=20, help="at least 2")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as work:
-        redis_server = EmbeddedRedis(port=free_port(), data_dir=Path(work) / "redis")
-        url = redis_server.ensure_running()
-        try:
-            client = create_redis_client(RedisTarget(url=url))
-            memory = ChatMemory(
-                client,
-                default_system=load_presets()[DEFAULT_PRESET].instruction(),
-                index_name=INDEX,
-            )
-            for number in range(50):
-                role = Role.USER if number % 2 == 0 else Role.ASSISTANT
-                memory.append(USER, role, f"Message {number}: " + "some words here " * 8)
-            minimal = Path(work) / "minimal_chat.py"
-            minimal.write_text(MINIMAL_PAGE)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-            env.update({setting.name: "" for setting in SETTINGS})
-            env.update(REDIS_URL=url, CHAT_INDEX_NAME=INDEX, PYTHONPATH=str(REPO))
-            env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
-            with (
-                streamlit(REPO / "app.py", env) as app_url,
-                streamlit(minimal, env) as minimal_url,
-                sync_playwright() as playwright,
-            ):
-                browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium",
-                    args=["--headless", "--no-sandbox", "--disable-gpu"],
-                )
-                pages = {"app": browser.new_page(), "minimal": browser.new_page()}
-                open_page(pages["app"], app_url + f"?user={USER}")
-                open_page(pages["minimal"], minimal_url)
-                runs: dict[str, list[Settle]] = {name: [] for name in pages}
-                for round_ in range(args.rounds + 2):  # two warm-up rounds
-                    key = "ArrowLeft" if round_ % 2 == 0 else "ArrowRight"
-                    for name, page in pages.items():
-                        result = settle(page, key)
-                        if round_ >= 2:
-                            runs[name].append(result)
-                feedback = [first_feedback(pages["app"], f"ping {i}") for i in range(5)]
-                browser.close()
-        finally:
-            redis_server.stop()
-    print(summary("app", runs["app"]))
-    print(summary("minimal", runs["minimal"]))
-    ratio = median([r.total for r in runs["app"]]) / median([r.total for r in runs["minimal"]])
-    print(f"ratio app / minimal: {ratio:.2f}x ({args.rounds} interleaved rounds)")
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2 (a p99 needs two samples)")
+    with embedded_redis() as server:
+        store_conversation(server.url)
+        minimal = server.data_dir / "minimal_chat.py"  # deleted with the server's directory
+        minimal.write_text(MINIMAL_PAGE)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+        env.update({setting.name: "" for setting in SETTINGS})
+        env.update(REDIS_URL=server.url, CHAT_INDEX_NAME=INDEX, PYTHONPATH=str(REPO))
+        env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+        runs, feedback = measure(args.rounds, env, minimal)
+
+    totals = {name: [sum(parts.values()) for parts in settles] for name, settles in runs.items()}
+    rows = [[name, *p50_p99(totals[name]), *(median([s[part] for s in settles]) for part in PARTS)]
+            for name, settles in runs.items()]  # fmt: skip
+    ratio = median(totals["app"]) / median(totals["minimal"])
+    print(table(f"SLIDER CHANGE UNTIL THE PAGE SETTLES (ms; {args.rounds} interleaved rounds)",
+                ["page", "settle p50", "settle p99", *(f"{part} p50" for part in PARTS)],
+                rows))  # fmt: skip
+    print(f"ratio app / minimal: {ratio:.2f}x")
     print(f"Enter until the prompt shows (app): p50 {median(feedback):.0f} ms")
     return 0
 

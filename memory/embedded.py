@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -271,10 +272,16 @@ class EmbeddedCluster:
             node.stop()
 
 
+def free_port() -> int:
+    """A loopback TCP port nobody listens on (tests and benchmarks start servers on it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def free_cluster_ports(count: int = 3) -> tuple[int, ...]:
     """Loopback ports P below 45536 with P and its cluster bus port P + 10000 both free."""
     import random
-    import socket
 
     def free(port: int) -> bool:
         with socket.socket() as probe:

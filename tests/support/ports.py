@@ -1,11 +1,5 @@
-"""The one way tests pick a TCP port nobody listens on."""
+"""Tests pick a free port with the one function the embedded Redis and the bench use."""
 
-from __future__ import annotations
+from memory.embedded import free_port
 
-import socket
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["free_port"]
