@@ -404,9 +404,14 @@ def context_section(
             )
         ),
     )
+    budget = context.budget.prompt_limit
     st.caption(request_line(request))
+    st.caption(
+        f"{request.token_count:,} of the {budget:,} tokens a request may use "
+        f"({request.token_count / budget:.0%})."
+    )
     st.vega_lite_chart(
-        *context_chart(request, conversation.window.system, context.budget.prompt_limit),
+        *context_chart(request, conversation.window.system, budget),
         width="stretch",
     )
     summary_key = widget_key("summary", identity)

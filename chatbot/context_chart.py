@@ -34,7 +34,7 @@ def context_chart(
 ) -> tuple[pyarrow.Table, dict[str, Any]]:
     """The rows and the spec of the chart of `request` (whose system message is `instruction`
     plus the summary, if any); the axis ends at `budget` (the tokens a request may use) when
-    one is known, else at the tokens used."""
+    the request uses a tenth of it or more, else at the tokens used."""
     rows = [
         {
             "order": 0,
@@ -65,7 +65,10 @@ def context_chart(
                 "text": preview(message.content),
             }
         )
-    end = max(budget or 0, request.token_count, 1)
+    # Out of the budget once the request uses a tenth of it; below that the bar would be a
+    # sliver with segments too thin to see or hover, so it ends at the tokens used.
+    used = max(request.token_count, 1)
+    end = budget if budget and used * 10 >= budget else used
     spec = {
         # Without a y channel the bar's thickness must be set, or it is drawn 0 px high.
         "mark": {"type": "bar", "size": 24, "stroke": "white", "strokeWidth": 1},

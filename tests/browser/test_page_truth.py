@@ -48,7 +48,7 @@ def test_while_a_reply_streams_the_prompt_box_is_disabled_and_stop_saves_nothing
 ) -> None:
     as_user(page, "Rey")
     fake_model.configure(
-        reply=" ".join(f"word{i}" for i in range(60)), words_per_chunk=1, chunk_delay=0.1
+        reply=" ".join(f"word{i}" for i in range(60)), chunk_delay=0.1
     )
     page.send("Tell me a long story", wait=False)
     expect(page.messages.first).to_contain_text("Tell me a long story")  # shown at once
