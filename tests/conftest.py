@@ -13,9 +13,8 @@ import redis
 
 from chatbot.config import SETTINGS
 from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
-from memory.embedded import EmbeddedCluster, EmbeddedRedis, free_cluster_ports
+from memory.embedded import EmbeddedCluster, EmbeddedRedis, free_cluster_ports, free_port
 from tests.support.openai_server import ChatCompletionsServer
-from tests.support.ports import free_port
 
 DEFAULT_TEST_SYSTEM = SystemInstruction(text="You are a helpful assistant.", preset="standard")
 

@@ -13,10 +13,9 @@ from streamlit.testing.v1 import AppTest
 from chatbot.offline import OFFLINE_LABEL
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, Role
-from memory.embedded import EmbeddedRedis
+from memory.embedded import EmbeddedRedis, free_port
 from tests.support.delay_proxy import DelayProxy
 from tests.support.openai_server import ChatCompletionsServer, Fault
-from tests.support.ports import free_port
 from tests.support.tokens import count_request_tokens, count_text_tokens
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -13,9 +13,9 @@ from chatbot.config import Environment
 from chatbot.llm import ModelConfig, ModelError, OpenAIChatModel, create_openai_client
 from chatbot.summary import EXTRACTIVE_LABEL, INSTRUCTION
 from memory import Role
+from memory.embedded import free_port
 from memory.summary import SummaryStore
 from tests.support.openai_server import ChatCompletionsServer, Fault
-from tests.support.ports import free_port
 from tests.support.tokens import count_request_tokens
 from tests.test_app import captions, click, start_app, stored, transcript
 

@@ -33,11 +33,10 @@ from memory import (
     new_message_id,
     store,
 )
-from memory.embedded import EmbeddedRedis
+from memory.embedded import EmbeddedRedis, free_port
 from memory.keys import user_tag
 from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.support.delay_proxy import DelayProxy
-from tests.support.ports import free_port
 from tests.support.tokens import count_request_tokens
 
 USER = "luke@tatooine.example"

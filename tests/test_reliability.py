@@ -23,10 +23,9 @@ from memory import (
     StorageUnavailable,
     create_redis_client,
 )
-from memory.embedded import EmbeddedRedis
+from memory.embedded import EmbeddedRedis, free_port
 from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.support.openai_server import ChatCompletionsServer
-from tests.support.ports import free_port
 from tests.support.tokens import count_message_tokens
 from tests.test_app import unsent_key
 

@@ -17,8 +17,8 @@ import urllib.request
 from pathlib import Path
 
 from chatbot.config import SETTINGS
+from memory.embedded import free_port
 from tests.bicep_tree import MAIN, REPO, at, load
-from tests.support.ports import free_port
 from tests.support.streamlit_process import StreamlitProcess
 
 

@@ -24,9 +24,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from chatbot.config import SETTINGS
-from memory.embedded import EmbeddedRedis
+from memory.embedded import EmbeddedRedis, free_port
 from tests.support.openai_server import ChatCompletionsServer
-from tests.support.ports import free_port
 from tests.support.streamlit_process import StreamlitProcess
 
 CHROMIUM = Path("/usr/bin/chromium")

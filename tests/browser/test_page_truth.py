@@ -47,9 +47,7 @@ def test_while_a_reply_streams_the_prompt_box_is_disabled_and_stop_saves_nothing
     page: StreamlitPage, fake_model: ChatCompletionsServer, stored: ChatMemory
 ) -> None:
     as_user(page, "Rey")
-    fake_model.configure(
-        reply=" ".join(f"word{i}" for i in range(60)), chunk_delay=0.1
-    )
+    fake_model.configure(reply=" ".join(f"word{i}" for i in range(60)), chunk_delay=0.1)
     page.send("Tell me a long story", wait=False)
     expect(page.messages.first).to_contain_text("Tell me a long story")  # shown at once
     expect(page.messages.last).to_contain_text("word3")  # streaming
