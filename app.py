@@ -358,8 +358,9 @@ def discard_draft() -> None:
 
 
 def section_error(place: str, where: DeltaGenerator = st.sidebar) -> None:
-    """A failed action's message, shown next to the control that failed (on a phone the
-    sidebar covers the page, so an error elsewhere would be hidden)."""
+    """A failed action's message, shown at the top of the section whose control failed (on a
+    phone the sidebar covers the page, so an error elsewhere would be hidden, and one below a
+    tall control may fall under the screen's edge)."""
     error = st.session_state.pop(f"error:{place}", None)
     if error:
         where.error(error)
@@ -375,6 +376,7 @@ def context_section(
     if run is not None and run.fragment_ids_this_run:  # a rerun of this section alone
         conversation = services.memory.conversation(identity.user_id, page_size=0)
     st.subheader("Context")
+    section_error("context", st.container())
     key = widget_key("window", identity)
     st.session_state[key] = conversation.window_size  # what Redis holds, on every run
     st.slider(
@@ -431,7 +433,6 @@ def context_section(
             f"Summary of messages up to #{checkpoint.covers_seq}: "
             f"{checkpoint.token_count:,} tokens, written by {author}."
         )
-    section_error("context", st.container())
 
 
 def preset_label(presets: dict[str, Preset], option: str) -> str:
@@ -443,6 +444,7 @@ def instruction_section(
 ) -> None:
     bar = st.sidebar
     bar.subheader("System instruction")
+    section_error("instruction")
     memory, presets, user = services.memory, services.presets, identity.user_id
     current = conversation.window.system
     options = [*presets, CUSTOM]
@@ -471,7 +473,6 @@ def instruction_section(
             disabled=busy,
             help="Saved as soon as you leave the box (or press Ctrl+Enter).",
         )
-    section_error("instruction")
     bar.caption("In force now:")
     bar.text(current.text)
 
@@ -506,6 +507,7 @@ def retention_section(
 ) -> None:
     bar = st.sidebar
     bar.subheader("Retention")
+    section_error("retention")
     memory, user = services.memory, identity.user_id
     key = widget_key("ttl", identity)
     ttl = conversation.ttl_seconds
@@ -536,7 +538,6 @@ def retention_section(
             type="primary",
         )
         right.button("Cancel", key="cancel_retention", on_click=ask, args=(None,))
-    section_error("retention")
     if ttl is None:
         bar.caption("Policy: keep forever.")
         return
@@ -559,6 +560,7 @@ def history_section(
     bar = st.sidebar
     user = identity.user_id
     bar.subheader("History")
+    section_error("history")
     if confirmation_of(user, Destructive.CLEAR_MINE) is None:
         bar.button(
             "Clear my history",
@@ -593,7 +595,6 @@ def history_section(
                 type="primary",
             )
             right.button("Cancel", key="cancel_clear_all", on_click=ask, args=(None,))
-    section_error("history")
     if not services.shows_internals_to(identity):
         return
     budget = services.context.budget
