@@ -56,6 +56,7 @@ from memory import (
     MAX_WINDOW,
     ChatMemory,
     ChatMemoryError,
+    ContextWindow,
     Conversation,
     Message,
     Role,
@@ -824,12 +825,15 @@ def reply(
     else:
         st.session_state.pop("model_error", None)
         with st.spinner("Updating the summary…"):  # after the reply is stored, never before
-            act("prompt", "Updating the summary", lambda: fold_summary(services, identity))
+            act(
+                "prompt",
+                "Updating the summary",
+                lambda: fold_summary(services, identity, window_size),
+            )
     st.rerun()
 
 
-def fold_summary(services: Services, identity: Identity) -> None:
-    window_size = services.memory.conversation(identity.user_id, page_size=0).window_size
+def fold_summary(services: Services, identity: Identity, window_size: int) -> None:
     problem = services.context.fold_summary(identity.user_id, window_size)
     if problem:
         st.session_state["error:prompt"] = problem
@@ -864,13 +868,14 @@ def submit(
     services: Services,
     identity: Identity,
     prompt: str,
-    window_tokens: int,
+    window: ContextWindow,
     message_id: str | None = None,
 ) -> Reservation | None:
     """Admit (the user's limits) and store a new prompt; None (with the reason shown and the
-    prompt kept) when it cannot be. `window_tokens`: the context the request adds it to. The
-    prompt's id is fixed before the first attempt and kept with an unsent draft, so sending
-    it again after an unknown outcome can never store it twice."""
+    prompt kept) when it cannot be. `window`: the context, as this run read it, that the
+    request adds the prompt to (no second read). The prompt's id is fixed before the first
+    attempt and kept with an unsent draft, so sending it again after an unknown outcome can
+    never store it twice."""
     if not prompt.strip():
         return None
     limit = services.max_prompt_chars
@@ -884,16 +889,12 @@ def submit(
             f"sent or stored.{kept}",
         )
         return None
-    try:
-        too_big = services.context.oversized_prompt(identity.user_id, prompt)
-    except ChatMemoryError as error:
-        keep_draft(identity, draft, storage_refusal(error))
-        return None
+    prompt_tokens = services.memory.token_counter.count_message(Role.USER.value, prompt)
+    too_big = services.context.budget.oversized_prompt(prompt_tokens, window.system.token_count)
     if too_big:
         keep_draft(identity, draft, too_big)
         return None
-    prompt_tokens = services.memory.token_counter.count_message(Role.USER.value, prompt)
-    admitted = admit(services, identity, window_tokens + prompt_tokens)
+    admitted = admit(services, identity, window.token_count + prompt_tokens)
     if isinstance(admitted, LimitExceeded):
         keep_draft(identity, draft, f"{admitted} Your message was not sent; it is kept below.")
         return None
@@ -943,8 +944,8 @@ def run_turn(
     st.session_state.pop("turn", None)
     reservation = None
     if turn.prompt is not None:
-        window_tokens = conversation.window.token_count
-        reservation = submit(services, identity, turn.prompt, window_tokens, turn.message_id)
+        window = conversation.window
+        reservation = submit(services, identity, turn.prompt, window, turn.message_id)
         if reservation is None:
             st.rerun()
     reply(services, identity, conversation.window_size, reservation)

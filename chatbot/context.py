@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from chatbot.budget import ESTIMATE_MARGIN, PlannedRequest, TokenBudget, plan_request
 from chatbot.llm import ChatModel, ModelError, Provider, Reply
 from chatbot.summary import write_summary
-from memory import MAX_WINDOW, ChatMemory, ContextWindow, Message, Role, Usage
+from memory import MAX_WINDOW, ChatMemory, ContextWindow, Message, Usage
 from memory.summary import Summary, SummaryState, SummaryStore
 
 SUMMARY_MAX_TOKENS = 400
@@ -41,13 +41,6 @@ class ContextBuilder:
     def next_request(self, user_id: str, window_size: int) -> PlannedRequest:
         window = self.memory.context_window(user_id, window_size)
         return self.plan(window, self.summaries.state(user_id))
-
-    def oversized_prompt(self, user_id: str, prompt: str) -> str | None:
-        counter = self.memory.token_counter
-        system = self.memory.system_instruction(user_id)
-        return self.budget.oversized_prompt(
-            counter.count_message(Role.USER.value, prompt), system.token_count
-        )
 
     def usage_of(self, reply: Reply, request: PlannedRequest) -> Usage | None:
         """Reported usage with the app's own prompt estimate beside it; the estimate alone,
