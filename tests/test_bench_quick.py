@@ -49,8 +49,9 @@ def test_quick_benchmark_shows_the_project_ahead_of_the_demo(
             # FT.SEARCH ... SORTBY visits every message of the user; the timeline does not
             assert value <= 1.5 * p50[("read", history, window, "floor")], window
     used = report["bytes_per_message"]
-    # the timeline and token counts cost less than indexing every message's full text does
-    assert used["project"] <= 1.05 * used["demo"], used
+    # both index the full text now (search, issue 16), ours without term offsets or field
+    # flags; the timeline, expiry set and stored token counts add less than a fifth
+    assert used["project"] <= 1.2 * used["demo"], used
 
     table = completed.stdout
     for heading in ("READ SIDE OF A TURN", "PAGE RENDER", "FLAT IN HISTORY", "WHOLE TURN"):

@@ -281,11 +281,9 @@ def test_search_finds_own_messages_across_conversations_with_a_snippet(
             memory.search(USER, "hyperdrive")
         return
     hits = memory.search(USER, "HyperDrive")
-    assert sorted((h.conversation_id, h.seq) for h in hits) == [
-        (first, 1),
-        (second, 3),
-        (second, 4),
-    ]
+    assert sorted((h.conversation_id, h.seq) for h in hits) == sorted(
+        [(first, 1), (second, 3), (second, 4)]
+    )
     by_seq = {h.seq: h for h in hits}
     assert by_seq[1].snippet == "Where is the hyperdrive motivator?"
     assert by_seq[1].title == "Where is the hyperdrive motivator?" and by_seq[1].role is Role.USER
