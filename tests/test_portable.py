@@ -1,0 +1,170 @@
+"""Export and import of conversations (memory/portable.py): parsing and rendering alone, then
+round trips and refusals against the real Redis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memory import Role, Usage
+from memory.portable import (
+    FORMAT,
+    MAX_IMPORT_BYTES,
+    ImportRejected,
+    PortableConversation,
+    PortableMessage,
+    download_name,
+    parse_import,
+    render_json,
+    render_markdown,
+)
+
+CHATGPT_SAMPLE = Path(__file__).parent / "support" / "chatgpt_conversations.json"
+
+
+def ours(*conversations: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {"format": FORMAT, "version": 1, "conversations": list(conversations)}
+    ).encode()
+
+
+def conversation(title: str = "Trip", *messages: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"title": title, "messages": list(messages) or [message()], **fields}
+
+
+def message(role: str = "user", content: str = "Hello", **fields: Any) -> dict[str, Any]:
+    return {"role": role, "content": content, "created_at": 1714557600.5, **fields}
+
+
+# --- ChatGPT's conversations.json ---------------------------------------------------------
+
+
+def test_chatgpt_export_keeps_the_current_branch_and_only_user_and_assistant_text() -> None:
+    trip, untitled = parse_import(CHATGPT_SAMPLE.read_bytes())  # the system-only chat is left out
+
+    assert trip.title == "Trip to Lisbon"
+    assert [(m.role, m.content) for m in trip.messages] == [
+        (Role.USER, "Plan three days in Lisbon for me."),
+        (Role.ASSISTANT, "Day 1: Alfama and the castle.\nDay 2: Belém.\nDay 3: Sintra."),
+        (Role.USER, "Is this tram on the way?"),
+        (Role.ASSISTANT, "Yes: tram 28 passes Alfama on day 1."),
+    ]
+    assert [m.created_at for m in trip.messages] == [
+        1714557601.25,
+        1714557610.75,
+        1714557700.0,
+        1714557703.0,
+    ]
+    assert trip.id is None and not trip.pinned
+    # No title and a message without a time: the time falls back to the one before it.
+    assert untitled.title == ""
+    assert [(m.content, m.created_at) for m in untitled.messages] == [
+        ("What is 2+2?", 1714599999.0),
+        ("4", 1714600000.0),
+    ]
+
+
+def test_a_chatgpt_mapping_whose_parents_loop_is_refused_by_name() -> None:
+    looped = {
+        "a": {"message": None, "parent": "b", "children": []},
+        "b": {"message": None, "parent": "a", "children": []},
+    }
+    raw = json.dumps([{"title": "Loop", "mapping": looped, "current_node": "a"}])
+    with pytest.raises(ImportRejected, match=r"conversation 1 \('Loop'\): node .* loop"):
+        parse_import(raw)
+    raw = json.dumps([{"title": "Lost", "mapping": {}, "current_node": "x"}])
+    with pytest.raises(ImportRejected, match=r"conversation 1 \('Lost'\): current_node 'x'"):
+        parse_import(raw)
+
+
+# --- our own format -----------------------------------------------------------------------
+
+
+def test_our_format_parses_every_field() -> None:
+    usage = {"prompt_tokens": 12, "completion_tokens": 3, "cut_off": True}
+    raw = ours(
+        conversation(
+            "Trip",
+            message(),
+            message("assistant", "Hi!", usage=usage),
+            id="0123abcd",
+            pinned=True,
+        )
+    )
+    (parsed,) = parse_import(raw)
+    assert parsed.id == "0123abcd" and parsed.pinned and parsed.title == "Trip"
+    assert parsed.messages[1] == PortableMessage(
+        Role.ASSISTANT, "Hi!", 1714557600.5, Usage(12, 3, cut_off=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"{not json", r"not valid JSON"),
+        (b'{"hello": 1}', r"Unknown file format"),
+        (b"[1, 2]", r"Unknown file format"),
+        (json.dumps({"format": FORMAT, "version": 2}).encode(), r"version 2 .* reads version 1"),
+        (
+            ours(
+                conversation(),
+                conversation(),
+                conversation("Trip", *[message()] * 6, message("robot")),
+            ),
+            r"^conversation 3 \('Trip'\), message 7: role 'robot' is not user or assistant\.$",
+        ),
+        (
+            ours(conversation("Trip", message(content="  "))),
+            r"message 1: content must be non-empty",
+        ),
+        (ours(conversation("Trip", message(created_at="yesterday"))), r"not a time in seconds"),
+        (ours(conversation("x" * 121)), r"at most 120 characters"),
+        (ours(conversation(id="../etc")), r"id '../etc' is not 1-32 lowercase hex"),
+        (ours(conversation("T", message(usage={"prompt_tokens": -1}))), r"usage needs whole"),
+        (ours(conversation("Empty", messages=[])), r"no user or assistant message"),
+        (b" " * (MAX_IMPORT_BYTES + 1), r"at most 20 MB"),
+    ],
+)
+def test_bad_files_are_refused_with_the_first_bad_record_named(raw: bytes, error: str) -> None:
+    with pytest.raises(ImportRejected, match=error):
+        parse_import(raw)
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+SAMPLE = PortableConversation(
+    title="Trip to Lisbon",
+    messages=(
+        PortableMessage(Role.USER, "Plan three days.", 1714557600.0),
+        PortableMessage(Role.ASSISTANT, "Day 1: Alfama.", 1714557660.0, Usage(10, 4)),
+    ),
+    id="0123abcd",
+    created_at=1714557600.0,
+    last_active=1714557660.0,
+)
+
+
+def test_markdown_has_a_title_heading_and_each_message_with_its_role_and_time() -> None:
+    text = render_markdown([SAMPLE, SAMPLE])
+    assert text.startswith("# Trip to Lisbon\n")
+    assert "**You** · 2024-05-01 10:00 UTC\n\nPlan three days." in text
+    assert "**Assistant** · 2024-05-01 10:01 UTC\n\nDay 1: Alfama." in text
+    assert text.count("\n---\n") == 1
+
+
+def test_rendered_json_parses_back_to_the_same_conversations() -> None:
+    text = render_json([SAMPLE])
+    assert parse_import(text) == [SAMPLE]
+    assert json.loads(text)["conversations"][0]["messages"][1]["usage"] == {
+        "prompt_tokens": 10,
+        "completion_tokens": 4,
+    }
+
+
+def test_download_names_say_what_is_inside() -> None:
+    assert download_name([SAMPLE], "md") == "chat-trip-to-lisbon.md"
+    assert download_name([SAMPLE, SAMPLE], "json").startswith("chats-20")
