@@ -361,6 +361,11 @@ def _chatgpt_message(message: dict[str, Any], previous: float) -> PortableMessag
 # --- import: writing -----------------------------------------------------------------------
 
 
+def import_file(memory: ChatMemory, user_id: str, raw: bytes | str) -> list[ConversationInfo]:
+    """Parse an uploaded file and import it: `parse_import`, then `import_conversations`."""
+    return import_conversations(memory, user_id, parse_import(raw))
+
+
 def import_conversations(
     memory: ChatMemory, user_id: str, conversations: Sequence[PortableConversation]
 ) -> list[ConversationInfo]:

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from memory import Role, Usage
+from memory import ChatMemory, Role, StorageLimitReached, StorageLimits, Usage
 from memory.portable import (
     FORMAT,
     MAX_IMPORT_BYTES,
@@ -17,10 +18,14 @@ from memory.portable import (
     PortableConversation,
     PortableMessage,
     download_name,
+    export_json,
+    export_markdown,
+    import_file,
     parse_import,
     render_json,
     render_markdown,
 )
+from tests.conftest import DEFAULT_TEST_SYSTEM
 
 CHATGPT_SAMPLE = Path(__file__).parent / "support" / "chatgpt_conversations.json"
 
@@ -168,3 +173,113 @@ def test_rendered_json_parses_back_to_the_same_conversations() -> None:
 def test_download_names_say_what_is_inside() -> None:
     assert download_name([SAMPLE], "md") == "chat-trip-to-lisbon.md"
     assert download_name([SAMPLE, SAMPLE], "json").startswith("chats-20")
+
+
+# --- against the real Redis ---------------------------------------------------------------
+
+
+def snapshot(redis_client: redis.Redis, index_name: str) -> dict[str, bytes | None]:
+    """Every key of the test's index with its serialized value."""
+    return {key: redis_client.dump(key) for key in redis_client.scan_iter(match=f"{index_name}:*")}
+
+
+def chat(memory: ChatMemory, user: str, cid: str, *turns: str, usage: Usage | None = None) -> None:
+    for n, text in enumerate(turns):
+        role = Role.USER if n % 2 == 0 else Role.ASSISTANT
+        memory.append(user, role, text, conversation_id=cid, usage=usage if n % 2 else None)
+
+
+def test_export_import_export_is_byte_identical(memory: ChatMemory) -> None:
+    chat(memory, "ana", "a1", "Plan a trip", "Lisbon, 3 days", usage=Usage(120, 40))
+    chat(memory, "ana", "b2", "Rust or Go?", "Depends ☕", "On what?", "The team.")
+    chat(memory, "ana", "c3", "Only a question")
+    memory.rename_conversation("ana", "a1", "Trip to Lisbon")
+    memory.pin_conversation("ana", "b2", True)
+    exported = export_json(memory, "ana")
+
+    infos = import_file(memory, "bea", exported)
+
+    assert export_json(memory, "bea") == exported
+    assert [info.id for info in infos] == ["a1", "b2", "c3"]
+    listing = memory.conversations("bea")
+    assert [info.id for info in listing.pinned] == ["b2"]
+    assert {info.title for info in infos} >= {"Trip to Lisbon"}
+    usage = json.loads(exported)["conversations"][0]["messages"][1]["usage"]
+    assert usage == {"prompt_tokens": 120, "completion_tokens": 40}
+    assert "# Trip to Lisbon" in export_markdown(memory, "bea", ["a1"])
+
+
+def test_importing_into_a_user_who_has_those_ids_adds_copies(memory: ChatMemory) -> None:
+    chat(memory, "ana", "a1", "Plan a trip", "Lisbon")
+    infos = import_file(memory, "ana", export_json(memory, "ana"))
+    assert infos[0].id != "a1" and infos[0].message_count == 2
+    assert memory.conversations("ana").total == 2
+
+
+def test_a_chatgpt_export_imports_its_current_branch(memory: ChatMemory) -> None:
+    trip, untitled = import_file(memory, "ana", CHATGPT_SAMPLE.read_bytes())
+    assert trip.title == "Trip to Lisbon" and trip.message_count == 4
+    assert [m.content for m in memory.messages("ana", trip.id)][-1] == (
+        "Yes: tram 28 passes Alfama on day 1."
+    )
+    assert [m.created_at for m in memory.messages("ana", untitled.id)] == [
+        1714599999.0,
+        1714600000.0,
+    ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b'{"format": "someone-else"}',
+        ours(conversation(), conversation("Trip", message("robot"))),
+        ours(conversation(), conversation("Trip", message(content=""))),
+        b" " * (MAX_IMPORT_BYTES + 1),
+        ours(conversation("Long", *[message()] * 5)),  # 2 stored + 5 > the cap of 6
+    ],
+    ids=["bad-json", "unknown-format", "bad-role", "empty-content", "too-big", "too-many"],
+)
+def test_a_refused_import_leaves_the_users_data_exactly_as_before(
+    redis_client: redis.Redis, index_name: str, raw: bytes
+) -> None:
+    memory = ChatMemory(
+        redis_client,
+        default_system=DEFAULT_TEST_SYSTEM,
+        index_name=index_name,
+        limits=StorageLimits(max_messages=6),
+    )
+    chat(memory, "ana", "a1", "Plan a trip", "Lisbon")
+    before = snapshot(redis_client, index_name)
+
+    with pytest.raises(ImportRejected):
+        import_file(memory, "ana", raw)
+
+    assert snapshot(redis_client, index_name) == before
+
+
+def test_a_storage_failure_part_way_leaves_nothing_imported(
+    redis_client: redis.Redis, index_name: str
+) -> None:
+    memory = ChatMemory(
+        redis_client,
+        default_system=DEFAULT_TEST_SYSTEM,
+        index_name=index_name,
+        limits=StorageLimits(max_bytes=300),
+    )
+    chat(memory, "ana", "a1", "Plan a trip", "Lisbon")
+    before_keys = set(snapshot(redis_client, index_name))
+    before = export_json(memory, "ana")
+    raw = ours(
+        conversation("Fits", message(content="x" * 100)),
+        conversation("Fits too", message(content="y" * 100)),
+        conversation("Too much", message(content="z" * 100)),
+    )
+
+    with pytest.raises(StorageLimitReached, match="MAX_BYTES_PER_USER"):
+        import_file(memory, "ana", raw)
+
+    assert export_json(memory, "ana") == before
+    assert memory.conversations("ana").total == 1
+    assert set(snapshot(redis_client, index_name)) == before_keys
+    chat(memory, "ana", "a1", "x" * 200)  # the bytes the failed import took are free again
