@@ -58,10 +58,13 @@ from memory import (
     ChatMemoryError,
     ContextWindow,
     Conversation,
+    InvalidInput,
     Message,
     Role,
     StorageUnavailable,
     WriteOutcomeUnknown,
+    check_conversation_id,
+    new_conversation_id,
     new_message_id,
 )
 from memory.limits import LimitExceeded, Reservation
@@ -165,6 +168,7 @@ def configuration_error(error: ConfigError) -> NoReturn:
 
 def user_switched() -> None:
     st.session_state["close_sidebar"] = True
+    st.query_params.pop("c", None)  # another user's conversation is not theirs to open
 
 
 def current_identity(services: Services, busy: bool) -> Identity:
@@ -309,12 +313,12 @@ def ask(confirmation: Confirmation | None) -> None:
     st.session_state["confirm"] = confirmation
 
 
-def clear_history(services: Services, user_id: str) -> None:
+def clear_history(services: Services, user_id: str, conversation_id: str) -> None:
     st.session_state.pop("confirm", None)
 
     def clear() -> None:
-        services.memory.clear(user_id)
-        services.context.summaries.clear(user_id)
+        services.memory.clear(user_id, conversation_id)
+        services.context.summaries.clear(user_id, conversation_id)
 
     if act("history", "Clearing your history", clear):
         st.toast("Your history was cleared.")
@@ -375,7 +379,9 @@ def context_section(
     since only the token count and the chart depend on it."""
     run = get_script_run_ctx()
     if run is not None and run.fragment_ids_this_run:  # a rerun of this section alone
-        conversation = services.memory.conversation(identity.user_id, page_size=0)
+        conversation = services.memory.conversation(
+            identity.user_id, conversation.conversation_id, page_size=0
+        )
     st.subheader("Context")
     section_error("context", st.container())
     key = widget_key("window", identity)
@@ -391,7 +397,7 @@ def context_section(
         disabled=busy,
     )
     context = services.context
-    summary_state = context.summaries.state(identity.user_id)
+    summary_state = context.summaries.state(identity.user_id, conversation.conversation_id)
     request = context.plan(conversation.window, summary_state)
     st.metric(
         "Chat history tokens",
@@ -482,11 +488,11 @@ def retention_label(seconds: int) -> str:
     return "Keep forever" if seconds == KEEP_FOREVER else format_duration(seconds)
 
 
-def expiry_status(memory: ChatMemory, user_id: str, shown: int) -> None:
+def expiry_status(memory: ChatMemory, user_id: str, conversation_id: str, shown: int) -> None:
     """Re-read on a timer (a fragment): the countdown moves, and the page reruns once messages
     have expired (or arrived from another tab), so what is on screen is what Redis holds."""
     try:
-        now = memory.conversation(user_id, window_size=0, page_size=0)
+        now = memory.conversation(user_id, conversation_id, window_size=0, page_size=0)
     except ChatMemoryError as error:
         st.caption(f"Retention status unavailable: {error}")
         return
@@ -543,7 +549,9 @@ def retention_section(
         bar.caption("Policy: keep forever.")
         return
     with bar:
-        st.fragment(run_every=1)(expiry_status)(memory, user, conversation.total_messages)
+        st.fragment(run_every=1)(expiry_status)(
+            memory, user, conversation.conversation_id, conversation.total_messages
+        )
 
 
 def usage_section(services: Services, conversation: Conversation) -> None:
@@ -575,7 +583,10 @@ def history_section(
         )
         left, right = bar.columns(2)
         left.button(
-            "Yes, delete mine", on_click=clear_history, args=(services, user), type="primary"
+            "Yes, delete mine",
+            on_click=clear_history,
+            args=(services, user, conversation.conversation_id),
+            type="primary",
         )
         right.button("Cancel", key="cancel_clear_mine", on_click=ask, args=(None,))
     if identity.is_admin:
@@ -619,13 +630,35 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation, 
 # --- the conversation --------------------------------------------------------------------------
 
 
-def read_page(services: Services, identity: Identity, page_size: int) -> Conversation:
+def open_conversation_id(services: Services, user_id: str) -> str:
+    """The conversation the URL names (`?c=`); without a valid one, the user's most recently
+    active conversation, or a fresh id (nothing is stored until its first prompt). The id is
+    put in the URL, so reload and back/forward keep it."""
+    wanted = st.query_params.get("c")
+    try:
+        conversation_id = check_conversation_id(wanted) if wanted else None
+    except InvalidInput:
+        conversation_id = None
+    if conversation_id is None:
+        listing = services.memory.conversations(user_id, limit=1)
+        known = sorted((*listing.pinned, *listing.recent), key=lambda c: -c.last_active)
+        conversation_id = known[0].id if known else new_conversation_id()
+    if wanted != conversation_id:
+        st.query_params["c"] = conversation_id
+    return conversation_id
+
+
+def read_page(
+    services: Services, identity: Identity, conversation_id: str, page_size: int
+) -> Conversation:
     """The newest `page_size` messages with everything else a render needs; past what one
     read returns (MAX_WINDOW), the page is filled from the whole conversation."""
     memory = services.memory
-    conversation = memory.conversation(identity.user_id, page_size=min(page_size, MAX_WINDOW))
+    conversation = memory.conversation(
+        identity.user_id, conversation_id, page_size=min(page_size, MAX_WINDOW)
+    )
     if page_size > MAX_WINDOW and conversation.has_earlier:
-        page = memory.messages(identity.user_id)[-page_size:]
+        page = memory.messages(identity.user_id, conversation_id)[-page_size:]
         conversation = replace(conversation, recent=tuple(page))
     return conversation
 
@@ -764,6 +797,7 @@ def admit(
 def reply(
     services: Services,
     identity: Identity,
+    conversation_id: str,
     window_size: int,
     reservation: Reservation | None = None,
 ) -> NoReturn:
@@ -772,7 +806,7 @@ def reply(
     anything else that cuts this run short) leaves `replying` set: the next run says the reply
     was stopped and that nothing of it was saved."""
     memory, context = services.memory, services.context
-    request = context.next_request(identity.user_id, window_size)
+    request = context.next_request(identity.user_id, conversation_id, window_size)
     if not request.messages or request.messages[-1].role is not Role.USER:
         st.session_state["model_error"] = ModelFailure(identity.user_id, TOO_LONG)
         st.rerun()
@@ -807,7 +841,13 @@ def reply(
         else request.token_count + memory.token_counter.count_text(answer.text),
     )
     try:
-        memory.append(identity.user_id, Role.ASSISTANT, answer.text, usage=usage)
+        memory.append(
+            identity.user_id,
+            Role.ASSISTANT,
+            answer.text,
+            usage=usage,
+            conversation_id=conversation_id,
+        )
     except WriteOutcomeUnknown:
         st.session_state["model_error"] = ModelFailure(
             identity.user_id,
@@ -828,13 +868,15 @@ def reply(
             act(
                 "prompt",
                 "Updating the summary",
-                lambda: fold_summary(services, identity, window_size),
+                lambda: fold_summary(services, identity, conversation_id, window_size),
             )
     st.rerun()
 
 
-def fold_summary(services: Services, identity: Identity, window_size: int) -> None:
-    problem = services.context.fold_summary(identity.user_id, window_size)
+def fold_summary(
+    services: Services, identity: Identity, conversation_id: str, window_size: int
+) -> None:
+    problem = services.context.fold_summary(identity.user_id, conversation_id, window_size)
     if problem:
         st.session_state["error:prompt"] = problem
 
@@ -869,6 +911,7 @@ def submit(
     identity: Identity,
     prompt: str,
     window: ContextWindow,
+    conversation_id: str,
     message_id: str | None = None,
 ) -> Reservation | None:
     """Admit (the user's limits) and store a new prompt; None (with the reason shown and the
@@ -902,7 +945,13 @@ def submit(
         keep_draft(identity, draft, storage_refusal(admitted))
         return None
     try:
-        services.memory.append(identity.user_id, Role.USER, prompt, message_id=draft.message_id)
+        services.memory.append(
+            identity.user_id,
+            Role.USER,
+            prompt,
+            message_id=draft.message_id,
+            conversation_id=conversation_id,
+        )
     except ChatMemoryError as error:
         services.settle(admitted, 0)
         unknown = isinstance(error, WriteOutcomeUnknown)
@@ -945,10 +994,12 @@ def run_turn(
     reservation = None
     if turn.prompt is not None:
         window = conversation.window
-        reservation = submit(services, identity, turn.prompt, window, turn.message_id)
+        reservation = submit(
+            services, identity, turn.prompt, window, conversation.conversation_id, turn.message_id
+        )
         if reservation is None:
             st.rerun()
-    reply(services, identity, conversation.window_size, reservation)
+    reply(services, identity, conversation.conversation_id, conversation.window_size, reservation)
 
 
 def offline_banner(services: Services) -> None:
@@ -990,7 +1041,8 @@ def main() -> None:
             show_prompt_at_once(services, turn)
     page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
     try:
-        conversation = read_page(services, identity, page_size)
+        conversation_id = open_conversation_id(services, user)
+        conversation = read_page(services, identity, conversation_id, page_size)
     except ChatMemoryError as error:
         keep_unsent_prompt(services, identity)
         storage_unavailable(error, details=services.shows_internals_to(identity))

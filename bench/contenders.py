@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import redis
 
-from memory import ChatMemory, Role, Usage
+from memory import LEGACY_CONVERSATION_ID, ChatMemory, Role, Usage
+
+# The benchmarks time one conversation per user: the legacy one, whose messages carry the
+# plain user tag the floor queries by.
+CONVERSATION = LEGACY_CONVERSATION_ID
 
 
 class ProjectApp:
@@ -15,13 +19,15 @@ class ProjectApp:
     def read(self, user_id: str, window: int) -> int:
         """The headline read: one `conversation()` whose page is the window, giving the request
         and its token count in one round trip, no re-encoding."""
-        conversation = self.memory.conversation(user_id, window_size=window, page_size=window)
+        conversation = self.memory.conversation(
+            user_id, CONVERSATION, window_size=window, page_size=window
+        )
         return len(conversation.window.as_openai()) + conversation.window.token_count
 
     def render(self, user_id: str) -> int:
         """What app.py's main() reads for one page: the last 50 messages shown, plus the window
         (stored size), system instruction and token metric the sidebar shows."""
-        conversation = self.memory.conversation(user_id, page_size=self.page_size)
+        conversation = self.memory.conversation(user_id, CONVERSATION, page_size=self.page_size)
         shown = sum(len(message.content) for message in conversation.recent)
         window = conversation.window
         bars = [window.system.token_count] + [m.token_count for m in window.messages]
@@ -31,10 +37,12 @@ class ProjectApp:
         """Render, store the prompt, assemble the request, store the reply, rerun (render
         again). The model call itself is left out."""
         shown = self.render(user_id)
-        self.memory.append(user_id, Role.USER, prompt)
-        request = self.memory.context_window(user_id, window)
+        self.memory.append(user_id, Role.USER, prompt, conversation_id=CONVERSATION)
+        request = self.memory.context_window(user_id, CONVERSATION, window)
         messages = request.as_openai()
-        self.memory.append(user_id, Role.ASSISTANT, reply, usage=usage)
+        self.memory.append(
+            user_id, Role.ASSISTANT, reply, usage=usage, conversation_id=CONVERSATION
+        )
         return shown + len(messages) + request.token_count + self.render(user_id)
 
 

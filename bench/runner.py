@@ -14,7 +14,7 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from bench.config import BenchConfig
-from bench.contenders import Floor, ProjectApp
+from bench.contenders import CONVERSATION, Floor, ProjectApp
 from bench.corpus import SYSTEM_TEXT, Corpus, SyntheticMessage
 from bench.demo import DemoApp
 from bench.server import bulk_loading, drop_indexes, redis_url
@@ -117,7 +117,8 @@ class _Run:
         def project(user: BenchUser) -> None:
             for k in range(user.history):
                 message = self.corpus.message(user.index, k)
-                self.memory.append(user.user_id, message.role, message.content, usage=message.usage)
+                self.memory.append(user.user_id, message.role, message.content, usage=message.usage,
+                                   conversation_id=CONVERSATION)  # fmt: skip
 
         def demo(user: BenchUser) -> None:
             messages = [{"role": "system", "content": SYSTEM_TEXT}]
@@ -134,7 +135,7 @@ class _Run:
             grown = int(self.client.info("memory")["used_memory"]) - before
             used[name] = grown / self.config.messages
         for user in (us[-1] for us in self.users.values()):
-            if self.memory.count(user.user_id) != user.history:
+            if self.memory.count(user.user_id, CONVERSATION) != user.history:
                 raise RuntimeError(f"{user.user_id} does not hold {user.history} messages")
         return used
 
@@ -217,7 +218,8 @@ class _Run:
 
         contenders: dict[str, Callable[[tuple[str, SyntheticMessage]], object]] = {
             "project": lambda s: self.memory.append(s[0], s[1].role, s[1].content,
-                                                    usage=s[1].usage),
+                                                    usage=s[1].usage,
+                                                    conversation_id=CONVERSATION),
             "demo": lambda s: history.add_message({"role": s[1].role.value,
                                                    "content": s[1].content}, s[0]),
             "floor": floor,

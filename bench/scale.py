@@ -27,7 +27,7 @@ from redis.typing import EncodableT, FieldT
 from redisvl.extensions.message_history.schema import MessageHistorySchema
 from redisvl.index import SearchIndex
 
-from bench.contenders import Floor
+from bench.contenders import CONVERSATION, Floor
 from bench.corpus import SYSTEM_TEXT
 from bench.report import table
 from bench.server import embedded_redis
@@ -61,7 +61,7 @@ def load(memory: ChatMemory, client: redis.Redis, plan: list[tuple[str, int]], c
             content = " ".join(rng.choices(WORDS, k=max(1, chars // 5)))
             args = ["user" if index % 2 == 0 else "assistant", content, tag, 150, "o200k_base",
                     "", "", "", user, key.removeprefix(layout.message_prefix + ":"), 10**9,
-                    10**12, WORK_BATCH]  # fmt: skip
+                    10**12, WORK_BATCH, CONVERSATION, tag, ""]  # fmt: skip
             memory._append(keys=[*memory._user_keys(tag), key], args=args, client=pipe)
             if len(pipe) >= 1000:
                 pipe.execute()
@@ -90,8 +90,10 @@ def turns(memory: ChatMemory, client: redis.Redis, users: list[str], n: int) -> 
     """A turn's append and read (window 5, page 50) against the floor's, on the same user."""
     floor = Floor(client, NAME)
     contenders: dict[str, Callable[[str], object]] = {
-        "append.project": lambda user: memory.append(user, Role.USER, "How are you?"),
-        "read.project": lambda user: memory.conversation(user, window_size=5),
+        "append.project": lambda user: memory.append(
+            user, Role.USER, "How are you?", conversation_id=CONVERSATION
+        ),
+        "read.project": lambda user: memory.conversation(user, CONVERSATION, window_size=5),
         "append.floor": lambda user: floor_append(client, memory, user_tag(user)),
         "read.floor": lambda user: floor.read(user_tag(user), 50),
     }
@@ -171,7 +173,7 @@ def restart_to_serving(server: EmbeddedRedis) -> dict[str, float]:
     started = time.perf_counter()
     server.ensure_running(timeout=3600)
     reader = redis.Redis(port=server.port, decode_responses=True)
-    ChatMemory(reader, default_system=SYSTEM, index_name=NAME).conversation(BIG_USER)
+    ChatMemory(reader, default_system=SYSTEM, index_name=NAME).conversation(BIG_USER, CONVERSATION)
     serving = time.perf_counter() - started
     wait_indexed(client, NAME)
     return {"serving_s": serving, "index_ready_s": time.perf_counter() - started}
@@ -203,15 +205,17 @@ def run(args: argparse.Namespace, server: EmbeddedRedis) -> dict[str, Any]:
 
     watch("retention_big_user", lambda: memory.set_retention(BIG_USER, 3600))
     watch("keep_forever_big_user", lambda: memory.set_retention(BIG_USER, None))
-    watch("clear_big_user", lambda: memory.clear(BIG_USER))
+    watch("clear_big_user", lambda: memory.clear(BIG_USER, CONVERSATION))
     load(memory, client, [(BIG_USER, args.big_user)], args.chars)
     ttl = int(2 * report["retention_big_user"]["took_ms"] / 1000) + 5  # outlasts applying it
     started = time.monotonic()
     memory.set_retention(BIG_USER, ttl)
     time.sleep(max(0.0, started + ttl + 1 - time.monotonic()))
-    watch("expiry_big_user", lambda: memory.conversation(BIG_USER))
+    watch("expiry_big_user", lambda: memory.conversation(BIG_USER, CONVERSATION))
     watch("clear_all", memory.clear_all)
-    report["clear_all_left"] = memory.count(users[0]) + memory.count(BIG_USER)
+    report["clear_all_left"] = memory.count(users[0], CONVERSATION) + memory.count(
+        BIG_USER, CONVERSATION
+    )
     return report
 
 

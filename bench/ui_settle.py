@@ -139,7 +139,9 @@ def store_conversation(url: str) -> None:
     memory = ChatMemory(client, default_system=system, index_name=INDEX)
     for number in range(50):
         role = Role.USER if number % 2 == 0 else Role.ASSISTANT
-        memory.append(USER, role, f"Message {number}: " + "some words here " * 8)
+        memory.append(
+            USER, role, f"Message {number}: " + "some words here " * 8, conversation_id="0"
+        )
 
 
 def measure(rounds: int, env: dict[str, str], minimal: Path) -> tuple[Settles, list[float]]:

@@ -38,9 +38,9 @@ class ContextBuilder:
             window, self.budget, self.memory.token_counter, summary, self._margin(window)
         )
 
-    def next_request(self, user_id: str, window_size: int) -> PlannedRequest:
-        window = self.memory.context_window(user_id, window_size)
-        return self.plan(window, self.summaries.state(user_id))
+    def next_request(self, user_id: str, conversation_id: str, window_size: int) -> PlannedRequest:
+        window = self.memory.context_window(user_id, conversation_id, window_size)
+        return self.plan(window, self.summaries.state(user_id, conversation_id))
 
     def usage_of(self, reply: Reply, request: PlannedRequest) -> Usage | None:
         """Reported usage with the app's own prompt estimate beside it; the estimate alone,
@@ -58,13 +58,14 @@ class ContextBuilder:
             cut_off=reply.cut_off,
         )
 
-    def fold_summary(self, user_id: str, window_size: int) -> str | None:
-        """With the summary on, fold the messages that left the next request into it.
-        Called after a reply is stored. Returns what went wrong, if anything."""
-        state = self.summaries.state(user_id)
+    def fold_summary(self, user_id: str, conversation_id: str, window_size: int) -> str | None:
+        """With the summary on, fold the messages that left the conversation's next request
+        into its summary. Called after a reply is stored. Returns what went wrong, if
+        anything."""
+        state = self.summaries.state(user_id, conversation_id)
         if not state.enabled:
             return None
-        window = self.memory.context_window(user_id, window_size)
+        window = self.memory.context_window(user_id, conversation_id, window_size)
         request = self.plan(window, state)
         covered = state.checkpoint.covers_seq if state.checkpoint else 0
         first_sent = request.messages[0].seq if request.messages else None
@@ -72,7 +73,7 @@ class ContextBuilder:
             return None
         # One bounded read: the window and up to FOLD_LIMIT messages before it.
         reach_size = min(MAX_WINDOW, len(window.messages) + FOLD_LIMIT)
-        reach = self.memory.context_window(user_id, reach_size)
+        reach = self.memory.context_window(user_id, conversation_id, reach_size)
         older = [m for m in reach.messages if covered < m.seq < first_sent]
         if not older:
             return None
@@ -87,7 +88,7 @@ class ContextBuilder:
             except ModelError as error:
                 return f"The summary was not updated: {error}"
             summary = Summary(text, batch[-1].seq, counter.count_text(text), author)
-            self.summaries.save(user_id, summary, ttl)
+            self.summaries.save(user_id, conversation_id, summary, ttl)
             previous = text
         return None
 

@@ -18,6 +18,10 @@ from memory.models import InvalidInput
 
 MAX_USER_ID_LENGTH = 4096
 _MESSAGE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+_CONVERSATION_ID = re.compile(r"[0-9a-f]{1,32}")
+LEGACY_CONVERSATION_ID = "0"
+"""The id of the conversation that data from before conversations existed (one timeline per
+user) becomes: its keys are the old per-user keys, so upgrading moves nothing."""
 
 
 def new_message_id() -> str:
@@ -30,6 +34,33 @@ def check_message_id(message_id: str) -> str:
     if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
         raise InvalidInput("A message id must be 1-64 letters, digits, '_' or '-'.")
     return message_id
+
+
+def new_conversation_id() -> str:
+    """A fresh conversation id (16 lowercase hex), minted when a "New chat" opens."""
+    return uuid.uuid4().hex[:16]
+
+
+def check_conversation_id(conversation_id: str) -> str:
+    if not isinstance(conversation_id, str) or not _CONVERSATION_ID.fullmatch(conversation_id):
+        raise InvalidInput("A conversation id must be 1-32 lowercase hexadecimal characters.")
+    return conversation_id
+
+
+def conversation_tag(tag: str, conversation_id: str) -> str:
+    """The redisvl `session_tag` of a conversation's messages: the legacy conversation keeps
+    the plain user tag its messages were written with."""
+    if conversation_id == LEGACY_CONVERSATION_ID:
+        return tag
+    return f"{tag}-{conversation_id}"
+
+
+def conversation_of_tag(tag: str, session_tag: str) -> str | None:
+    """The conversation id a stored `session_tag` names, or None when it is not this user's."""
+    if session_tag == tag:
+        return LEGACY_CONVERSATION_ID
+    owner, _, conversation_id = session_tag.partition("-")
+    return conversation_id if owner == tag and conversation_id else None
 
 
 def user_tag(user_id: str) -> str:
@@ -53,15 +84,47 @@ class KeyLayout:
     def settings_key(self, tag: str) -> str:
         return f"{self.index_name}:user:{{{tag}}}"
 
-    def timeline_key(self, tag: str) -> str:
-        return f"{self.index_name}:timeline:{{{tag}}}"
+    def conversations_key(self, tag: str) -> str:
+        """Sorted set of the user's conversation ids scored by last activity (ms)."""
+        return f"{self.index_name}:convs:{{{tag}}}"
+
+    def pinned_key(self, tag: str) -> str:
+        """Sorted set of the user's pinned conversation ids scored by pin time (ms)."""
+        return f"{self.index_name}:pinned:{{{tag}}}"
+
+    def conversation_key(self, tag: str, conversation_id: str) -> str:
+        """Hash of one conversation: title, title_source, created_ms."""
+        return f"{self.conversation_key_base(tag)}:{conversation_id}"
+
+    def conversation_key_base(self, tag: str) -> str:
+        return f"{self.index_name}:conv:{{{tag}}}"
+
+    def timeline_key(self, tag: str, conversation_id: str = LEGACY_CONVERSATION_ID) -> str:
+        """Sorted set of one conversation's message keys scored by the user's sequence."""
+        return _per_conversation(f"{self.index_name}:timeline:{{{tag}}}", conversation_id)
 
     def expiry_key(self, tag: str) -> str:
         return f"{self.index_name}:expiry:{{{tag}}}"
 
-    def summary_key(self, tag: str) -> str:
-        """The user's rolling-summary setting and checkpoint (memory/summary.py)."""
-        return f"{self.index_name}:summary:{{{tag}}}"
+    def summary_key(self, tag: str, conversation_id: str = LEGACY_CONVERSATION_ID) -> str:
+        """One conversation's rolling-summary checkpoint (memory/summary.py)."""
+        return _per_conversation(f"{self.index_name}:summary:{{{tag}}}", conversation_id)
+
+    def user_keys(self, tag: str) -> list[str]:
+        """The keys every per-user script gets first, in this order (memory/lua/common.lua
+        names them): settings, expiry, conversation list, pinned, and the bases the scripts
+        derive per-conversation keys from (legacy timeline, record, legacy summary)."""
+        return [
+            self.settings_key(tag),
+            self.expiry_key(tag),
+            self.conversations_key(tag),
+            self.pinned_key(tag),
+            self.timeline_key(tag),
+            self.conversation_key_base(tag),
+            self.summary_key(tag),
+            self.request_log_key(tag),
+            self.token_budget_key(tag),
+        ]
 
     def message_key(self, tag: str, message_id: str) -> str:
         return f"{self.message_prefix}:{{{tag}}}:{message_id}"
@@ -83,3 +146,11 @@ class KeyLayout:
     def token_budget_key(self, tag: str) -> str:
         """Hash of the user's tokens counted today (UTC day number and total)."""
         return f"{self.index_name}:limits:tokens:{{{tag}}}"
+
+
+def _per_conversation(legacy_key: str, conversation_id: str) -> str:
+    """The legacy conversation keeps today's per-user key; the rest add their id (common.lua's
+    `conv_key` applies the same rule inside the scripts)."""
+    if conversation_id == LEGACY_CONVERSATION_ID:
+        return legacy_key
+    return f"{legacy_key}:{conversation_id}"

@@ -171,9 +171,53 @@ class Retention:
     oldest_expires_in: float | None = None
 
 
+class TitleSource(StrEnum):
+    """Who wrote a conversation's title; an automatic title never replaces the user's."""
+
+    NONE = ""
+    WORDS = "words"  # the first words of the first prompt
+    MODEL = "model"  # written by the model after the first exchange
+    USER = "user"  # edited by the user
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    """One conversation as the list shows it. Times are seconds since the epoch."""
+
+    id: str
+    title: str
+    title_source: str
+    created_at: float
+    last_active: float
+    message_count: int
+    pinned: bool
+
+
+@dataclass(frozen=True)
+class ConversationList:
+    """A user's conversations for the sidebar, read in one round trip."""
+
+    pinned: tuple[ConversationInfo, ...]  # pinned, most recently pinned first
+    recent: tuple[ConversationInfo, ...]  # unpinned, most recently active first (one page)
+    total: int  # all conversations of the user
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One of the user's messages that matches a search, with where it lives."""
+
+    conversation_id: str
+    title: str
+    seq: int
+    role: Role
+    snippet: str
+    created_at: float
+
+
 @dataclass(frozen=True)
 class Conversation:
-    """Everything one page render needs, read in a single round trip."""
+    """Everything one page render needs, read in a single round trip. `info` is None while
+    the conversation has no stored message (a fresh "New chat")."""
 
     user_id: str
     recent: tuple[Message, ...]
@@ -182,6 +226,8 @@ class Conversation:
     window_size: int
     retention: Retention
     usage_totals: UsageTotals = field(default_factory=UsageTotals)
+    conversation_id: str = "0"
+    info: ConversationInfo | None = None
 
     @property
     def ttl_seconds(self) -> int | None:

@@ -26,28 +26,43 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
+from redis.commands.search.query import Query
 from redisvl.extensions.message_history import MessageHistory
 from redisvl.index import SearchIndex
 from redisvl.schema import IndexSchema
 
 from memory.connection import RedisClient
 from memory.errors import storage_errors
-from memory.keys import KeyLayout, check_message_id, new_message_id, user_tag
+from memory.keys import (
+    LEGACY_CONVERSATION_ID,
+    KeyLayout,
+    check_conversation_id,
+    check_message_id,
+    conversation_of_tag,
+    conversation_tag,
+    new_message_id,
+    user_tag,
+)
 from memory.models import (
     ContextWindow,
     Conversation,
+    ConversationInfo,
+    ConversationList,
     IndexUnavailable,
     InvalidInput,
     Message,
     Retention,
     Role,
+    SearchHit,
     StorageLimitReached,
     StorageLimits,
     SystemInstruction,
+    TitleSource,
     Usage,
     UsageTotals,
     WriteOutcomeUnknown,
 )
+from memory.search import search_query, search_terms, snippet
 from memory.tokens import TOKENS_REPLY_PRIMER, TokenCounter
 
 MAX_MESSAGE_CHARS = 1_000_000
@@ -59,10 +74,21 @@ _READ_BATCH = 500
 # of Redis time with the search index updating every deleted document (bench/scale.py).
 WORK_BATCH = 50
 _USERS_PAGE = 500
+_CONVERSATIONS_PAGE = 500
+MAX_TITLE_CHARS = 120
+MAX_REMOVED_AT_ONCE = 2  # remove_last: a prompt and its reply
 _INDEX_CHECK_SECONDS = 30.0
 _LUA_DIR = Path(__file__).parent / "lua"
 
 _ROLES = {role.value: role for role in Role}
+_HIT_FIELDS = ("content", "session_tag", "timestamp", "role", "created_at")
+_INDEX_FIELDS: list[dict[str, Any]] = [
+    {"name": "session_tag", "type": "tag"},
+    {"name": "timestamp", "type": "numeric", "attrs": {"sortable": True}},
+    {"name": "role", "type": "tag"},
+    {"name": "user_tag", "type": "tag"},
+    {"name": "content", "type": "text"},
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -145,6 +171,9 @@ class ChatMemory:
         self._read = script("read.lua")
         self._retention = script("retention.lua")
         self._clear = script("clear.lua")
+        self._list = script("list.lua")
+        self._meta = script("meta.lua")
+        self._remove_last = script("remove_last.lua")
         self._index = self._lean_index(index_name)
         self._index_missing_reason = self._index_cannot_span_cluster()
         self._index_due = 0.0
@@ -152,16 +181,13 @@ class ChatMemory:
         self._ensure_index()
 
     def _lean_index(self, index_name: str) -> SearchIndex:
-        """Only the fields a reader queries: a user's messages by tag, in order, by role.
-        Content is returned from the hash, not indexed (no full-text search yet)."""
+        """Only the fields a reader queries: a conversation's messages by tag (redisvl's
+        `session_tag`), a user's by `user_tag`, in order, by role, and `content` as full text
+        for search."""
         schema = IndexSchema.from_dict(
             {
                 "index": {"name": index_name, "prefix": self._layout.message_prefix},
-                "fields": [
-                    {"name": "session_tag", "type": "tag"},
-                    {"name": "timestamp", "type": "numeric", "attrs": {"sortable": True}},
-                    {"name": "role", "type": "tag"},
-                ],
+                "fields": _INDEX_FIELDS,
             }
         )
         return SearchIndex(schema=schema, redis_client=self._redis)
@@ -193,7 +219,26 @@ class ChatMemory:
             return
         if not self._index.exists():
             self._index.create(overwrite=False)
+        else:
+            self._add_missing_fields()
         self._index_due = time.monotonic() + _INDEX_CHECK_SECONDS
+
+    def _add_missing_fields(self) -> None:
+        """An index created by an earlier release lacks fields added since: add them in place
+        (FT.ALTER; RediSearch then re-indexes the stored messages in the background). Never
+        dropped, so nothing is lost and the index keeps answering meanwhile."""
+        info = self._redis.ft(self._layout.index_name).info()
+        present = {str(attribute[1]) for attribute in info.get("attributes", [])}
+        for field in _INDEX_FIELDS:
+            if field["name"] not in present:
+                self._redis.execute_command(
+                    "FT.ALTER",
+                    self._layout.index_name,
+                    "SCHEMA",
+                    "ADD",
+                    field["name"],
+                    str(field["type"]).upper(),
+                )
 
     @property
     def token_counter(self) -> TokenCounter:
@@ -221,11 +266,7 @@ class ChatMemory:
         return self._limits
 
     def _user_keys(self, tag: str) -> list[str]:
-        return [
-            self._layout.settings_key(tag),
-            self._layout.timeline_key(tag),
-            self._layout.expiry_key(tag),
-        ]
+        return self._layout.user_keys(tag)
 
     # --- writing -------------------------------------------------------------------------
 
@@ -236,26 +277,33 @@ class ChatMemory:
         role: Role | str,
         content: str,
         *,
+        conversation_id: str,
         usage: Usage | None = None,
         message_id: str | None = None,
+        created_at: float | None = None,
     ) -> Message:
-        """Store one message at the end of the user's conversation and return it.
+        """Store one message at the end of a conversation and return it. The conversation's
+        record is created with its first message, so an id minted for a "New chat" costs
+        nothing until a prompt is sent; every message makes it the most recently active.
 
         `message_id` (default: a fresh one) makes the write idempotent: a message id already
         stored returns the stored message unchanged, so retry or resend after an unknown
-        outcome (WriteOutcomeUnknown) with the same id. Past a per-user cap the write is
-        refused whole (StorageLimitReached)."""
+        outcome (WriteOutcomeUnknown) with the same id. Past a per-user cap (over all the
+        user's conversations) the write is refused whole (StorageLimitReached). `created_at`
+        (seconds) keeps an imported message's original time; messages still go in order."""
         tag = user_tag(user_id)
+        cid = check_conversation_id(conversation_id)
         checked_role = _role(role)
         _validate_content(content)
         message_id = check_message_id(message_id or new_message_id())
+        created_ms = _validate_created_at(created_at)
         token_count = self._tokens.count_message(checked_role.value, content)
         metadata = usage.as_metadata() if usage is not None else ""
         key = self._layout.message_key(tag, message_id)
         args = [
             checked_role.value,
             content,
-            tag,
+            conversation_tag(tag, cid),
             token_count,
             self._tokens.encoding_name,
             metadata,
@@ -266,6 +314,9 @@ class ChatMemory:
             self._limits.max_messages,
             self._limits.max_bytes,
             WORK_BATCH,
+            cid,
+            tag,
+            "" if created_ms is None else created_ms,
         ]
         self._ensure_index()
         result = self._append_once(tag, key, args)
@@ -274,14 +325,14 @@ class ChatMemory:
             result = self._append_once(tag, key, args)
         if result[0] == "limit":
             raise _limit_reached(str(result[1]), int(result[3]))
-        _, seq, created_ms, _, registered = result
+        _, seq, stored_ms, _, registered = result
         if not int(registered):
-            self._register(tag, int(created_ms))
+            self._register(tag, int(stored_ms))
         return Message(
             role=checked_role,
             content=content,
             seq=int(seq),
-            created_at=int(created_ms) / 1000,
+            created_at=int(stored_ms) / 1000,
             token_count=token_count,
             metadata=metadata,
             key=key,
@@ -359,39 +410,163 @@ class ChatMemory:
 
     @storage_errors
     def set_retention(self, user_id: str, ttl_seconds: int | None) -> Retention:
-        """Messages already stored and all written later live `ttl_seconds`; None keeps them.
-        New messages follow the policy at once; stored ones are updated in bounded batches."""
+        """Messages already stored, in every conversation of the user, and all written later
+        live `ttl_seconds`; None keeps them. New messages follow the policy at once; stored
+        ones are updated in bounded batches, conversation by conversation."""
         tag = user_tag(user_id)
         ttl = _validate_ttl(ttl_seconds)
         keys = self._user_keys(tag)
         policy = "" if ttl is None else ttl
         generation, expire_at, last_seq = self._retention(keys=keys, args=["start", policy])
-        after, more = 0, 1
-        while int(more):
-            after, more = self._retention(
-                keys=keys,
-                args=["apply", policy, generation, expire_at, last_seq, after, WORK_BATCH],
-            )
+        for cid in self._conversation_ids(tag):
+            after, more = 0, 1
+            while int(more):
+                after, more = self._retention(
+                    keys=keys,
+                    args=["apply", policy, generation, expire_at, last_seq, after, WORK_BATCH, cid],
+                )
         return self.retention(user_id)
 
-    @storage_errors
-    def clear(self, user_id: str) -> int:
-        """Delete the user's messages; their instruction, retention and usage totals stay.
-        Messages written after the clear began (another tab) stay too."""
-        return self._clear_user(user_tag(user_id), cutoff_ms=None)
+    def _conversation_ids(self, tag: str) -> list[str]:
+        """Every conversation id of a user (legacy data adopted first), read in pages."""
+        ids: list[str] = []
+        while True:
+            page = self._list(
+                keys=self._user_keys(tag), args=["ids", _CONVERSATIONS_PAGE, 0, len(ids)]
+            )
+            ids.extend(str(cid) for cid in page)
+            if len(page) < _CONVERSATIONS_PAGE:
+                return ids
 
-    def _clear_user(self, tag: str, cutoff_ms: int | None) -> int:
+    # --- conversations ---------------------------------------------------------------------
+
+    @storage_errors
+    def conversations(self, user_id: str, *, limit: int = 50) -> ConversationList:
+        """The user's pinned conversations and a page of the others, most recently active
+        first, in one round trip (data from before conversations becomes conversation "0"
+        on first use)."""
+        tag = user_tag(user_id)
+        _validate_window(limit)
+        reply = self._list(keys=self._user_keys(tag), args=["page", limit, WORK_BATCH, 0])
+        if reply[0] == "pending":
+            self._prune(tag)
+            reply = self._list(keys=self._user_keys(tag), args=["page", limit, WORK_BATCH, 0])
+        _, total, pinned, recent = reply
+        return ConversationList(
+            pinned=tuple(_info(row) for row in pinned),
+            recent=tuple(_info(row) for row in recent),
+            total=int(total),
+        )
+
+    @storage_errors
+    def rename_conversation(
+        self, user_id: str, conversation_id: str, title: str
+    ) -> ConversationInfo:
+        """Give a conversation the user's own title; automatic titles never replace it."""
+        if not isinstance(title, str) or not 1 <= len(title.strip()) <= MAX_TITLE_CHARS:
+            raise InvalidInput(f"A title must have 1 to {MAX_TITLE_CHARS} characters.")
+        _, info = self._change(user_id, conversation_id, "rename", " ".join(title.split()))
+        return info
+
+    @storage_errors
+    def set_auto_title(
+        self, user_id: str, conversation_id: str, title: str, source: TitleSource | str
+    ) -> bool:
+        """Set an automatic title (`words` or `model`) unless a better one is there: a model's
+        title replaces the first words, nothing replaces the user's. True when it was set."""
+        checked = TitleSource(source)
+        if checked not in (TitleSource.WORDS, TitleSource.MODEL):
+            raise InvalidInput("An automatic title comes from 'words' or 'model'.")
+        flat = " ".join(str(title).split())[:MAX_TITLE_CHARS]
+        if not flat:
+            raise InvalidInput("A title must not be empty.")
+        changed, _ = self._change(user_id, conversation_id, "auto", flat, checked.value)
+        return changed
+
+    @storage_errors
+    def pin_conversation(self, user_id: str, conversation_id: str, pinned: bool) -> None:
+        self._change(user_id, conversation_id, "pin", "1" if pinned else "0")
+
+    def _change(
+        self, user_id: str, conversation_id: str, op: str, value: str, source: str = ""
+    ) -> tuple[bool, ConversationInfo]:
+        tag = user_tag(user_id)
+        cid = check_conversation_id(conversation_id)
+        changed, row = self._meta(keys=self._user_keys(tag), args=[op, cid, value, source])
+        if not row:
+            raise InvalidInput("There is no such conversation (it may have been deleted).")
+        return bool(int(changed)), _info(row)
+
+    @storage_errors
+    def clear(self, user_id: str, conversation_id: str) -> int:
+        """Delete one conversation's messages; the conversation stays (empty), and so do the
+        user's instruction, retention and usage totals. Messages written after the clear
+        began (another tab) stay too."""
+        cid = check_conversation_id(conversation_id)
+        return self._clear_conversation(user_tag(user_id), cid, cutoff_ms=None)
+
+    @storage_errors
+    def delete_conversation(self, user_id: str, conversation_id: str) -> int:
+        """Delete a conversation: its messages, timeline, record, list and pin entries and
+        summary checkpoint. Returns the messages deleted."""
+        cid = check_conversation_id(conversation_id)
+        return self._clear_conversation(user_tag(user_id), cid, cutoff_ms=None, delete=True)
+
+    def _clear_conversation(
+        self, tag: str, cid: str, cutoff_ms: int | None, *, delete: bool = False
+    ) -> int:
         deleted, more, cutoff = 0, 1, "" if cutoff_ms is None else cutoff_ms
+        mode = "delete" if delete else "clear"
         while int(more):
-            count, more, cutoff = self._clear(keys=self._user_keys(tag), args=[cutoff, WORK_BATCH])
+            count, more, cutoff = self._clear(
+                keys=self._user_keys(tag), args=[cutoff, WORK_BATCH, cid, mode]
+            )
             deleted += int(count)
         return deleted
 
     @storage_errors
+    def erase_user(self, user_id: str) -> int:
+        """Delete every key of the user: all conversations (messages, timelines, records,
+        summaries), the conversation and pin lists, settings, usage totals, expiry set and
+        limit counters, then the registry entry. Bounded batches. Returns messages deleted."""
+        tag = user_tag(user_id)
+        deleted = 0
+        while True:
+            ids = self._conversation_ids(tag)
+            for cid in ids:
+                deleted += self._clear_conversation(tag, cid, cutoff_ms=None, delete=True)
+            done = self._meta(keys=self._user_keys(tag), args=["erase", "0", WORK_BATCH, ""])
+            if int(done[0]):
+                break
+        self._redis.zrem(self._layout.user_registry_key, tag)
+        return deleted
+
+    @storage_errors
+    def remove_last(self, user_id: str, conversation_id: str, from_seq: int) -> int:
+        """Remove a conversation's messages with seq >= `from_seq` in one atomic step (edit
+        the last prompt: prompt and reply; regenerate: the reply). More than two would be
+        more than a last exchange, so that is refused and nothing is removed."""
+        tag = user_tag(user_id)
+        cid = check_conversation_id(conversation_id)
+        if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 1:
+            raise InvalidInput("A message sequence number is a whole number from 1.")
+        args = [cid, from_seq, MAX_REMOVED_AT_ONCE, WORK_BATCH]
+        result = self._remove_last(keys=self._user_keys(tag), args=args)
+        if int(result[0]) == -1:
+            self._prune(tag)
+            result = self._remove_last(keys=self._user_keys(tag), args=args)
+        if int(result[0]) == -2:
+            raise InvalidInput(
+                f"Only the last {MAX_REMOVED_AT_ONCE} messages can be replaced; nothing was "
+                "removed."
+            )
+        return int(result[0])
+
+    @storage_errors
     def clear_all(self) -> int:
-        """Admin only: delete every user's messages that existed when it started, user by user
-        from the registry (no keyspace scan, no index needed). Settings stay. Returns messages
-        deleted."""
+        """Admin only: delete every user's messages, in every conversation, that existed when
+        it started, user by user from the registry (no keyspace scan, no index needed).
+        Conversations (now empty) and settings stay. Returns messages deleted."""
         seconds, micros = self._redis.time()
         cutoff_ms = int(seconds) * 1000 + int(micros) // 1000
         deleted, start = 0, 0
@@ -400,7 +575,8 @@ class ChatMemory:
                 self._layout.user_registry_key, start, start + _USERS_PAGE - 1
             )
             for tag in tags:
-                deleted += self._clear_user(str(tag), cutoff_ms)
+                for cid in self._conversation_ids(str(tag)):
+                    deleted += self._clear_conversation(str(tag), cid, cutoff_ms)
             if len(tags) < _USERS_PAGE:
                 return deleted
             start += _USERS_PAGE
@@ -421,26 +597,80 @@ class ChatMemory:
         while int(self._read(keys=self._user_keys(tag), args=_prune_only())[6]):
             pass
 
+    # --- searching -------------------------------------------------------------------------
+
+    @storage_errors
+    def search(self, user_id: str, text: str, *, limit: int = 20) -> list[SearchHit]:
+        """The user's messages, in any of their conversations, containing every word of
+        `text` (best match first). Whatever `text` holds is searched as words, never parsed
+        as query syntax; text without a word finds nothing. Raises IndexUnavailable where
+        the index cannot cover every message (a cluster without a coordinator)."""
+        tag = user_tag(user_id)
+        if not isinstance(text, str):
+            raise InvalidInput("Search text must be text.")
+        _validate_window(limit)
+        if self._index_missing_reason is not None:
+            raise IndexUnavailable(self._index_missing_reason)
+        terms = search_terms(text)
+        if not terms or not limit:
+            return []
+        self._ensure_index()
+        query = (
+            Query(search_query(tag, terms)).return_fields(*_HIT_FIELDS).paging(0, limit).dialect(2)
+        )
+        hits = []
+        for document in self._redis.ft(self._layout.index_name).search(query).docs:
+            fields = {name: str(getattr(document, name, "")) for name in _HIT_FIELDS}
+            cid = conversation_of_tag(tag, fields["session_tag"])
+            if cid is None or fields["role"] not in _ROLES:
+                continue
+            hits.append((cid, fields))
+        titles = self._titles(tag, {cid for cid, _ in hits})
+        return [
+            SearchHit(
+                conversation_id=cid,
+                title=titles.get(cid, ""),
+                seq=int(fields["timestamp"] or 0),
+                role=_ROLES[fields["role"]],
+                snippet=snippet(fields["content"], terms),
+                created_at=float(fields["created_at"] or 0),
+            )
+            for cid, fields in hits
+        ]
+
+    def _titles(self, tag: str, ids: set[str]) -> dict[str, str]:
+        ordered = sorted(ids)
+        pipe = self._redis.pipeline(transaction=False)
+        for cid in ordered:
+            pipe.hget(self._layout.conversation_key(tag, cid), "title")
+        return {cid: title or "" for cid, title in zip(ordered, pipe.execute(), strict=True)}
+
     # --- reading -------------------------------------------------------------------------
 
     @storage_errors
     def conversation(
-        self, user_id: str, *, window_size: int | None = None, page_size: int = 50
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        window_size: int | None = None,
+        page_size: int = 50,
     ) -> Conversation:
-        """What a page render needs, read in one round trip: the newest `page_size` messages,
-        the context window (of `window_size`, or the user's stored size when None), counts,
-        settings and usage."""
+        """What a page render needs, read in one round trip: the conversation's newest
+        `page_size` messages, its context window (of `window_size`, or the user's stored size
+        when None), counts, its record, the user's settings and usage."""
         tag = user_tag(user_id)
+        cid = check_conversation_id(conversation_id)
         if window_size is not None:
             _validate_window(window_size)
         _validate_window(page_size)
         wanted = "" if window_size is None else window_size
-        args = ["recent", page_size, 0, wanted, DEFAULT_WINDOW, WORK_BATCH]
+        args = ["recent", page_size, 0, wanted, DEFAULT_WINDOW, WORK_BATCH, cid]
         reply = self._read(keys=self._user_keys(tag), args=args)
         if int(reply[6]):
             self._prune(tag)
             reply = self._read(keys=self._user_keys(tag), args=args)
-        total, settings_flat, rows, now_ms, oldest, window, _ = reply
+        total, settings_flat, rows, now_ms, oldest, window, _, info = reply
         settings = _pairs(settings_flat)
         window_size = int(window)
         recent = self._parse_rows(rows)
@@ -458,38 +688,48 @@ class ChatMemory:
                 completion_tokens=int(settings.get("usage_completion_tokens", 0)),
                 replies=int(settings.get("usage_replies", 0)),
             ),
+            conversation_id=cid,
+            info=_info(info) if info else None,
         )
 
-    def context_window(self, user_id: str, size: int) -> ContextWindow:
-        """The system instruction plus the last `size` messages, exactly as the model gets them."""
-        return self.conversation(user_id, window_size=size, page_size=0).window
+    def context_window(self, user_id: str, conversation_id: str, size: int) -> ContextWindow:
+        """The system instruction plus the conversation's last `size` messages, exactly as
+        the model gets them."""
+        return self.conversation(user_id, conversation_id, window_size=size, page_size=0).window
 
-    def count(self, user_id: str) -> int:
-        return self.conversation(user_id, window_size=0, page_size=0).total_messages
+    def count(self, user_id: str, conversation_id: str) -> int:
+        return self.conversation(
+            user_id, conversation_id, window_size=0, page_size=0
+        ).total_messages
 
     def system_instruction(self, user_id: str) -> SystemInstruction:
-        return self.context_window(user_id, 0).system
+        return self._settings_view(user_id).window.system
+
+    def retention(self, user_id: str) -> Retention:
+        """The user's policy and, with one set, when their oldest message expires."""
+        return self._settings_view(user_id).retention
+
+    def _settings_view(self, user_id: str) -> Conversation:
+        """A read of the user's settings alone (no conversation's messages)."""
+        return self.conversation(user_id, LEGACY_CONVERSATION_ID, window_size=0, page_size=0)
 
     @storage_errors
-    def messages(self, user_id: str) -> list[Message]:
+    def messages(self, user_id: str, conversation_id: str) -> list[Message]:
         """The whole conversation, oldest first, read in batches."""
         tag = user_tag(user_id)
+        cid = check_conversation_id(conversation_id)
         keys = self._user_keys(tag)
         result: list[Message] = []
         after = 0
         self._prune(tag)
         while True:
-            args = ["after", _READ_BATCH, after, 0, 0, WORK_BATCH]
+            args = ["after", _READ_BATCH, after, 0, 0, WORK_BATCH, cid]
             rows = self._read(keys=keys, args=args)[2]
             batch = self._parse_rows(rows)
             result.extend(batch)
             if len(rows) < 2 * _READ_BATCH:
                 return result
             after = batch[-1].seq if batch else after + _READ_BATCH
-
-    def retention(self, user_id: str) -> Retention:
-        """The user's policy and, with one set, when their oldest message expires."""
-        return self.conversation(user_id, window_size=0, page_size=0).retention
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -550,7 +790,31 @@ _MESSAGE_FIELDS = (
 
 
 def _prune_only() -> list[Any]:
-    return ["recent", 0, 0, 0, 0, WORK_BATCH]
+    return ["recent", 0, 0, 0, 0, WORK_BATCH, LEGACY_CONVERSATION_ID]
+
+
+def _info(row: list[Any]) -> ConversationInfo:
+    cid, title, source, created_ms, last_ms, count, pinned = row
+    return ConversationInfo(
+        id=str(cid),
+        title=str(title),
+        title_source=str(source),
+        created_at=int(float(created_ms)) / 1000,
+        last_active=int(float(last_ms)) / 1000,
+        message_count=int(count),
+        pinned=bool(int(pinned)),
+    )
+
+
+def _validate_created_at(created_at: float | None) -> int | None:
+    """An imported message's time (seconds) as ms; None = now."""
+    if created_at is None:
+        return None
+    if isinstance(created_at, bool) or not isinstance(created_at, int | float):
+        raise InvalidInput("A message time must be a number of seconds since 1970.")
+    if not 0 <= created_at < 2**33:
+        raise InvalidInput("A message time must be between 1970 and the year 2242.")
+    return round(created_at * 1000)
 
 
 def _limit_reached(limit: str, maximum: int) -> StorageLimitReached:

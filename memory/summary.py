@@ -1,10 +1,11 @@
 """The rolling summary of a conversation's older messages, stored beside the transcript.
 
-Per user: an on/off setting (off by default) in the user's settings hash, and the latest
-checkpoint in its own hash: the summary text, the last message seq it covers, its token count
-and the model that wrote it. The transcript itself is never touched: the checkpoint only says
-which messages a request may replace by the summary. The checkpoint follows the user's
-retention (it expires with the messages it summarises) and is deleted with their history.
+Per user: an on/off setting (off by default) in the user's settings hash. Per conversation:
+the latest checkpoint in its own hash: the summary text, the last message seq it covers, its
+token count and the model that wrote it. The transcript itself is never touched: the
+checkpoint only says which messages a request may replace by the summary. The checkpoint
+follows the user's retention (it expires with the messages it summarises) and is deleted with
+its conversation's history.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from memory.connection import RedisClient
 from memory.errors import storage_errors
-from memory.keys import KeyLayout, user_tag
+from memory.keys import KeyLayout, check_conversation_id, user_tag
 
 _ENABLED_FIELD = "summary_enabled"
 _USERS_PAGE = 500
@@ -47,9 +48,9 @@ class SummaryStore:
         self._redis = client
         self._layout = KeyLayout(index_name)
 
-    def state(self, user_id: str) -> SummaryState:
+    def state(self, user_id: str, conversation_id: str) -> SummaryState:
         tag = user_tag(user_id)
-        enabled, fields = self._read_state(tag)
+        enabled, fields = self._read_state(tag, check_conversation_id(conversation_id))
         checkpoint = None
         if fields.get("text"):
             checkpoint = Summary(
@@ -61,10 +62,10 @@ class SummaryStore:
         return SummaryState(enabled=enabled == "1", checkpoint=checkpoint)
 
     @storage_errors
-    def _read_state(self, tag: str) -> tuple[str | None, dict[str, str]]:
+    def _read_state(self, tag: str, cid: str) -> tuple[str | None, dict[str, str]]:
         pipe = self._redis.pipeline(transaction=False)
         pipe.hget(self._layout.settings_key(tag), _ENABLED_FIELD)
-        pipe.hgetall(self._layout.summary_key(tag))
+        pipe.hgetall(self._layout.summary_key(tag, cid))
         enabled, fields = pipe.execute()
         return enabled, fields
 
@@ -72,8 +73,10 @@ class SummaryStore:
         key = self._layout.settings_key(user_tag(user_id))
         self._run(lambda: self._redis.hset(key, _ENABLED_FIELD, "1" if enabled else "0"))
 
-    def save(self, user_id: str, summary: Summary, ttl_seconds: int | None) -> None:
-        key = self._layout.summary_key(user_tag(user_id))
+    def save(
+        self, user_id: str, conversation_id: str, summary: Summary, ttl_seconds: int | None
+    ) -> None:
+        key = self._key(user_id, conversation_id)
 
         def write() -> None:
             pipe = self._redis.pipeline(transaction=True)
@@ -94,18 +97,32 @@ class SummaryStore:
 
         self._run(write)
 
-    def clear(self, user_id: str) -> None:
-        key = self._layout.summary_key(user_tag(user_id))
+    def clear(self, user_id: str, conversation_id: str) -> None:
+        key = self._key(user_id, conversation_id)
         self._run(lambda: self._redis.delete(key))
+
+    def _key(self, user_id: str, conversation_id: str) -> str:
+        return self._layout.summary_key(user_tag(user_id), check_conversation_id(conversation_id))
 
     @storage_errors
     def clear_all(self) -> None:
-        """Every user's checkpoint, user by user from the registry (no keyspace scan)."""
+        """Every checkpoint of every user's conversations, user by user from the registry and
+        each user's conversation list (no keyspace scan)."""
         start = 0
         while tags := self._redis.zrange(
             self._layout.user_registry_key, start, start + _USERS_PAGE - 1
         ):
-            self._redis.delete(*[self._layout.summary_key(str(tag)) for tag in tags])
+            for tag in map(str, tags):
+                self._clear_user(tag)
+            start += _USERS_PAGE
+
+    def _clear_user(self, tag: str) -> None:
+        self._redis.delete(self._layout.summary_key(tag))
+        start = 0
+        while ids := self._redis.zrange(
+            self._layout.conversations_key(tag), start, start + _USERS_PAGE - 1
+        ):
+            self._redis.delete(*[self._layout.summary_key(tag, str(cid)) for cid in ids])
             start += _USERS_PAGE
 
     @staticmethod

@@ -1,39 +1,47 @@
--- Append one message atomically, at most once per message id: next sequence number, the
--- message hash (a redisvl MessageHistory document), its place in the user's timeline, the
--- user's retention policy, byte total and usage totals. A message key already in the
--- timeline (a retried or resent write) changes nothing and returns the stored seq.
--- KEYS share the user's hash tag, so this also runs on a clustered Redis.
--- KEYS: settings, timeline, expiry, message
+-- Append one message to one conversation atomically, at most once per message id: next
+-- sequence number (per user), the message hash (a redisvl MessageHistory document), its place
+-- in the conversation's timeline, the conversation's record (created with the first message;
+-- titled by the first prompt's words until a better title comes) and last-active time, the
+-- user's retention policy, message and byte totals and usage totals. A message key already
+-- stored (a retried or resent write) changes nothing and returns the stored seq.
+-- KEYS: the user's keys (common.lua), message
 -- ARGV: role, content, session_tag, token_count, token_encoding, metadata, prompt_tokens,
---       completion_tokens, user_id, entry_id, max_messages, max_bytes, prune_batch
+--       completion_tokens, user_id, entry_id, max_messages, max_bytes, prune_batch,
+--       conversation id, user tag, created_ms ('' = now; set only by imports)
 -- Returns {'stored', seq, created_ms, duplicate (0/1), registered (0/1)}
 --      or {'limit', name, current, maximum} or {'prune'} (expired messages must go first)
-local settings, timeline, expiry, message = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local message, cid = KEYS[10], ARGV[14]
+local timeline = timeline_of(cid)
 local now = now_ms()
 local existing = redis.call('ZSCORE', timeline, message)
-if existing then
-  local created = redis.call('HGET', message, 'created_at')
-  local created_ms = created and math.floor(tonumber(created) * 1000 + 0.5) or now
-  return {'stored', tonumber(existing), created_ms, 1, 1}
+if not existing and redis.call('EXISTS', message) == 1 then
+  existing = redis.call('HGET', message, 'timestamp')
 end
-local pending = prune(settings, timeline, expiry, now, tonumber(ARGV[13]))
-local count = redis.call('ZCARD', timeline) - pending
+if existing then
+  return {'stored', tonumber(existing), created_ms_of(message) or now, 1, 1}
+end
+local pending = begin(now, tonumber(ARGV[13]))
+local count = tonumber(redis.call('HGET', SETTINGS, 'stored_messages') or '0') - pending
 if count >= tonumber(ARGV[11]) then
   return {'limit', 'MAX_MESSAGES_PER_USER', count, tonumber(ARGV[11])}
 end
 local size = #ARGV[2] + #ARGV[6]
-local stored = tonumber(redis.call('HGET', settings, 'stored_bytes') or '0')
+local stored = tonumber(redis.call('HGET', SETTINGS, 'stored_bytes') or '0')
 if stored + size > tonumber(ARGV[12]) then
   if pending > 0 then
     return {'prune'}
   end
   return {'limit', 'MAX_BYTES_PER_USER', stored, tonumber(ARGV[12])}
 end
-local seq = redis.call('HINCRBY', settings, 'seq', 1)
-redis.call('HSETNX', settings, 'user_id', ARGV[9])
+local created = now
+if ARGV[16] ~= '' then
+  created = tonumber(ARGV[16])
+end
+local seq = redis.call('HINCRBY', SETTINGS, 'seq', 1)
+redis.call('HSETNX', SETTINGS, 'user_id', ARGV[9])
 local fields = {
   'entry_id', ARGV[10], 'role', ARGV[1], 'content', ARGV[2], 'session_tag', ARGV[3],
-  'timestamp', seq, 'created_at', string.format('%.3f', now / 1000),
+  'user_tag', ARGV[15], 'timestamp', seq, 'created_at', string.format('%.3f', created / 1000),
   'token_count', ARGV[4], 'token_encoding', ARGV[5],
 }
 if ARGV[6] ~= '' then
@@ -42,17 +50,26 @@ if ARGV[6] ~= '' then
 end
 redis.call('HSET', message, unpack(fields))
 redis.call('ZADD', timeline, seq, message)
-add_bytes(settings, size)
-local ttl = redis.call('HGET', settings, 'ttl')
+local record = record_of(cid)
+if redis.call('EXISTS', record) == 0 then
+  redis.call('HSET', record, 'title', '', 'title_source', '', 'created_ms', created)
+end
+if ARGV[1] == 'user' and (redis.call('HGET', record, 'title_source') or '') == '' then
+  redis.call('HSET', record, 'title', first_words(ARGV[2]), 'title_source', 'words')
+end
+redis.call('ZADD', CONVS, 'GT', created, cid)
+add_bytes(size)
+add_messages(1)
+local ttl = redis.call('HGET', SETTINGS, 'ttl')
 if ttl then
   local expire_at = now + tonumber(ttl) * 1000
   redis.call('PEXPIREAT', message, expire_at)
-  redis.call('ZADD', expiry, expire_at, expiry_member(message, size))
+  redis.call('ZADD', EXPIRY, expire_at, expiry_member(cid, message, size))
 end
 if ARGV[7] ~= '' then
-  redis.call('HINCRBY', settings, 'usage_prompt_tokens', ARGV[7])
-  redis.call('HINCRBY', settings, 'usage_completion_tokens', ARGV[8])
-  redis.call('HINCRBY', settings, 'usage_replies', 1)
+  redis.call('HINCRBY', SETTINGS, 'usage_prompt_tokens', ARGV[7])
+  redis.call('HINCRBY', SETTINGS, 'usage_completion_tokens', ARGV[8])
+  redis.call('HINCRBY', SETTINGS, 'usage_replies', 1)
 end
-local registered = redis.call('HEXISTS', settings, 'registered')
-return {'stored', seq, now, 0, registered}
+local registered = redis.call('HEXISTS', SETTINGS, 'registered')
+return {'stored', seq, created, 0, registered}

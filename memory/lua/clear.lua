@@ -1,23 +1,27 @@
--- Delete, oldest first, up to ARGV[2] messages of one user created at or before ARGV[1] (ms;
--- '' = now). Called in a loop until it reports done, so no call blocks Redis for long and
--- messages written after the clear began stay. Settings (instruction, retention, usage) stay.
--- KEYS: settings, timeline, expiry
+-- Delete, oldest first, up to ARGV[2] messages of one conversation created at or before
+-- ARGV[1] (ms; '' = now). Called in a loop until it reports done, so no call blocks Redis for
+-- long and messages written after the clear began stay. The user's settings (instruction,
+-- retention, usage) stay. Mode 'delete' removes every message whatever its time and, once
+-- the timeline is empty, the conversation itself: record, list and pin entries, summary.
+-- KEYS: the user's keys (common.lua)
+-- ARGV: cutoff, batch, conversation id, mode ('clear' or 'delete')
 -- Returns {deleted, more (0/1), cutoff_ms}
-local settings, timeline, expiry = KEYS[1], KEYS[2], KEYS[3]
+local cid, deleting = ARGV[3], ARGV[4] == 'delete'
+local timeline = timeline_of(cid)
 local now = now_ms()
 local cutoff = now
 if ARGV[1] ~= '' then
   cutoff = tonumber(ARGV[1])
 end
 local batch = tonumber(ARGV[2])
-if prune(settings, timeline, expiry, now, batch) > 0 then
+if begin(now, batch) > 0 then
   return {0, 1, cutoff}
 end
 local members = redis.call('ZRANGE', timeline, 0, batch - 1)
-local gone, deleted, expiring, freed, newer = {}, {}, {}, 0, false
+local gone, deleted, freed, newer = {}, {}, 0, false
 for _, key in ipairs(members) do
-  local created = redis.call('HGET', key, 'created_at')
-  if created and math.floor(tonumber(created) * 1000 + 0.5) > cutoff then
+  local created = created_ms_of(key)
+  if created and created > cutoff and not deleting then
     newer = true
     break
   end
@@ -26,7 +30,7 @@ for _, key in ipairs(members) do
     local bytes = message_bytes(key)
     freed = freed + bytes
     deleted[#deleted + 1] = key
-    expiring[#expiring + 1] = expiry_member(key, bytes)
+    forget_expiry(cid, key, bytes)
   end
 end
 if #gone > 0 then
@@ -34,11 +38,16 @@ if #gone > 0 then
 end
 if #deleted > 0 then
   redis.call('DEL', unpack(deleted))
-  redis.call('ZREM', expiry, unpack(expiring))
 end
-add_bytes(settings, -freed)
+add_bytes(-freed)
+add_messages(-#gone)
 local more = 0
 if not newer and #members == batch then
   more = 1
+end
+if deleting and more == 0 then
+  redis.call('DEL', record_of(cid), timeline, summary_of(cid))
+  redis.call('ZREM', CONVS, cid)
+  redis.call('ZREM', PINNED, cid)
 end
 return {#deleted, more, cutoff}

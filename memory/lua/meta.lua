@@ -1,0 +1,52 @@
+-- Change one conversation's record, or finish erasing a user.
+-- KEYS: the user's keys (common.lua)
+-- ARGV: op, conversation id, value, title source
+--   'rename': title := value, source 'user'
+--   'auto':   title := value with source ARGV[4], only when the current source is '' or
+--             ('words' and the new one is 'model'): an automatic title never replaces the
+--             user's
+--   'pin':    value '1' pins (scored by now), '0' unpins
+--   'erase':  once the user has no conversation left, delete up to ARGV[3] stray message
+--             keys still in the expiry set, then (none left) every remaining key of the user
+-- Returns {changed (0/1), info row (false when the conversation has no record)};
+--   'erase' returns {done (0/1)}
+local op, cid = ARGV[1], ARGV[2]
+if op == 'erase' then
+  if redis.call('ZCARD', CONVS) > 0 or redis.call('EXISTS', TIMELINE_BASE) == 1 then
+    return {0}
+  end
+  local stray = redis.call('ZRANGE', EXPIRY, 0, tonumber(ARGV[3]) - 1)
+  if #stray > 0 then
+    local keys = {}
+    for i, member in ipairs(stray) do
+      local _, _, key = parse_member(member)
+      keys[i] = key
+    end
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', EXPIRY, unpack(stray))
+    return {0}
+  end
+  redis.call('DEL', SETTINGS, EXPIRY, CONVS, PINNED, SUMMARY_BASE, REQUEST_LOG, TOKEN_BUDGET)
+  return {1}
+end
+adopt(now_ms())
+local record = record_of(cid)
+if redis.call('EXISTS', record) == 0 then
+  return {0, false}
+end
+local changed = 1
+if op == 'rename' then
+  redis.call('HSET', record, 'title', ARGV[3], 'title_source', 'user')
+elseif op == 'auto' then
+  local current = redis.call('HGET', record, 'title_source') or ''
+  if current == '' or (current == 'words' and ARGV[4] == 'model') then
+    redis.call('HSET', record, 'title', ARGV[3], 'title_source', ARGV[4])
+  else
+    changed = 0
+  end
+elseif ARGV[3] == '1' then
+  redis.call('ZADD', PINNED, now_ms(), cid)
+else
+  redis.call('ZREM', PINNED, cid)
+end
+return {changed, info_row(cid)}
