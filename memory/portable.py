@@ -81,14 +81,13 @@ def read_conversations(
 ) -> list[PortableConversation]:
     """The user's conversations that have messages, oldest first; an id that names none of
     them is refused (InvalidInput)."""
-    infos = {info.id: info for info in _all_conversations(memory, user_id)}
-    if conversation_ids is not None:
-        missing = [cid for cid in conversation_ids if cid not in infos]
-        if missing:
-            raise InvalidInput(f"No conversation {missing[0]!r} to export.")
-        infos = {cid: infos[cid] for cid in conversation_ids}
+    ids = memory.conversation_ids(user_id) if conversation_ids is None else conversation_ids
+    infos = _infos(memory, user_id, dict.fromkeys(ids))
+    missing = set(ids) - {info.id for info in infos}
+    if missing:
+        raise InvalidInput(f"No conversation {min(missing)!r} to export.")
     result = []
-    for info in sorted(infos.values(), key=lambda info: (info.created_at, info.id)):
+    for info in sorted(infos, key=lambda info: (info.created_at, info.id)):
         messages = tuple(
             PortableMessage(m.role, m.content, m.created_at, m.usage)
             for m in memory.messages(user_id, info.id)
@@ -105,10 +104,6 @@ def read_conversations(
                 )
             )
     return result
-
-
-def _all_conversations(memory: ChatMemory, user_id: str) -> list[ConversationInfo]:
-    return _infos(memory, user_id, memory.conversation_ids(user_id))
 
 
 def _infos(memory: ChatMemory, user_id: str, ids: Iterable[str]) -> list[ConversationInfo]:
@@ -378,7 +373,7 @@ def import_conversations(
     """Write parsed conversations as new conversations of the user, all or nothing. A
     conversation keeps its id when the user has none by that id, else it gets a fresh one.
     Refused whole (ImportRejected) when the user's message cap could not take them all."""
-    existing = _all_conversations(memory, user_id)
+    existing = _infos(memory, user_id, memory.conversation_ids(user_id))
     stored = sum(info.message_count for info in existing)
     incoming = sum(len(conversation.messages) for conversation in conversations)
     cap = memory.limits.max_messages

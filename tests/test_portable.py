@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from memory import ChatMemory, Role, StorageLimitReached, StorageLimits, Usage
+from memory import ChatMemory, InvalidInput, Role, StorageLimitReached, StorageLimits, Usage
 from memory.portable import (
     FORMAT,
     MAX_IMPORT_BYTES,
@@ -210,7 +210,9 @@ def test_export_import_export_is_byte_identical(memory: ChatMemory) -> None:
     assert {info.title for info in infos} >= {"Trip to Lisbon"}
     usage = json.loads(exported)["conversations"][0]["messages"][1]["usage"]
     assert usage == {"prompt_tokens": 120, "completion_tokens": 40}
-    assert "# Trip to Lisbon" in export_markdown(memory, "bea", ["a1"])
+    assert export_markdown(memory, "bea", ["a1"]).startswith("# Trip to Lisbon\n")
+    with pytest.raises(InvalidInput, match="No conversation 'ff' to export"):
+        export_json(memory, "bea", ["a1", "ff"])
 
 
 def test_importing_into_a_user_who_has_those_ids_adds_copies(memory: ChatMemory) -> None:
