@@ -373,8 +373,8 @@ def import_conversations(
     """Write parsed conversations as new conversations of the user, all or nothing. A
     conversation keeps its id when the user has none by that id, else it gets a fresh one.
     Refused whole (ImportRejected) when the user's message cap could not take them all."""
-    existing = _infos(memory, user_id, memory.conversation_ids(user_id))
-    stored = sum(info.message_count for info in existing)
+    taken = set(memory.conversation_ids(user_id))
+    stored = sum(info.message_count for info in _infos(memory, user_id, taken))
     incoming = sum(len(conversation.messages) for conversation in conversations)
     cap = memory.limits.max_messages
     if stored + incoming > cap:
@@ -382,7 +382,6 @@ def import_conversations(
             f"The file has {incoming:,} messages; with the {stored:,} you already keep that is "
             f"more than your limit of {cap:,} (MAX_MESSAGES_PER_USER). Nothing was imported."
         )
-    taken = {info.id for info in existing}
     created: list[str] = []
     try:
         for conversation in conversations:
