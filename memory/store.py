@@ -310,7 +310,9 @@ class ChatMemory:
         stored returns the stored message unchanged, so retry or resend after an unknown
         outcome (WriteOutcomeUnknown) with the same id. Past a per-user cap (over all the
         user's conversations) the write is refused whole (StorageLimitReached). `created_at`
-        (seconds) keeps an imported message's original time; messages still go in order."""
+        (seconds) keeps an imported message's original time; messages still go in order, and
+        its usage stays on the message but is not added to the user's totals (it was not
+        spent here)."""
         tag = user_tag(user_id)
         cid = check_conversation_id(conversation_id)
         checked_role = _role(role)
@@ -319,6 +321,7 @@ class ChatMemory:
         created_ms = _validate_created_at(created_at)
         token_count = self._tokens.count_message(checked_role.value, content)
         metadata = usage.as_metadata() if usage is not None else ""
+        counted = usage if created_at is None else None
         key = self._layout.message_key(tag, message_id)
         args = [
             checked_role.value,
@@ -327,8 +330,8 @@ class ChatMemory:
             token_count,
             self._tokens.encoding_name,
             metadata,
-            usage.prompt_tokens if usage else "",
-            usage.completion_tokens if usage else "",
+            counted.prompt_tokens if counted else "",
+            counted.completion_tokens if counted else "",
             user_id,
             key.removeprefix(self._layout.message_prefix + ":"),  # redisvl's entry_id
             self._limits.max_messages,

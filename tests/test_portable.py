@@ -210,6 +210,8 @@ def test_export_import_export_is_byte_identical(memory: ChatMemory) -> None:
     assert {info.title for info in infos} >= {"Trip to Lisbon"}
     usage = json.loads(exported)["conversations"][0]["messages"][1]["usage"]
     assert usage == {"prompt_tokens": 120, "completion_tokens": 40}
+    # imported usage stays on its message; it was not spent here, so it is not in the totals
+    assert memory.conversation("bea", "a1").usage_totals.prompt_tokens == 0
     assert export_markdown(memory, "bea", ["a1"]).startswith("# Trip to Lisbon\n")
     with pytest.raises(InvalidInput, match="No conversation 'ff' to export"):
         export_json(memory, "bea", ["a1", "ff"])
