@@ -20,6 +20,10 @@ def p50_p99(samples: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20, method="inclusive")[18]
+
+
 @dataclass(frozen=True)
 class Row:
     measure: str
@@ -31,6 +35,7 @@ class Row:
     p50_us: float
     p99_us: float
     samples: int
+    p95_us: float
 
 
 @dataclass
@@ -66,6 +71,15 @@ class Interleaved(Generic[S]):
             own_measure, _, contender = name.rpartition(".")
             p50, p99 = p50_p99(values)
             rows.append(
-                Row(own_measure or measure, history, window, contender, p50, p99, len(values))
+                Row(
+                    own_measure or measure,
+                    history,
+                    window,
+                    contender,
+                    p50,
+                    p99,
+                    len(values),
+                    p95(values),
+                )
             )
         return rows
