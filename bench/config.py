@@ -59,7 +59,5 @@ FULL = BenchConfig(
 QUICK = BenchConfig(
     mode="quick", users_by_history={10: 40, 200: 10}, windows=(5,), warmup=20, iterations=150,
     turn_iterations=30, write_iterations=200,
-    conversations=ConversationSizes(
-        counts=(1, 50, 200), lengths=(10, 100, 1000), users=2, iterations=100
-    ),
+    conversations=ConversationSizes((1, 50, 200), (10, 100, 1000), users=2, iterations=100),
 )  # fmt: skip

@@ -31,11 +31,9 @@ WORDS = [f"w{n:x}" for n in range(5000)]  # a full-text index gets a realistic n
 OPENED, PAGE, HITS = 10, 50, 20  # messages in the opened conversation; list page; search hits
 
 
-def load(
-    memory: ChatMemory, client: redis.Redis, plan: list[tuple[str, str, int]], chars: int
-) -> None:
-    """(user, conversation id, messages): through the project's append script, 1,000 per
-    pipeline."""
+def load(memory: ChatMemory, client: redis.Redis, plan: list[tuple[str, str, int]],
+         chars: int) -> None:  # fmt: skip
+    """(user, conversation id, messages): the project's append script, 1,000 per pipeline."""
     rng, layout = random.Random(7), memory._layout
     pipe = client.pipeline(transaction=False)
     for user, cid, count in plan:
@@ -55,9 +53,8 @@ def load(
     pipe.execute()
 
 
-def populate(
-    memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes
-) -> dict[str, list[str]]:
+def populate(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes
+             ) -> dict[str, list[str]]:  # fmt: skip
     """Users with each count of conversations, and with one conversation of each length, by
     group name `<conversations>x<messages in the opened one>`."""
     groups = {f"{c}x{OPENED}": [f"convs{c}-{i}" for i in range(sizes.users)] for c in sizes.counts}
@@ -82,17 +79,10 @@ def measure(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes,
         users = {name: rng.choice(members) for name, members in groups.items()}
         return users, rng.choice(search_users), " ".join(rng.sample(words, 2))
 
-    def opening(group: str) -> Callable[[Draw], object]:
-        def open_page(draw: Draw) -> object:
-            memory.conversation(draw[0][group], CONVERSATION)
-            return memory.conversations(draw[0][group], limit=PAGE)
-
-        return open_page
-
     def raw_list(draw: Draw, records: bool) -> object:
         tag = user_tag(draw[0][most])
-        key = layout.conversations_key(tag)
-        reply = client.execute_command("ZREVRANGE", key, 0, PAGE - 1, "WITHSCORES")
+        reply = client.execute_command("ZREVRANGE", layout.conversations_key(tag), 0, PAGE - 1,
+                                       "WITHSCORES")  # fmt: skip
         if not records:
             return reply
         pipe = client.pipeline(transaction=False)
@@ -106,7 +96,13 @@ def measure(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes,
                                       len(_HIT_FIELDS), *_HIT_FIELDS, "LIMIT", 0, HITS,
                                       "DIALECT", 2)  # fmt: skip
 
-    contenders = {f"open.{name}": opening(name) for name in groups} | {
+    contenders: dict[str, Callable[[Draw], object]] = {
+        f"open.{name}": lambda d, g=name: (
+            memory.conversation(d[0][g], CONVERSATION),
+            memory.conversations(d[0][g], limit=PAGE),
+        )
+        for name in groups
+    } | {
         "list.project": lambda d: memory.conversations(d[0][most], limit=PAGE),
         "list.zrevrange": lambda d: raw_list(d, False),
         "list.zrevrange+hmget": lambda d: raw_list(d, True),

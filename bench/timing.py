@@ -20,10 +20,6 @@ def p50_p99(samples: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20, method="inclusive")[18]
-
-
 @dataclass(frozen=True)
 class Row:
     measure: str
@@ -69,17 +65,7 @@ class Interleaved(Generic[S]):
         rows = []
         for name, values in durations.items():
             own_measure, _, contender = name.rpartition(".")
-            p50, p99 = p50_p99(values)
-            rows.append(
-                Row(
-                    own_measure or measure,
-                    history,
-                    window,
-                    contender,
-                    p50,
-                    p99,
-                    len(values),
-                    p95(values),
-                )
-            )
+            cuts = statistics.quantiles(values, n=100, method="inclusive")
+            rows.append(Row(own_measure or measure, history, window, contender, cuts[49],
+                            cuts[98], len(values), cuts[94]))  # fmt: skip
         return rows
