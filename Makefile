@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-ui clean
+.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-ui clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-quick: $(BIN)/activate
 ## Redis at scale (not in CI): 100k users x 20 messages + one 100k-message user; SCALE_ARGS="--users 10000" for less
 bench-scale: $(BIN)/activate
 	$(BIN)/python -m bench.scale $(SCALE_ARGS)
+
+## Conversations (issue 16) with search at scale (not in CI); CONV_ARGS="--users 10000 --messages 100"
+bench-conversations: $(BIN)/activate
+	$(BIN)/python -m bench.conversations $(CONV_ARGS)
 
 ## Page settle after a slider change, app vs a minimal Streamlit chat page (needs Chromium); UI_ARGS="--rounds 5"
 bench-ui: $(BIN)/activate

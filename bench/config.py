@@ -6,6 +6,18 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class ConversationSizes:
+    """bench/conversations.py: users per group with each count of conversations (the opened
+    one holds 10 messages, each other one 2), and with one conversation of each length."""
+
+    counts: tuple[int, ...]
+    lengths: tuple[int, ...]
+    users: int
+    warmup: int = 20
+    iterations: int = 300
+
+
+@dataclass(frozen=True)
 class BenchConfig:
     mode: str
     users_by_history: dict[int, int]
@@ -15,6 +27,7 @@ class BenchConfig:
     iterations: int
     turn_iterations: int
     write_iterations: int
+    conversations: ConversationSizes
     cell_budget_s: float | None = None
     """A sweep cell stops after this many seconds once half its iterations are done."""
     turn_window: int = 5
@@ -40,9 +53,11 @@ class BenchConfig:
 FULL = BenchConfig(
     mode="full", users_by_history={10: 7030, 100: 2500, 1000: 450, 10000: 20}, windows=(5, 20, 50),
     warmup=40, iterations=400, turn_iterations=150, write_iterations=1500, cell_budget_s=40.0,
+    conversations=ConversationSizes(counts=(1, 50, 1000), lengths=(10, 100, 10_000), users=3),
 )  # fmt: skip
 # Small sizes for CI: every table of the full run, in seconds.
 QUICK = BenchConfig(
     mode="quick", users_by_history={10: 40, 200: 10}, windows=(5,), warmup=20, iterations=150,
     turn_iterations=30, write_iterations=200,
+    conversations=ConversationSizes((1, 50, 200), (10, 100, 1000), users=2, iterations=100),
 )  # fmt: skip

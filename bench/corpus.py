@@ -19,7 +19,7 @@ _VOCABULARY = (
     "detail step first then next finally because however also data time second minute hour day "
     "week result number count size limit page order"
 )
-_WORDS = tuple(_VOCABULARY.split())
+WORDS = tuple(_VOCABULARY.split())
 SYSTEM_TEXT = "You are a helpful assistant."
 
 
@@ -28,7 +28,7 @@ def _text(rng: random.Random, words: int, markdown: bool) -> str:
     while words > 0:
         length = min(words, rng.randint(6, 18))
         words -= length
-        sentence = " ".join(rng.choice(_WORDS) for _ in range(length))
+        sentence = " ".join(rng.choice(WORDS) for _ in range(length))
         sentence = sentence[0].upper() + sentence[1:] + rng.choice(".?.!.")
         if markdown and rng.random() < 0.25:
             sentence = f"- **{sentence}**"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import platform
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.runner import Results
 from bench.timing import Row
+
+if TYPE_CHECKING:
+    from bench.runner import Results
 
 READ_VS_FLOOR_MAX = 1.5
 FLAT_MAX = 1.2
@@ -141,8 +143,38 @@ def format_report(results: Results) -> str:
         table(f"MEMORY PER STORED MESSAGE (used_memory growth / messages; mean message "
               f"{results.mean_chars:.0f} characters)",
               ["contender", "bytes"], [list(item) for item in results.bytes_per_message.items()]),
+        conversations_table(results.rows),
         "TARGETS\n" + "\n".join(verdicts),
     ])  # fmt: skip
+
+
+def conversations_table(rows: list[Row]) -> str:
+    """bench/conversations.py's rows: each compared contender against its reference, p50 and
+    p95 ratios, with issue 16's target where it sets one."""
+    by = {(r.measure, r.contender): r for r in rows if r.measure in ("open", "list", "search")}
+    groups = [tuple(map(int, name.split("x"))) for kind, name in by if kind == "open"]
+    lengths = sorted(m for c, m in groups if c == 1)
+    short, long = lengths[0], lengths[-1]
+    counts = sorted(c for c, m in groups if m == short)
+    pairs = [("open", f"{c}x{short}", f"1x{short}", "<= 1.2x" if c == counts[-1] else "")
+             for c in counts[1:]]  # fmt: skip
+    pairs += [
+        ("open", f"{counts[-1]}x{short}", f"{counts[-2]}x{short}", ""),
+        ("open", f"1x{long}", f"1x{short}", "<= 1.2x"),
+        ("open", f"1x{long}", f"1x{lengths[-2]}", ""),
+        ("list", "project", "zrevrange", "<= 1.5x"),
+        ("list", "project", "zrevrange+hmget", ""),
+        ("search", "project", "floor", ""),
+    ]
+    return table(
+        "CONVERSATIONS (issue 16; open = conversation() + conversations(limit=50); name "
+        "<conversations>x<messages in the opened one>; us)",
+        ["measure", "contender", "p50", "p95", "reference", "p50", "p95", "p50 ratio",
+         "p95 ratio", "target"],
+        [[m, a, by[m, a].p50_us, by[m, a].p95_us, b, by[m, b].p50_us, by[m, b].p95_us,
+          _x(by[m, a].p50_us / by[m, b].p50_us), _x(by[m, a].p95_us / by[m, b].p95_us), t]
+         for m, a, b, t in pairs],
+    )  # fmt: skip
 
 
 def _p(row: Row) -> tuple[float, float]:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, replace
 import redis
 from redis.typing import EncodableT, FieldT
 
+from bench import conversations
 from bench.config import BenchConfig
 from bench.contenders import CONVERSATION, Floor, ProjectApp
-from bench.corpus import SYSTEM_TEXT, Corpus, SyntheticMessage
+from bench.corpus import SYSTEM_TEXT, WORDS, Corpus, SyntheticMessage
 from bench.demo import DemoApp
 from bench.server import bulk_loading, drop_indexes, redis_url
 from bench.timing import Interleaved, Row
@@ -104,6 +105,10 @@ class _Run:
         for history in self.config.histories:
             self.turns(history)
         self.writes()
+        log("conversations (issue 16)")
+        searched = [u.user_id for members in self.users.values() for u in members]
+        self.rows += conversations.measure(self.memory, self.client, self.config.conversations,
+                                           searched, WORDS)  # fmt: skip
         server = f"Redis {self.client.info('server')['redis_version']}"
         mean_chars = self.corpus.mean_chars()
         return Results(self.config, self.rows, bytes_per_message, mean_chars, server, indexes)

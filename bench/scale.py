@@ -28,6 +28,7 @@ from redisvl.extensions.message_history.schema import MessageHistorySchema
 from redisvl.index import SearchIndex
 
 from bench.contenders import CONVERSATION, Floor
+from bench.conversations import load
 from bench.corpus import SYSTEM_TEXT
 from bench.report import table
 from bench.server import embedded_redis
@@ -35,10 +36,8 @@ from bench.timing import Interleaved
 from memory import ChatMemory, Role, StorageLimits, SystemInstruction
 from memory.embedded import EmbeddedRedis
 from memory.keys import user_tag
-from memory.store import WORK_BATCH
 
 SYSTEM = SystemInstruction(text=SYSTEM_TEXT, preset="standard")
-WORDS = [f"w{n:x}" for n in range(5000)]  # a full-text index gets a realistic number of terms
 BIG_USER = "big-user"
 NAME = "scale"
 BULK_WORK = {
@@ -48,26 +47,6 @@ BULK_WORK = {
     "expiry_big_user": "first read after expiry, big user",
     "clear_all": "clear-all",
 }
-
-
-def load(memory: ChatMemory, client: redis.Redis, plan: list[tuple[str, int]], chars: int) -> None:
-    """Every message through the project's append script, 1,000 per pipeline."""
-    rng, layout = random.Random(7), memory._layout
-    pipe = client.pipeline(transaction=False)
-    for user, count in plan:
-        tag = user_tag(user)
-        for index in range(count):
-            key = layout.message_key(tag, uuid.uuid4().hex)
-            content = " ".join(rng.choices(WORDS, k=max(1, chars // 5)))
-            args = ["user" if index % 2 == 0 else "assistant", content, tag, 150, "o200k_base",
-                    "", "", "", user, key.removeprefix(layout.message_prefix + ":"), 10**9,
-                    10**12, WORK_BATCH, CONVERSATION, tag, ""]  # fmt: skip
-            memory._append(keys=[*memory._user_keys(tag), key], args=args, client=pipe)
-            if len(pipe) >= 1000:
-                pipe.execute()
-        pipe.zadd(layout.user_registry_key, {tag: 0}, nx=True)
-        pipe.hset(layout.settings_key(tag), "registered", 1)
-    pipe.execute()
 
 
 def timed_ms(call: Callable[[], object]) -> float:
@@ -188,8 +167,8 @@ def run(args: argparse.Namespace, server: EmbeddedRedis) -> dict[str, Any]:
     users = [f"user{n}@example.com" for n in range(args.users)]
     total = args.users * args.messages + args.big_user
     started = time.perf_counter()
-    load(memory, client, [(u, args.messages) for u in users] + [(BIG_USER, args.big_user)],
-         args.chars)  # fmt: skip
+    plan = [(u, CONVERSATION, args.messages) for u in users]
+    load(memory, client, [*plan, (BIG_USER, CONVERSATION, args.big_user)], args.chars)
     report: dict[str, Any] = {
         "config": vars(args), "messages": total, "load_s": time.perf_counter() - started
     }  # fmt: skip
@@ -206,7 +185,7 @@ def run(args: argparse.Namespace, server: EmbeddedRedis) -> dict[str, Any]:
     watch("retention_big_user", lambda: memory.set_retention(BIG_USER, 3600))
     watch("keep_forever_big_user", lambda: memory.set_retention(BIG_USER, None))
     watch("clear_big_user", lambda: memory.clear(BIG_USER, CONVERSATION))
-    load(memory, client, [(BIG_USER, args.big_user)], args.chars)
+    load(memory, client, [(BIG_USER, CONVERSATION, args.big_user)], args.chars)
     ttl = int(2 * report["retention_big_user"]["took_ms"] / 1000) + 5  # outlasts applying it
     started = time.monotonic()
     memory.set_retention(BIG_USER, ttl)

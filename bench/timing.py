@@ -31,6 +31,7 @@ class Row:
     p50_us: float
     p99_us: float
     samples: int
+    p95_us: float
 
 
 @dataclass
@@ -64,8 +65,7 @@ class Interleaved(Generic[S]):
         rows = []
         for name, values in durations.items():
             own_measure, _, contender = name.rpartition(".")
-            p50, p99 = p50_p99(values)
-            rows.append(
-                Row(own_measure or measure, history, window, contender, p50, p99, len(values))
-            )
+            cuts = statistics.quantiles(values, n=100, method="inclusive")
+            rows.append(Row(own_measure or measure, history, window, contender, cuts[49],
+                            cuts[98], len(values), cuts[94]))  # fmt: skip
         return rows

@@ -8,6 +8,7 @@ on the session's shared Redis, so it also checks the run deleted its own indexes
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,12 @@ def test_quick_benchmark_shows_the_project_ahead_of_the_demo(
     table = completed.stdout
     for heading in ("READ SIDE OF A TURN", "PAGE RENDER", "FLAT IN HISTORY", "WHOLE TURN"):
         assert heading in table
+    # issue 16: opening, listing and searching conversations, each against its reference
+    conversations = table[table.index("CONVERSATIONS (issue 16") : table.index("TARGETS")]
+    for compared in ("200x10 |", "1x1000 |", "zrevrange |", "zrevrange+hmget |", "floor |"):
+        assert compared in conversations, compared
+    ratios = re.findall(r"\d\.\d\dx", conversations)
+    assert len(ratios) >= 2 * 8, "every comparison prints its p50 and p95 ratio"
     assert table.count("[PASS]") + table.count("[FAIL]") == len(report["verdicts"]) == 3
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)

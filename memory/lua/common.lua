@@ -191,16 +191,19 @@ local function begin(now, batch)
   return prune(now, batch)
 end
 
--- One conversation as the list shows it, or false when it has no record.
-local function info_row(cid)
+-- One conversation as the list shows it, or false when it has no record. The list passes
+-- `last` (its score) and `pinned` (0/1), already read in bulk, to save two calls per row.
+local function info_row(cid, last, pinned)
   local record = redis.call('HMGET', record_of(cid), 'title', 'title_source', 'created_ms')
   if not record[3] then
     return false
   end
-  local last = redis.call('ZSCORE', CONVS, cid) or record[3]
-  local pinned = 0
-  if redis.call('ZSCORE', PINNED, cid) then
-    pinned = 1
+  last = last or redis.call('ZSCORE', CONVS, cid) or record[3]
+  if pinned == nil then
+    pinned = 0
+    if redis.call('ZSCORE', PINNED, cid) then
+      pinned = 1
+    end
   end
   return {cid, record[1] or '', record[2] or '', record[3], last,
     redis.call('ZCARD', timeline_of(cid)), pinned}

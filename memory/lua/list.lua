@@ -18,19 +18,20 @@ end
 local pinned, recent = {}, {}
 if limit > 0 then
   for _, cid in ipairs(redis.call('ZREVRANGE', PINNED, 0, limit - 1)) do
-    local row = info_row(cid)
+    local row = info_row(cid, nil, 1)
     if row then
       pinned[#pinned + 1] = row
     end
   end
   -- Enough of the most recent to fill a page after skipping every pinned one.
-  local reach = limit + redis.call('ZCARD', PINNED)
-  for _, cid in ipairs(redis.call('ZREVRANGE', CONVS, 0, reach - 1)) do
+  local pins = redis.call('ZCARD', PINNED)
+  local ranked = redis.call('ZREVRANGE', CONVS, 0, limit + pins - 1, 'WITHSCORES')
+  for i = 1, #ranked, 2 do
     if #recent == limit then
       break
     end
-    if not redis.call('ZSCORE', PINNED, cid) then
-      local row = info_row(cid)
+    if pins == 0 or not redis.call('ZSCORE', PINNED, ranked[i]) then
+      local row = info_row(ranked[i], ranked[i + 1], 0)
       if row then
         recent[#recent + 1] = row
       end
