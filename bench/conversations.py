@@ -1,4 +1,4 @@
-"""Conversations (issue 16), side by side in one loop: opening one (the page's two reads) for
+"""Conversations (issue 16), side by side in one loop: opening one (its page read) for
 users with 1 to 1,000 conversations and for a conversation of 10 or 10,000 messages; the list
 against a raw ZREVRANGE (and ZREVRANGE + the records' HMGETs); search against a raw FT.SEARCH
 of the same query string. `python -m bench --quick` runs it small; at scale (not in CI):
@@ -97,10 +97,7 @@ def measure(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes,
                                       "DIALECT", 2)  # fmt: skip
 
     contenders: dict[str, Callable[[Draw], object]] = {
-        f"open.{name}": lambda d, g=name: (
-            memory.conversation(d[0][g], CONVERSATION),
-            memory.conversations(d[0][g], limit=PAGE),
-        )
+        f"open.{name}": lambda d, g=name: memory.conversation(d[0][g], CONVERSATION)
         for name in groups
     } | {
         "list.project": lambda d: memory.conversations(d[0][most], limit=PAGE),

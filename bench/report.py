@@ -167,7 +167,7 @@ def conversations_table(rows: list[Row]) -> str:
         ("search", "project", "floor", ""),
     ]
     return table(
-        "CONVERSATIONS (issue 16; open = conversation() + conversations(limit=50); name "
+        "CONVERSATIONS (issue 16; open = conversation(); list = conversations(limit=50); name "
         "<conversations>x<messages in the opened one>; us)",
         ["measure", "contender", "p50", "p95", "reference", "p50", "p95", "p50 ratio",
          "p95 ratio", "target"],
