@@ -112,6 +112,7 @@ def observed(client: redis.Redis, port: int, action: Callable[[], object]) -> di
     logged (SLOWLOG, every command over 1 ms) and what stalled the server (the latency monitor's
     worst events over 5 ms: aof-fsync-always, fork, module-acquire-GIL, command...)."""
     client.config_set("slowlog-log-slower-than", 1000)
+    client.config_set("slowlog-max-len", 100_000)  # the default keeps only the last 128
     client.config_set("latency-monitor-threshold", 5)
     client.slowlog_reset()
     client.execute_command("LATENCY", "RESET")
@@ -124,7 +125,7 @@ def observed(client: redis.Redis, port: int, action: Callable[[], object]) -> di
     stop.set()
     worst_ping = receive.recv()
     prober.join()
-    entries = client.slowlog_get(1000)
+    entries = client.slowlog_get(100_000)
     events = sorted(client.execute_command("LATENCY", "LATEST"), key=lambda e: -int(e[3]))
     slowest = max(entries, key=lambda e: e["duration"], default=None)
     return {
