@@ -4,9 +4,10 @@
 
 Loads users x messages, plus one user with `--big-user` messages, through the project's append
 script (pipelined), then measures in one run: a turn's append and read against the raw floor
-(interleaved); while each bulk operation runs, the worst PING another process sees and the
-longest command in SLOWLOG; bytes per message with the lean index and with redisvl's default
-(full-text) one over the same documents; restart until a read answers and until indexed.
+(interleaved); while each bulk operation runs, the worst PING another process sees, the
+longest command in SLOWLOG and what stalled Redis (latency monitor); bytes per message with
+the lean index and with redisvl's default (full-text) one over the same documents; restart
+until a read answers and until indexed.
 """
 
 from __future__ import annotations
