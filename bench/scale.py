@@ -4,9 +4,10 @@
 
 Loads users x messages, plus one user with `--big-user` messages, through the project's append
 script (pipelined), then measures in one run: a turn's append and read against the raw floor
-(interleaved); while each bulk operation runs, the worst PING another process sees and the
-longest command in SLOWLOG; bytes per message with the lean index and with redisvl's default
-(full-text) one over the same documents; restart until a read answers and until indexed.
+(interleaved); while each bulk operation runs, the worst PING another process sees, the
+longest command in SLOWLOG and what stalled Redis (latency monitor); bytes per message with
+the lean index and with redisvl's default (full-text) one over the same documents; restart
+until a read answers and until indexed.
 """
 
 from __future__ import annotations
@@ -89,10 +90,14 @@ def _probe(port: int, stop: Any, out: Connection) -> None:
 
 
 def observed(client: redis.Redis, port: int, action: Callable[[], object]) -> dict[str, Any]:
-    """Run `action` while another process PINGs: its worst latency, and the longest command
-    Redis logged (SLOWLOG, every command over 1 ms)."""
+    """Run `action` while another process PINGs: its worst latency, the longest command Redis
+    logged (SLOWLOG, every command over 1 ms) and what stalled the server (the latency monitor's
+    worst events over 5 ms: aof-fsync-always, fork, module-acquire-GIL, command...)."""
     client.config_set("slowlog-log-slower-than", 1000)
+    client.config_set("slowlog-max-len", 100_000)  # the default keeps only the last 128
+    client.config_set("latency-monitor-threshold", 5)
     client.slowlog_reset()
+    client.execute_command("LATENCY", "RESET")
     stop = multiprocessing.Event()
     receive, send = multiprocessing.Pipe(duplex=False)
     prober = multiprocessing.Process(target=_probe, args=(port, stop, send))
@@ -102,7 +107,8 @@ def observed(client: redis.Redis, port: int, action: Callable[[], object]) -> di
     stop.set()
     worst_ping = receive.recv()
     prober.join()
-    entries = client.slowlog_get(1000)
+    entries = client.slowlog_get(100_000)
+    events = sorted(client.execute_command("LATENCY", "LATEST"), key=lambda e: -int(e[3]))
     slowest = max(entries, key=lambda e: e["duration"], default=None)
     return {
         "took_ms": took,
@@ -110,6 +116,7 @@ def observed(client: redis.Redis, port: int, action: Callable[[], object]) -> di
         "longest_command_ms": slowest["duration"] / 1000 if slowest else 0.0,
         "longest_command": str(slowest["command"][:60]) if slowest else "",
         "commands_over_10ms": sum(e["duration"] > 10_000 for e in entries),
+        "stalls": ", ".join(f"{e[0].decode()} {e[3]}" for e in events[:3]),
     }
 
 
@@ -177,6 +184,7 @@ def run(args: argparse.Namespace, server: EmbeddedRedis) -> dict[str, Any]:
     report["turn"] = turns(memory, client, sample, args.turns)
     report["bytes_per_message"] = memory_per_message(client, total)
     report["restart"] = restart_to_serving(server)
+    raw.config_set("appendfsync", args.appendfsync)  # the restart brought back `always`
     memory = ChatMemory(client, default_system=SYSTEM, index_name=NAME)
 
     def watch(key: str, action: Callable[[], object]) -> None:
@@ -214,10 +222,13 @@ def format_report(report: dict[str, Any]) -> str:
                "p99 /floor"],
               [[op, *(turn[op, c][q] for c in ("project", "floor") for q in ("p50_us", "p99_us")),
                 vs_floor(op, "p50_us"), vs_floor(op, "p99_us")] for op in ("read", "append")]),
-        table("BULK WORK (ms) while another process PINGs; longest command from SLOWLOG",
-              ["operation", "took", "max PING", "longest command", "commands over 10 ms"],
+        table(f"BULK WORK (ms) while another process PINGs (appendfsync {config['appendfsync']});"
+              " longest command from SLOWLOG; worst stalls from the latency monitor",
+              ["operation", "took", "max PING", "longest command", "commands over 10 ms",
+               "stalls"],
               [[label, *(report[key][field] for field in ("took_ms", "max_ping_ms",
-                "longest_command_ms", "commands_over_10ms"))] for key, label in BULK_WORK.items()]),
+                "longest_command_ms", "commands_over_10ms", "stalls"))]
+               for key, label in BULK_WORK.items()]),
         table("BYTES PER MESSAGE", ["data", "lean index", "full-text index", "data + lean index",
               "data + full-text index"], [[mem[key] for key in ("data_only", "lean_index",
               "full_index", "total_lean", "total_full")]]),
@@ -233,6 +244,12 @@ def main() -> None:
     parser.add_argument("--big-user", type=int, default=100_000)
     parser.add_argument("--chars", type=int, default=600)
     parser.add_argument("--turns", type=int, default=1000)
+    parser.add_argument(
+        "--appendfsync",
+        choices=["always", "everysec", "no"],
+        default="everysec",
+        help="during bulk work; everysec = Azure Managed Redis's AOF every 1s",
+    )
     args = parser.parse_args()
     with embedded_redis() as server:
         report = run(args, server)
