@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from statistics import median
+from statistics import median, quantiles
 
 from playwright.sync_api import Page, sync_playwright
 
@@ -79,15 +78,20 @@ WATCH = """() => { window.settled = new Promise(resolve => {
     }
   }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
 }); }"""
-# Resolves with the time from Enter until the prompt is in the page's text.
+# Resolves with the ms from Enter until the prompt is in the page's text (the first feedback,
+# which may be the page's own echo) and until the script run's chat message holds it.
 WATCH_PROMPT = """prompt => { window.shown = new Promise(resolve => {
-  let pressed;
+  let pressed, first;
+  const frame = () => new Promise(done => requestAnimationFrame(() => done(performance.now())));
   document.addEventListener("keydown", () => { pressed = performance.now(); },
     {capture: true, once: true});
   new MutationObserver((_, observer) => {
-    if (pressed !== undefined && document.body.innerText.includes(prompt)) {
+    if (pressed === undefined || !document.body.innerText.includes(prompt)) return;
+    first = first ?? frame();
+    const messages = [...document.querySelectorAll("[data-testid='stChatMessage']")];
+    if (messages.some(message => message.innerText.includes(prompt))) {
       observer.disconnect();
-      requestAnimationFrame(() => resolve(performance.now() - pressed));
+      Promise.all([first, frame()]).then(times => resolve(times.map(t => t - pressed)));
     }
   }).observe(document.body, {childList: true, subtree: true, characterData: true});
 }); }"""
@@ -129,12 +133,13 @@ def settle(page: Page, key: str) -> dict[str, float]:
     return parts | {"paint": t["painted"] - t["end"]}
 
 
-def first_feedback(page: Page, prompt: str) -> float:
+def first_feedback(page: Page, prompt: str) -> list[float]:
+    """ms until the prompt shows, and until it shows in the run's own chat message."""
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(prompt)
     page.evaluate(WATCH_PROMPT, prompt)
     box.press("Enter")
-    elapsed = float(page.evaluate("() => window.shown"))
+    elapsed = [float(ms) for ms in page.evaluate("() => window.shown")]
     page.wait_for_selector(IDLE)
     page.wait_for_timeout(1500)  # the reply and the run after it
     return elapsed
@@ -151,7 +156,7 @@ def store_conversation(url: str) -> None:
 
 def measure(
     rounds: int, prompts: int, env: dict[str, str], minimal: Path
-) -> tuple[Settles, dict[str, list[float]]]:
+) -> tuple[Settles, dict[str, list[list[float]]]]:
     """Settles per page (two warm-up rounds first), then Enter-to-prompt times of the app and
     of the echo page, interleaved (one warm-up each)."""
     with (
@@ -177,11 +182,11 @@ def measure(
         pages["echo"] = browser.new_page()
         pages["echo"].goto(echo_url)
         pages["echo"].wait_for_selector(IDLE)
-        feedback: dict[str, list[float]] = {"app": [], "echo": []}
+        feedback: dict[str, list[list[float]]] = {"app": [], "echo": []}
         for number in range(prompts + 1):
             for name, times in feedback.items():
                 elapsed = first_feedback(pages[name], f"ping {number}")
-                times.extend([elapsed] if number else [])
+                times.extend([elapsed] if number else [])  # the first Enter warms up
         browser.close()
     return runs, feedback
 
@@ -212,11 +217,15 @@ def main(argv: list[str] | None = None) -> int:
                 ["page", "settle p50", "settle p99", *(f"{part} p50" for part in PARTS)],
                 rows))  # fmt: skip
     print(f"ratio app / minimal: {ratio:.2f}x")
-    quantiles = {name: statistics.quantiles(times, n=20) for name, times in feedback.items()}
-    rows = [[name, q[9], q[18]] for name, q in quantiles.items()]
-    title = f"ENTER UNTIL THE PROMPT SHOWS (ms; {args.prompts} interleaved)"
-    print(table(title, ["page", "p50", "p95"], rows))
-    print(f"ratio app / echo: {median(feedback['app']) / median(feedback['echo']):.2f}x")
+    rows = []
+    for name, times in feedback.items():
+        cuts = [quantiles(column, n=20) for column in zip(*times, strict=True)]
+        rows.append([name, *(cut[i] for cut in cuts for i in (9, 18))])
+    print(table(f"ENTER UNTIL THE PROMPT SHOWS (ms; {args.prompts} interleaved)",
+                ["page", "shown p50", "shown p95", "run's message p50", "run's message p95"],
+                rows))  # fmt: skip
+    shown = {name: median(times[0] for times in feedback[name]) for name in feedback}
+    print(f"ratio app / echo (shown, p50): {shown['app'] / shown['echo']:.2f}x")
     return 0
 
 
