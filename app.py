@@ -41,6 +41,7 @@ from chatbot.identity import (
 )
 from chatbot.llm import TOO_LONG, ModelError, Provider
 from chatbot.presets import Preset
+from chatbot.prompt_echo import install_prompt_echo
 from chatbot.rendering import (
     format_duration,
     request_line,
@@ -1049,6 +1050,7 @@ def main() -> None:
     settle_unknown_draft(services, user)
 
     sidebar(services, identity, conversation, busy=turn is not None)
+    install_prompt_echo(services.max_prompt_chars)
     if st.session_state.pop("close_sidebar", False):
         components.html(CLOSE_SIDEBAR_ON_PHONE, height=0)
     with history:

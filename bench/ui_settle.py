@@ -5,7 +5,7 @@ page showing the same 50 messages, interleaved in one run, in headless Chromium.
 starts both pages with `streamlit run` and alternates Left/Right on each page's slider. A settle
 is timed in the page's own clock: the key press, the script starting and stopping (`stApp`'s
 script-state attribute) and the next painted frame. Then, for the app, Enter until the prompt
-is on the page (first feedback).
+is on the page (first feedback), interleaved with a page that only echoes the prompt.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from statistics import median
+from statistics import median, quantiles
 
 from playwright.sync_api import Page, sync_playwright
 
@@ -55,6 +55,12 @@ for message in memory().conversation("{USER}", page_size=50).recent:
         st.markdown(message.content)
 st.chat_input("Type your message")
 '''
+ECHO_PAGE = """
+import streamlit as st
+if prompt := st.chat_input("Type your message"):
+    with st.chat_message("user"):
+        st.text(prompt)
+"""
 # Resolves with the page-clock times of one interaction: key press, script start, script end,
 # next painted frame after the end.
 WATCH = """() => { window.settled = new Promise(resolve => {
@@ -72,15 +78,20 @@ WATCH = """() => { window.settled = new Promise(resolve => {
     }
   }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
 }); }"""
-# Resolves with the time from Enter until the prompt is in the page's text.
+# Resolves with the ms from Enter until the prompt is in the page's text (the first feedback,
+# which may be the page's own echo) and until the script run's chat message holds it.
 WATCH_PROMPT = """prompt => { window.shown = new Promise(resolve => {
-  let pressed;
+  let pressed, first;
+  const frame = () => new Promise(done => requestAnimationFrame(() => done(performance.now())));
   document.addEventListener("keydown", () => { pressed = performance.now(); },
     {capture: true, once: true});
   new MutationObserver((_, observer) => {
-    if (pressed !== undefined && document.body.innerText.includes(prompt)) {
+    if (pressed === undefined || !document.body.innerText.includes(prompt)) return;
+    first = first ?? frame();
+    const messages = [...document.querySelectorAll("[data-testid='stChatMessage']")];
+    if (messages.some(message => message.innerText.includes(prompt))) {
       observer.disconnect();
-      requestAnimationFrame(() => resolve(performance.now() - pressed));
+      Promise.all([first, frame()]).then(times => resolve(times.map(t => t - pressed)));
     }
   }).observe(document.body, {childList: true, subtree: true, characterData: true});
 }); }"""
@@ -122,12 +133,13 @@ def settle(page: Page, key: str) -> dict[str, float]:
     return parts | {"paint": t["painted"] - t["end"]}
 
 
-def first_feedback(page: Page, prompt: str) -> float:
+def first_feedback(page: Page, prompt: str) -> list[float]:
+    """ms until the prompt shows, and until it shows in the run's own chat message."""
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(prompt)
     page.evaluate(WATCH_PROMPT, prompt)
     box.press("Enter")
-    elapsed = float(page.evaluate("() => window.shown"))
+    elapsed = [float(ms) for ms in page.evaluate("() => window.shown")]
     page.wait_for_selector(IDLE)
     page.wait_for_timeout(1500)  # the reply and the run after it
     return elapsed
@@ -144,11 +156,15 @@ def store_conversation(url: str) -> None:
         )
 
 
-def measure(rounds: int, env: dict[str, str], minimal: Path) -> tuple[Settles, list[float]]:
-    """Settles per page (two warm-up rounds first), then five Enter-to-prompt times (app)."""
+def measure(
+    rounds: int, prompts: int, env: dict[str, str], minimal: Path
+) -> tuple[Settles, dict[str, list[list[float]]]]:
+    """Settles per page (two warm-up rounds first), then Enter-to-prompt times of the app and
+    of the echo page, interleaved (one warm-up each)."""
     with (
         streamlit(REPO / "app.py", env) as app_url,
         streamlit(minimal, env) as minimal_url,
+        streamlit(minimal.with_name("echo.py"), env) as echo_url,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(
@@ -165,7 +181,14 @@ def measure(rounds: int, env: dict[str, str], minimal: Path) -> tuple[Settles, l
                 result = settle(page, key)
                 if round_ >= 2:
                     runs[name].append(result)
-        feedback = [first_feedback(pages["app"], f"ping {i}") for i in range(5)]
+        pages["echo"] = browser.new_page()
+        pages["echo"].goto(echo_url)
+        pages["echo"].wait_for_selector(IDLE)
+        feedback: dict[str, list[list[float]]] = {"app": [], "echo": []}
+        for number in range(prompts + 1):
+            for name, times in feedback.items():
+                elapsed = first_feedback(pages[name], f"ping {number}")
+                times.extend([elapsed] if number else [])  # the first Enter warms up
         browser.close()
     return runs, feedback
 
@@ -173,18 +196,20 @@ def measure(rounds: int, env: dict[str, str], minimal: Path) -> tuple[Settles, l
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ui_settle", description=__doc__)
     parser.add_argument("--rounds", type=int, default=20, help="at least 2")
+    parser.add_argument("--prompts", type=int, default=10, help="Enters timed per page")
     args = parser.parse_args(argv)
-    if args.rounds < 2:
-        parser.error("--rounds must be at least 2 (a p99 needs two samples)")
+    if args.rounds < 2 or args.prompts < 2:
+        parser.error("--rounds and --prompts must be at least 2 (a p99 needs two samples)")
     with embedded_redis() as server:
         store_conversation(server.url)
         minimal = server.data_dir / "minimal_chat.py"  # deleted with the server's directory
         minimal.write_text(MINIMAL_PAGE)
+        minimal.with_name("echo.py").write_text(ECHO_PAGE)
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
         env.update({setting.name: "" for setting in SETTINGS})
         env.update(REDIS_URL=server.url, CHAT_INDEX_NAME=INDEX, PYTHONPATH=str(REPO))
         env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
-        runs, feedback = measure(args.rounds, env, minimal)
+        runs, feedback = measure(args.rounds, args.prompts, env, minimal)
 
     totals = {name: [sum(parts.values()) for parts in settles] for name, settles in runs.items()}
     rows = [[name, *p50_p99(totals[name]), *(median([s[part] for s in settles]) for part in PARTS)]
@@ -194,7 +219,15 @@ def main(argv: list[str] | None = None) -> int:
                 ["page", "settle p50", "settle p99", *(f"{part} p50" for part in PARTS)],
                 rows))  # fmt: skip
     print(f"ratio app / minimal: {ratio:.2f}x")
-    print(f"Enter until the prompt shows (app): p50 {median(feedback):.0f} ms")
+    rows = []
+    for name, times in feedback.items():
+        cuts = [quantiles(column, n=20) for column in zip(*times, strict=True)]
+        rows.append([name, *(cut[i] for cut in cuts for i in (9, 18))])
+    print(table(f"ENTER UNTIL THE PROMPT SHOWS (ms; {args.prompts} interleaved)",
+                ["page", "shown p50", "shown p95", "run's message p50", "run's message p95"],
+                rows))  # fmt: skip
+    shown = {name: median(times[0] for times in feedback[name]) for name in feedback}
+    print(f"ratio app / echo (shown, p50): {shown['app'] / shown['echo']:.2f}x")
     return 0
 
 

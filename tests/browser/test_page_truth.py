@@ -4,8 +4,10 @@ user per journey, the fake model server as the model, Redis read back."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from playwright.sync_api import ViewportSize, expect
+from playwright.sync_api import ViewportSize, WebSocketRoute, expect
 
 from memory import ChatMemory, Role
 from tests.browser.harness import (
@@ -119,3 +121,54 @@ def test_on_a_phone_sidebar_errors_show_and_switching_user_closes_the_sidebar(
     box.fill(" ")
     page.act(lambda: box.press("Control+Enter"))
     expect(sidebar.get_by_text("A custom instruction cannot be empty.")).to_be_in_viewport()
+
+
+class HeldSocket:
+    """The page's websocket, routed through the test: while `holding`, what the server sends
+    waits here."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.held: list[str | bytes] = []
+        self.socket: WebSocketRoute | None = None
+
+    def route(self, socket: WebSocketRoute) -> None:
+        self.socket = socket
+        socket.connect_to_server().on_message(self.from_server)
+
+    def from_server(self, message: str | bytes) -> None:
+        if self.holding:
+            self.held.append(message)
+        elif self.socket is not None:
+            self.socket.send(message)
+
+    def release(self) -> None:
+        self.holding = False
+        for message in self.held:
+            assert self.socket is not None
+            self.socket.send(message)
+        self.held.clear()
+
+
+def test_the_prompt_shows_before_the_server_has_answered(page: StreamlitPage) -> None:
+    socket = HeldSocket()
+    page.page.route_web_socket(re.compile(r"/_stcore/stream$"), socket.route)
+    page.reload()
+    as_user(page, "Kylo")
+    echo = page.page.get_by_test_id("promptEcho")
+    for prompt, echoed in (("x" * 2500, False), ("Hello  there\n<b>kept as typed</b>", True)):
+        shown = page.messages.count()
+        page.chat_input.fill(prompt)
+        socket.holding = True
+        page.act(lambda: page.chat_input.press("Enter"), wait=False)
+        if echoed:
+            expect(echo).to_contain_text("<b>kept as typed</b>")  # as text, never HTML
+            expect(echo).to_be_in_viewport()
+        else:  # over the limit: refused, which the page says once the server answers
+            page.page.wait_for_timeout(300)
+            expect(echo).to_have_count(0)
+        assert page.messages.count() == shown  # nothing has come from the server
+        socket.release()
+        page.wait_for_app_idle()
+        expect(echo).to_have_count(0)  # the run's own message replaced it
+    assert [text for role, text in page.transcript() if role == "user"] == [prompt]
