@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from chatbot.config import SETTINGS
-from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
+from memory import (
+    ChatMemory,
+    RedisTarget,
+    StorageLimits,
+    SystemInstruction,
+    create_redis_client,
+)
 from memory.embedded import EmbeddedCluster, EmbeddedRedis, free_cluster_ports, free_port
 from tests.support.openai_server import ChatCompletionsServer
 
@@ -69,6 +75,21 @@ def index_name(redis_client: redis.Redis) -> Iterator[str]:
 @pytest.fixture
 def memory(redis_client: redis.Redis, index_name: str) -> ChatMemory:
     return ChatMemory(redis_client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
+
+
+@pytest.fixture
+def capped_memory(redis_client: redis.Redis, index_name: str) -> Callable[..., ChatMemory]:
+    """`capped_memory(max_messages=5)`: the test's ChatMemory with tighter per-user caps."""
+
+    def build(**caps: int) -> ChatMemory:
+        return ChatMemory(
+            redis_client,
+            default_system=DEFAULT_TEST_SYSTEM,
+            index_name=index_name,
+            limits=StorageLimits(**caps),
+        )
+
+    return build
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import string
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +21,6 @@ from memory import (
     RedisClient,
     Role,
     StorageLimitReached,
-    StorageLimits,
     TitleSource,
     Usage,
     new_conversation_id,
@@ -198,14 +198,9 @@ def test_retention_applies_to_every_conversation(
 
 
 def test_caps_count_every_conversation_of_the_user(
-    redis_client: RedisClient, index_name: str
+    redis_client: RedisClient, index_name: str, capped_memory: Callable[..., ChatMemory]
 ) -> None:
-    memory = ChatMemory(
-        redis_client,
-        default_system=DEFAULT_TEST_SYSTEM,
-        index_name=index_name,
-        limits=StorageLimits(max_messages=3, max_bytes=40),
-    )
+    memory = capped_memory(max_messages=3, max_bytes=40)
     first, second = new_conversation_id(), new_conversation_id()
     say(memory, USER, first, "one", "two")
     say(memory, USER, second, "three")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,6 @@ from memory import (
     Role,
     StorageFull,
     StorageLimitReached,
-    StorageLimits,
     StorageReadOnly,
     StorageUnavailable,
     SystemInstruction,
@@ -494,14 +493,9 @@ def test_chunked_retention_clear_and_expiry_leave_counts_and_timelines_right(
 
 
 def test_a_capped_history_refuses_the_write_whole_and_says_which_limit(
-    redis_client: redis.Redis, index_name: str
+    redis_client: redis.Redis, index_name: str, capped_memory: Callable[..., ChatMemory]
 ) -> None:
-    memory = ChatMemory(
-        redis_client,
-        default_system=DEFAULT_TEST_SYSTEM,
-        index_name=index_name,
-        limits=StorageLimits(max_messages=5, max_bytes=60),
-    )
+    memory = capped_memory(max_messages=5, max_bytes=60)
     fill(memory, "u", 4)  # 4 x 11 bytes
     with pytest.raises(StorageLimitReached, match="MAX_BYTES_PER_USER") as refused:
         memory.append("u", Role.USER, "x" * 40, conversation_id=CONV)

@@ -4,13 +4,14 @@ round trips and refusals against the real Redis."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from memory import ChatMemory, InvalidInput, Role, StorageLimitReached, StorageLimits, Usage
+from memory import ChatMemory, InvalidInput, Role, StorageLimitReached, Usage
 from memory.portable import (
     FORMAT,
     MAX_IMPORT_BYTES,
@@ -25,7 +26,6 @@ from memory.portable import (
     render_json,
     render_markdown,
 )
-from tests.conftest import DEFAULT_TEST_SYSTEM
 
 CHATGPT_SAMPLE = Path(__file__).parent / "support" / "chatgpt_conversations.json"
 
@@ -249,14 +249,9 @@ def test_a_chatgpt_export_imports_its_current_branch(memory: ChatMemory) -> None
     ids=["bad-json", "unknown-format", "bad-role", "empty-content", "too-big", "too-many"],
 )
 def test_a_refused_import_leaves_the_users_data_exactly_as_before(
-    redis_client: redis.Redis, index_name: str, raw: bytes
+    redis_client: redis.Redis, index_name: str, raw: bytes, capped_memory: Callable[..., ChatMemory]
 ) -> None:
-    memory = ChatMemory(
-        redis_client,
-        default_system=DEFAULT_TEST_SYSTEM,
-        index_name=index_name,
-        limits=StorageLimits(max_messages=6),
-    )
+    memory = capped_memory(max_messages=6)
     chat(memory, "ana", "a1", "Plan a trip", "Lisbon")
     before = snapshot(redis_client, index_name)
 
@@ -267,14 +262,9 @@ def test_a_refused_import_leaves_the_users_data_exactly_as_before(
 
 
 def test_a_storage_failure_part_way_leaves_nothing_imported(
-    redis_client: redis.Redis, index_name: str
+    redis_client: redis.Redis, index_name: str, capped_memory: Callable[..., ChatMemory]
 ) -> None:
-    memory = ChatMemory(
-        redis_client,
-        default_system=DEFAULT_TEST_SYSTEM,
-        index_name=index_name,
-        limits=StorageLimits(max_bytes=300),
-    )
+    memory = capped_memory(max_bytes=300)
     chat(memory, "ana", "a1", "Plan a trip", "Lisbon")
     before_keys = set(snapshot(redis_client, index_name))
     before = export_json(memory, "ana")
