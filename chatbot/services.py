@@ -6,8 +6,8 @@ import contextlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import redis
 from azure.core.credentials import TokenCredential
 
 from chatbot.budget import TokenBudget
@@ -132,7 +132,7 @@ def uses_local_redis(env: Environment) -> bool:
     url = env.get("REDIS_URL")
     if url.startswith("unix://"):
         return True
-    return _is_loopback(redis.connection.parse_url(url).get("host"))
+    return _is_loopback(urlsplit(url).hostname)  # any scheme, redis+cluster:// too
 
 
 def is_local_demo(env: Environment) -> bool:

@@ -169,6 +169,8 @@ def test_local_redis_is_loopback_or_embedded() -> None:
     assert uses_local_redis(Environment({"REDIS_URL": "redis://localhost:6379"}))
     assert uses_local_redis(Environment({"REDIS_URL": "redis://[::1]:6379"}))
     assert not uses_local_redis(Environment({"REDIS_URL": "redis://cache.example.com:6379"}))
+    assert uses_local_redis(Environment({"REDIS_URL": "redis+cluster://127.0.0.1:7000"}))
+    assert not uses_local_redis(Environment({"REDIS_URL": "rediss+cluster://x.example.com:10000"}))
 
 
 def test_the_page_refuses_demo_against_a_remote_redis(
