@@ -640,8 +640,7 @@ def history_section(
 def open_hit(user_id: str, conversation_id: str, seq: int) -> None:
     """A search hit's Open: the URL names its conversation and message (`?c=…&m=<seq>`)."""
     st.session_state["found"] = FoundMessage(user_id, conversation_id, seq)
-    st.query_params["c"] = conversation_id
-    st.query_params["m"] = str(seq)
+    st.query_params.update(c=conversation_id, m=str(seq))  # one browser history entry
     st.session_state["close_sidebar"] = True
 
 

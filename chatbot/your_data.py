@@ -12,16 +12,23 @@ from memory.portable import PortableConversation, download_name
 
 FOUND_HERE = "🔎 found here"
 # Runs in a component's iframe (same origin): brings the message a search hit opened into view.
+# The page sticks to its bottom while a chat renders, so this keeps the mark in view until it
+# has stayed there for a second (or ten seconds have passed).
 SCROLL_TO_FOUND = """<script>
-const doc = window.parent.document;
-let tries = 0;
-const scroll = () => {
-  const mark = [...doc.querySelectorAll("[data-testid='stCaptionContainer']")]
+const app = window.parent;
+const started = Date.now();
+let steady = 0;
+const step = () => {
+  const mark = [...app.document.querySelectorAll("[data-testid='stCaptionContainer']")]
     .find(element => element.innerText.includes("🔎 found here"));
-  if (mark) mark.scrollIntoView({block: "center"});
-  else if (tries++ < 40) setTimeout(scroll, 50);
+  if (mark) {
+    const box = mark.getBoundingClientRect();
+    if (box.top >= 0 && box.bottom <= app.innerHeight) steady++;
+    else { mark.scrollIntoView({block: "center"}); steady = 0; }
+  }
+  if (steady < 10 && Date.now() - started < 10000) setTimeout(step, 100);
 };
-scroll();
+step();
 </script>"""
 
 ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant"}

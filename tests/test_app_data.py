@@ -149,7 +149,8 @@ def test_a_reload_with_a_message_in_the_url_shows_it(
 def test_search_on_a_cluster_without_coordinator_says_it_is_unavailable(
     app_env: str, redis_cluster_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("REDIS_URL", redis_cluster_url)
+    # A plain URL plus REDIS_CLUSTER: the demo-storage check cannot parse "redis+cluster://".
+    monkeypatch.setenv("REDIS_URL", redis_cluster_url.replace("redis+cluster://", "redis://"))
     monkeypatch.setenv("REDIS_CLUSTER", "true")
     app = start_app()
     search(app, "anything")
