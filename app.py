@@ -62,6 +62,8 @@ from chatbot.your_data import (
     found_seq,
     hit_line,
     import_note,
+    import_upload_file,
+    inert,
     messages_to_reach,
     stored_amounts,
 )
@@ -83,7 +85,7 @@ from memory import (
     new_message_id,
 )
 from memory.limits import LimitExceeded, Reservation
-from memory.portable import MAX_IMPORT_BYTES, export_json, export_markdown, import_file
+from memory.portable import MAX_IMPORT_BYTES, export_json, export_markdown
 
 SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
 PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
@@ -730,12 +732,13 @@ def import_upload(memory: ChatMemory, user_id: str, key: str) -> None:
     if upload is None:
         return
     imported: list[ConversationInfo] = []
+    name = inert(upload.name)
     if act(
         "data",
-        f"Importing {upload.name}",
-        lambda: imported.extend(import_file(memory, user_id, upload.getvalue())),
+        f"Importing {name}",
+        lambda: imported.extend(import_upload_file(memory, user_id, upload.getvalue())),
     ):
-        st.session_state["data_note"] = import_note(imported, upload.name)
+        st.session_state["data_note"] = import_note(imported, name)
 
 
 def erase_me(memory: ChatMemory, user_id: str, conversations: int, messages: int) -> None:
@@ -819,6 +822,7 @@ def your_data_section(
         on_click=erase_me,
         args=(memory, user, conversations, messages),
         type="primary",
+        disabled=busy,
     )
     right.button("Cancel", key="cancel_erase", on_click=ask, args=(None,))
 

@@ -4,11 +4,12 @@ import or an erase, and exports that never raise into a download."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ConversationInfo, Role, SearchHit
-from memory.portable import PortableConversation, download_name
+from memory.portable import ImportRejected, PortableConversation, download_name, import_file
 
 FOUND_HERE = "🔎 found here"
 # Runs in a component's iframe (same origin): brings the message a search hit opened into view.
@@ -32,6 +33,7 @@ step();
 </script>"""
 
 ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant"}
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
 def found_seq(raw: str | None) -> int | None:
@@ -94,6 +96,20 @@ def erased_note(conversations: int, messages: int) -> str:
         f"Everything stored for you was erased ({plural(conversations, 'conversation')}, "
         f"{plural(messages, 'message')}, your settings and usage). You are starting fresh."
     )
+
+
+def inert(text: str) -> str:
+    """Text from a user's file (its name, a record quoted in an error) for a Markdown element
+    (st.success, st.error): every Markdown, LaTeX and link character escaped, shown as typed."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def import_upload_file(memory: ChatMemory, user_id: str, raw: bytes) -> list[ConversationInfo]:
+    """`import_file`, its refusal (which may quote the file) made inert for the page."""
+    try:
+        return import_file(memory, user_id, raw)
+    except ImportRejected as error:
+        raise ImportRejected(inert(str(error))) from None
 
 
 def file_name(title: str | None, extension: str) -> str:

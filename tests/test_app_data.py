@@ -180,7 +180,7 @@ def test_import_our_export_and_chatgpts_then_a_bad_file_changes_nothing(
 
     upload(app, "leia.json", exported)
     assert app.sidebar.success[0].value == (
-        "Imported 2 conversations with 6 messages from leia.json."
+        r"Imported 2 conversations with 6 messages from leia\.json."
     )
     assert sorted(m.content for m in memory_messages(memory, LUKE)) == sorted(
         m.content for m in memory_messages(memory, LEIA)
@@ -190,10 +190,11 @@ def test_import_our_export_and_chatgpts_then_a_bad_file_changes_nothing(
 
     before = sorted(m.content for m in memory_messages(memory, LUKE))
     document = json.loads(exported)
-    document["conversations"][1]["messages"][0]["role"] = "wizard"
-    upload(app, "bad.json", json.dumps(document).encode())
-    error = app.sidebar.error[0].value
-    assert error.startswith("Importing bad.json failed: ") and "wizard" in error
+    document["conversations"][1]["messages"][0]["role"] = "[wizard](http://evil.example)"
+    upload(app, "**bad**.json", json.dumps(document).encode())
+    error = app.sidebar.error[0].value  # names the record; the file's text shown inert
+    assert error.startswith(r"Importing \*\*bad\*\*\.json failed: ")
+    assert r"\[wizard\]\(http\://evil\.example\)" in error
     assert sorted(m.content for m in memory_messages(memory, LUKE)) == before
 
     upload(app, "huge.json", b" " * 20_000_001)

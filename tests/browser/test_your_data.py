@@ -73,9 +73,9 @@ def test_download_everything_then_erase_everything(
     page: StreamlitPage, stored: ChatMemory, app: AppServer
 ) -> None:
     cid = new_conversation_id()
-    stored.append("Han", Role.USER, "I shot first", conversation_id=cid)
-    stored.append("Han", Role.ASSISTANT, "Noted.", conversation_id=cid)
-    as_user(page, "Han")
+    stored.append("Luke", Role.USER, "I shot first", conversation_id=cid)
+    stored.append("Luke", Role.ASSISTANT, "Noted.", conversation_id=cid)
+    as_user(page, "Luke")
 
     with page.page.expect_download() as download:
         page.button("All chats (JSON)").click()
@@ -94,5 +94,5 @@ def test_download_everything_then_erase_everything(
     expect(page.page.get_by_text("Start a conversation")).to_be_visible()
     assert page.transcript() == []
     client = redis.Redis.from_url(app.redis_url)
-    assert list(client.scan_iter(match=f"*{user_tag('Han')}*")) == []
+    assert list(client.scan_iter(match=f"*{user_tag('Luke')}*")) == []
     client.close()
