@@ -12,11 +12,12 @@ import redis
 from redis.commands.search.query import Query
 from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import DownloadButton
 
 from chatbot.identity import EASYAUTH_HEADERS
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from chatbot.your_data import FOUND_HERE
-from memory import ChatMemory, Role, new_conversation_id
+from memory import ChatMemory, Message, Role, new_conversation_id
 from memory.keys import user_tag
 from memory.portable import export_json
 
@@ -173,10 +174,7 @@ def test_import_our_export_and_chatgpts_then_a_bad_file_changes_nothing(
     conversation(memory, LEIA, "third")
     exported = export_json(memory, LEIA).encode()
     app = start_app()
-    assert {b.label for b in app.get("download_button")} >= {
-        "All chats (JSON)",
-        "All chats (Markdown)",
-    }
+    assert {"All chats (JSON)", "All chats (Markdown)"} <= download_labels(app)
 
     upload(app, "leia.json", exported)
     assert app.sidebar.success[0].value == (
@@ -205,12 +203,14 @@ def test_the_open_conversation_can_be_downloaded(app_env: str, redis_client: red
     memory = stored(redis_client, app_env)
     cid = conversation(memory, LUKE, "hello")
     app = start_app(c=cid)
-    assert {"This chat (JSON)", "This chat (Markdown)"} <= {
-        b.label for b in app.get("download_button")
-    }
+    assert {"This chat (JSON)", "This chat (Markdown)"} <= download_labels(app)
 
 
-def memory_messages(memory: ChatMemory, user: str) -> list:  # type: ignore[type-arg]
+def download_labels(app: AppTest) -> set[str]:
+    return {b.label for b in app.get("download_button") if isinstance(b, DownloadButton)}
+
+
+def memory_messages(memory: ChatMemory, user: str) -> list[Message]:
     listing = memory.conversations(user)
     return [
         message
