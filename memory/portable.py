@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from memory import keys
+from memory.keys import check_conversation_id, new_conversation_id
 from memory.models import ChatMemoryError, InvalidInput, Role, Usage
-from memory.store import MAX_MESSAGE_CHARS
+from memory.store import MAX_MESSAGE_CHARS, MAX_TITLE_CHARS
 
 if TYPE_CHECKING:
     from memory.models import ConversationInfo
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
 FORMAT = "redis-chat-memory"
 VERSION = 1
 MAX_IMPORT_BYTES = 20_000_000
-MAX_TITLE_CHARS = 120
-_CONVERSATION_ID = re.compile(r"[0-9a-f]{1,32}")
 _ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant"}
 
 
@@ -84,14 +81,13 @@ def read_conversations(
 ) -> list[PortableConversation]:
     """The user's conversations that have messages, oldest first; an id that names none of
     them is refused (InvalidInput)."""
-    infos = {info.id: info for info in _all_conversations(memory, user_id)}
-    if conversation_ids is not None:
-        missing = [cid for cid in conversation_ids if cid not in infos]
-        if missing:
-            raise InvalidInput(f"No conversation {missing[0]!r} to export.")
-        infos = {cid: infos[cid] for cid in conversation_ids}
+    ids = memory.conversation_ids(user_id) if conversation_ids is None else conversation_ids
+    infos = _infos(memory, user_id, dict.fromkeys(ids))
+    missing = set(ids) - {info.id for info in infos}
+    if missing:
+        raise InvalidInput(f"No conversation {min(missing)!r} to export.")
     result = []
-    for info in sorted(infos.values(), key=lambda info: (info.created_at, info.id)):
+    for info in sorted(infos, key=lambda info: (info.created_at, info.id)):
         messages = tuple(
             PortableMessage(m.role, m.content, m.created_at, m.usage)
             for m in memory.messages(user_id, info.id)
@@ -110,11 +106,10 @@ def read_conversations(
     return result
 
 
-def _all_conversations(memory: ChatMemory, user_id: str) -> list[ConversationInfo]:
-    listing = memory.conversations(user_id, limit=1)
-    if listing.total > len(listing.pinned) + len(listing.recent):
-        listing = memory.conversations(user_id, limit=listing.total)
-    return [*listing.pinned, *listing.recent]
+def _infos(memory: ChatMemory, user_id: str, ids: Iterable[str]) -> list[ConversationInfo]:
+    """Each conversation's record, one read each (the list reads at most a page)."""
+    views = (memory.conversation(user_id, cid, window_size=0, page_size=0) for cid in ids)
+    return [view.info for view in views if view.info is not None]
 
 
 def render_json(conversations: Iterable[PortableConversation]) -> str:
@@ -167,10 +162,11 @@ def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def download_name(conversations: Sequence[PortableConversation], extension: str) -> str:
-    """A file name for `st.download_button`: the title for one conversation, else the date."""
-    if len(conversations) == 1:
-        slug = re.sub(r"[^a-z0-9]+", "-", conversations[0].title.lower()).strip("-")[:60]
+def download_name(title: str | None, extension: str) -> str:
+    """A file name for `st.download_button`: one conversation's title, or the date for all
+    (`title` None)."""
+    if title is not None:
+        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60]
         return f"chat-{slug or 'untitled'}.{extension}"
     return f"chats-{datetime.now(UTC):%Y-%m-%d}.{extension}"
 
@@ -236,10 +232,11 @@ def _our_conversation(item: dict[str, Any], where: str) -> PortableConversation:
             f"{where}: the title must be text of at most {MAX_TITLE_CHARS} characters."
         )
     conversation_id = item.get("id")
-    if conversation_id is not None and (
-        not isinstance(conversation_id, str) or not _CONVERSATION_ID.fullmatch(conversation_id)
-    ):
-        raise ImportRejected(f"{where}: id {conversation_id!r} is not 1-32 lowercase hex digits.")
+    if conversation_id is not None:
+        try:
+            check_conversation_id(conversation_id)
+        except InvalidInput as error:
+            raise ImportRejected(f"{where}: id {conversation_id!r}: {error}") from None
     pinned = item.get("pinned", False)
     if not isinstance(pinned, bool):
         raise ImportRejected(f"{where}: pinned must be true or false.")
@@ -304,14 +301,15 @@ def _chatgpt(item: dict[str, Any], n: int) -> PortableConversation:
     """One ChatGPT conversation: the branch that ends at `current_node`, read back through
     parents; the text of user and assistant messages only (system, tool, hidden, empty
     and non-text messages, and images, are left out)."""
-    title = item.get("title") if isinstance(item.get("title"), str) else ""
+    raw_title = item.get("title")
+    title = raw_title if isinstance(raw_title, str) else ""
     where = f"conversation {n} ({title[:40]!r})"
     mapping, node_id = item.get("mapping"), item.get("current_node")
     if not isinstance(mapping, dict):
         raise ImportRejected(f"{where}: mapping must be an object.")
     if node_id not in mapping:
         raise ImportRejected(f"{where}: current_node {node_id!r} is not in the mapping.")
-    path = []
+    path: list[dict[str, Any]] = []
     while node_id is not None:
         node = mapping.get(node_id)
         if not isinstance(node, dict) or len(path) > len(mapping):
@@ -325,7 +323,8 @@ def _chatgpt(item: dict[str, Any], n: int) -> PortableConversation:
         message = node.get("message")
         if not isinstance(message, dict):
             continue
-        kept = _chatgpt_message(message, messages[-1].created_at if messages else started)
+        previous = messages[-1].created_at if messages else started
+        kept = _chatgpt_message(message, previous, f"{where}, message {len(messages) + 1}")
         if kept is not None:
             messages.append(kept)
     return PortableConversation(
@@ -336,7 +335,9 @@ def _chatgpt(item: dict[str, Any], n: int) -> PortableConversation:
     )
 
 
-def _chatgpt_message(message: dict[str, Any], previous: float) -> PortableMessage | None:
+def _chatgpt_message(
+    message: dict[str, Any], previous: float, where: str
+) -> PortableMessage | None:
     author = message.get("author")
     role = author.get("role") if isinstance(author, dict) else None
     content = message.get("content")
@@ -350,12 +351,12 @@ def _chatgpt_message(message: dict[str, Any], previous: float) -> PortableMessag
     text = "\n".join(p for p in parts if isinstance(p, str) and p)  # images are left out
     metadata = message.get("metadata")
     hidden = isinstance(metadata, dict) and metadata.get("is_visually_hidden_from_conversation")
-    if not text.strip() or hidden or len(text) > MAX_MESSAGE_CHARS:
+    if not text.strip() or hidden:
         return None
     created = message.get("create_time")
-    valid = isinstance(created, int | float) and not isinstance(created, bool)
-    when = float(created) if valid and math.isfinite(created) and created > 0 else previous
-    return PortableMessage(Role(role), text, max(when, previous))
+    if isinstance(created, bool) or not isinstance(created, int | float) or created <= 0:
+        created = previous  # ChatGPT leaves some times out: keep the order, take the one before
+    return PortableMessage(Role(role), _content(text, where), max(_time(created, where), previous))
 
 
 # --- import: writing -----------------------------------------------------------------------
@@ -372,8 +373,8 @@ def import_conversations(
     """Write parsed conversations as new conversations of the user, all or nothing. A
     conversation keeps its id when the user has none by that id, else it gets a fresh one.
     Refused whole (ImportRejected) when the user's message cap could not take them all."""
-    existing = _all_conversations(memory, user_id)
-    stored = sum(info.message_count for info in existing)
+    taken = set(memory.conversation_ids(user_id))
+    stored = sum(info.message_count for info in _infos(memory, user_id, taken))
     incoming = sum(len(conversation.messages) for conversation in conversations)
     cap = memory.limits.max_messages
     if stored + incoming > cap:
@@ -381,12 +382,11 @@ def import_conversations(
             f"The file has {incoming:,} messages; with the {stored:,} you already keep that is "
             f"more than your limit of {cap:,} (MAX_MESSAGES_PER_USER). Nothing was imported."
         )
-    taken = {info.id for info in existing}
     created: list[str] = []
     try:
         for conversation in conversations:
             cid = conversation.id if conversation.id and conversation.id not in taken else None
-            cid = cid or keys.new_conversation_id()
+            cid = cid or new_conversation_id()
             taken.add(cid)
             created.append(cid)
             _write(memory, user_id, cid, conversation)
@@ -395,8 +395,7 @@ def import_conversations(
             with contextlib.suppress(ChatMemoryError):
                 memory.delete_conversation(user_id, cid)
         raise
-    infos = {info.id: info for info in _all_conversations(memory, user_id)}
-    return [infos[cid] for cid in created]
+    return _infos(memory, user_id, created)
 
 
 def _write(memory: ChatMemory, user_id: str, cid: str, conversation: PortableConversation) -> None:

@@ -444,6 +444,11 @@ class ChatMemory:
             if len(page) < _CONVERSATIONS_PAGE:
                 return ids
 
+    @storage_errors
+    def conversation_ids(self, user_id: str) -> list[str]:
+        """Every conversation id of the user, least recently active first (export, import)."""
+        return self._conversation_ids(user_tag(user_id))
+
     # --- conversations ---------------------------------------------------------------------
 
     @storage_errors

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from memory import ChatMemory, Role, StorageLimitReached, StorageLimits, Usage
+from memory import ChatMemory, InvalidInput, Role, StorageLimitReached, StorageLimits, Usage
 from memory.portable import (
     FORMAT,
     MAX_IMPORT_BYTES,
@@ -73,7 +73,7 @@ def test_chatgpt_export_keeps_the_current_branch_and_only_user_and_assistant_tex
 
 
 def test_a_chatgpt_mapping_whose_parents_loop_is_refused_by_name() -> None:
-    looped = {
+    looped: dict[str, Any] = {
         "a": {"message": None, "parent": "b", "children": []},
         "b": {"message": None, "parent": "a", "children": []},
     }
@@ -127,7 +127,10 @@ def test_our_format_parses_every_field() -> None:
         ),
         (ours(conversation("Trip", message(created_at="yesterday"))), r"not a time in seconds"),
         (ours(conversation("x" * 121)), r"at most 120 characters"),
-        (ours(conversation(id="../etc")), r"id '../etc' is not 1-32 lowercase hex"),
+        (
+            ours(conversation(id="../etc")),
+            r"id '../etc': A conversation id must be 1-32 lowercase hex",
+        ),
         (ours(conversation("T", message(usage={"prompt_tokens": -1}))), r"usage needs whole"),
         (ours(conversation("Empty", messages=[])), r"no user or assistant message"),
         (b" " * (MAX_IMPORT_BYTES + 1), r"at most 20 MB"),
@@ -171,8 +174,9 @@ def test_rendered_json_parses_back_to_the_same_conversations() -> None:
 
 
 def test_download_names_say_what_is_inside() -> None:
-    assert download_name([SAMPLE], "md") == "chat-trip-to-lisbon.md"
-    assert download_name([SAMPLE, SAMPLE], "json").startswith("chats-20")
+    assert download_name("Trip to Lisbon!", "md") == "chat-trip-to-lisbon.md"
+    assert download_name("☕", "md") == "chat-untitled.md"
+    assert download_name(None, "json").startswith("chats-20")
 
 
 # --- against the real Redis ---------------------------------------------------------------
@@ -192,7 +196,7 @@ def chat(memory: ChatMemory, user: str, cid: str, *turns: str, usage: Usage | No
 def test_export_import_export_is_byte_identical(memory: ChatMemory) -> None:
     chat(memory, "ana", "a1", "Plan a trip", "Lisbon, 3 days", usage=Usage(120, 40))
     chat(memory, "ana", "b2", "Rust or Go?", "Depends ☕", "On what?", "The team.")
-    chat(memory, "ana", "c3", "Only a question")
+    chat(memory, "ana", "0", "Only a question")  # the conversation adopted from before #16
     memory.rename_conversation("ana", "a1", "Trip to Lisbon")
     memory.pin_conversation("ana", "b2", True)
     exported = export_json(memory, "ana")
@@ -200,13 +204,15 @@ def test_export_import_export_is_byte_identical(memory: ChatMemory) -> None:
     infos = import_file(memory, "bea", exported)
 
     assert export_json(memory, "bea") == exported
-    assert [info.id for info in infos] == ["a1", "b2", "c3"]
+    assert [info.id for info in infos] == ["a1", "b2", "0"]
     listing = memory.conversations("bea")
     assert [info.id for info in listing.pinned] == ["b2"]
     assert {info.title for info in infos} >= {"Trip to Lisbon"}
     usage = json.loads(exported)["conversations"][0]["messages"][1]["usage"]
     assert usage == {"prompt_tokens": 120, "completion_tokens": 40}
-    assert "# Trip to Lisbon" in export_markdown(memory, "bea", ["a1"])
+    assert export_markdown(memory, "bea", ["a1"]).startswith("# Trip to Lisbon\n")
+    with pytest.raises(InvalidInput, match="No conversation 'ff' to export"):
+        export_json(memory, "bea", ["a1", "ff"])
 
 
 def test_importing_into_a_user_who_has_those_ids_adds_copies(memory: ChatMemory) -> None:
