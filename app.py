@@ -58,7 +58,6 @@ from chatbot.your_data import (
     SCROLL_TO_FOUND,
     erased_note,
     exporter,
-    file_name,
     found_seq,
     hit_line,
     import_note,
@@ -85,7 +84,7 @@ from memory import (
     new_message_id,
 )
 from memory.limits import LimitExceeded, Reservation
-from memory.portable import MAX_IMPORT_BYTES, export_json, export_markdown
+from memory.portable import MAX_IMPORT_BYTES, download_name, export_json, export_markdown
 
 SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
 PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
@@ -768,7 +767,7 @@ def download_buttons(
         column.download_button(
             f"{which} ({kind})",
             data=exporter(partial(export, memory, user_id, ids)),
-            file_name=file_name(title, extension),
+            file_name=download_name(title, extension),
             mime=mime,
             on_click="ignore",
             disabled=busy,

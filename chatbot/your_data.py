@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ConversationInfo, Role, SearchHit
-from memory.portable import ImportRejected, PortableConversation, download_name, import_file
+from memory.portable import ImportRejected, import_file
 
 FOUND_HERE = "🔎 found here"
 # Runs in a component's iframe (same origin): brings the message a search hit opened into view.
@@ -110,12 +110,6 @@ def import_upload_file(memory: ChatMemory, user_id: str, raw: bytes) -> list[Con
         return import_file(memory, user_id, raw)
     except ImportRejected as error:
         raise ImportRejected(inert(str(error))) from None
-
-
-def file_name(title: str | None, extension: str) -> str:
-    """The download's name: the conversation's title, or the date for all conversations."""
-    named = [] if title is None else [PortableConversation(title=title, messages=())]
-    return download_name(named, extension)
 
 
 def exporter(export: Callable[[], str]) -> Callable[[], str]:
