@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
 from itertools import chain
 from typing import NoReturn
 
@@ -56,8 +55,8 @@ from chatbot.telemetry import configure_telemetry
 from chatbot.your_data import (
     FOUND_HERE,
     SCROLL_TO_FOUND,
+    download_buttons,
     erased_note,
-    exporter,
     found_seq,
     hit_line,
     import_note,
@@ -84,7 +83,7 @@ from memory import (
     new_message_id,
 )
 from memory.limits import LimitExceeded, Reservation
-from memory.portable import MAX_IMPORT_BYTES, download_name, export_json, export_markdown
+from memory.portable import MAX_IMPORT_BYTES
 
 SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
 PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
@@ -751,30 +750,6 @@ def erase_me(memory: ChatMemory, user_id: str, conversations: int, messages: int
         st.session_state["data_note"] = erased_note(conversations, messages)
 
 
-def download_buttons(
-    memory: ChatMemory, user_id: str, ids: list[str] | None, title: str | None, busy: bool
-) -> None:
-    """JSON and Markdown downloads of the conversations `ids` (None: all), made on click."""
-    which = "This chat" if ids else "All chats"
-    for column, (kind, export, extension, mime) in zip(
-        st.sidebar.columns(2),
-        (
-            ("JSON", export_json, "json", "application/json"),
-            ("Markdown", export_markdown, "md", "text/markdown"),
-        ),
-        strict=True,
-    ):
-        column.download_button(
-            f"{which} ({kind})",
-            data=exporter(partial(export, memory, user_id, ids)),
-            file_name=download_name(title, extension),
-            mime=mime,
-            on_click="ignore",
-            disabled=busy,
-            key=f"export:{which}:{extension}",
-        )
-
-
 def your_data_section(
     services: Services, identity: Identity, conversation: Conversation, busy: bool
 ) -> None:
@@ -786,8 +761,8 @@ def your_data_section(
         bar.success(note)
     if conversation.total_messages:
         title = conversation.info.title if conversation.info else ""
-        download_buttons(memory, user, [conversation.conversation_id], title, busy)
-    download_buttons(memory, user, None, None, busy)
+        download_buttons(bar, memory, user, [conversation.conversation_id], title, busy)
+    download_buttons(bar, memory, user, None, None, busy)
     bar.file_uploader(
         "Import chats: this app's JSON export, or ChatGPT's conversations.json",
         type=["json"],

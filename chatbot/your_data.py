@@ -1,15 +1,24 @@
-"""What the "Your data" part of the page needs beyond widgets (issue 16): where a search hit
-sits in its conversation, what an erase would delete, the words of the notes shown after an
-import or an erase, and exports that never raise into a download."""
+"""What the "Your data" part of the page (issue 16) needs besides app.py's own helpers: where a
+search hit sits in its conversation, what an erase would delete, the words of the notes shown
+after an import or an erase, and the download buttons, whose exports never raise."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
+
+from streamlit.delta_generator import DeltaGenerator
 
 from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ConversationInfo, Role, SearchHit
-from memory.portable import ImportRejected, import_file
+from memory.portable import (
+    ImportRejected,
+    download_name,
+    export_json,
+    export_markdown,
+    import_file,
+)
 
 FOUND_HERE = "🔎 found here"
 # Runs in a component's iframe (same origin): brings the message a search hit opened into view.
@@ -123,3 +132,32 @@ def exporter(export: Callable[[], str]) -> Callable[[], str]:
             return f"Export failed: {error}. Nothing was exported; try again.\n"
 
     return run
+
+
+def download_buttons(
+    where: DeltaGenerator,
+    memory: ChatMemory,
+    user_id: str,
+    ids: list[str] | None,
+    title: str | None,
+    busy: bool,
+) -> None:
+    """JSON and Markdown downloads of the conversations `ids` (None: all), made on click."""
+    which = "This chat" if ids else "All chats"
+    for column, (kind, export, extension, mime) in zip(
+        where.columns(2),
+        (
+            ("JSON", export_json, "json", "application/json"),
+            ("Markdown", export_markdown, "md", "text/markdown"),
+        ),
+        strict=True,
+    ):
+        column.download_button(
+            f"{which} ({kind})",
+            data=exporter(partial(export, memory, user_id, ids)),
+            file_name=download_name(title, extension),
+            mime=mime,
+            on_click="ignore",
+            disabled=busy,
+            key=f"export:{which}:{extension}",
+        )
