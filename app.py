@@ -680,6 +680,8 @@ def found_mark(message: Message) -> None:
     found = st.session_state.get("found")
     if not isinstance(found, FoundMessage) or found.seq != message.seq:
         return
+    if st.query_params.get("m") != str(found.seq):  # left by a switch that dropped `m`
+        return
     st.caption(FOUND_HERE)
     if st.session_state.pop("scroll_to_found", False):
         components.html(SCROLL_TO_FOUND, height=0)
