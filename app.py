@@ -51,14 +51,29 @@ from chatbot.rendering import (
     usage_line,
 )
 from chatbot.services import Services, build_services, is_local_demo
-from chatbot.session import Confirmation, Destructive, Draft, ModelFailure, Turn
+from chatbot.session import Confirmation, Destructive, Draft, FoundMessage, ModelFailure, Turn
 from chatbot.telemetry import configure_telemetry
+from chatbot.your_data import (
+    FOUND_HERE,
+    SCROLL_TO_FOUND,
+    download_buttons,
+    erased_note,
+    found_seq,
+    hit_line,
+    import_note,
+    import_upload_file,
+    inert,
+    messages_to_reach,
+    stored_amounts,
+)
 from memory import (
     MAX_WINDOW,
     ChatMemory,
     ChatMemoryError,
     ContextWindow,
     Conversation,
+    ConversationInfo,
+    IndexUnavailable,
     InvalidInput,
     Message,
     Role,
@@ -69,6 +84,7 @@ from memory import (
     new_message_id,
 )
 from memory.limits import LimitExceeded, Reservation
+from memory.portable import MAX_IMPORT_BYTES
 
 SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
 PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
@@ -619,13 +635,184 @@ def history_section(
     )
 
 
+# --- Your data: search, export, import, erase (issue 16) ---------------------------------------
+
+
+def open_hit(user_id: str, conversation_id: str, seq: int) -> None:
+    """A search hit's Open: the URL names its conversation and message (`?c=…&m=<seq>`)."""
+    st.session_state["found"] = FoundMessage(user_id, conversation_id, seq)
+    st.query_params.update(c=conversation_id, m=str(seq))  # one browser history entry
+    st.session_state["close_sidebar"] = True
+
+
+def found_message_page(
+    services: Services, identity: Identity, conversation_id: str, page_size: int
+) -> int:
+    """With `?m=<seq>` (a search hit opened), a page size that shows that message, worked out
+    once per hit; a message the conversation no longer holds drops `m` (and says so when it
+    was just opened here)."""
+    seq = found_seq(st.query_params.get("m"))
+    if seq is None:
+        return page_size
+    found = st.session_state.get("found")
+    if not (
+        isinstance(found, FoundMessage)
+        and (found.user_id, found.conversation_id, found.seq)
+        == (identity.user_id, conversation_id, seq)
+    ):
+        found = None
+    if found is not None and found.size:
+        return max(page_size, found.size)
+    reach = messages_to_reach(services.memory, identity.user_id, conversation_id, seq, page_size)
+    if reach is None:
+        st.query_params.pop("m", None)
+        st.session_state.pop("found", None)
+        if found is not None:
+            st.session_state["error:search"] = "That message is no longer stored."
+        return page_size
+    size = -(-reach // PAGE_STEP) * PAGE_STEP
+    st.session_state["found"] = FoundMessage(identity.user_id, conversation_id, seq, size)
+    st.session_state["scroll_to_found"] = True
+    return max(page_size, size)
+
+
+def found_mark(message: Message) -> None:
+    """Marks the message a search hit opened, and scrolls to it once."""
+    found = st.session_state.get("found")
+    if not isinstance(found, FoundMessage) or found.seq != message.seq:
+        return
+    if st.query_params.get("m") != str(found.seq):  # left by a switch that dropped `m`
+        return
+    st.caption(FOUND_HERE)
+    if st.session_state.pop("scroll_to_found", False):
+        components.html(SCROLL_TO_FOUND, height=0)
+
+
+def search_section(services: Services, identity: Identity, busy: bool) -> None:
+    """One box: the user's messages in every conversation containing all its words. What the
+    user typed goes to the memory layer as-is (it escapes); hits show as plain text."""
+    bar = st.sidebar
+    section_error("search")
+    text = bar.text_input(
+        "🔎 Search your chats",
+        key=widget_key("search", identity),
+        placeholder="Words from any of your chats",
+        disabled=busy,
+    )
+    if not text.strip():
+        return
+    try:
+        hits = services.memory.search(identity.user_id, text)
+    except IndexUnavailable as error:
+        bar.info(f"Search is unavailable on this storage: {error}")
+        return
+    except ChatMemoryError as error:
+        bar.error(f"Search failed: {error}")
+        return
+    if not hits:
+        bar.caption("No message of yours contains all of these words.")
+    for number, hit in enumerate(hits):
+        box = bar.container(border=True)
+        box.text(hit.title or "Untitled chat")
+        box.caption(hit_line(hit))
+        box.text(hit.snippet)
+        box.button(
+            "Open",
+            key=f"search_hit:{number}",
+            on_click=open_hit,
+            args=(identity.user_id, hit.conversation_id, hit.seq),
+            disabled=busy,
+        )
+
+
+def import_upload(memory: ChatMemory, user_id: str, key: str) -> None:
+    """The import box's on_change: checks the whole file, then imports all of it or nothing;
+    the box empties either way (a new key), the outcome shown at the top of the section."""
+    upload = st.session_state.get(key)
+    st.session_state["import_round"] = int(st.session_state.get("import_round", 0)) + 1
+    if upload is None:
+        return
+    imported: list[ConversationInfo] = []
+    name = inert(upload.name)
+    if act(
+        "data",
+        f"Importing {name}",
+        lambda: imported.extend(import_upload_file(memory, user_id, upload.getvalue())),
+    ):
+        st.session_state["data_note"] = import_note(imported, name)
+
+
+def erase_me(memory: ChatMemory, user_id: str, conversations: int, messages: int) -> None:
+    """Every key of the user goes; the page starts fresh (no conversation in the URL)."""
+    st.session_state.pop("confirm", None)
+    if act("data", "Erasing your data", lambda: memory.erase_user(user_id)):
+        for param in ("c", "m"):
+            st.query_params.pop(param, None)
+        for key in ("draft", "model_error", "found", "turn"):
+            st.session_state.pop(key, None)
+        st.session_state["data_note"] = erased_note(conversations, messages)
+
+
+def your_data_section(
+    services: Services, identity: Identity, conversation: Conversation, busy: bool
+) -> None:
+    bar, memory, user = st.sidebar, services.memory, identity.user_id
+    bar.subheader("Your data")
+    section_error("data")
+    note = st.session_state.pop("data_note", None)
+    if note:
+        bar.success(note)
+    if conversation.total_messages:
+        title = conversation.info.title if conversation.info else ""
+        download_buttons(bar, memory, user, [conversation.conversation_id], title, busy)
+    download_buttons(bar, memory, user, None, None, busy)
+    bar.file_uploader(
+        "Import chats: this app's JSON export, or ChatGPT's conversations.json",
+        type=["json"],
+        key=(key := widget_key(f"import{st.session_state.get('import_round', 0)}", identity)),
+        on_change=import_upload,
+        args=(memory, user, key),
+        max_upload_size=MAX_IMPORT_BYTES // 1_000_000,
+        disabled=busy,
+    )
+    if confirmation_of(user, Destructive.ERASE_ME) is None:
+        bar.button(
+            "Erase all my data…",
+            on_click=ask,
+            args=(Confirmation(user, Destructive.ERASE_ME),),
+            disabled=busy,
+        )
+        return
+    try:
+        conversations, messages = stored_amounts(memory, user)
+    except ChatMemoryError as error:
+        bar.error(f"Cannot tell what would be erased: {error}")
+        return
+    bar.warning(
+        f"Erase everything stored for you: {plural(conversations, 'conversation')} with "
+        f"{plural(messages, 'message')}, your settings, usage totals and summaries? This "
+        "cannot be undone."
+    )
+    left, right = bar.columns(2)
+    left.button(
+        "Yes, erase everything",
+        on_click=erase_me,
+        args=(memory, user, conversations, messages),
+        type="primary",
+        disabled=busy,
+    )
+    right.button("Cancel", key="cancel_erase", on_click=ask, args=(None,))
+
+
 def sidebar(services: Services, identity: Identity, conversation: Conversation, busy: bool) -> None:
+    search_section(services, identity, busy)
     with st.sidebar:
         context_section(services, identity, conversation, busy)
     instruction_section(services, identity, conversation, busy)
     retention_section(services, identity, conversation, busy)
     usage_section(services, conversation)
     history_section(services, identity, conversation, busy)
+    your_data_section(services, identity, conversation, busy)
 
 
 # --- the conversation --------------------------------------------------------------------------
@@ -1043,6 +1230,7 @@ def main() -> None:
     page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
     try:
         conversation_id = open_conversation_id(services, user)
+        page_size = found_message_page(services, identity, conversation_id, page_size)
         conversation = read_page(services, identity, conversation_id, page_size)
     except ChatMemoryError as error:
         keep_unsent_prompt(services, identity)
@@ -1058,6 +1246,7 @@ def main() -> None:
         if not conversation.total_messages and turn is None and draft_of(user) is None:
             welcome(identity)
         for message in conversation.recent:
+            found_mark(message)
             render_message(message.role, message.content, is_cut_off(message))
         if turn is None:
             missing_reply(identity, conversation, stopped)

@@ -48,6 +48,7 @@ class Destructive(StrEnum):
     CLEAR_MINE = "clear_mine"
     CLEAR_ALL = "clear_all"
     RETENTION = "retention"
+    ERASE_ME = "erase_me"
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,14 @@ class Confirmation:
     user_id: str
     action: Destructive
     ttl_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class FoundMessage:
+    """A search hit opened (`?c=…&m=<seq>`): the page shows `size` newest messages of that
+    conversation so the hit is among them (0 until the page has found where it is)."""
+
+    user_id: str
+    conversation_id: str
+    seq: int
+    size: int = 0
