@@ -1,0 +1,64 @@
+"""Conversation titles through the real openai client against the fake model server."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot.llm import ModelConfig, OpenAIChatModel, Provider, create_openai_client
+from chatbot.offline import OfflineChatModel
+from chatbot.titles import MAX_TITLE_CHARS, clean_title, first_words, write_title
+from tests.support.openai_server import ChatCompletionsServer, Fault
+
+
+def model_at(server: ChatCompletionsServer) -> OpenAIChatModel:
+    config = ModelConfig(
+        provider=Provider.OPENAI_COMPATIBLE,
+        model="gpt-4o",
+        tokenizer_model="gpt-4o",
+        endpoint=server.base_url,
+        api_key="test-key",
+        max_retries=0,
+    )
+    return OpenAIChatModel(config, create_openai_client(config, None))
+
+
+def test_the_model_titles_the_first_exchange_in_a_few_tokens(
+    model_server: ChatCompletionsServer,
+) -> None:
+    model_server.configure(reply='"Planning a trip to Lisbon."')
+    title, source = write_title(model_at(model_server), "Help me plan Lisbon", "Sure: day 1…")
+    assert (title, source) == ("Planning a trip to Lisbon", "model")
+    request = model_server.last_request
+    assert request.max_tokens == 24
+    assert "Help me plan Lisbon" in request.messages[-1]["content"]
+
+
+def test_a_failing_or_empty_title_reply_falls_back_to_the_first_words(
+    model_server: ChatCompletionsServer,
+) -> None:
+    model = model_at(model_server)
+    model_server.fail_next(Fault.HTTP_500)
+    assert write_title(model, "why is my redis cluster slow today at noon", "…") == (
+        "why is my redis cluster slow…",
+        "words",
+    )
+    model_server.configure(reply="   ")
+    assert write_title(model, "hello", "hi")[1] == "words"
+
+
+def test_offline_titles_are_the_first_words_and_never_call_anything() -> None:
+    assert write_title(OfflineChatModel(), "  tell\nme   a joke ", "…") == (
+        "tell me a joke",
+        "words",
+    )
+
+
+def test_titles_are_one_clean_line_of_bounded_length() -> None:
+    assert clean_title("Title: **Redis streams**\nmore text") == "Redis streams"
+    assert len(clean_title("word " * 100)) == MAX_TITLE_CHARS
+    assert first_words("") == "New chat"
+
+
+@pytest.mark.parametrize("raw", ["", "\n\n", '""'])
+def test_nothing_usable_is_an_empty_title(raw: str) -> None:
+    assert clean_title(raw) == ""
