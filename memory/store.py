@@ -227,9 +227,8 @@ class ChatMemory:
         """An index created by an earlier release lacks fields added since: add them in place
         (FT.ALTER; RediSearch then re-indexes the stored messages in the background). Never
         dropped, so nothing is lost and the index keeps answering meanwhile."""
-        info = self._redis.execute_command("FT.INFO", self._layout.index_name)
-        info_map = dict(zip(info[::2], info[1::2], strict=False))
-        present = {str(attribute[1]) for attribute in info_map.get("attributes", [])}
+        info = self._redis.ft(self._layout.index_name).info()
+        present = {str(attribute[1]) for attribute in info.get("attributes", [])}
         for field in _INDEX_FIELDS:
             if field["name"] not in present:
                 self._redis.execute_command(

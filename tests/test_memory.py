@@ -34,12 +34,13 @@ from memory import (
     store,
 )
 from memory.embedded import EmbeddedRedis, free_port
-from memory.keys import user_tag
+from memory.keys import conversation_tag, user_tag
 from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.support.delay_proxy import DelayProxy
 from tests.support.tokens import count_request_tokens
 
 USER = "luke@tatooine.example"
+CONV = "c0ffee"  # the conversation these tests write to (tests/test_conversations.py has many)
 SINGLE_ONLY = pytest.mark.parametrize("redis_client", ["single"], indirect=True)
 
 
@@ -61,28 +62,28 @@ def fill(memory: ChatMemory, user: str, count: int, start: int = 0) -> list[str]
     for index in range(start, start + count):
         role = Role.USER if index % 2 == 0 else Role.ASSISTANT
         content = f"{user} message {index}"
-        memory.append(user, role, content)
+        memory.append(user, role, content, conversation_id=CONV)
         contents.append(content)
     return contents
 
 
 def test_messages_come_back_in_the_order_written(memory: ChatMemory) -> None:
     written = fill(memory, USER, 30)
-    assert [m.content for m in memory.messages(USER)] == written
-    assert memory.count(USER) == 30
+    assert [m.content for m in memory.messages(USER, CONV)] == written
+    assert memory.count(USER, CONV) == 30
 
 
 def test_many_writes_in_the_same_millisecond_keep_their_order(memory: ChatMemory) -> None:
     def burst(tab: int) -> None:
         for index in range(75):
-            memory.append(USER, Role.USER, f"tab{tab} burst {index}")
+            memory.append(USER, Role.USER, f"tab{tab} burst {index}", conversation_id=CONV)
 
     tabs = [threading.Thread(target=burst, args=(tab,)) for tab in range(4)]
     for thread in tabs:
         thread.start()
     for thread in tabs:
         thread.join()
-    stored = memory.messages(USER)
+    stored = memory.messages(USER, CONV)
     for number in range(4):
         mine = [m.content for m in stored if m.content.startswith(f"tab{number} ")]
         assert mine == [f"tab{number} burst {index}" for index in range(75)]
@@ -95,10 +96,10 @@ def test_system_instruction_survives_a_history_longer_than_any_fixed_fetch(
 ) -> None:
     memory.set_system_instruction(USER, "Answer like a pirate.", preset=None)
     written = fill(memory, USER, 1_205)
-    window = memory.context_window(USER, 5)
+    window = memory.context_window(USER, CONV, 5)
     assert window.system.text == "Answer like a pirate."
     assert [m.content for m in window.messages] == written[-5:]
-    assert len(memory.messages(USER)) == 1_205
+    assert len(memory.messages(USER, CONV)) == 1_205
 
 
 @pytest.mark.parametrize("size", [1, 2, 5, 50])
@@ -106,7 +107,7 @@ def test_window_of_n_is_the_instruction_plus_exactly_the_last_n_messages(
     memory: ChatMemory, size: int
 ) -> None:
     written = fill(memory, USER, 60)
-    payload = memory.context_window(USER, size).as_openai()
+    payload = memory.context_window(USER, CONV, size).as_openai()
     assert payload[0] == {"role": "system", "content": DEFAULT_TEST_SYSTEM.text}
     assert [m["content"] for m in payload[1:]] == written[-size:]
     assert all(m["role"] in {"user", "assistant"} for m in payload[1:])
@@ -114,16 +115,21 @@ def test_window_of_n_is_the_instruction_plus_exactly_the_last_n_messages(
 
 def test_window_larger_than_history_returns_all_of_it(memory: ChatMemory) -> None:
     written = fill(memory, USER, 3)
-    assert [m.content for m in memory.context_window(USER, 50).messages] == written
-    assert memory.context_window(USER, 0).as_openai() == [DEFAULT_TEST_SYSTEM.as_openai()]
+    assert [m.content for m in memory.context_window(USER, CONV, 50).messages] == written
+    assert memory.context_window(USER, CONV, 0).as_openai() == [DEFAULT_TEST_SYSTEM.as_openai()]
 
 
 def test_token_count_equals_an_independent_count_of_the_payload(memory: ChatMemory) -> None:
     memory.set_system_instruction(USER, "Be brief. Très brief! 🚀")
     fill(memory, USER, 12)
-    memory.append(USER, Role.USER, "Ünïcödé, <script>alert(1)</script>, 日本語, emoji 👩‍🚀")
+    memory.append(
+        USER,
+        Role.USER,
+        "Ünïcödé, <script>alert(1)</script>, 日本語, emoji 👩‍🚀",
+        conversation_id=CONV,
+    )
     for size in (1, 5, 13):
-        window = memory.context_window(USER, size)
+        window = memory.context_window(USER, CONV, size)
         assert window.token_count == count_request_tokens(window.as_openai())
 
 
@@ -139,7 +145,7 @@ def test_system_instruction_persists_and_survives_clear_and_retention(
     memory.set_system_instruction(USER, "Be extremely brief.", preset="brief")
     memory.set_retention(USER, 1)
     fill(memory, USER, 4)
-    memory.clear(USER)
+    memory.clear(USER, CONV)
     time.sleep(1.2)
     rebuilt = ChatMemory(redis_client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
     instruction = rebuilt.system_instruction(USER)
@@ -151,17 +157,17 @@ def test_system_instruction_persists_and_survives_clear_and_retention(
 def test_retention_covers_messages_already_stored_and_written_afterwards(
     memory: ChatMemory, redis_client: redis.Redis
 ) -> None:
-    before = memory.append(USER, Role.USER, "written before")
+    before = memory.append(USER, Role.USER, "written before", conversation_id=CONV)
     memory.set_retention(USER, 2)
-    after = memory.append(USER, Role.ASSISTANT, "written after")
+    after = memory.append(USER, Role.ASSISTANT, "written after", conversation_id=CONV)
     assert 0 < redis_client.pttl(before.key) <= 2000
     assert 0 < redis_client.pttl(after.key) <= 2000
     status = memory.retention(USER)
     assert status.ttl_seconds == 2
     assert status.oldest_expires_in is not None and 0 < status.oldest_expires_in <= 2
     time.sleep(2.3)
-    assert memory.count(USER) == 0
-    assert memory.messages(USER) == []
+    assert memory.count(USER, CONV) == 0
+    assert memory.messages(USER, CONV) == []
     assert memory.retention(USER).ttl_seconds == 2
 
 
@@ -169,11 +175,11 @@ def test_keep_forever_removes_expiry_from_every_message(
     memory: ChatMemory, redis_client: redis.Redis
 ) -> None:
     memory.set_retention(USER, 1)
-    kept = memory.append(USER, Role.USER, "keep me")
+    kept = memory.append(USER, Role.USER, "keep me", conversation_id=CONV)
     memory.set_retention(USER, None)
-    later = memory.append(USER, Role.USER, "and me")
+    later = memory.append(USER, Role.USER, "and me", conversation_id=CONV)
     time.sleep(1.2)
-    assert [m.content for m in memory.messages(USER)] == ["keep me", "and me"]
+    assert [m.content for m in memory.messages(USER, CONV)] == ["keep me", "and me"]
     assert redis_client.pttl(kept.key) == -1 and redis_client.pttl(later.key) == -1
     assert memory.retention(USER).ttl_seconds is None
 
@@ -184,7 +190,7 @@ def test_retention_setting_persists_across_memory_objects(
     memory.set_retention(USER, 3600)
     rebuilt = ChatMemory(redis_client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
     assert rebuilt.retention(USER).ttl_seconds == 3600
-    message = rebuilt.append(USER, Role.USER, "hello")
+    message = rebuilt.append(USER, Role.USER, "hello", conversation_id=CONV)
     assert 3590_000 < redis_client.pttl(message.key) <= 3600_000
 
 
@@ -195,8 +201,8 @@ def test_building_the_memory_object_twice_deletes_nothing(
     fill(memory, "leia", 3)
     ChatMemory(redis_client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
     again = ChatMemory(redis_client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
-    assert [m.content for m in again.messages(USER)] == written
-    assert again.count("leia") == 3
+    assert [m.content for m in again.messages(USER, CONV)] == written
+    assert again.count("leia", CONV) == 3
 
 
 ODD_IDS = [
@@ -221,18 +227,20 @@ def test_distinct_ids_never_see_count_or_clear_each_other(memory: ChatMemory) ->
     for number, user in enumerate(ODD_IDS):
         fill(memory, user, number + 1)
     for number, user in enumerate(ODD_IDS):
-        stored = memory.messages(user)
+        stored = memory.messages(user, CONV)
         assert len(stored) == number + 1
         assert all(m.content.startswith(f"{user} message") for m in stored)
-        assert memory.count(user) == number + 1
-        assert all(m.content.startswith(user) for m in memory.context_window(user, 50).messages)
+        assert memory.count(user, CONV) == number + 1
+        assert all(
+            m.content.startswith(user) for m in memory.context_window(user, CONV, 50).messages
+        )
     memory.set_retention(ODD_IDS[0], 1)
     memory.set_system_instruction(ODD_IDS[0], "only for the first")
-    assert memory.clear(ODD_IDS[3]) == 4
-    assert memory.count(ODD_IDS[3]) == 0
+    assert memory.clear(ODD_IDS[3], CONV) == 4
+    assert memory.count(ODD_IDS[3], CONV) == 0
     for number, user in enumerate(ODD_IDS):
         if user != ODD_IDS[3]:
-            assert memory.count(user) == number + 1
+            assert memory.count(user, CONV) == number + 1
         if user != ODD_IDS[0]:
             assert memory.retention(user).ttl_seconds is None
             assert memory.system_instruction(user).text == DEFAULT_TEST_SYSTEM.text
@@ -243,21 +251,37 @@ def test_clear_all_is_explicit_and_empties_every_user(memory: ChatMemory) -> Non
     fill(memory, "leia", 4)
     memory.set_system_instruction("leia", "Be bold.")
     assert memory.clear_all() == 7
-    assert memory.count("luke") == memory.count("leia") == 0
+    assert memory.count("luke", CONV) == memory.count("leia", CONV) == 0
     assert memory.system_instruction("leia").text == "Be bold."
     fill(memory, "luke", 2)
-    assert memory.count("luke") == 2
+    assert memory.count("luke", CONV) == 2
 
 
 def test_usage_is_stored_with_the_reply_and_totalled_per_user(memory: ChatMemory) -> None:
-    memory.append(USER, Role.USER, "hi")
-    memory.append(USER, Role.ASSISTANT, "hello", usage=Usage(prompt_tokens=20, completion_tokens=3))
-    memory.append(USER, Role.USER, "again")
-    memory.append(USER, Role.ASSISTANT, "yes", usage=Usage(prompt_tokens=30, completion_tokens=2))
+    memory.append(USER, Role.USER, "hi", conversation_id=CONV)
     memory.append(
-        "leia", Role.ASSISTANT, "other", usage=Usage(prompt_tokens=99, completion_tokens=9)
+        USER,
+        Role.ASSISTANT,
+        "hello",
+        usage=Usage(prompt_tokens=20, completion_tokens=3),
+        conversation_id=CONV,
     )
-    conversation = memory.conversation(USER, window_size=5)
+    memory.append(USER, Role.USER, "again", conversation_id=CONV)
+    memory.append(
+        USER,
+        Role.ASSISTANT,
+        "yes",
+        usage=Usage(prompt_tokens=30, completion_tokens=2),
+        conversation_id=CONV,
+    )
+    memory.append(
+        "leia",
+        Role.ASSISTANT,
+        "other",
+        usage=Usage(prompt_tokens=99, completion_tokens=9),
+        conversation_id=CONV,
+    )
+    conversation = memory.conversation(USER, CONV, window_size=5)
     assert conversation.last_reply_usage == Usage(prompt_tokens=30, completion_tokens=2)
     totals = conversation.usage_totals
     assert (totals.prompt_tokens, totals.completion_tokens, totals.replies) == (50, 5, 2)
@@ -265,7 +289,7 @@ def test_usage_is_stored_with_the_reply_and_totalled_per_user(memory: ChatMemory
 
 def test_page_is_the_newest_messages_and_knows_there_are_more(memory: ChatMemory) -> None:
     written = fill(memory, USER, 80)
-    conversation = memory.conversation(USER, window_size=5, page_size=50)
+    conversation = memory.conversation(USER, CONV, window_size=5, page_size=50)
     assert [m.content for m in conversation.recent] == written[-50:]
     assert conversation.total_messages == 80 and conversation.has_earlier
     assert [m.content for m in conversation.window.messages] == written[-5:]
@@ -277,25 +301,25 @@ def test_redisvl_message_history_reads_the_same_conversation(
     written = fill(memory, USER, 6)
     if on_cluster(redis_client):
         with pytest.raises(IndexUnavailable, match="cannot span this Redis Cluster"):
-            memory.history.get_recent(top_k=4, session_tag=user_tag(USER))
+            memory.history.get_recent(top_k=4, session_tag=conversation_tag(user_tag(USER), CONV))
         return
-    recent = memory.history.get_recent(top_k=4, session_tag=user_tag(USER))
+    recent = memory.history.get_recent(top_k=4, session_tag=conversation_tag(user_tag(USER), CONV))
     assert [m["content"] for m in recent] == written[-4:]
-    assert memory.history.count(session_tag=user_tag(USER)) == 6
+    assert memory.history.count(session_tag=conversation_tag(user_tag(USER), CONV)) == 6
 
 
 @pytest.mark.parametrize(
     ("call", "fragment"),
     [
-        (lambda m: m.append("", Role.USER, "hi"), "user id"),
-        (lambda m: m.append("   ", Role.USER, "hi"), "user id"),
-        (lambda m: m.append("x" * 4097, Role.USER, "hi"), "user id"),
-        (lambda m: m.append(USER, "llm", "hi"), "Unknown role"),
-        (lambda m: m.append(USER, "system", "hi"), "set_system_instruction"),
-        (lambda m: m.append(USER, Role.USER, "  \n "), "empty"),
-        (lambda m: m.append(USER, Role.USER, "x" * 1_000_001), "at most"),
-        (lambda m: m.context_window(USER, -1), "window size"),
-        (lambda m: m.context_window(USER, 1001), "window size"),
+        (lambda m: m.append("", Role.USER, "hi", conversation_id=CONV), "user id"),
+        (lambda m: m.append("   ", Role.USER, "hi", conversation_id=CONV), "user id"),
+        (lambda m: m.append("x" * 4097, Role.USER, "hi", conversation_id=CONV), "user id"),
+        (lambda m: m.append(USER, "llm", "hi", conversation_id=CONV), "Unknown role"),
+        (lambda m: m.append(USER, "system", "hi", conversation_id=CONV), "set_system_instruction"),
+        (lambda m: m.append(USER, Role.USER, "  \n ", conversation_id=CONV), "empty"),
+        (lambda m: m.append(USER, Role.USER, "x" * 1_000_001, conversation_id=CONV), "at most"),
+        (lambda m: m.context_window(USER, CONV, -1), "window size"),
+        (lambda m: m.context_window(USER, CONV, 1001), "window size"),
         (lambda m: m.set_retention(USER, 0), "Retention"),
         (lambda m: m.set_retention(USER, -5), "Retention"),
         (lambda m: m.set_retention(USER, 10**12), "Retention"),
@@ -307,10 +331,10 @@ def test_redisvl_message_history_reads_the_same_conversation(
 def test_bad_input_gets_a_clear_error_and_writes_nothing(
     memory: ChatMemory, call: object, fragment: str
 ) -> None:
-    memory.append(USER, Role.USER, "existing")
+    memory.append(USER, Role.USER, "existing", conversation_id=CONV)
     with pytest.raises(InvalidInput, match=fragment):
         call(memory)  # type: ignore[operator]
-    assert [m.content for m in memory.messages(USER)] == ["existing"]
+    assert [m.content for m in memory.messages(USER, CONV)] == ["existing"]
     assert memory.retention(USER).ttl_seconds is None
 
 
@@ -323,7 +347,7 @@ def test_unreachable_redis_is_a_storage_error_not_a_traceback(index_name: str) -
 def test_concurrent_writers_lose_and_duplicate_nothing(memory: ChatMemory) -> None:
     def writer(user: str, name: str) -> None:
         for index in range(50):
-            memory.append(user, Role.USER, f"{name} {index}")
+            memory.append(user, Role.USER, f"{name} {index}", conversation_id=CONV)
 
     threads = [threading.Thread(target=writer, args=(USER, f"tab{n}")) for n in range(4)]
     threads += [threading.Thread(target=writer, args=(f"user{n}", "solo")) for n in range(4)]
@@ -331,14 +355,14 @@ def test_concurrent_writers_lose_and_duplicate_nothing(memory: ChatMemory) -> No
         thread.start()
     for thread in threads:
         thread.join()
-    stored = [m.content for m in memory.messages(USER)]
+    stored = [m.content for m in memory.messages(USER, CONV)]
     assert len(stored) == len(set(stored)) == 200
     for tab in range(4):
         assert [c for c in stored if c.startswith(f"tab{tab} ")] == [
             f"tab{tab} {i}" for i in range(50)
         ]
     for n in range(4):
-        assert memory.count(f"user{n}") == 50
+        assert memory.count(f"user{n}", CONV) == 50
 
 
 @pytest.mark.parametrize(
@@ -394,14 +418,18 @@ def test_a_write_retried_after_a_stall_is_stored_once(proxy: DelayProxy, index_n
         default_system=DEFAULT_TEST_SYSTEM,
         index_name=index_name,
     )
-    memory.append(USER, Role.USER, "question")
+    memory.append(USER, Role.USER, "question", conversation_id=CONV)
     proxy.stall(b"answer", 1.5)
     answer = memory.append(
-        USER, Role.ASSISTANT, "answer", usage=Usage(prompt_tokens=10, completion_tokens=2)
+        USER,
+        Role.ASSISTANT,
+        "answer",
+        usage=Usage(prompt_tokens=10, completion_tokens=2),
+        conversation_id=CONV,
     )
-    after = memory.append(USER, Role.USER, "next")
+    after = memory.append(USER, Role.USER, "next", conversation_id=CONV)
     assert (answer.seq, after.seq) == (2, 3)
-    conversation = memory.conversation(USER)
+    conversation = memory.conversation(USER, CONV)
     assert [m.content for m in conversation.recent] == ["question", "answer", "next"]
     assert conversation.usage_totals.replies == 1
     assert conversation.usage_totals.prompt_tokens == 10
@@ -416,17 +444,21 @@ def test_an_unknown_outcome_is_reported_checked_by_id_and_resent_once(
         default_system=DEFAULT_TEST_SYSTEM,
         index_name=index_name,
     )
-    memory.append(USER, Role.USER, "warm up")
+    memory.append(USER, Role.USER, "warm up", conversation_id=CONV)
     message_id = new_message_id()
     proxy.stall(b"did it arrive?", 1.5, times=2)
     with pytest.raises(WriteOutcomeUnknown, match="may or may not"):
-        memory.append(USER, Role.USER, "did it arrive?", message_id=message_id)
+        memory.append(
+            USER, Role.USER, "did it arrive?", message_id=message_id, conversation_id=CONV
+        )
     time.sleep(1.6)
     saved = memory.saved_message(USER, message_id)
     assert saved is not None and saved.content == "did it arrive?"
-    resent = memory.append(USER, Role.USER, "did it arrive?", message_id=message_id)
+    resent = memory.append(
+        USER, Role.USER, "did it arrive?", message_id=message_id, conversation_id=CONV
+    )
     assert resent.seq == saved.seq == 2
-    assert memory.count(USER) == 2
+    assert memory.count(USER, CONV) == 2
     assert memory.saved_message(USER, new_message_id()) is None
 
 
@@ -445,20 +477,20 @@ def test_chunked_retention_clear_and_expiry_leave_counts_and_timelines_right(
 ) -> None:
     written = fill(memory, USER, 30)
     memory.set_retention(USER, 3600)
-    stored = memory.messages(USER)
+    stored = memory.messages(USER, CONV)
     assert all(0 < redis_client.pttl(m.key) <= 3_600_000 for m in stored)
     memory.set_retention(USER, None)
     assert all(redis_client.pttl(m.key) == -1 for m in stored)
-    assert memory.clear(USER) == 30
-    assert memory.conversation(USER).total_messages == 0
+    assert memory.clear(USER, CONV) == 30
+    assert memory.conversation(USER, CONV).total_messages == 0
     fill(memory, USER, 30)
     memory.set_retention(USER, 1)
     time.sleep(1.2)
     fresh = fill(memory, USER, 2, start=100)
-    conversation = memory.conversation(USER)
+    conversation = memory.conversation(USER, CONV)
     assert [m.content for m in conversation.recent] == fresh
     assert conversation.total_messages == 2 and not conversation.has_earlier
-    assert written[0] not in [m.content for m in memory.messages(USER)]
+    assert written[0] not in [m.content for m in memory.messages(USER, CONV)]
 
 
 def test_a_capped_history_refuses_the_write_whole_and_says_which_limit(
@@ -472,19 +504,19 @@ def test_a_capped_history_refuses_the_write_whole_and_says_which_limit(
     )
     fill(memory, "u", 4)  # 4 x 11 bytes
     with pytest.raises(StorageLimitReached, match="MAX_BYTES_PER_USER") as refused:
-        memory.append("u", Role.USER, "x" * 40)
+        memory.append("u", Role.USER, "x" * 40, conversation_id=CONV)
     assert refused.value.limit == "MAX_BYTES_PER_USER"
-    memory.append("u", Role.USER, "fits")
+    memory.append("u", Role.USER, "fits", conversation_id=CONV)
     with pytest.raises(StorageLimitReached, match="MAX_MESSAGES_PER_USER"):
-        memory.append("u", Role.USER, "sixth")
-    assert [m.content for m in memory.messages("u")][-1] == "fits"
-    assert memory.count("u") == 5
-    memory.clear("u")
-    memory.append("u", Role.USER, "x" * 40)
+        memory.append("u", Role.USER, "sixth", conversation_id=CONV)
+    assert [m.content for m in memory.messages("u", CONV)][-1] == "fits"
+    assert memory.count("u", CONV) == 5
+    memory.clear("u", CONV)
+    memory.append("u", Role.USER, "x" * 40, conversation_id=CONV)
     memory.set_retention("u", 1)
     time.sleep(1.2)
-    memory.append("u", Role.USER, "y" * 40)
-    assert [m.content for m in memory.messages("u")] == ["y" * 40]
+    memory.append("u", Role.USER, "y" * 40, conversation_id=CONV)
+    assert [m.content for m in memory.messages("u", CONV)] == ["y" * 40]
 
 
 def test_clear_all_keeps_what_is_written_while_it_runs(
@@ -492,19 +524,22 @@ def test_clear_all_keeps_what_is_written_while_it_runs(
 ) -> None:
     users = [f"user{n}" for n in range(120)]
     for user in users:
-        memory.append(user, Role.USER, f"{user} before")
+        memory.append(user, Role.USER, f"{user} before", conversation_id=CONV)
     fill(memory, users[-1], 20)
     result: list[int] = []
     worker = threading.Thread(target=lambda: result.append(memory.clear_all()))
     worker.start()
-    while memory.count(users[0]):
+    while memory.count(users[0], CONV):
         time.sleep(0.001)
-    during = [memory.append(users[-1], Role.USER, f"during {n}").content for n in range(5)]
+    during = [
+        memory.append(users[-1], Role.USER, f"during {n}", conversation_id=CONV).content
+        for n in range(5)
+    ]
     worker.join()
-    assert [m.content for m in memory.messages(users[-1])] == during
-    assert all(memory.count(user) == 0 for user in users[:-1])
+    assert [m.content for m in memory.messages(users[-1], CONV)] == during
+    assert all(memory.count(user, CONV) == 0 for user in users[:-1])
     assert result == [120 + 20]
-    assert not memory.conversation(users[-1]).has_earlier
+    assert not memory.conversation(users[-1], CONV).has_earlier
 
 
 @SINGLE_ONLY
@@ -526,33 +561,36 @@ def test_a_missing_index_is_recreated_on_next_use(
     redis_client.ft(index_name).dropindex(delete_documents=False)
     history = memory.history
     deadline = time.monotonic() + 10
-    while history.count(session_tag=user_tag(USER)) < 4 and time.monotonic() < deadline:
+    while (
+        history.count(session_tag=conversation_tag(user_tag(USER), CONV)) < 4
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
-    recent = history.get_recent(top_k=4, session_tag=user_tag(USER))
+    recent = history.get_recent(top_k=4, session_tag=conversation_tag(user_tag(USER), CONV))
     assert [m["content"] for m in recent] == written
 
 
 def test_scripts_flushed_from_redis_are_loaded_again(
     memory: ChatMemory, redis_client: redis.Redis
 ) -> None:
-    memory.append(USER, Role.USER, "before")
+    memory.append(USER, Role.USER, "before", conversation_id=CONV)
     redis_client.script_flush()
-    memory.append(USER, Role.USER, "after")
-    assert [m.content for m in memory.messages(USER)] == ["before", "after"]
+    memory.append(USER, Role.USER, "after", conversation_id=CONV)
+    assert [m.content for m in memory.messages(USER, CONV)] == ["before", "after"]
 
 
 @SINGLE_ONLY
 def test_a_full_redis_refuses_with_a_clear_error_and_writes_nothing(
     memory: ChatMemory, redis_client: redis.Redis
 ) -> None:
-    memory.append(USER, Role.USER, "kept")
+    memory.append(USER, Role.USER, "kept", conversation_id=CONV)
     redis_client.config_set("maxmemory", 1)
     try:
         with pytest.raises(StorageFull, match="full"):
-            memory.append(USER, Role.USER, "refused")
+            memory.append(USER, Role.USER, "refused", conversation_id=CONV)
     finally:
         redis_client.config_set("maxmemory", 0)
-    assert [m.content for m in memory.messages(USER)] == ["kept"]
+    assert [m.content for m in memory.messages(USER, CONV)] == ["kept"]
 
 
 @SINGLE_ONLY
@@ -566,8 +604,8 @@ def test_a_read_only_replica_refuses_with_a_clear_error(
         memory = ChatMemory(client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
         client.replicaof("127.0.0.1", redis_server.port)
         with pytest.raises(StorageReadOnly, match="read-only"):
-            memory.append(USER, Role.USER, "refused")
-        assert memory.count(USER) == 0
+            memory.append(USER, Role.USER, "refused", conversation_id=CONV)
+        assert memory.count(USER, CONV) == 0
     finally:
         client.replicaof("NO", "ONE")
         client.close()
@@ -583,4 +621,4 @@ def test_users_stored_before_the_registry_are_registered_once_and_cleared(
     assert memory.clear_all() == 0
     assert memory.register_existing_users() == 2
     assert memory.clear_all() == 5
-    assert memory.count("luke") == memory.count("leia") == 0
+    assert memory.count("luke", CONV) == memory.count("leia", CONV) == 0
