@@ -22,6 +22,7 @@ from chatbot.identity import (
 )
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory
+from tests.support.conversations import FIRST, count_of, messages_of
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SETTINGS = AuthSettings(mode=AuthMode.EASYAUTH, admin_users=frozenset({"oid-admin"}))
@@ -123,18 +124,18 @@ def test_easyauth_user_has_no_picker_and_only_their_history(
     easyauth: str, redis_client: redis.Redis
 ) -> None:
     memory = memory_of(redis_client, easyauth)
-    memory.append("oid-leia", "user", "Leia's private note")
+    memory.append("oid-leia", "user", "Leia's private note", conversation_id=FIRST)
     app = run_as({"oid": "oid-luke", "name": "luke@example.com"})
     assert all(box.label != "User" for box in app.sidebar.selectbox)
     assert any(t.value == "Signed in as luke@example.com" for t in app.sidebar.text)
     app.chat_input[0].set_value("Luke here").run()
-    assert next(m.content for m in memory.messages("oid-luke")) == "Luke here"
+    assert next(m.content for m in messages_of(memory, "oid-luke")) == "Luke here"
     shown = [m.text[0].value for m in app.chat_message if m.text]
     assert "Leia's private note" not in shown
     assert "Clear ALL history…" not in labels(app)
-    next(b for b in app.button if b.label == "Clear my history").click().run()
-    next(b for b in app.button if b.label == "Yes, delete mine").click().run()
-    assert memory.count("oid-luke") == 0 and memory.count("oid-leia") == 1
+    next(b for b in app.button if b.label == "Clear this conversation").click().run()
+    next(b for b in app.button if b.label == "Yes, clear it").click().run()
+    assert count_of(memory, "oid-luke") == 0 and count_of(memory, "oid-leia") == 1
 
 
 def test_easyauth_without_identity_headers_gets_a_sign_in_page(
@@ -158,11 +159,11 @@ def test_easyauth_without_trusted_headers_configured_is_a_config_error(
 
 def test_an_admin_can_clear_all(easyauth: str, redis_client: redis.Redis) -> None:
     memory = memory_of(redis_client, easyauth)
-    memory.append("oid-leia", "user", "hello")
+    memory.append("oid-leia", "user", "hello", conversation_id=FIRST)
     app = run_as({"oid": "oid-admin", "name": "Admin"})
     next(b for b in app.button if b.label == "Clear ALL history…").click().run()
     next(b for b in app.button if b.label == "Yes, delete all").click().run()
-    assert memory.count("oid-leia") == 0
+    assert count_of(memory, "oid-leia") == 0
 
 
 def test_oidc_logged_out_sees_only_a_sign_in_button(oidc: str) -> None:

@@ -15,6 +15,7 @@ from tests.browser.harness import (
     as_user,
     with_fake_model,
 )
+from tests.support.conversations import FIRST, count_of, messages_of
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.support.tokens import count_request_tokens
 
@@ -45,7 +46,7 @@ def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
 
 
 def contents(memory: ChatMemory, user: str) -> list[tuple[str, str]]:
-    return [(m.role.value, m.content) for m in memory.messages(user)]
+    return [(m.role.value, m.content) for m in messages_of(memory, user)]
 
 
 def exchange(prompt: str) -> list[tuple[str, str]]:
@@ -113,7 +114,7 @@ def test_the_model_gets_the_instruction_and_the_last_n_messages_and_the_metric_c
         page.send(f"question {number}")
     page.press_on_slider(HISTORY, "Home", "ArrowRight", "ArrowRight")
     assert page.slider_value(HISTORY) == "3"
-    assert stored.conversation("Rey").window_size == 3
+    assert stored.conversation("Rey", FIRST).window_size == 3
     system = {"role": "system", "content": PRESETS[DEFAULT_PRESET].text}
 
     # The metric is the request the stored history makes now: instruction + last 3 messages,
@@ -213,7 +214,7 @@ def test_messages_expire_after_the_retention_time_and_the_settings_stay(
             break
         page.page.wait_for_timeout(250)
     assert page.transcript() == []
-    assert stored.count("Poe") == 0
+    assert count_of(stored, "Poe") == 0
     assert page.slider_value(TTL) == "5 s"
     assert page.selected("Preset") == "Extremely brief"
     expect(page.sidebar).to_contain_text("Policy: 5 s per message; no messages stored.")
@@ -227,19 +228,19 @@ def test_clear_mine_keeps_others_and_clear_all_needs_a_confirmation(
     as_user(page, "Chewie")
     page.send("Chewie's first words")
 
-    page.click("Clear my history")
-    page.click("Yes, delete mine")
-    expect(page.toasts().filter(has_text="Your history was cleared.")).to_be_visible()
+    page.click("Clear this conversation")
+    page.click("Yes, clear it")
+    expect(page.toasts().filter(has_text="The conversation was cleared.")).to_be_visible()
     assert page.transcript() == []
-    assert stored.count("Chewie") == 0
+    assert count_of(stored, "Chewie") == 0
     assert contents(stored, "Lando") == exchange("Lando's secret")
 
     page.send("Chewie again")
     page.click("Clear ALL history…")
     expect(page.sidebar).to_contain_text("Delete every user's messages? This cannot be undone.")
-    assert stored.count("Lando") == 2 and stored.count("Chewie") == 2  # nothing deleted yet
+    assert count_of(stored, "Lando") == 2 and count_of(stored, "Chewie") == 2  # nothing deleted yet
     page.click("Cancel")
-    assert stored.count("Lando") == 2 and stored.count("Chewie") == 2
+    assert count_of(stored, "Lando") == 2 and count_of(stored, "Chewie") == 2
     as_user(page, "Lando")
     assert page.transcript() == exchange("Lando's secret")
 
@@ -248,7 +249,7 @@ def test_clear_mine_keeps_others_and_clear_all_needs_a_confirmation(
     page.click("Yes, delete all")
     expect(page.toasts().filter(has_text="All history was cleared.")).to_be_visible()
     assert page.transcript() == []
-    assert stored.count("Lando") == 0 and stored.count("Chewie") == 0
+    assert count_of(stored, "Lando") == 0 and count_of(stored, "Chewie") == 0
     as_user(page, "Lando")
     assert page.transcript() == []
 
@@ -281,7 +282,7 @@ def test_a_failed_reply_is_explained_the_prompt_kept_and_retry_works(
     expect(page.error_alerts()).to_contain_text(message)
     expect(page.error_alerts()).to_contain_text("Your message is saved.")
     assert page.transcript() == [("user", prompt)]
-    assert [(m.role, m.content) for m in stored.messages(user)] == [(Role.USER, prompt)]
+    assert [(m.role, m.content) for m in messages_of(stored, user)] == [(Role.USER, prompt)]
     expect(page.button("↻ Retry reply")).to_be_visible()
 
     page.reload()  # the prompt is kept across a reload too, and can still be answered
