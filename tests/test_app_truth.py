@@ -166,7 +166,7 @@ def test_show_earlier_messages_works_past_the_read_limit(
     for number in range(1020):
         memory.append("Luke", Role.USER, f"line {number}", conversation_id=FIRST)
     app = start_app()
-    app.session_state[user_key("page", "Luke")] = 1000
+    app.session_state[user_key(f"page:{FIRST}", "Luke")] = 1000
     app.run()
     click(app, "Show earlier messages (20 more)")
     shown = [text for _, text in transcript(app)]

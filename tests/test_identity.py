@@ -141,7 +141,7 @@ def test_easyauth_user_has_no_picker_and_only_their_history(
 def test_easyauth_without_identity_headers_gets_a_sign_in_page(
     easyauth: str, redis_client: redis.Redis
 ) -> None:
-    memory_of(redis_client, easyauth).append("oid-leia", "user", "secret")
+    memory_of(redis_client, easyauth).append("oid-leia", "user", "secret", conversation_id=FIRST)
     app = run_as({"oid": None, "name": None})
     assert app.title[0].value == "🔒 Sign-in required"
     assert not app.chat_input and not app.chat_message and not app.sidebar.metric
@@ -177,5 +177,5 @@ def test_oidc_logged_in_chats_under_their_subject(oidc: str, redis_client: redis
     assert "Sign out" in labels(app)
     assert all(box.label != "User" for box in app.sidebar.selectbox)
     app.chat_input[0].set_value("Hello from Leia").run()
-    assert memory_of(redis_client, oidc).messages("sub-123")[0].content == "Hello from Leia"
+    assert messages_of(memory_of(redis_client, oidc), "sub-123")[0].content == "Hello from Leia"
     assert "Clear ALL history…" not in labels(app)
