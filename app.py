@@ -30,6 +30,7 @@ from chatbot.context_chart import context_chart
 from chatbot.conversation_list import (
     NEW_CHAT,
     activity_line,
+    awaits_title,
     entry_label,
     listed,
     most_recent,
@@ -1110,12 +1111,8 @@ def reply(
         st.session_state.pop("model_error", None)
         if needs_title:
             prompt = request.messages[-1].content
-            act(
-                "prompt",
-                "Naming the conversation",
-                lambda: title_after_first_reply(
-                    memory, services.model, identity.user_id, conversation_id, prompt, answer.text
-                ),
+            title_after_first_reply(
+                memory, services.model, identity.user_id, conversation_id, prompt, answer.text
             )
         with st.spinner("Updating the summary…"):  # after the reply is stored, never before
             act(
@@ -1267,8 +1264,9 @@ def run_turn(
         lambda: services.memory.remove_last(user, cid, turn.replace_from or 0),
     ):
         st.rerun()
-    untitled = conversation.info is None or not conversation.info.title_source
-    reply(services, identity, cid, conversation.window_size, reservation, untitled)
+    reply(
+        services, identity, cid, conversation.window_size, reservation, awaits_title(conversation)
+    )
 
 
 def offline_banner(services: Services) -> None:

@@ -1,10 +1,11 @@
 """The sidebar's conversation list: what each entry reads, which conversation opens by
 default, and the title written after a conversation's first reply.
 
-A title never delays a reply: the first words are stored the moment the reply is (one Redis
-call), and when a model is configured its title is asked for on a worker thread that only
-writes Redis (`set_auto_title` lets a model's title replace the first words, never a title the
-user typed). The page shows it on its next run; a failing title call leaves the first words.
+A title never delays a reply: the memory layer titles a conversation by its first prompt's
+words when it stores it, and when a model is configured, its title is asked for after the
+first reply is stored, on a worker thread that only writes Redis (`set_auto_title` lets a
+model's title replace the first words, never a title the user typed). The page shows it on
+its next run; a failing title call leaves the first words.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from chatbot.llm import ChatModel, Provider
-from chatbot.titles import first_words, write_title
-from memory import ChatMemory, ChatMemoryError, ConversationInfo, ConversationList, TitleSource
+from chatbot.titles import write_title
+from memory import (
+    ChatMemory,
+    ChatMemoryError,
+    Conversation,
+    ConversationInfo,
+    ConversationList,
+    TitleSource,
+)
 
 NEW_CHAT = "New chat"
 _log = logging.getLogger(__name__)
@@ -67,6 +75,16 @@ def most_recent(listing: ConversationList) -> str | None:
     return max(known, key=lambda info: info.last_active).id if known else None
 
 
+def awaits_title(conversation: Conversation) -> bool:
+    """The reply about to be stored is the conversation's first (read before its prompt was
+    stored: a New chat, or a prompt alone), and no better title than its words is there."""
+    info = conversation.info
+    return info is None or (
+        info.title_source in (TitleSource.NONE, TitleSource.WORDS)
+        and conversation.total_messages <= 1
+    )
+
+
 def title_after_first_reply(
     memory: ChatMemory,
     model: ChatModel,
@@ -75,9 +93,8 @@ def title_after_first_reply(
     prompt: str,
     reply: str,
 ) -> Future[None] | None:
-    """Title a conversation whose first reply was just stored: its first words at once, the
-    model's title in the background (returned, for tests to wait on)."""
-    memory.set_auto_title(user_id, conversation_id, first_words(prompt), TitleSource.WORDS)
+    """Ask the model (when one is configured) for the title of a conversation whose first
+    reply was just stored, in the background (the future is returned for tests)."""
     if model.config.provider is Provider.OFFLINE:
         return None
     return _titles.submit(_model_title, memory, model, user_id, conversation_id, prompt, reply)
