@@ -367,6 +367,7 @@ def clear_all_history(services: Services, identity: Identity) -> None:
 def open_conversation(conversation_id: str) -> None:
     """Switch conversation: the URL names it (a browser history entry, so Back returns)."""
     st.query_params["c"] = conversation_id
+    st.session_state["close_sidebar"] = True  # on a phone, the chat it opened is under it
     for record in ("confirm", "editing"):
         st.session_state.pop(record, None)
 
