@@ -105,6 +105,12 @@ def _validate_window(size: int) -> int:
     return size
 
 
+def _validate_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_WINDOW:
+        raise InvalidInput(f"A result limit must be a whole number from 0 to {MAX_WINDOW}.")
+    return limit
+
+
 def _validate_ttl(ttl_seconds: int | None) -> int | None:
     if ttl_seconds is None:
         return None
@@ -446,7 +452,7 @@ class ChatMemory:
         first, in one round trip (data from before conversations becomes conversation "0"
         on first use)."""
         tag = user_tag(user_id)
-        _validate_window(limit)
+        _validate_limit(limit)
         reply = self._list(keys=self._user_keys(tag), args=["page", limit, WORK_BATCH, 0])
         if reply[0] == "pending":
             self._prune(tag)
@@ -608,7 +614,7 @@ class ChatMemory:
         tag = user_tag(user_id)
         if not isinstance(text, str):
             raise InvalidInput("Search text must be text.")
-        _validate_window(limit)
+        _validate_limit(limit)
         if self._index_missing_reason is not None:
             raise IndexUnavailable(self._index_missing_reason)
         terms = search_terms(text)

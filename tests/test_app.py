@@ -14,7 +14,7 @@ from chatbot.offline import OFFLINE_LABEL
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, Role
 from memory.embedded import EmbeddedRedis, free_port
-from tests.support.conversations import FIRST, count_of, messages_of
+from tests.support.conversations import SEEDED, opened_count, opened_messages
 from tests.support.delay_proxy import DelayProxy
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.support.tokens import count_request_tokens, count_text_tokens
@@ -81,7 +81,7 @@ def test_offline_mode_works_and_says_so(app_env: str, redis_client: redis.Redis)
     (user_role, user_text), (bot_role, bot_text) = transcript(app)
     assert (user_role, user_text) == ("user", "Hello there")
     assert bot_role == "assistant" and bot_text.startswith(OFFLINE_LABEL)
-    assert [m.content for m in messages_of(stored(redis_client, app_env), "Luke")] == [
+    assert [m.content for m in opened_messages(stored(redis_client, app_env), "Luke")] == [
         "Hello there",
         bot_text,
     ]
@@ -96,7 +96,7 @@ def test_reply_streams_from_the_model_and_is_stored_with_usage(
     assert transcript(app) == [("user", "What is Redis?"), ("assistant", "Echo: What is Redis?")]
     request = online_env.last_request
     assert request.stream and request.json["stream_options"] == {"include_usage": True}
-    messages = messages_of(stored(redis_client, app_env), "Luke")
+    messages = opened_messages(stored(redis_client, app_env), "Luke")
     assert [m.role for m in messages] == [Role.USER, Role.ASSISTANT]
     assert messages[1].usage is not None and messages[1].usage.completion_tokens > 0
     assert any("Last reply:" in c.value for c in app.sidebar.caption)
@@ -187,7 +187,7 @@ def test_retention_is_applied_with_a_toast_and_shown(
     assert any("1 h" in t.value for t in app.toast)
     memory = stored(redis_client, app_env)
     assert memory.retention("Luke").ttl_seconds == 3600
-    assert all(0 < redis_client.ttl(m.key) <= 3600 for m in messages_of(memory, "Luke"))
+    assert all(0 < redis_client.ttl(m.key) <= 3600 for m in opened_messages(memory, "Luke"))
     assert any("oldest message expires in" in c.value for c in app.sidebar.caption)
     app.sidebar.select_slider[0].set_value(0).run()
     assert memory.retention("Luke").ttl_seconds is None
@@ -209,21 +209,21 @@ def test_clear_this_conversation_and_clear_all_behind_a_confirmation(
     app_env: str, redis_client: redis.Redis
 ) -> None:
     memory = stored(redis_client, app_env)
-    memory.append("Leia", Role.USER, "Leia's secret", conversation_id=FIRST)
+    memory.append("Leia", Role.USER, "Leia's secret", conversation_id=SEEDED)
     app = start_app()
     say(app, "Luke's message")
     click(app, "Clear this conversation")
     click(app, "Yes, clear it")
     assert transcript(app) == []
-    assert count_of(memory, "Leia") == 1
+    assert opened_count(memory, "Leia") == 1
     say(app, "again")
     click(app, "Clear ALL history…")
-    assert count_of(memory, "Leia") == 1
+    assert opened_count(memory, "Leia") == 1
     click(app, "Cancel")
-    assert count_of(memory, "Leia") == 1 and count_of(memory, "Luke") == 2
+    assert opened_count(memory, "Leia") == 1 and opened_count(memory, "Luke") == 2
     click(app, "Clear ALL history…")
     click(app, "Yes, delete all")
-    assert count_of(memory, "Leia") == 0 and count_of(memory, "Luke") == 0
+    assert opened_count(memory, "Leia") == 0 and opened_count(memory, "Luke") == 0
 
 
 def test_history_survives_a_restart_and_shows_all_of_it(
@@ -235,7 +235,7 @@ def test_history_survives_a_restart_and_shows_all_of_it(
             "Luke",
             Role.USER if number % 2 == 0 else Role.ASSISTANT,
             f"line {number}",
-            conversation_id=FIRST,
+            conversation_id=SEEDED,
         )
     app = start_app()
     assert len(transcript(app)) == 50
@@ -252,12 +252,12 @@ def test_a_failed_reply_keeps_the_prompt_and_retry_works(
     assert "HTTP 500" in app.error[0].value and "Your message is saved" in app.error[0].value
     assert not app.exception
     memory = stored(redis_client, app_env)
-    assert [m.content for m in messages_of(memory, "Luke")] == ["Will this work?"]
+    assert [m.content for m in opened_messages(memory, "Luke")] == ["Will this work?"]
     online_env.clear_faults()
     click(app, "↻ Retry reply")
     assert transcript(app)[-1] == ("assistant", "Echo: Will this work?")
     assert not app.error
-    assert count_of(memory, "Luke") == 2
+    assert opened_count(memory, "Luke") == 2
 
 
 @pytest.mark.parametrize(
@@ -281,7 +281,7 @@ def test_model_failures_show_a_clear_message_and_store_no_partial_reply(
     app = start_app()
     say(app, "Hi")
     assert fragment in app.error[0].value
-    assert [m.role for m in messages_of(stored(redis_client, app_env), "Luke")] == [Role.USER]
+    assert [m.role for m in opened_messages(stored(redis_client, app_env), "Luke")] == [Role.USER]
 
 
 def test_a_timeout_is_reported(
@@ -311,7 +311,7 @@ def test_an_oversized_prompt_is_refused_before_sending_and_kept(
     say(app, "x" * 101)
     assert "the limit is 100" in app.error[0].value
     assert not online_env.chat_requests
-    assert count_of(stored(redis_client, app_env), "Luke") == 0
+    assert opened_count(stored(redis_client, app_env), "Luke") == 0
     assert app.text_area(key=unsent_key("Luke")).value == "x" * 101
     say(app, "y" * 1000)  # far past the limit: only what could be sent is kept
     assert app.text_area(key=unsent_key("Luke")).value == "y" * 100
@@ -326,7 +326,7 @@ def test_hostile_text_is_stored_verbatim_and_shown_as_text(
     )
     app = start_app()
     say(app, hostile)
-    assert messages_of(stored(redis_client, app_env), "Luke")[0].content == hostile
+    assert opened_messages(stored(redis_client, app_env), "Luke")[0].content == hostile
     assert transcript(app)[0] == ("user", hostile)
     assert app.chat_message[0].text and not app.chat_message[0].markdown
     assert all(e.proto.allow_html is False for e in app.markdown)
@@ -354,7 +354,7 @@ def test_a_reply_without_a_usage_chunk_is_stored_with_an_estimate(
     online_env.configure(omit_usage=True, reply="Short answer.")
     app = start_app()
     say(app, "Question?")
-    reply = messages_of(stored(redis_client, app_env), "Luke")[-1]
+    reply = opened_messages(stored(redis_client, app_env), "Luke")[-1]
     assert reply.content == "Short answer."
     assert reply.usage is not None
     assert reply.usage.completion_tokens == count_text_tokens("Short answer.")
@@ -375,10 +375,10 @@ def test_a_stalled_save_says_may_not_be_saved_then_checks_by_id(
         assert "Your message was saved after all." in [info.value for info in app.info]
         assert transcript(app)[-1] == ("user", "Did this arrive?")
         assert not app.error and not app.text_area
-    assert [m.content for m in messages_of(stored(redis_client, app_env), "Luke")][-1:] == [
+    assert [m.content for m in opened_messages(stored(redis_client, app_env), "Luke")][-1:] == [
         "Did this arrive?"
     ]
-    assert count_of(stored(redis_client, app_env), "Luke") == 3
+    assert opened_count(stored(redis_client, app_env), "Luke") == 3
 
 
 def test_a_full_history_refuses_the_prompt_by_name_and_keeps_it(
@@ -389,4 +389,4 @@ def test_a_full_history_refuses_the_prompt_by_name_and_keeps_it(
     say(app, "two")
     assert "MAX_MESSAGES_PER_USER" in app.error[0].value
     assert app.text_area[0].value == "two"
-    assert count_of(stored(redis_client, app_env), "Luke") == 2
+    assert opened_count(stored(redis_client, app_env), "Luke") == 2

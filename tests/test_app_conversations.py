@@ -10,7 +10,7 @@ import redis
 from streamlit.testing.v1 import AppTest
 
 from memory import ChatMemory, ConversationInfo, Role
-from tests.support.conversations import latest_id
+from tests.support.conversations import opened
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.test_app import APP, click, say, start_app, stored, transcript
 
@@ -271,4 +271,4 @@ def test_an_edit_that_cannot_be_stored_keeps_the_edited_text(
     assert "nothing was removed" in app.error[0].value
     assert [t.value for t in app.text_area if t.label == "Your unsent message"] == ["edited"]
     assert memory.count("Luke", cid) == 4
-    assert latest_id(memory, "Luke") == cid
+    assert opened(memory, "Luke") == cid

@@ -14,7 +14,7 @@ import redis
 from streamlit.testing.v1 import AppTest
 
 from memory import Role
-from tests.support.conversations import FIRST, count_of, messages_of
+from tests.support.conversations import SEEDED, opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer
 from tests.test_app import click, say, start_app, stored, transcript, unsent_key, user_key
 
@@ -81,14 +81,14 @@ def test_a_shorter_retention_asks_first_with_the_count(
     """Was: applying 5 s deleted every earlier message 5 s later, unconfirmed."""
     memory = stored(redis_client, app_env)
     for number in range(3):
-        memory.append("Luke", Role.USER, f"keep {number}", conversation_id=FIRST)
+        memory.append("Luke", Role.USER, f"keep {number}", conversation_id=SEEDED)
     app = start_app()
     app.sidebar.select_slider[0].set_value(5).run()
     assert "Your 3 messages stored now will be deleted in 5 s" in app.sidebar.warning[0].value
     assert memory.retention("Luke").ttl_seconds is None
     assert app.sidebar.select_slider[0].value == 0  # the widget shows what is in force
     click(app, "Cancel")
-    assert memory.retention("Luke").ttl_seconds is None and count_of(memory, "Luke") == 3
+    assert memory.retention("Luke").ttl_seconds is None and opened_count(memory, "Luke") == 3
     assert not app.sidebar.warning
     app.sidebar.select_slider[0].set_value(3600).run()
     click(app, "Apply retention")
@@ -118,7 +118,7 @@ def test_an_over_long_prompt_stays_editable_in_full_and_can_be_discarded(
     say(app, long_prompt)
     click(app, "Discard")
     assert not [t for t in app.text_area if t.key == unsent_key("Luke")]
-    assert next(m.content for m in messages_of(stored(redis_client, app_env), "Luke")) == (
+    assert next(m.content for m in opened_messages(stored(redis_client, app_env), "Luke")) == (
         "short enough now"
     )
 
@@ -131,9 +131,9 @@ def test_clearing_my_history_asks_first_with_the_count(
     say(app, "one")
     click(app, "Clear this conversation")
     assert "Delete the 2 messages of “one”?" in app.sidebar.warning[0].value
-    assert count_of(stored(redis_client, app_env), "Luke") == 2
+    assert opened_count(stored(redis_client, app_env), "Luke") == 2
     click(app, "Cancel")
-    assert count_of(stored(redis_client, app_env), "Luke") == 2
+    assert opened_count(stored(redis_client, app_env), "Luke") == 2
 
 
 def test_the_clear_all_confirmation_does_not_survive_a_user_switch(
@@ -164,9 +164,9 @@ def test_show_earlier_messages_works_past_the_read_limit(
     """Was: the page size was capped at MAX_WINDOW (1,000), so the button did nothing."""
     memory = stored(redis_client, app_env)
     for number in range(1020):
-        memory.append("Luke", Role.USER, f"line {number}", conversation_id=FIRST)
+        memory.append("Luke", Role.USER, f"line {number}", conversation_id=SEEDED)
     app = start_app()
-    app.session_state[user_key(f"page:{FIRST}", "Luke")] = 1000
+    app.session_state[user_key(f"page:{SEEDED}", "Luke")] = 1000
     app.run()
     click(app, "Show earlier messages (20 more)")
     shown = [text for _, text in transcript(app)]

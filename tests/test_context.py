@@ -15,6 +15,7 @@ from chatbot.summary import EXTRACTIVE_LABEL, INSTRUCTION
 from memory import Role
 from memory.embedded import free_port
 from memory.summary import SummaryStore
+from tests.support.conversations import opened, opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.support.tokens import count_request_tokens
 from tests.test_app import captions, click, start_app, stored, transcript
@@ -75,7 +76,9 @@ def test_a_prompt_that_can_never_fit_is_refused_with_the_numbers(
     app = start_app()
     app.chat_input[0].set_value("word " * 700).run()
     assert "context of 600 tokens leaves" in app.error[0].value
-    assert not small_model.chat_requests and stored(redis_client, app_env).count("Luke") == 0
+    assert (
+        not small_model.chat_requests and opened_count(stored(redis_client, app_env), "Luke") == 0
+    )
     assert app.text_area[0].value == "word " * 700  # kept to shorten and resend
 
 
@@ -92,9 +95,11 @@ def test_early_facts_reach_the_model_through_the_summary_and_nothing_is_deleted(
     assert "Ada Lovelace" in last[0]["content"]  # in the summary after the instruction
     assert not any("Ada Lovelace" in m["content"] for m in last[1:])
     assert fits(small_model, 600)
-    state = SummaryStore(redis_client, app_env).state("Luke")
+    state = SummaryStore(redis_client, app_env).state(
+        "Luke", opened(stored(redis_client, app_env), "Luke")
+    )
     assert state.checkpoint is not None and state.checkpoint.model == "llama3"
-    assert state.checkpoint.covers_seq < stored(redis_client, app_env).count("Luke") == 18
+    assert state.checkpoint.covers_seq < opened_count(stored(redis_client, app_env), "Luke") == 18
     assert any(c.startswith("Summary of messages up to #") for c in captions(app))
     assert "summary" in str(app.sidebar.get("vega_lite_chart")[0].proto)
 
@@ -108,7 +113,9 @@ def test_offline_the_summary_is_extractive_and_labelled(
     app.sidebar.toggle[0].set_value(True).run()
     for number in range(6):
         say(app, f"Fact {number} is worth keeping. Filler words follow here.")
-    state = SummaryStore(redis_client, app_env).state("Luke")
+    state = SummaryStore(redis_client, app_env).state(
+        "Luke", opened(stored(redis_client, app_env), "Luke")
+    )
     assert state.checkpoint is not None and state.checkpoint.extractive
     assert state.checkpoint.text.startswith(EXTRACTIVE_LABEL)
     assert "- user: Fact 0 is worth keeping." in state.checkpoint.text
@@ -132,7 +139,7 @@ def test_reported_usage_is_kept_with_the_estimate_and_its_drift(
 ) -> None:
     app = start_app()
     say(app, "日本語のテキストはトークナイザーによって数え方が違います。")
-    usage = stored(redis_client, app_env).messages("Luke")[-1].usage
+    usage = opened_messages(stored(redis_client, app_env), "Luke")[-1].usage
     assert usage is not None and not usage.estimated
     assert usage.prompt_tokens == online_env.last_request.prompt_tokens  # the server's count
     assert usage.estimated_prompt_tokens == count_request_tokens(online_env.last_request.messages)
@@ -177,12 +184,12 @@ def test_a_reply_cut_by_its_length_is_stored_marked_and_can_continue(
     online_env.configure(reply="one two three four five six seven eight")
     app = start_app()
     say(app, "Count")
-    reply = stored(redis_client, app_env).messages("Luke")[-1]
+    reply = opened_messages(stored(redis_client, app_env), "Luke")[-1]
     assert reply.content == "one two three four" and reply.usage and reply.usage.cut_off
     assert "Cut off" in app.chat_message[1].caption[0].value
     click(app, "Continue")
     assert online_env.last_request.messages[-1] == {"role": "user", "content": "Continue"}
-    assert [m.role for m in stored(redis_client, app_env).messages("Luke")] == [
+    assert [m.role for m in opened_messages(stored(redis_client, app_env), "Luke")] == [
         Role.USER, Role.ASSISTANT, Role.USER, Role.ASSISTANT,
     ]  # fmt: skip
 

@@ -22,7 +22,7 @@ from chatbot.identity import (
 )
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory
-from tests.support.conversations import FIRST, count_of, messages_of
+from tests.support.conversations import SEEDED, opened_count, opened_messages
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SETTINGS = AuthSettings(mode=AuthMode.EASYAUTH, admin_users=frozenset({"oid-admin"}))
@@ -124,24 +124,24 @@ def test_easyauth_user_has_no_picker_and_only_their_history(
     easyauth: str, redis_client: redis.Redis
 ) -> None:
     memory = memory_of(redis_client, easyauth)
-    memory.append("oid-leia", "user", "Leia's private note", conversation_id=FIRST)
+    memory.append("oid-leia", "user", "Leia's private note", conversation_id=SEEDED)
     app = run_as({"oid": "oid-luke", "name": "luke@example.com"})
     assert all(box.label != "User" for box in app.sidebar.selectbox)
     assert any(t.value == "Signed in as luke@example.com" for t in app.sidebar.text)
     app.chat_input[0].set_value("Luke here").run()
-    assert next(m.content for m in messages_of(memory, "oid-luke")) == "Luke here"
+    assert next(m.content for m in opened_messages(memory, "oid-luke")) == "Luke here"
     shown = [m.text[0].value for m in app.chat_message if m.text]
     assert "Leia's private note" not in shown
     assert "Clear ALL history…" not in labels(app)
     next(b for b in app.button if b.label == "Clear this conversation").click().run()
     next(b for b in app.button if b.label == "Yes, clear it").click().run()
-    assert count_of(memory, "oid-luke") == 0 and count_of(memory, "oid-leia") == 1
+    assert opened_count(memory, "oid-luke") == 0 and opened_count(memory, "oid-leia") == 1
 
 
 def test_easyauth_without_identity_headers_gets_a_sign_in_page(
     easyauth: str, redis_client: redis.Redis
 ) -> None:
-    memory_of(redis_client, easyauth).append("oid-leia", "user", "secret", conversation_id=FIRST)
+    memory_of(redis_client, easyauth).append("oid-leia", "user", "secret", conversation_id=SEEDED)
     app = run_as({"oid": None, "name": None})
     assert app.title[0].value == "🔒 Sign-in required"
     assert not app.chat_input and not app.chat_message and not app.sidebar.metric
@@ -159,11 +159,11 @@ def test_easyauth_without_trusted_headers_configured_is_a_config_error(
 
 def test_an_admin_can_clear_all(easyauth: str, redis_client: redis.Redis) -> None:
     memory = memory_of(redis_client, easyauth)
-    memory.append("oid-leia", "user", "hello", conversation_id=FIRST)
+    memory.append("oid-leia", "user", "hello", conversation_id=SEEDED)
     app = run_as({"oid": "oid-admin", "name": "Admin"})
     next(b for b in app.button if b.label == "Clear ALL history…").click().run()
     next(b for b in app.button if b.label == "Yes, delete all").click().run()
-    assert count_of(memory, "oid-leia") == 0
+    assert opened_count(memory, "oid-leia") == 0
 
 
 def test_oidc_logged_out_sees_only_a_sign_in_button(oidc: str) -> None:
@@ -177,5 +177,5 @@ def test_oidc_logged_in_chats_under_their_subject(oidc: str, redis_client: redis
     assert "Sign out" in labels(app)
     assert all(box.label != "User" for box in app.sidebar.selectbox)
     app.chat_input[0].set_value("Hello from Leia").run()
-    assert messages_of(memory_of(redis_client, oidc), "sub-123")[0].content == "Hello from Leia"
+    assert opened_messages(memory_of(redis_client, oidc), "sub-123")[0].content == "Hello from Leia"
     assert "Clear ALL history…" not in labels(app)

@@ -22,6 +22,8 @@ from memory.embedded import EmbeddedRedis
 from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.fakes import FakeCredential
 
+CONV = "c0ffee"  # the conversation these tests write to
+
 OID = "app-identity-oid"
 
 
@@ -49,8 +51,8 @@ def test_entra_token_authenticates_as_the_identity(
     )
     assert client.acl_whoami() == OID
     memory = ChatMemory(client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
-    memory.append("luke", Role.USER, "over Entra ID")
-    assert [m.content for m in memory.messages("luke")] == ["over Entra ID"]
+    memory.append("luke", Role.USER, "over Entra ID", conversation_id=CONV)
+    assert [m.content for m in memory.messages("luke", CONV)] == ["over Entra ID"]
     assert credential.scopes[1:] and all(
         s == ("https://redis.azure.com/.default",) for s in credential.scopes[1:]
     )
@@ -83,7 +85,7 @@ def test_expiring_tokens_are_refreshed_and_connections_reauthenticated(
         RedisTarget(host="127.0.0.1", port=redis_server.port, ssl=False), provider
     )
     memory = ChatMemory(client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
-    memory.append("luke", Role.USER, "before refresh")
+    memory.append("luke", Role.USER, "before refresh", conversation_id=CONV)
     first_token = credential.issued[0]
     deadline = time.monotonic() + 10
     while len(credential.issued) < 2 and time.monotonic() < deadline:
@@ -91,8 +93,8 @@ def test_expiring_tokens_are_refreshed_and_connections_reauthenticated(
     assert len(credential.issued) >= 2, "the provider never asked for a new token"
     redis_client.acl_setuser(OID, enabled=True, passwords=[f"-{first_token}"])
     redis_client.client_kill_filter(user=OID)
-    memory.append("luke", Role.USER, "after refresh")
-    assert [m.content for m in memory.messages("luke")] == ["before refresh", "after refresh"]
+    memory.append("luke", Role.USER, "after refresh", conversation_id=CONV)
+    assert [m.content for m in memory.messages("luke", CONV)] == ["before refresh", "after refresh"]
     assert client.acl_whoami() == OID
 
 

@@ -25,9 +25,12 @@ from memory import (
 )
 from memory.embedded import EmbeddedRedis, free_port
 from tests.conftest import DEFAULT_TEST_SYSTEM
+from tests.support.conversations import opened_messages
 from tests.support.openai_server import ChatCompletionsServer
 from tests.support.tokens import count_message_tokens
 from tests.test_app import unsent_key
+
+CONV = "c0ffee"  # the conversation these tests write to
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -48,18 +51,20 @@ def test_kill_9_loses_no_acknowledged_message(own_redis: EmbeddedRedis) -> None:
     memory.set_retention("luke", 3600)
     written = []
     for number in range(200):
-        memory.append("luke", Role.USER, f"message {number}")
+        memory.append("luke", Role.USER, f"message {number}", conversation_id=CONV)
         written.append(f"message {number}")
     own_redis.kill()
     with pytest.raises(StorageUnavailable):
-        memory.append("luke", Role.USER, "while down")
+        memory.append("luke", Role.USER, "while down", conversation_id=CONV)
     own_redis.ensure_running()
-    assert [m.content for m in memory.messages("luke")] == written
+    assert [m.content for m in memory.messages("luke", CONV)] == written
     assert memory.system_instruction("luke").text == "Be brief."
     assert memory.retention("luke").ttl_seconds == 3600
-    assert [m["content"] for m in memory.context_window("luke", 3).as_openai()[1:]] == written[-3:]
-    memory.append("luke", Role.USER, "after restart")
-    assert memory.count("luke") == 201
+    assert [
+        m["content"] for m in memory.context_window("luke", CONV, 3).as_openai()[1:]
+    ] == written[-3:]
+    memory.append("luke", Role.USER, "after restart", conversation_id=CONV)
+    assert memory.count("luke", CONV) == 201
 
 
 def test_the_app_survives_redis_dying_and_coming_back(
@@ -88,12 +93,12 @@ def test_the_app_survives_redis_dying_and_coming_back(
         default_system=DEFAULT_TEST_SYSTEM,
         index_name=app_env,
     )
-    assert next(m.content for m in memory.messages("Luke")) == "first, acknowledged"
-    assert "typed while Redis is down" not in [m.content for m in memory.messages("Luke")]
+    assert next(m.content for m in opened_messages(memory, "Luke")) == "first, acknowledged"
+    assert "typed while Redis is down" not in [m.content for m in opened_messages(memory, "Luke")]
     assert app.text_area(key=unsent_key("Luke")).value == "typed while Redis is down"
     next(b for b in app.button if b.label == "Send").click().run()
     assert not app.exception
-    assert [m.content for m in memory.messages("Luke")][2] == "typed while Redis is down"
+    assert [m.content for m in opened_messages(memory, "Luke")][2] == "typed while Redis is down"
 
 
 def test_many_users_and_two_tabs_turning_at_once_lose_nothing(
@@ -109,11 +114,11 @@ def test_many_users_and_two_tabs_turning_at_once_lose_nothing(
         try:
             for number in range(count):
                 prompt = f"{tab} prompt {number}"
-                memory.append(user, Role.USER, prompt)
-                window = memory.context_window(user, 5)
+                memory.append(user, Role.USER, prompt, conversation_id=CONV)
+                window = memory.context_window(user, CONV, 5)
                 reply = model.stream(window.as_openai())
                 text = "".join(reply)
-                memory.append(user, Role.ASSISTANT, text, usage=reply.usage)
+                memory.append(user, Role.ASSISTANT, text, usage=reply.usage, conversation_id=CONV)
         except BaseException as error:
             errors.append(error)
 
@@ -127,7 +132,7 @@ def test_many_users_and_two_tabs_turning_at_once_lose_nothing(
         worker.join()
     assert not errors, errors
 
-    shared = memory.messages("shared")
+    shared = memory.messages("shared", CONV)
     assert len(shared) == 40
     assert len({m.seq for m in shared}) == 40
     for tab in ("tabA", "tabB"):
@@ -137,14 +142,14 @@ def test_many_users_and_two_tabs_turning_at_once_lose_nothing(
     all_prompts = {m.content for m in shared if m.role is Role.USER}
     assert len(replies) == 20 and all(r.removeprefix("Echo: ") in all_prompts for r in replies)
     for n in range(20):
-        stored = memory.messages(f"user{n}")
+        stored = memory.messages(f"user{n}", CONV)
         assert [m.content for m in stored if m.role is Role.USER] == [
             f"u{n} prompt {i}" for i in range(5)
         ]
         for message in stored:
             recount = count_message_tokens(message.role.value, message.content)
             assert message.token_count == recount
-        totals = memory.conversation(f"user{n}").usage_totals
+        totals = memory.conversation(f"user{n}", CONV).usage_totals
         assert totals.replies == 5
         assert totals.completion_tokens == sum(
             m.usage.completion_tokens for m in stored if m.usage is not None
@@ -166,9 +171,9 @@ HOSTILE = [
 
 @pytest.mark.parametrize("content", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_content_is_stored_verbatim(memory: ChatMemory, content: str) -> None:
-    memory.append("luke", Role.USER, content)
-    assert memory.messages("luke")[0].content == content
-    assert memory.context_window("luke", 50).messages[0].content == content
+    memory.append("luke", Role.USER, content, conversation_id=CONV)
+    assert memory.messages("luke", CONV)[0].content == content
+    assert memory.context_window("luke", CONV, 50).messages[0].content == content
 
 
 @pytest.mark.parametrize("preset", ["brief", "préset ✨", "a:b{c}|d*", "空", "x" * 500])
@@ -179,7 +184,7 @@ def test_preset_names_of_every_kind_round_trip(memory: ChatMemory, preset: str) 
 
 @pytest.mark.parametrize("ttl", [1, 5, 2_592_000, 315_360_000])
 def test_retention_at_its_ends_is_accepted(memory: ChatMemory, ttl: int) -> None:
-    memory.append("luke", Role.USER, "hi")
+    memory.append("luke", Role.USER, "hi", conversation_id=CONV)
     assert memory.set_retention("luke", ttl).ttl_seconds == ttl
 
 
@@ -212,12 +217,12 @@ def test_what_is_read_back_is_what_was_written_per_user_in_order(
     run = uuid.uuid4().hex
     expected: dict[str, list[tuple[Role, str]]] = {}
     for user, role, content in writes:
-        memory.append(run + user, role, content)
+        memory.append(run + user, role, content, conversation_id=CONV)
         expected.setdefault(run + user, []).append((role, content))
     for user, messages in expected.items():
-        assert [(m.role, m.content) for m in memory.messages(user)] == messages
-        assert memory.count(user) == len(messages)
-        window = memory.context_window(user, 3).messages
+        assert [(m.role, m.content) for m in memory.messages(user, CONV)] == messages
+        assert memory.count(user, CONV) == len(messages)
+        window = memory.context_window(user, CONV, 3).messages
         assert [(m.role, m.content) for m in window] == messages[-3:]
 
 

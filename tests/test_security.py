@@ -13,6 +13,7 @@ from chatbot.config import ConfigError, Environment
 from chatbot.identity import AuthMode
 from chatbot.rendering import Block, inert_markdown, split_code_blocks
 from chatbot.services import check_demo_storage, uses_local_redis
+from tests.support.conversations import SEEDED, opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer
 from tests.test_app import click, say, start_app, stored, transcript
 from tests.test_identity import run_as, trusted_headers  # noqa: F401  (fixture)
@@ -47,10 +48,10 @@ def test_a_refused_request_says_which_limit_and_when_and_keeps_the_prompt(
     assert "limit of 1 requests per minute" in error and "resets in" in error
     assert app.text_area[0].value == "second question"  # kept to resend
     assert len(online_env.chat_requests) == 1
-    assert [m.content for m in stored(redis_client, app_env).messages("Luke")][:1] == [
+    assert [m.content for m in opened_messages(stored(redis_client, app_env), "Luke")][:1] == [
         "first question"
     ]
-    assert stored(redis_client, app_env).count("Luke") == 2
+    assert opened_count(stored(redis_client, app_env), "Luke") == 2
 
 
 def test_the_daily_token_limit_refuses_before_the_model_is_called(
@@ -89,7 +90,7 @@ def test_retry_reply_does_not_call_the_model_when_the_reply_cannot_be_stored(
     app_env: str,
     full_redis: None,
 ) -> None:
-    stored(redis_client, app_env).append("Luke", "user", "unanswered")
+    stored(redis_client, app_env).append("Luke", "user", "unanswered", conversation_id=SEEDED)
     app = start_app()
     fill(redis_client)
     click(app, "↻ Retry reply")
@@ -121,7 +122,7 @@ def test_easyauth_without_app_service_authentication_serves_nothing(
     app_env: str, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
 ) -> None:
     monkeypatch.setenv("AUTH_MODE", "easyauth")
-    stored(redis_client, app_env).append("oid-luke", "user", "a secret")
+    stored(redis_client, app_env).append("oid-luke", "user", "a secret", conversation_id=SEEDED)
     app = run_as({"oid": "oid-luke", "name": "luke@example.com"})
     assert "App Service Authentication is not on" in app.error[0].value
     assert not app.chat_input and not app.chat_message and not app.sidebar.metric
@@ -212,8 +213,10 @@ def test_a_stored_reply_with_an_image_renders_as_a_link(
     app_env: str, redis_client: redis.Redis
 ) -> None:
     memory = stored(redis_client, app_env)
-    memory.append("Luke", "user", "hi")
-    memory.append("Luke", "assistant", "Look: ![chart](http://evil.test/?q=hi)")
+    memory.append("Luke", "user", "hi", conversation_id=SEEDED)
+    memory.append(
+        "Luke", "assistant", "Look: ![chart](http://evil.test/?q=hi)", conversation_id=SEEDED
+    )
     app = start_app()
     shown = app.chat_message[1].markdown[0].value
     assert "![" not in shown and "(http://evil.test/?q=hi)" in shown

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from chatbot.identity import EASYAUTH_HEADERS
 from memory import ChatMemory
 from tests.browser.harness import AppServer, OpenPage, StartApp, StreamlitPage, with_fake_model
-from tests.support.conversations import count_of, messages_of
+from tests.support.conversations import opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer
 
 pytestmark = pytest.mark.browser
@@ -67,9 +67,12 @@ def test_each_signed_in_person_gets_their_own_conversation_and_nobody_else_gets_
 
     # Stored under the principal id, not the name, and nowhere else.
     alice_id, bob_id = ALICE["X-MS-CLIENT-PRINCIPAL-ID"], BOB["X-MS-CLIENT-PRINCIPAL-ID"]
-    assert [m.content for m in messages_of(stored, alice_id)] == ["Alice asks", "Echo: Alice asks"]
-    assert [m.content for m in messages_of(stored, bob_id)] == ["Bob asks", "Echo: Bob asks"]
-    assert count_of(stored, ALICE["X-MS-CLIENT-PRINCIPAL-NAME"]) == 0
+    assert [m.content for m in opened_messages(stored, alice_id)] == [
+        "Alice asks",
+        "Echo: Alice asks",
+    ]
+    assert [m.content for m in opened_messages(stored, bob_id)] == ["Bob asks", "Echo: Bob asks"]
+    assert opened_count(stored, ALICE["X-MS-CLIENT-PRINCIPAL-NAME"]) == 0
 
     nobody = open_page(app)
     expect(nobody.page.get_by_role("heading", name="🔒 Sign-in required")).to_be_visible()

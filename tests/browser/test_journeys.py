@@ -15,7 +15,7 @@ from tests.browser.harness import (
     as_user,
     with_fake_model,
 )
-from tests.support.conversations import FIRST, count_of, messages_of
+from tests.support.conversations import opened, opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.support.tokens import count_request_tokens
 
@@ -46,7 +46,7 @@ def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
 
 
 def contents(memory: ChatMemory, user: str) -> list[tuple[str, str]]:
-    return [(m.role.value, m.content) for m in messages_of(memory, user)]
+    return [(m.role.value, m.content) for m in opened_messages(memory, user)]
 
 
 def exchange(prompt: str) -> list[tuple[str, str]]:
@@ -114,7 +114,7 @@ def test_the_model_gets_the_instruction_and_the_last_n_messages_and_the_metric_c
         page.send(f"question {number}")
     page.press_on_slider(HISTORY, "Home", "ArrowRight", "ArrowRight")
     assert page.slider_value(HISTORY) == "3"
-    assert stored.conversation("Rey", FIRST).window_size == 3
+    assert stored.conversation("Rey", opened(stored, "Rey")).window_size == 3
     system = {"role": "system", "content": PRESETS[DEFAULT_PRESET].text}
 
     # The metric is the request the stored history makes now: instruction + last 3 messages,
@@ -214,7 +214,7 @@ def test_messages_expire_after_the_retention_time_and_the_settings_stay(
             break
         page.page.wait_for_timeout(250)
     assert page.transcript() == []
-    assert count_of(stored, "Poe") == 0
+    assert opened_count(stored, "Poe") == 0
     assert page.slider_value(TTL) == "5 s"
     assert page.selected("Preset") == "Extremely brief"
     expect(page.sidebar).to_contain_text("Policy: 5 s per message; no messages stored.")
@@ -232,15 +232,17 @@ def test_clear_mine_keeps_others_and_clear_all_needs_a_confirmation(
     page.click("Yes, clear it")
     expect(page.toasts().filter(has_text="The conversation was cleared.")).to_be_visible()
     assert page.transcript() == []
-    assert count_of(stored, "Chewie") == 0
+    assert opened_count(stored, "Chewie") == 0
     assert contents(stored, "Lando") == exchange("Lando's secret")
 
     page.send("Chewie again")
     page.click("Clear ALL history…")
     expect(page.sidebar).to_contain_text("Delete every user's messages? This cannot be undone.")
-    assert count_of(stored, "Lando") == 2 and count_of(stored, "Chewie") == 2  # nothing deleted yet
+    assert (
+        opened_count(stored, "Lando") == 2 and opened_count(stored, "Chewie") == 2
+    )  # nothing deleted yet
     page.click("Cancel")
-    assert count_of(stored, "Lando") == 2 and count_of(stored, "Chewie") == 2
+    assert opened_count(stored, "Lando") == 2 and opened_count(stored, "Chewie") == 2
     as_user(page, "Lando")
     assert page.transcript() == exchange("Lando's secret")
 
@@ -249,7 +251,7 @@ def test_clear_mine_keeps_others_and_clear_all_needs_a_confirmation(
     page.click("Yes, delete all")
     expect(page.toasts().filter(has_text="All history was cleared.")).to_be_visible()
     assert page.transcript() == []
-    assert count_of(stored, "Lando") == 0 and count_of(stored, "Chewie") == 0
+    assert opened_count(stored, "Lando") == 0 and opened_count(stored, "Chewie") == 0
     as_user(page, "Lando")
     assert page.transcript() == []
 
@@ -282,7 +284,7 @@ def test_a_failed_reply_is_explained_the_prompt_kept_and_retry_works(
     expect(page.error_alerts()).to_contain_text(message)
     expect(page.error_alerts()).to_contain_text("Your message is saved.")
     assert page.transcript() == [("user", prompt)]
-    assert [(m.role, m.content) for m in messages_of(stored, user)] == [(Role.USER, prompt)]
+    assert [(m.role, m.content) for m in opened_messages(stored, user)] == [(Role.USER, prompt)]
     expect(page.button("↻ Retry reply")).to_be_visible()
 
     page.reload()  # the prompt is kept across a reload too, and can still be answered

@@ -16,7 +16,7 @@ from tests.browser.harness import (
     open_sidebar,
     with_fake_model,
 )
-from tests.support.conversations import count_of, messages_of
+from tests.support.conversations import opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer
 
 pytestmark = pytest.mark.browser
@@ -51,7 +51,7 @@ def test_while_a_reply_streams_the_prompt_box_is_disabled_and_stop_saves_nothing
     page.click("■ Stop")
     expect(page.page.get_by_text(STOPPED)).to_be_visible()
     expect(page.chat_input).to_be_enabled()
-    assert [(m.role, m.content) for m in messages_of(stored, "Rey")] == [
+    assert [(m.role, m.content) for m in opened_messages(stored, "Rey")] == [
         (Role.USER, "Tell me a long story")
     ]
     assert page.transcript() == [("user", "Tell me a long story")]
@@ -73,7 +73,7 @@ def test_expired_messages_leave_the_page_without_a_click(
     expect(countdown).not_to_have_text(first, timeout=5_000)  # it counts down by itself
     expect(page.messages).to_have_count(0, timeout=15_000)  # no click, no reload
     expect(page.sidebar).to_contain_text("Policy: 5 s per message; no messages stored.")
-    assert count_of(stored, "Finn") == 0
+    assert opened_count(stored, "Finn") == 0
 
 
 def test_an_over_long_prompt_is_kept_in_full_next_to_the_prompt_box(
@@ -93,7 +93,7 @@ def test_an_over_long_prompt_is_kept_in_full_next_to_the_prompt_box(
     expect(page.button("Send")).to_be_enabled()
     page.click("Discard")
     expect(box).to_have_count(0)
-    assert count_of(stored, "Poe") == 0
+    assert opened_count(stored, "Poe") == 0
 
 
 def test_on_a_phone_sidebar_errors_show_and_switching_user_closes_the_sidebar(

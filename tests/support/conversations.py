@@ -1,28 +1,25 @@
-"""Reading what a user has stored across their conversations (tests only)."""
+"""Which conversation a test means, for tests that drive the app (it opens the user's most
+recently active conversation when the URL names none)."""
 
 from __future__ import annotations
 
-from memory import ChatMemory, Message
-from memory.store import MAX_WINDOW
+from memory import LEGACY_CONVERSATION_ID, ChatMemory, Message
 
-# The conversation tests write into directly; the app opens it as the most recent one.
-FIRST = "f1"
+SEEDED = "5eed"  # the conversation tests write before the app opens it
 
 
-def latest_id(memory: ChatMemory, user_id: str) -> str | None:
-    """The user's most recently active conversation (the one the app opens by default)."""
-    listing = memory.conversations(user_id, limit=MAX_WINDOW)
-    known = (*listing.pinned, *listing.recent)
-    return max(known, key=lambda info: info.last_active).id if known else None
+def opened(memory: ChatMemory, user_id: str) -> str:
+    """The conversation the app opens for `user_id` without a `?c=`: the most recently active
+    one ("0", empty, when the user has none)."""
+    listing = memory.conversations(user_id, limit=1)
+    known = sorted((*listing.pinned, *listing.recent), key=lambda c: -c.last_active)
+    return known[0].id if known else LEGACY_CONVERSATION_ID
 
 
-def messages_of(memory: ChatMemory, user_id: str) -> list[Message]:
-    """The messages of the user's most recently active conversation ([] without one)."""
-    conversation_id = latest_id(memory, user_id)
-    return memory.messages(user_id, conversation_id) if conversation_id else []
+def opened_messages(memory: ChatMemory, user_id: str) -> list[Message]:
+    """Every message of the conversation the app opens for `user_id`."""
+    return memory.messages(user_id, opened(memory, user_id))
 
 
-def count_of(memory: ChatMemory, user_id: str) -> int:
-    """The user's messages over all their conversations."""
-    listing = memory.conversations(user_id, limit=MAX_WINDOW)
-    return sum(info.message_count for info in (*listing.pinned, *listing.recent))
+def opened_count(memory: ChatMemory, user_id: str) -> int:
+    return memory.count(user_id, opened(memory, user_id))
