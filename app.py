@@ -790,6 +790,7 @@ def open_conversation_controls(
             on_click=delete_conversation,
             args=(services, user, info),
             type="primary",
+            disabled=busy,  # not while a reply to it streams
         )
         right.button("Cancel", key="cancel_delete_conversation", on_click=ask, args=(None,))
         return

@@ -289,6 +289,8 @@ class StreamlitPage:
         """Pick `option` in the selectbox labelled `label` (a no-op when it is selected)."""
         if self.selected(label) == option:
             return
+        # Centred first: at a screen's bottom edge its menu would open out of sight.
+        self.combobox(label).evaluate("box => box.scrollIntoView({block: 'center'})")
         self.combobox(label).click()
         self.act(self.page.get_by_role("option", name=option, exact=True).click)
         expect(self.combobox(label)).to_have_value(option)
