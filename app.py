@@ -4,6 +4,7 @@ UI only: storage is memory/, the model and identity are chatbot/. `st.session_st
 UI state (which page of history is open, an unsent draft, a turn waiting to run, the last
 error); everything a user owns lives in Redis, so any app instance can serve any user, and
 every widget is set from what Redis holds on every run (two tabs never disagree for long).
+The open conversation is named by the URL (`?c=<id>`), so reload and back/forward keep it.
 
 The page reads top to bottom: `main()` at the end renders the prompt box, the sidebar sections
 (one function each), the conversation and the turn a callback asked for. Widget callbacks are
