@@ -4,6 +4,7 @@ UI only: storage is memory/, the model and identity are chatbot/. `st.session_st
 UI state (which page of history is open, an unsent draft, a turn waiting to run, the last
 error); everything a user owns lives in Redis, so any app instance can serve any user, and
 every widget is set from what Redis holds on every run (two tabs never disagree for long).
+The open conversation is named by the URL (`?c=<id>`), so reload and back/forward keep it.
 
 The page reads top to bottom: `main()` at the end renders the prompt box, the sidebar sections
 (one function each), the conversation and the turn a callback asked for. Widget callbacks are
@@ -27,6 +28,18 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from chatbot.config import ConfigError, Environment
 from chatbot.context_chart import context_chart
+from chatbot.conversation_list import (
+    NEW_CHAT,
+    activity_line,
+    awaits_title,
+    entry_label,
+    listed,
+    most_recent,
+    plain,
+    plural,
+    title_after_first_reply,
+    title_of,
+)
 from chatbot.identity import (
     DEMO_WARNING,
     EASYAUTH_LOGIN_URL,
@@ -51,7 +64,15 @@ from chatbot.rendering import (
     usage_line,
 )
 from chatbot.services import Services, build_services, is_local_demo
-from chatbot.session import Confirmation, Destructive, Draft, FoundMessage, ModelFailure, Turn
+from chatbot.session import (
+    Confirmation,
+    Destructive,
+    Draft,
+    Editing,
+    FoundMessage,
+    ModelFailure,
+    Turn,
+)
 from chatbot.telemetry import configure_telemetry
 from chatbot.your_data import (
     FOUND_HERE,
@@ -88,6 +109,8 @@ from memory.portable import MAX_IMPORT_BYTES
 
 SLIDER_MAX_MESSAGES = 50  # the history slider's top; memory itself accepts up to MAX_WINDOW
 PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
+EDIT_KEY = "edit_text"  # the editor of the last prompt (one per session; `Editing` names whose)
+LIST_STEP = 20  # conversations listed at first, and added by each "Show more"
 # An over-long prompt is kept whole to edit when it is at most this many times the limit; a
 # longer one keeps only what could be sent (a session never holds megabytes of draft).
 DRAFT_KEEP_FACTOR = 2
@@ -135,20 +158,34 @@ def model_failure_of(user_id: str) -> ModelFailure | None:
     return failure if isinstance(failure, ModelFailure) and failure.user_id == user_id else None
 
 
-def confirmation_of(user_id: str, action: Destructive) -> Confirmation | None:
+def confirmation_of(
+    user_id: str, action: Destructive, conversation_id: str | None = None
+) -> Confirmation | None:
     asked = st.session_state.get("confirm")
-    if isinstance(asked, Confirmation) and asked.user_id == user_id and asked.action is action:
+    if (
+        isinstance(asked, Confirmation)
+        and asked.user_id == user_id
+        and asked.action is action
+        and asked.conversation_id == conversation_id
+    ):
         return asked
+    return None
+
+
+def editing_of(user_id: str, conversation_id: str) -> Editing | None:
+    editing = st.session_state.get("editing")
+    if (
+        isinstance(editing, Editing)
+        and editing.user_id == user_id
+        and editing.conversation_id == conversation_id
+    ):
+        return editing
     return None
 
 
 def turn_waiting() -> Turn | None:
     turn = st.session_state.get("turn")
     return turn if isinstance(turn, Turn) else None
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 # --- pages that stop the script ----------------------------------------------------------------
@@ -258,8 +295,8 @@ def queue_prompt(user_id: str) -> None:
         st.session_state["turn"] = Turn(user_id, prompt)
 
 
-def queue_turn(user_id: str, prompt: str | None) -> None:
-    st.session_state["turn"] = Turn(user_id, prompt)
+def queue_turn(user_id: str, prompt: str | None, replace_from: int | None = None) -> None:
+    st.session_state["turn"] = Turn(user_id, prompt, replace_from=replace_from)
 
 
 def save_window_size(memory: ChatMemory, user_id: str, key: str) -> None:
@@ -337,8 +374,8 @@ def clear_history(services: Services, user_id: str, conversation_id: str) -> Non
         services.memory.clear(user_id, conversation_id)
         services.context.summaries.clear(user_id, conversation_id)
 
-    if act("history", "Clearing your history", clear):
-        st.toast("Your history was cleared.")
+    if act("history", "Clearing the conversation", clear):
+        st.toast("The conversation was cleared.")
 
 
 def clear_all_history(services: Services, identity: Identity) -> None:
@@ -350,6 +387,76 @@ def clear_all_history(services: Services, identity: Identity) -> None:
 
     if identity.is_admin and act("history", "Clearing all history", clear_all):
         st.toast("All history was cleared.")
+
+
+def open_conversation(conversation_id: str) -> None:
+    """Switch conversation: the URL names it (a browser history entry, so Back returns)."""
+    st.query_params["c"] = conversation_id
+    st.session_state["close_sidebar"] = True  # on a phone, the chat it opened is under it
+    for record in ("confirm", "editing"):
+        st.session_state.pop(record, None)
+
+
+def start_new_chat() -> None:
+    """A fresh id in the URL; nothing is stored until its first prompt."""
+    open_conversation(new_conversation_id())
+
+
+def save_title(memory: ChatMemory, user_id: str, conversation_id: str, key: str) -> None:
+    title = str(st.session_state.get(key, ""))
+    if act(
+        "conversations",
+        "Renaming the conversation",
+        lambda: memory.rename_conversation(user_id, conversation_id, title),
+    ):
+        st.toast("Conversation renamed.")
+
+
+def pin_conversation(memory: ChatMemory, user_id: str, conversation_id: str, pin: bool) -> None:
+    act(
+        "conversations",
+        "Pinning the conversation" if pin else "Unpinning the conversation",
+        lambda: memory.pin_conversation(user_id, conversation_id, pin),
+    )
+
+
+def delete_conversation(services: Services, user_id: str, info: ConversationInfo) -> None:
+    """Delete the open conversation, then open the most recent one left (or a New chat)."""
+    st.session_state.pop("confirm", None)
+    memory = services.memory
+    if not act(
+        "conversations",
+        "Deleting the conversation",
+        lambda: memory.delete_conversation(user_id, info.id),
+    ):
+        return
+    st.toast(f"Deleted “{plain(title_of(info))}”.")
+    try:
+        remaining = most_recent(memory.conversations(user_id, limit=1))
+    except ChatMemoryError:
+        remaining = None
+    open_conversation(remaining or new_conversation_id())
+
+
+def show_more_conversations(key: str, limit: int) -> None:
+    st.session_state[key] = min(limit + LIST_STEP, MAX_WINDOW)
+
+
+def start_edit(editing: Editing) -> None:
+    st.session_state["editing"] = editing
+    st.session_state[EDIT_KEY] = editing.text
+
+
+def cancel_edit() -> None:
+    st.session_state.pop("editing", None)
+
+
+def send_edit(user_id: str, key: str) -> None:
+    """The edited prompt replaces the last prompt and its reply."""
+    editing = st.session_state.pop("editing", None)
+    text = str(st.session_state.get(key, ""))
+    if isinstance(editing, Editing) and text.strip():
+        st.session_state["turn"] = Turn(user_id, text, replace_from=editing.from_seq)
 
 
 def show_earlier(key: str, page_size: int) -> None:
@@ -587,20 +694,23 @@ def history_section(
     user = identity.user_id
     bar.subheader("History")
     section_error("history")
-    if confirmation_of(user, Destructive.CLEAR_MINE) is None:
+    cid = conversation.conversation_id
+    if confirmation_of(user, Destructive.CLEAR_MINE, cid) is None:
         bar.button(
-            "Clear my history",
+            "Clear this conversation",
             on_click=ask,
-            args=(Confirmation(user, Destructive.CLEAR_MINE),),
+            args=(Confirmation(user, Destructive.CLEAR_MINE, conversation_id=cid),),
             disabled=busy or not conversation.total_messages,
         )
     else:
         bar.warning(
-            f"Delete your {plural(conversation.total_messages, 'message')}? This cannot be undone."
+            f"Delete the {plural(conversation.total_messages, 'message')} of "
+            f"“{plain(title_of(conversation.info))}”? The conversation stays, empty. This "
+            "cannot be undone."
         )
         left, right = bar.columns(2)
         left.button(
-            "Yes, delete mine",
+            "Yes, clear it",
             on_click=clear_history,
             args=(services, user, conversation.conversation_id),
             type="primary",
@@ -804,8 +914,100 @@ def your_data_section(
     right.button("Cancel", key="cancel_erase", on_click=ask, args=(None,))
 
 
+def conversations_section(
+    services: Services, identity: Identity, conversation: Conversation, busy: bool
+) -> None:
+    """New chat, the list (pinned first, then the most recently active), and the open
+    conversation's title, pin and delete."""
+    bar = st.sidebar
+    bar.subheader("Conversations")
+    section_error("conversations")
+    user, open_id = identity.user_id, conversation.conversation_id
+    bar.button(
+        "New chat", icon=":material/add:", key="new_chat", on_click=start_new_chat, disabled=busy
+    )
+    limit_key = widget_key("conversation_limit", identity)
+    limit = int(st.session_state.get(limit_key, LIST_STEP))
+    try:
+        listing = services.memory.conversations(user, limit=limit)
+    except ChatMemoryError as error:
+        bar.error(f"The conversation list is unavailable: {error}")
+        return
+    entries = listed(listing)
+    if conversation.info is None:  # a New chat: listed once its first prompt is stored
+        bar.button(f"💬 {NEW_CHAT}", key="conversation:new", type="primary", disabled=True)
+    for info in entries:
+        bar.button(
+            entry_label(info),
+            key=f"conversation:{info.id}",
+            on_click=open_conversation,
+            args=(info.id,),
+            type="primary" if info.id == open_id else "tertiary",
+            disabled=busy,
+        )
+        bar.caption(activity_line(info))
+    if listing.total > len(entries):
+        bar.button(
+            f"Show more ({listing.total - len(entries):,} more)",
+            key="more_conversations",
+            on_click=show_more_conversations,
+            args=(limit_key, limit),
+        )
+    if conversation.info is not None:
+        open_conversation_controls(services, identity, conversation.info, busy)
+
+
+def open_conversation_controls(
+    services: Services, identity: Identity, info: ConversationInfo, busy: bool
+) -> None:
+    bar, memory, user = st.sidebar, services.memory, identity.user_id
+    title_key = widget_key("title", identity)
+    st.session_state[title_key] = info.title  # what Redis holds, on every run
+    bar.text_input(
+        "Title of this conversation",
+        key=title_key,
+        max_chars=120,
+        on_change=save_title,
+        args=(memory, user, info.id, title_key),
+        disabled=busy,
+        help="Saved as soon as you leave the box (or press Enter).",
+    )
+    asked = confirmation_of(user, Destructive.DELETE_CONVERSATION, info.id)
+    if asked is not None:
+        bar.warning(
+            f"Delete “{plain(title_of(info))}” and its {plural(info.message_count, 'message')}? "
+            "This cannot be undone."
+        )
+        left, right = bar.columns(2)
+        left.button(
+            "Yes, delete it",
+            on_click=delete_conversation,
+            args=(services, user, info),
+            type="primary",
+            disabled=busy,  # not while a reply to it streams
+        )
+        right.button("Cancel", key="cancel_delete_conversation", on_click=ask, args=(None,))
+        return
+    left, right = bar.columns(2)
+    left.button(
+        "Unpin" if info.pinned else "📌 Pin",
+        key="pin_conversation",
+        on_click=pin_conversation,
+        args=(memory, user, info.id, not info.pinned),
+        disabled=busy,
+    )
+    right.button(
+        "🗑️ Delete…",
+        key="delete_conversation",
+        on_click=ask,
+        args=(Confirmation(user, Destructive.DELETE_CONVERSATION, conversation_id=info.id),),
+        disabled=busy,
+    )
+
+
 def sidebar(services: Services, identity: Identity, conversation: Conversation, busy: bool) -> None:
     search_section(services, identity, busy)
+    conversations_section(services, identity, conversation, busy)
     with st.sidebar:
         context_section(services, identity, conversation, busy)
     instruction_section(services, identity, conversation, busy)
@@ -819,18 +1021,21 @@ def sidebar(services: Services, identity: Identity, conversation: Conversation, 
 
 
 def open_conversation_id(services: Services, user_id: str) -> str:
-    """The conversation the URL names (`?c=`); without a valid one, the user's most recently
-    active conversation, or a fresh id (nothing is stored until its first prompt). The id is
-    put in the URL, so reload and back/forward keep it."""
+    """The conversation the URL names (`?c=`); without one, the user's most recently active
+    conversation, or a fresh id (nothing is stored until its first prompt); a malformed one
+    is said so and opens a New chat. The id is put in the URL, so reload and back/forward
+    keep it."""
     wanted = st.query_params.get("c")
-    try:
-        conversation_id = check_conversation_id(wanted) if wanted else None
-    except InvalidInput:
-        conversation_id = None
+    conversation_id = None
+    if wanted:
+        try:
+            conversation_id = check_conversation_id(wanted)
+        except InvalidInput as error:
+            st.warning(f"The link's conversation could not be opened: {error} A New chat is open.")
+            conversation_id = new_conversation_id()
     if conversation_id is None:
         listing = services.memory.conversations(user_id, limit=1)
-        known = sorted((*listing.pinned, *listing.recent), key=lambda c: -c.last_active)
-        conversation_id = known[0].id if known else new_conversation_id()
+        conversation_id = most_recent(listing) or new_conversation_id()
     if wanted != conversation_id:
         st.query_params["c"] = conversation_id
     return conversation_id
@@ -877,14 +1082,62 @@ def welcome(identity: Identity) -> None:
         )
 
 
-def earlier_messages_button(identity: Identity, conversation: Conversation, page_size: int) -> None:
+def earlier_messages_button(conversation: Conversation, page_key: str, page_size: int) -> None:
     if conversation.has_earlier:
         hidden = conversation.total_messages - len(conversation.recent)
         st.button(
             f"Show earlier messages ({hidden:,} more)",
             on_click=show_earlier,
-            args=(widget_key("page", identity), page_size),
+            args=(page_key, page_size),
         )
+
+
+def edit_and_regenerate(services: Services, identity: Identity, conversation: Conversation) -> None:
+    """Under the last exchange: edit the last prompt (it and its reply are replaced) or ask
+    for the last reply again (it is replaced)."""
+    recent, user = conversation.recent, identity.user_id
+    prompt = next((m for m in reversed(recent[-2:]) if m.role is Role.USER), None)
+    if prompt is None:
+        return
+    editing = editing_of(user, conversation.conversation_id)
+    if editing is not None:
+        edit_box(services, identity, editing)
+        return
+    left, right, _ = st.columns([1, 1, 4])
+    left.button(
+        "✏️ Edit",
+        key="edit_prompt",
+        on_click=start_edit,
+        args=(Editing(user, conversation.conversation_id, prompt.seq, prompt.content),),
+        help="Edit your last message; it and its reply are replaced.",
+    )
+    if recent[-1].role is Role.ASSISTANT:
+        right.button(
+            "↻ Regenerate",
+            key="regenerate_reply",
+            on_click=queue_turn,
+            args=(user, None, recent[-1].seq),
+            help="Ask for the last reply again; it is replaced.",
+        )
+
+
+def edit_box(services: Services, identity: Identity, editing: Editing) -> None:
+    with st.container(border=True):
+        st.text_area(
+            "Edit your last message",
+            key=EDIT_KEY,
+            height=150,
+            max_chars=max(services.max_prompt_chars, len(editing.text)),
+        )
+        left, right = st.columns(2)
+        left.button(
+            "Send edited message",
+            key="send_edit",
+            on_click=send_edit,
+            args=(identity.user_id, EDIT_KEY),
+            type="primary",
+        )
+        right.button("Cancel", key="cancel_edit", on_click=cancel_edit)
 
 
 def missing_reply(identity: Identity, conversation: Conversation, stopped: bool) -> None:
@@ -988,11 +1241,13 @@ def reply(
     conversation_id: str,
     window_size: int,
     reservation: Reservation | None = None,
+    needs_title: bool = False,
 ) -> NoReturn:
     """Stream the model's answer to the stored conversation, store it once complete, rerun.
     A request not admitted yet (a retry) is admitted by the user's limits first. Stop (or
     anything else that cuts this run short) leaves `replying` set: the next run says the reply
-    was stopped and that nothing of it was saved."""
+    was stopped and that nothing of it was saved. The first reply stored in a conversation
+    titles it (`needs_title`), after it is stored."""
     memory, context = services.memory, services.context
     request = context.next_request(identity.user_id, conversation_id, window_size)
     if not request.messages or request.messages[-1].role is not Role.USER:
@@ -1052,6 +1307,11 @@ def reply(
         )
     else:
         st.session_state.pop("model_error", None)
+        if needs_title:
+            prompt = request.messages[-1].content
+            title_after_first_reply(
+                memory, services.model, identity.user_id, conversation_id, prompt, answer.text
+            )
         with st.spinner("Updating the summary…"):  # after the reply is stored, never before
             act(
                 "prompt",
@@ -1101,12 +1361,14 @@ def submit(
     window: ContextWindow,
     conversation_id: str,
     message_id: str | None = None,
+    replace_from: int | None = None,
 ) -> Reservation | None:
     """Admit (the user's limits) and store a new prompt; None (with the reason shown and the
     prompt kept) when it cannot be. `window`: the context, as this run read it, that the
     request adds the prompt to (no second read). The prompt's id is fixed before the first
     attempt and kept with an unsent draft, so sending it again after an unknown outcome can
-    never store it twice."""
+    never store it twice. An edited prompt (`replace_from`) first removes the prompt and
+    reply it replaces, in one atomic step, once every check has passed."""
     if not prompt.strip():
         return None
     limit = services.max_prompt_chars
@@ -1133,6 +1395,8 @@ def submit(
         keep_draft(identity, draft, storage_refusal(admitted))
         return None
     try:
+        if replace_from is not None:
+            services.memory.remove_last(identity.user_id, conversation_id, replace_from)
         services.memory.append(
             identity.user_id,
             Role.USER,
@@ -1179,15 +1443,28 @@ def run_turn(
     """Store the turn's prompt and stream the reply; inputs stay disabled until the run
     after it."""
     st.session_state.pop("turn", None)
-    reservation = None
+    reservation, user, cid = None, identity.user_id, conversation.conversation_id
     if turn.prompt is not None:
-        window = conversation.window
         reservation = submit(
-            services, identity, turn.prompt, window, conversation.conversation_id, turn.message_id
+            services,
+            identity,
+            turn.prompt,
+            conversation.window,
+            cid,
+            turn.message_id,
+            turn.replace_from,
         )
         if reservation is None:
             st.rerun()
-    reply(services, identity, conversation.conversation_id, conversation.window_size, reservation)
+    elif turn.replace_from is not None and not act(
+        "prompt",
+        "Regenerating the reply",
+        lambda: services.memory.remove_last(user, cid, turn.replace_from or 0),
+    ):
+        st.rerun()
+    reply(
+        services, identity, cid, conversation.window_size, reservation, awaits_title(conversation)
+    )
 
 
 def offline_banner(services: Services) -> None:
@@ -1223,13 +1500,15 @@ def main() -> None:
     stopped = st.session_state.pop("replying", None) == user
     st.title("💬 Chat with memory in Redis")
     offline_banner(services)
-    history, new_turn = st.container(), st.container()
+    notice, history, new_turn = st.container(), st.container(), st.container()
     if turn is not None:
         with new_turn:
             show_prompt_at_once(services, turn)
-    page_size = int(st.session_state.get(widget_key("page", identity), PAGE_STEP))
     try:
-        conversation_id = open_conversation_id(services, user)
+        with notice:
+            conversation_id = open_conversation_id(services, user)
+        page_key = widget_key(f"page:{conversation_id}", identity)
+        page_size = int(st.session_state.get(page_key, PAGE_STEP))
         page_size = found_message_page(services, identity, conversation_id, page_size)
         conversation = read_page(services, identity, conversation_id, page_size)
     except ChatMemoryError as error:
@@ -1242,15 +1521,18 @@ def main() -> None:
     if st.session_state.pop("close_sidebar", False):
         components.html(CLOSE_SIDEBAR_ON_PHONE, height=0)
     with history:
-        earlier_messages_button(identity, conversation, page_size)
+        earlier_messages_button(conversation, page_key, page_size)
         if not conversation.total_messages and turn is None and draft_of(user) is None:
             welcome(identity)
+        replaced = turn.replace_from if turn is not None else None
         for message in conversation.recent:
-            found_mark(message)
-            render_message(message.role, message.content, is_cut_off(message))
+            if replaced is None or message.seq < replaced:
+                found_mark(message)
+                render_message(message.role, message.content, is_cut_off(message))
         if turn is None:
             missing_reply(identity, conversation, stopped)
             continue_button(identity, conversation)
+            edit_and_regenerate(services, identity, conversation)
         if st.session_state.pop("saved_after_all", False):
             st.info("Your message was saved after all.")
         draft_editor(services, identity)

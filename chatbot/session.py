@@ -42,10 +42,25 @@ class Turn:
     user_id: str
     prompt: str | None
     message_id: str | None = None  # a resent draft's id, so it is stored at most once
+    # Edit / regenerate: the open conversation's messages from this seq on are replaced (removed
+    # in one atomic step just before the new prompt is stored, or the reply asked for again).
+    replace_from: int | None = None
+
+
+@dataclass(frozen=True)
+class Editing:
+    """The last prompt of a conversation, opened in the editor by "Edit"; sending the edited
+    text replaces the prompt and its reply (messages from `from_seq` on)."""
+
+    user_id: str
+    conversation_id: str
+    from_seq: int
+    text: str
 
 
 class Destructive(StrEnum):
-    CLEAR_MINE = "clear_mine"
+    CLEAR_MINE = "clear_mine"  # the open conversation's messages
+    DELETE_CONVERSATION = "delete_conversation"
     CLEAR_ALL = "clear_all"
     RETENTION = "retention"
     ERASE_ME = "erase_me"
@@ -53,11 +68,13 @@ class Destructive(StrEnum):
 
 @dataclass(frozen=True)
 class Confirmation:
-    """A destructive action waiting for its user's yes; `ttl_seconds` for a retention change."""
+    """A destructive action waiting for its user's yes; `ttl_seconds` for a retention change,
+    `conversation_id` for an action on one conversation (asked again after switching)."""
 
     user_id: str
     action: Destructive
     ttl_seconds: int | None = None
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -205,15 +205,15 @@ def test_users_in_the_demo_picker_see_only_their_own_conversation(app_env: str) 
     assert [t for r, t in transcript(app) if r == "user"] == ["I am Luke"]
 
 
-def test_clear_my_history_and_clear_all_behind_a_confirmation(
+def test_clear_this_conversation_and_clear_all_behind_a_confirmation(
     app_env: str, redis_client: redis.Redis
 ) -> None:
     memory = stored(redis_client, app_env)
     memory.append("Leia", Role.USER, "Leia's secret", conversation_id=SEEDED)
     app = start_app()
     say(app, "Luke's message")
-    click(app, "Clear my history")
-    click(app, "Yes, delete mine")
+    click(app, "Clear this conversation")
+    click(app, "Yes, clear it")
     assert transcript(app) == []
     assert opened_count(memory, "Leia") == 1
     say(app, "again")

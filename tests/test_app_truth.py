@@ -129,8 +129,8 @@ def test_clearing_my_history_asks_first_with_the_count(
     """Was: "Clear my history" deleted in one click."""
     app = start_app()
     say(app, "one")
-    click(app, "Clear my history")
-    assert "Delete your 2 messages?" in app.sidebar.warning[0].value
+    click(app, "Clear this conversation")
+    assert "Delete the 2 messages of “one”?" in app.sidebar.warning[0].value
     assert opened_count(stored(redis_client, app_env), "Luke") == 2
     click(app, "Cancel")
     assert opened_count(stored(redis_client, app_env), "Luke") == 2
@@ -166,7 +166,7 @@ def test_show_earlier_messages_works_past_the_read_limit(
     for number in range(1020):
         memory.append("Luke", Role.USER, f"line {number}", conversation_id=SEEDED)
     app = start_app()
-    app.session_state[user_key("page", "Luke")] = 1000
+    app.session_state[user_key(f"page:{SEEDED}", "Luke")] = 1000
     app.run()
     click(app, "Show earlier messages (20 more)")
     shown = [text for _, text in transcript(app)]

@@ -133,8 +133,8 @@ def test_easyauth_user_has_no_picker_and_only_their_history(
     shown = [m.text[0].value for m in app.chat_message if m.text]
     assert "Leia's private note" not in shown
     assert "Clear ALL history…" not in labels(app)
-    next(b for b in app.button if b.label == "Clear my history").click().run()
-    next(b for b in app.button if b.label == "Yes, delete mine").click().run()
+    next(b for b in app.button if b.label == "Clear this conversation").click().run()
+    next(b for b in app.button if b.label == "Yes, clear it").click().run()
     assert opened_count(memory, "oid-luke") == 0 and opened_count(memory, "oid-leia") == 1
 
 

@@ -25,10 +25,10 @@ def model_at(server: ChatCompletionsServer) -> OpenAIChatModel:
 def test_the_model_titles_the_first_exchange_in_a_few_tokens(
     model_server: ChatCompletionsServer,
 ) -> None:
-    model_server.configure(reply='"Planning a trip to Lisbon."')
+    model_server.configure(title_reply='"Planning a trip to Lisbon."')
     title, source = write_title(model_at(model_server), "Help me plan Lisbon", "Sure: day 1…")
     assert (title, source) == ("Planning a trip to Lisbon", "model")
-    request = model_server.last_request
+    (request,) = model_server.title_requests  # recorded apart from the chat's requests
     assert request.max_tokens == 24
     assert "Help me plan Lisbon" in request.messages[-1]["content"]
 
@@ -37,12 +37,12 @@ def test_a_failing_or_empty_title_reply_falls_back_to_the_first_words(
     model_server: ChatCompletionsServer,
 ) -> None:
     model = model_at(model_server)
-    model_server.fail_next(Fault.HTTP_500)
+    model_server.configure(title_fault=Fault.HTTP_500)
     assert write_title(model, "why is my redis cluster slow today at noon", "…") == (
         "why is my redis cluster slow…",
         "words",
     )
-    model_server.configure(reply="   ")
+    model_server.configure(title_fault=None, title_reply="   ")
     assert write_title(model, "hello", "hi")[1] == "words"
 
 

@@ -289,6 +289,8 @@ class StreamlitPage:
         """Pick `option` in the selectbox labelled `label` (a no-op when it is selected)."""
         if self.selected(label) == option:
             return
+        # Centred first: at a screen's bottom edge its menu would open out of sight.
+        self.combobox(label).evaluate("box => box.scrollIntoView({block: 'center'})")
         self.combobox(label).click()
         self.act(self.page.get_by_role("option", name=option, exact=True).click)
         expect(self.combobox(label)).to_have_value(option)
@@ -324,3 +326,11 @@ def as_user(page: StreamlitPage, user: str) -> None:
     """Switch the demo user picker to `user` and wait for the prompt box."""
     page.choose("User", user)
     expect(page.chat_input).to_be_visible()
+
+
+def open_sidebar(page: StreamlitPage) -> None:
+    """Open the sidebar of a phone-sized window and wait out its slide-in."""
+    page.page.get_by_test_id("stExpandSidebarButton").click()
+    expect(page.sidebar).to_have_attribute("data-collapsed", "false")
+    expect(page.combobox("User")).to_be_in_viewport(ratio=1)
+    page.page.wait_for_timeout(500)  # the slide-in animation: a click during it is lost

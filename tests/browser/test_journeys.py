@@ -228,9 +228,9 @@ def test_clear_mine_keeps_others_and_clear_all_needs_a_confirmation(
     as_user(page, "Chewie")
     page.send("Chewie's first words")
 
-    page.click("Clear my history")
-    page.click("Yes, delete mine")
-    expect(page.toasts().filter(has_text="Your history was cleared.")).to_be_visible()
+    page.click("Clear this conversation")
+    page.click("Yes, clear it")
+    expect(page.toasts().filter(has_text="The conversation was cleared.")).to_be_visible()
     assert page.transcript() == []
     assert opened_count(stored, "Chewie") == 0
     assert contents(stored, "Lando") == exchange("Lando's secret")

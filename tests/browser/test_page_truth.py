@@ -15,6 +15,7 @@ from tests.browser.harness import (
     StartApp,
     StreamlitPage,
     as_user,
+    open_sidebar,
     with_fake_model,
 )
 from tests.support.conversations import opened_count, opened_messages
@@ -37,13 +38,6 @@ def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
             MAX_PROMPT_CHARS="2000",
         )
     )
-
-
-def open_sidebar(page: StreamlitPage) -> None:
-    page.page.get_by_test_id("stExpandSidebarButton").click()
-    expect(page.sidebar).to_have_attribute("data-collapsed", "false")
-    expect(page.combobox("User")).to_be_in_viewport(ratio=1)
-    page.page.wait_for_timeout(500)  # the slide-in animation: a click during it is lost
 
 
 def test_while_a_reply_streams_the_prompt_box_is_disabled_and_stop_saves_nothing(

@@ -11,6 +11,10 @@ It answers `POST .../chat/completions` (OpenAI, OpenAI-compatible and Azure path
 open models of issue 15 it can have a context size, reject non-alternating roles, ignore
 `stream_options.include_usage` and stop at `max_tokens` with finish_reason "length"; it counts
 tokens in cl100k_base, not the app's o200k_base, so the app's estimates really drift.
+
+Conversation-title requests (chatbot.titles' instruction) are recorded apart, in
+`title_requests`, so `chat_requests` and `last_request` are the chat's own; they are answered
+at once and never take a fault meant for the chat (only `title_fault`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from chatbot.titles import INSTRUCTION as TITLE_INSTRUCTION
 from tests.support.tokens import count_request_tokens, count_text_tokens, truncate_to_tokens
 
 JSON = dict[str, Any]
@@ -67,6 +72,8 @@ class ServerConfig:
     context_tokens: int | None = None  # prompt + max_tokens above it: 400 context_length_exceeded
     overflow_as_empty_stream: bool = False  # ... or, streaming, HTTP 200 with an empty body
     strict_roles: bool = False  # 400 unless user/assistant alternate after the system message
+    title_reply: str | None = None  # a title request's answer (None echoes, as chat does)
+    title_fault: Fault | None = None  # applied to every title request
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,12 @@ class RecordedRequest:
     @property
     def model(self) -> str | None:
         return self.json.get("model")
+
+    @property
+    def is_title(self) -> bool:
+        """A conversation-title request of the app (chatbot.titles)."""
+        first = self.messages[0] if self.messages else {}
+        return first.get("role") == "system" and first.get("content") == TITLE_INSTRUCTION
 
     @property
     def stream(self) -> bool:
@@ -129,6 +142,7 @@ class ChatCompletionsServer:
         self._config = self._initial
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self._title_requests: list[RecordedRequest] = []
         self._queued: deque[FaultSpec] = deque()
         self._persistent: FaultSpec | None = None
         self._stopping = threading.Event()
@@ -184,6 +198,7 @@ class ChatCompletionsServer:
         """Forget the recorded requests."""
         with self._lock:
             self._requests.clear()
+            self._title_requests.clear()
 
     def reset(self) -> None:
         """Forget requests and faults; back to the configuration it started with."""
@@ -195,6 +210,11 @@ class ChatCompletionsServer:
     def chat_requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
+
+    @property
+    def title_requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._title_requests)
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -215,9 +235,14 @@ class ChatCompletionsServer:
         connection = http.environ["werkzeug.socket"]
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle stalls
         with self._lock:
-            self._requests.append(request)
-            fault = self._queued.popleft() if self._queued else self._persistent
             config = self._config
+            if request.is_title:
+                self._title_requests.append(request)
+                fault = FaultSpec(config.title_fault) if config.title_fault else None
+                config = dataclasses.replace(config, reply=config.title_reply, chunk_delay=0)
+            else:
+                self._requests.append(request)
+                fault = self._queued.popleft() if self._queued else self._persistent
         kind = fault.kind if fault else None
         if fault is not None and kind is Fault.SLOW:
             self._stopping.wait(fault.delay)
