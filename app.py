@@ -393,7 +393,8 @@ def open_conversation(conversation_id: str) -> None:
     """Switch conversation: the URL names it (a browser history entry, so Back returns)."""
     st.query_params["c"] = conversation_id
     st.session_state["close_sidebar"] = True  # on a phone, the chat it opened is under it
-    for record in ("confirm", "editing"):
+    # the failure explained the conversation left; back there, "no reply stored" + Retry show
+    for record in ("confirm", "editing", "model_error"):
         st.session_state.pop(record, None)
 
 
