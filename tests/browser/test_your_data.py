@@ -52,8 +52,9 @@ def test_typing_a_query_and_opening_a_hit_shows_that_message_in_its_conversation
     # (a selectbox's arrow is also a button named "Open")
     opens = page.sidebar.locator(".stButton").get_by_role("button", name="Open", exact=True)
     expect(opens).to_have_count(1)  # Leia's message; Han's never
-    expect(page.sidebar.get_by_text("Secret plans", exact=True)).to_be_visible()
-    expect(page.sidebar.get_by_text(PLANS, exact=True)).to_be_visible()  # plain text, verbatim
+    hit = page.sidebar.get_by_test_id("stText")  # the hit's lines, not the conversation list
+    expect(hit.get_by_text("Secret plans", exact=True)).to_be_visible()
+    expect(hit.get_by_text(PLANS, exact=True)).to_be_visible()  # plain text, verbatim
 
     page.act(opens.first.click)
     params = url_params(page)
