@@ -367,6 +367,21 @@ def ask(confirmation: Confirmation | None) -> None:
     st.session_state["confirm"] = confirmation
 
 
+def confirm(
+    question: str,
+    yes: tuple[str, Callable[..., None], tuple[object, ...]],
+    name: str,
+    busy: bool,
+) -> None:
+    """A destructive action's question in the sidebar, with its Yes (label, callback and
+    arguments) and Cancel; Yes is disabled while a reply streams."""
+    label, on_yes, args = yes
+    st.sidebar.warning(question)
+    left, right = st.sidebar.columns(2)
+    left.button(label, on_click=on_yes, args=args, type="primary", disabled=busy)
+    right.button("Cancel", key=f"cancel_{name}", on_click=ask, args=(None,))
+
+
 def clear_history(services: Services, user_id: str, conversation_id: str) -> None:
     st.session_state.pop("confirm", None)
 
@@ -658,18 +673,13 @@ def retention_section(
     asked = confirmation_of(user, Destructive.RETENTION)
     if asked is not None and asked.ttl_seconds is not None:
         duration = format_duration(asked.ttl_seconds)
-        bar.warning(
+        confirm(
             f"Keep messages {duration}? Your {plural(conversation.total_messages, 'message')} "
-            f"stored now will be deleted in {duration}."
+            f"stored now will be deleted in {duration}.",
+            ("Apply retention", apply_retention, (memory, user, asked.ttl_seconds)),
+            "retention",
+            busy,
         )
-        left, right = bar.columns(2)
-        left.button(
-            "Apply retention",
-            on_click=apply_retention,
-            args=(memory, user, asked.ttl_seconds),
-            type="primary",
-        )
-        right.button("Cancel", key="cancel_retention", on_click=ask, args=(None,))
     if ttl is None:
         bar.caption("Policy: keep forever.")
         return
@@ -704,19 +714,14 @@ def history_section(
             disabled=busy or not conversation.total_messages,
         )
     else:
-        bar.warning(
+        confirm(
             f"Delete the {plural(conversation.total_messages, 'message')} of "
             f"“{plain(title_of(conversation.info))}”? The conversation stays, empty. This "
-            "cannot be undone."
+            "cannot be undone.",
+            ("Yes, clear it", clear_history, (services, user, conversation.conversation_id)),
+            "clear_mine",
+            busy,
         )
-        left, right = bar.columns(2)
-        left.button(
-            "Yes, clear it",
-            on_click=clear_history,
-            args=(services, user, conversation.conversation_id),
-            type="primary",
-        )
-        right.button("Cancel", key="cancel_clear_mine", on_click=ask, args=(None,))
     if identity.is_admin:
         if confirmation_of(user, Destructive.CLEAR_ALL) is None:
             bar.button(
@@ -726,15 +731,12 @@ def history_section(
                 disabled=busy,
             )
         else:
-            bar.warning("Delete every user's messages? This cannot be undone.")
-            left, right = bar.columns(2)
-            left.button(
-                "Yes, delete all",
-                on_click=clear_all_history,
-                args=(services, identity),
-                type="primary",
+            confirm(
+                "Delete every user's messages? This cannot be undone.",
+                ("Yes, delete all", clear_all_history, (services, identity)),
+                "clear_all",
+                busy,
             )
-            right.button("Cancel", key="cancel_clear_all", on_click=ask, args=(None,))
     if not services.shows_internals_to(identity):
         return
     budget = services.context.budget
@@ -899,20 +901,14 @@ def your_data_section(
     except ChatMemoryError as error:
         bar.error(f"Cannot tell what would be erased: {error}")
         return
-    bar.warning(
+    confirm(
         f"Erase everything stored for you: {plural(conversations, 'conversation')} with "
         f"{plural(messages, 'message')}, your settings, usage totals and summaries? This "
-        "cannot be undone."
+        "cannot be undone.",
+        ("Yes, erase everything", erase_me, (memory, user, conversations, messages)),
+        "erase",
+        busy,
     )
-    left, right = bar.columns(2)
-    left.button(
-        "Yes, erase everything",
-        on_click=erase_me,
-        args=(memory, user, conversations, messages),
-        type="primary",
-        disabled=busy,
-    )
-    right.button("Cancel", key="cancel_erase", on_click=ask, args=(None,))
 
 
 def conversations_section(
@@ -975,19 +971,13 @@ def open_conversation_controls(
     )
     asked = confirmation_of(user, Destructive.DELETE_CONVERSATION, info.id)
     if asked is not None:
-        bar.warning(
+        confirm(
             f"Delete “{plain(title_of(info))}” and its {plural(info.message_count, 'message')}? "
-            "This cannot be undone."
+            "This cannot be undone.",
+            ("Yes, delete it", delete_conversation, (services, user, info)),
+            "delete_conversation",
+            busy,  # not while a reply to it streams
         )
-        left, right = bar.columns(2)
-        left.button(
-            "Yes, delete it",
-            on_click=delete_conversation,
-            args=(services, user, info),
-            type="primary",
-            disabled=busy,  # not while a reply to it streams
-        )
-        right.button("Cancel", key="cancel_delete_conversation", on_click=ask, args=(None,))
         return
     left, right = bar.columns(2)
     left.button(

@@ -11,6 +11,7 @@ from functools import partial
 
 from streamlit.delta_generator import DeltaGenerator
 
+from chatbot.conversation_list import plural
 from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ConversationInfo, Role, SearchHit
 from memory.portable import (
     ImportRejected,
@@ -86,10 +87,6 @@ def stored_amounts(memory: ChatMemory, user_id: str) -> tuple[int, int]:
         listing = memory.conversations(user_id, limit=min(listing.total, MAX_WINDOW))
     messages = sum(info.message_count for info in (*listing.pinned, *listing.recent))
     return listing.total, messages
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def import_note(imported: list[ConversationInfo], file_name: str) -> str:
