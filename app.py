@@ -34,7 +34,6 @@ from chatbot.conversation_list import (
     awaits_title,
     entry_label,
     listed,
-    most_recent,
     plain,
     plural,
     title_after_first_reply,
@@ -448,7 +447,7 @@ def delete_conversation(services: Services, user_id: str, info: ConversationInfo
         return
     st.toast(f"Deleted “{plain(title_of(info))}”.")
     try:
-        remaining = most_recent(memory.conversations(user_id, limit=1))
+        remaining = memory.most_recent_conversation(user_id)
     except ChatMemoryError:
         remaining = None
     open_conversation(remaining or new_conversation_id())
@@ -1025,8 +1024,7 @@ def open_conversation_id(services: Services, user_id: str) -> str:
             st.warning(f"The link's conversation could not be opened: {error} A New chat is open.")
             conversation_id = new_conversation_id()
     if conversation_id is None:
-        listing = services.memory.conversations(user_id, limit=1)
-        conversation_id = most_recent(listing) or new_conversation_id()
+        conversation_id = services.memory.most_recent_conversation(user_id) or new_conversation_id()
     if wanted != conversation_id:
         st.query_params["c"] = conversation_id
     return conversation_id

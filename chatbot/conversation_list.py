@@ -69,12 +69,6 @@ def listed(listing: ConversationList) -> tuple[ConversationInfo, ...]:
     return (*listing.pinned, *listing.recent)
 
 
-def most_recent(listing: ConversationList) -> str | None:
-    """The most recently active conversation (pinned or not), the one opened by default."""
-    known = listed(listing)
-    return max(known, key=lambda info: info.last_active).id if known else None
-
-
 def awaits_title(conversation: Conversation) -> bool:
     """The reply about to be stored is the conversation's first (read before its prompt was
     stored: a New chat, or a prompt alone), and no better title than its words is there."""

@@ -466,6 +466,13 @@ class ChatMemory:
         """Every conversation id of the user, least recently active first (export, import)."""
         return self._conversation_ids(user_tag(user_id))
 
+    @storage_errors
+    def most_recent_conversation(self, user_id: str) -> str | None:
+        """The user's most recently active conversation, pinned or not (the one a page opens
+        when the URL names none), or None: the newest entry of the list, one round trip."""
+        ids = self._list(keys=self._user_keys(user_tag(user_id)), args=["ids", 1, 0, -1])
+        return str(ids[0]) if ids else None
+
     # --- conversations ---------------------------------------------------------------------
 
     @storage_errors

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chatbot.conversation_list import activity_line, entry_label, most_recent
-from memory import ConversationInfo, ConversationList
+from chatbot.conversation_list import activity_line, entry_label
+from memory import ConversationInfo
 
 
 def conversation(
@@ -30,10 +30,3 @@ def test_the_activity_line_counts_messages_and_says_how_long_ago() -> None:
     )
     assert activity_line(conversation("a", last_active=now - 7200), now).endswith("2 hours ago")
     assert activity_line(conversation("a", last_active=now - 86400 * 3), now).endswith("3 days ago")
-
-
-def test_the_most_recent_conversation_opens_by_default_pinned_or_not() -> None:
-    pinned_old = conversation("p", "old", last_active=10, pinned=True)
-    recent = conversation("r", "new", last_active=20)
-    assert most_recent(ConversationList((pinned_old,), (recent,), 2)) == "r"
-    assert most_recent(ConversationList((), (), 0)) is None

@@ -88,6 +88,18 @@ def test_list_is_most_recently_active_first_with_pinned_apart(memory: ChatMemory
         memory.pin_conversation(USER, new_conversation_id(), True)
 
 
+def test_the_most_recent_conversation_is_found_among_all_pins(memory: ChatMemory) -> None:
+    assert memory.most_recent_conversation(USER) is None
+    older_pin, newer_pin, plain = (new_conversation_id() for _ in range(3))
+    for cid in (older_pin, newer_pin, plain):
+        say(memory, USER, cid, "hello")
+    memory.pin_conversation(USER, older_pin, True)
+    memory.pin_conversation(USER, newer_pin, True)
+    assert memory.most_recent_conversation(USER) == plain
+    say(memory, USER, older_pin, "back here")  # active last, but not the latest pin
+    assert memory.most_recent_conversation(USER) == older_pin
+
+
 def test_titles_the_user_wrote_are_never_replaced_by_automatic_ones(memory: ChatMemory) -> None:
     cid = new_conversation_id()
     say(memory, USER, cid, "  tell   me\nabout  droids and their many uses across the galaxy ")
