@@ -57,7 +57,16 @@ end
 if ARGV[1] == 'user' and (redis.call('HGET', record, 'title_source') or '') == '' then
   redis.call('HSET', record, 'title', first_words(ARGV[2]), 'title_source', 'words')
 end
-redis.call('ZADD', CONVS, 'GT', created, cid)
+-- Last activity orders the list: a live write lands strictly after the newest one, so two
+-- writes in the same millisecond keep their order (imports keep their own, older, times).
+local active = created
+if ARGV[16] == '' then
+  local newest = tonumber(redis.call('ZREVRANGE', CONVS, 0, 0, 'WITHSCORES')[2] or '0')
+  if newest >= active then
+    active = newest + 0.001
+  end
+end
+redis.call('ZADD', CONVS, 'GT', active, cid)
 add_bytes(size)
 add_messages(1)
 local ttl = redis.call('HGET', SETTINGS, 'ttl')
