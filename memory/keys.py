@@ -99,6 +99,13 @@ class KeyLayout:
     def conversation_key_base(self, tag: str) -> str:
         return f"{self.index_name}:conv:{{{tag}}}"
 
+    def conversation_rows_key(self, tag: str) -> str:
+        """Hash of the user's conversations as the list shows them, one field per id:
+        `<messages>|<created_ms>|<title_source>|<title>`. Derived from the records and
+        timelines by every script that changes either (common.lua `refresh_row`), so a page
+        of the list is one HMGET whatever the number of conversations."""
+        return f"{self.index_name}:convrows:{{{tag}}}"
+
     def timeline_key(self, tag: str, conversation_id: str = LEGACY_CONVERSATION_ID) -> str:
         """Sorted set of one conversation's message keys scored by the user's sequence."""
         return _per_conversation(f"{self.index_name}:timeline:{{{tag}}}", conversation_id)
@@ -112,8 +119,9 @@ class KeyLayout:
 
     def user_keys(self, tag: str) -> list[str]:
         """The keys every per-user script gets first, in this order (memory/lua/common.lua
-        names them): settings, expiry, conversation list, pinned, and the bases the scripts
-        derive per-conversation keys from (legacy timeline, record, legacy summary)."""
+        names them): settings, expiry, conversation list, pinned, the bases the scripts
+        derive per-conversation keys from (legacy timeline, record, legacy summary), the
+        limit counters and the list's rows."""
         return [
             self.settings_key(tag),
             self.expiry_key(tag),
@@ -124,6 +132,7 @@ class KeyLayout:
             self.summary_key(tag),
             self.request_log_key(tag),
             self.token_budget_key(tag),
+            self.conversation_rows_key(tag),
         ]
 
     def message_key(self, tag: str, message_id: str) -> str:

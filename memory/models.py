@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Role(StrEnum):
@@ -180,9 +180,10 @@ class TitleSource(StrEnum):
     USER = "user"  # edited by the user
 
 
-@dataclass(frozen=True)
-class ConversationInfo:
-    """One conversation as the list shows it. Times are seconds since the epoch."""
+class ConversationInfo(NamedTuple):
+    """One conversation as the list shows it. Times are seconds since the epoch. A named
+    tuple, not a dataclass: the list builds up to a hundred per page render, and a frozen
+    dataclass costs ~5x as much to build."""
 
     id: str
     title: str

@@ -488,9 +488,7 @@ class ChatMemory:
             reply = self._list(keys=self._user_keys(tag), args=["page", limit, WORK_BATCH, 0])
         _, total, pinned, recent = reply
         return ConversationList(
-            pinned=tuple(_info(row) for row in pinned),
-            recent=tuple(_info(row) for row in recent),
-            total=int(total),
+            pinned=_listed(pinned, True), recent=_listed(recent, False), total=int(total)
         )
 
     @storage_errors
@@ -839,6 +837,17 @@ def _info(row: list[Any]) -> ConversationInfo:
         message_count=int(count),
         pinned=bool(int(pinned)),
     )
+
+
+def _listed(rows: list[str], pinned: bool) -> tuple[ConversationInfo, ...]:
+    """The list's rows as common.lua `refresh_row` writes them (times in seconds)."""
+    infos = []
+    for row in rows:
+        cid, count, created, last, source, title = row.split("|", 5)
+        infos.append(
+            ConversationInfo(cid, title, source, float(created), float(last), int(count), pinned)
+        )
+    return tuple(infos)
 
 
 def _validate_created_at(created_at: float | None) -> int | None:

@@ -88,6 +88,55 @@ def test_list_is_most_recently_active_first_with_pinned_apart(memory: ChatMemory
         memory.pin_conversation(USER, new_conversation_id(), True)
 
 
+def listed_as_opened(memory: ChatMemory, user: str) -> tuple[list[Any], list[Any]]:
+    """The list's entries next to what opening each of them reads (record, timeline, score)."""
+    listing = memory.conversations(user, limit=50)
+    entries = [*listing.pinned, *listing.recent]
+    opened = [memory.conversation(user, c.id, window_size=0, page_size=0).info for c in entries]
+    return entries, opened
+
+
+def test_the_list_shows_what_each_conversation_holds_after_every_change(
+    memory: ChatMemory, redis_client: RedisClient, index_name: str
+) -> None:
+    """The list reads a page of precomputed rows in one call; every way a count, title, time
+    or pin changes keeps those rows equal to the conversation itself."""
+    rng = random.Random(16)
+    ids = [new_conversation_id() for _ in range(6)]
+    for step in range(60):
+        cid = rng.choice(ids)
+        op = rng.choice(["say", "say", "say", "rename", "auto", "pin", "unpin", "clear", "undo"])
+        try:
+            if op == "say":
+                say(memory, USER, cid, f"prompt {step}", f"reply {step}")
+            elif op == "rename":
+                memory.rename_conversation(USER, cid, f"Name | {step}")
+            elif op == "auto":
+                memory.set_auto_title(USER, cid, f"Model title {step}", "model")
+            elif op in ("pin", "unpin"):
+                memory.pin_conversation(USER, cid, op == "pin")
+            elif op == "clear":
+                memory.clear(USER, cid)
+            else:
+                last = memory.conversation(USER, cid).recent[-1]
+                memory.remove_last(USER, cid, last.seq)
+        except (InvalidInput, IndexError):
+            pass  # no such conversation yet, or nothing to undo
+        entries, opened = listed_as_opened(memory, USER)
+        assert entries == opened, f"after {op} on {cid}"
+    memory.delete_conversation(USER, ids[0])
+    entries, opened = listed_as_opened(memory, USER)
+    assert entries == opened and ids[0] not in {c.id for c in entries}
+    memory.set_retention(USER, 1)
+    time.sleep(1.1)  # every message expires; pruning them rewrites the rows
+    entries, opened = listed_as_opened(memory, USER)
+    assert entries == opened and {c.message_count for c in entries} == {0}
+    memory.set_retention(USER, None)
+    # A list written by the release before the rows existed is rebuilt on first read.
+    redis_client.delete(KeyLayout(index_name).conversation_rows_key(user_tag(USER)))
+    assert listed_as_opened(memory, USER)[0] == entries
+
+
 def test_the_most_recent_conversation_is_found_among_all_pins(memory: ChatMemory) -> None:
     assert memory.most_recent_conversation(USER) is None
     older_pin, newer_pin, plain = (new_conversation_id() for _ in range(3))

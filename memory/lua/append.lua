@@ -1,6 +1,6 @@
 -- Append one message to one conversation atomically, at most once per message id: next
 -- sequence number (per user), the message hash (a redisvl MessageHistory document), its place
--- in the conversation's timeline, the conversation's record (created with the first message;
+-- in the conversation's timeline, the conversation's record and list row (created with the first message;
 -- titled by the first prompt's words until a better title comes) and last-active time, the
 -- user's retention policy, message and byte totals and usage totals. A message key already
 -- stored (a retried or resent write) changes nothing and returns the stored seq.
@@ -10,7 +10,7 @@
 --       conversation id, user tag, created_ms ('' = now; set only by imports)
 -- Returns {'stored', seq, created_ms, duplicate (0/1), registered (0/1)}
 --      or {'limit', name, current, maximum} or {'prune'} (expired messages must go first)
-local message, cid = KEYS[10], ARGV[14]
+local message, cid = KEYS[11], ARGV[14]
 local timeline = timeline_of(cid)
 local now = now_ms()
 local existing = redis.call('ZSCORE', timeline, message)
@@ -67,6 +67,7 @@ if ARGV[16] == '' then
   end
 end
 redis.call('ZADD', CONVS, 'GT', active, cid)
+refresh_row(cid)
 add_bytes(size)
 add_messages(1)
 local ttl = redis.call('HGET', SETTINGS, 'ttl')

@@ -2,7 +2,7 @@
 -- ARGV[1] (ms; '' = now). Called in a loop until it reports done, so no call blocks Redis for
 -- long and messages written after the clear began stay. The user's settings (instruction,
 -- retention, usage) stay. Mode 'delete' removes every message whatever its time and, once
--- the timeline is empty, the conversation itself: record, list and pin entries, summary.
+-- the timeline is empty, the conversation itself: record, list, row and pin entries, summary.
 -- KEYS: the user's keys (common.lua)
 -- ARGV: cutoff, batch, conversation id, mode ('clear' or 'delete')
 -- Returns {deleted, more (0/1), cutoff_ms}
@@ -49,5 +49,8 @@ if deleting and more == 0 then
   redis.call('DEL', record_of(cid), timeline, summary_of(cid))
   redis.call('ZREM', CONVS, cid)
   redis.call('ZREM', PINNED, cid)
+  redis.call('HDEL', ROWS, cid)
+elseif #gone > 0 then
+  refresh_row(cid)
 end
 return {#deleted, more, cutoff}

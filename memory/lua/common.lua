@@ -1,5 +1,5 @@
 -- Shared by every per-user script (prepended to each by memory/store.py).
--- KEYS[1..9] of every per-user script are memory/keys.py KeyLayout.user_keys(): all share the
+-- KEYS[1..10] of every per-user script are memory/keys.py KeyLayout.user_keys(): all share the
 -- user's hash tag, so the keys derived from them below live in the same cluster slot.
 -- Conversation '0' is the legacy one (data from before conversations): its timeline and
 -- summary are the old per-user keys; every other conversation's keys add ':<id>' (the rule
@@ -10,7 +10,7 @@
 -- after Redis has already dropped the hash.
 local SETTINGS, EXPIRY, CONVS, PINNED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local TIMELINE_BASE, RECORD_BASE, SUMMARY_BASE = KEYS[5], KEYS[6], KEYS[7]
-local REQUEST_LOG, TOKEN_BUDGET = KEYS[8], KEYS[9]
+local REQUEST_LOG, TOKEN_BUDGET, ROWS = KEYS[8], KEYS[9], KEYS[10]
 local LEGACY = '0'
 local TITLE_BYTES, TITLE_WORDS, ADOPT_TITLE_SCAN = 60, 8, 10
 
@@ -36,6 +36,25 @@ end
 
 local function summary_of(cid)
   return conv_key(SUMMARY_BASE, cid)
+end
+
+-- Rewrite one conversation's row in ROWS from its record, timeline and place in the list
+-- ('<id>|<messages>|<created s>|<last active s>|<title source>|<title>', times to the ms),
+-- or drop it when
+-- the conversation has no record. Every script that changes any of those calls it, so the
+-- list reads a page of rows with one HMGET. Returns the row, or false.
+local function refresh_row(cid)
+  local record = redis.call('HMGET', record_of(cid), 'title', 'title_source', 'created_ms')
+  if not record[3] then
+    redis.call('HDEL', ROWS, cid)
+    return false
+  end
+  local created = tonumber(record[3])
+  local last = tonumber(redis.call('ZSCORE', CONVS, cid)) or created
+  local row = string.format('%s|%d|%.3f|%.3f|%s|%s', cid, redis.call('ZCARD', timeline_of(cid)),
+    created / 1000, math.floor(last) / 1000, record[2] or '', record[1] or '')
+  redis.call('HSET', ROWS, cid, row)
+  return row
 end
 
 local function message_bytes(key)
@@ -163,6 +182,7 @@ local function adopt(now)
   if redis.call('HEXISTS', SETTINGS, 'stored_messages') == 0 then
     redis.call('HSET', SETTINGS, 'stored_messages', redis.call('ZCARD', TIMELINE_BASE))
   end
+  refresh_row(LEGACY)
 end
 
 -- Remove up to `batch` messages whose retention ran out; returns how many expired remain.
@@ -171,15 +191,19 @@ local function prune(now, batch)
   if #expired == 0 then
     return 0
   end
-  local keys, freed, removed = {}, 0, 0
+  local keys, freed, removed, touched = {}, 0, 0, {}
   for i, member in ipairs(expired) do
     local bytes, cid, key = parse_member(member)
     freed = freed + bytes
     keys[i] = key
     removed = removed + redis.call('ZREM', timeline_of(cid), key)
+    touched[cid] = true
   end
   redis.call('DEL', unpack(keys))
   redis.call('ZREM', EXPIRY, unpack(expired))
+  for cid in pairs(touched) do
+    refresh_row(cid)
+  end
   add_bytes(-freed)
   add_messages(-removed)
   return redis.call('ZCOUNT', EXPIRY, '-inf', now)

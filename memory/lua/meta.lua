@@ -26,7 +26,8 @@ if op == 'erase' then
     redis.call('ZREM', EXPIRY, unpack(stray))
     return {0}
   end
-  redis.call('DEL', SETTINGS, EXPIRY, CONVS, PINNED, SUMMARY_BASE, REQUEST_LOG, TOKEN_BUDGET)
+  redis.call('DEL', SETTINGS, EXPIRY, CONVS, PINNED, SUMMARY_BASE, REQUEST_LOG, TOKEN_BUDGET,
+    ROWS)
   return {1}
 end
 adopt(now_ms())
@@ -37,15 +38,23 @@ end
 local changed = 1
 if op == 'rename' then
   redis.call('HSET', record, 'title', ARGV[3], 'title_source', 'user')
+  refresh_row(cid)
 elseif op == 'auto' then
   local current = redis.call('HGET', record, 'title_source') or ''
   if current == '' or (current == 'words' and ARGV[4] == 'model') then
     redis.call('HSET', record, 'title', ARGV[3], 'title_source', ARGV[4])
+    refresh_row(cid)
   else
     changed = 0
   end
 elseif ARGV[3] == '1' then
-  redis.call('ZADD', PINNED, now_ms(), cid)
+  -- The newest pin goes first even when two land in the same millisecond.
+  local pinned_at = now_ms()
+  local newest = tonumber(redis.call('ZREVRANGE', PINNED, 0, 0, 'WITHSCORES')[2] or '0')
+  if newest >= pinned_at and redis.call('ZSCORE', PINNED, cid) == false then
+    pinned_at = newest + 0.001
+  end
+  redis.call('ZADD', PINNED, pinned_at, cid)
 else
   redis.call('ZREM', PINNED, cid)
 end

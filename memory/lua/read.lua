@@ -29,7 +29,7 @@ elseif ARGV[1] == 'recent' then
 else
   keys = redis.call('ZRANGEBYSCORE', timeline, '(' .. ARGV[3], '+inf', 'LIMIT', 0, limit)
 end
-local rows = {}
+local rows, vanished = {}, 0
 local first, last, step = #keys, 1, -1
 if ARGV[1] ~= 'recent' then
   first, last, step = 1, #keys, 1
@@ -41,8 +41,12 @@ for i = first, last, step do
     rows[#rows + 1] = keys[i]
     rows[#rows + 1] = values
   elseif pending == 0 then
-    add_messages(-redis.call('ZREM', timeline, keys[i]))
+    vanished = vanished + redis.call('ZREM', timeline, keys[i])
   end
+end
+if vanished > 0 then
+  add_messages(-vanished)
+  refresh_row(ARGV[7])
 end
 local oldest = redis.call('ZRANGE', EXPIRY, 0, 0, 'WITHSCORES')[2] or ''
 return {redis.call('ZCARD', timeline) - pending, redis.call('HGETALL', SETTINGS), rows, now,

@@ -23,6 +23,7 @@ end
 if #keys > 0 then
   redis.call('ZREM', timeline, unpack(keys))
   redis.call('DEL', unpack(keys))
+  refresh_row(cid)
 end
 add_bytes(-freed)
 add_messages(-#keys)
