@@ -147,9 +147,14 @@ def widget_key(name: str, identity: Identity) -> str:
     return f"{name}:{hashlib.sha256(identity.user_id.encode()).hexdigest()[:12]}"
 
 
-def draft_of(user_id: str) -> Draft | None:
+def draft_of(user_id: str, conversation_id: str | None = None) -> Draft | None:
+    """The user's unsent prompt; with `conversation_id`, only if it was typed there."""
     draft = st.session_state.get("draft")
-    return draft if isinstance(draft, Draft) and draft.user_id == user_id else None
+    if not isinstance(draft, Draft) or draft.user_id != user_id:
+        return None
+    if conversation_id is not None and draft.conversation_id not in ("", conversation_id):
+        return None
+    return draft
 
 
 def model_failure_of(user_id: str) -> ModelFailure | None:
@@ -483,7 +488,8 @@ def edit_draft(user_id: str, key: str) -> None:
     text = str(st.session_state[key])
     draft = draft_of(user_id)
     if draft is None or draft.text != text:
-        st.session_state["draft"] = Draft(user_id, text)
+        where = draft.conversation_id if draft else ""
+        st.session_state["draft"] = Draft(user_id, text, conversation_id=where)
 
 
 def send_draft(user_id: str, key: str) -> None:
@@ -816,7 +822,7 @@ def search_section(services: Services, identity: Identity, busy: bool) -> None:
     try:
         hits = services.memory.search(identity.user_id, text)
     except IndexUnavailable as error:
-        bar.info(f"Search is unavailable on this storage: {error}")
+        bar.info(str(error))  # a cluster without a coordinator, or clear-all running
         return
     except ChatMemoryError as error:
         bar.error(f"Search failed: {error}")
@@ -1156,10 +1162,11 @@ def continue_button(identity: Identity, conversation: Conversation) -> None:
         )
 
 
-def draft_editor(services: Services, identity: Identity) -> None:
+def draft_editor(services: Services, identity: Identity, conversation_id: str | None) -> None:
     """An unsent prompt, editable in full next to the prompt box, with its length against the
-    limit (the box counts as you type), its error, Send (only when it can succeed) and Discard."""
-    draft = draft_of(identity.user_id)
+    limit (the box counts as you type), its error, Send (only when it can succeed) and Discard.
+    A draft typed in another conversation waits there."""
+    draft = draft_of(identity.user_id, conversation_id)
     error = st.session_state.pop("error:prompt", None)
     if draft is None:
         if error:
@@ -1210,7 +1217,7 @@ def keep_unsent_prompt(services: Services, identity: Identity) -> None:
     if draft is not None:
         saved = "may not have been saved" if draft.outcome_unknown else "was NOT saved or sent"
         st.warning(f"Your message {saved}. It is kept here to resend later:")
-        draft_editor(services, identity)
+        draft_editor(services, identity, None)
 
 
 def admit(
@@ -1299,7 +1306,7 @@ def reply(
         if needs_title:
             prompt = request.messages[-1].content
             title_after_first_reply(
-                memory, services.model, identity.user_id, conversation_id, prompt, answer.text
+                services, identity.user_id, conversation_id, prompt, answer.text
             )
         with st.spinner("Updating the summary…"):  # after the reply is stored, never before
             act(
@@ -1361,7 +1368,12 @@ def submit(
     if not prompt.strip():
         return None
     limit = services.max_prompt_chars
-    draft = Draft(identity.user_id, keepable(prompt, limit), message_id or new_message_id())
+    draft = Draft(
+        identity.user_id,
+        keepable(prompt, limit),
+        message_id or new_message_id(),
+        conversation_id=conversation_id,
+    )
     if len(prompt) > limit:
         kept = "" if draft.text == prompt else f" Only its first {limit:,} characters are kept."
         keep_draft(
@@ -1398,7 +1410,8 @@ def submit(
         unknown = isinstance(error, WriteOutcomeUnknown)
         keep_draft(identity, replace(draft, outcome_unknown=unknown), storage_refusal(error))
         return None
-    st.session_state.pop("draft", None)
+    if draft_of(identity.user_id, conversation_id) is not None:
+        st.session_state.pop("draft", None)  # a draft waiting in another conversation stays
     st.session_state.pop("model_error", None)
     return admitted
 
@@ -1511,7 +1524,8 @@ def main() -> None:
         components.html(CLOSE_SIDEBAR_ON_PHONE, height=0)
     with history:
         earlier_messages_button(conversation, page_key, page_size)
-        if not conversation.total_messages and turn is None and draft_of(user) is None:
+        cid = conversation.conversation_id
+        if not conversation.total_messages and turn is None and draft_of(user, cid) is None:
             welcome(identity)
         replaced = turn.replace_from if turn is not None else None
         for message in conversation.recent:
@@ -1524,7 +1538,7 @@ def main() -> None:
             edit_and_regenerate(services, identity, conversation)
         if st.session_state.pop("saved_after_all", False):
             st.info("Your message was saved after all.")
-        draft_editor(services, identity)
+        draft_editor(services, identity, cid)
     if turn is not None:
         with new_turn:
             run_turn(services, identity, conversation, turn)

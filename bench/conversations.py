@@ -1,7 +1,7 @@
 """Conversations (issue 16), side by side in one loop: opening one (its page read) for
 users with 1 to 1,000 conversations and for a conversation of 10 or 10,000 messages; the list
-against a raw ZREVRANGE (and ZREVRANGE + the records' HMGETs); search against a raw FT.SEARCH
-of the same query string. `python -m bench --quick` runs it small; at scale (not in CI):
+against a raw ZREVRANGE (and ZREVRANGE, then one HMGET of those rows); search against a raw
+FT.SEARCH of the same query string. `python -m bench --quick` runs it small; at scale (not in CI):
 
     python -m bench.conversations [--users 10000] [--messages 100]
 """
@@ -79,16 +79,13 @@ def measure(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes,
         users = {name: rng.choice(members) for name, members in groups.items()}
         return users, rng.choice(search_users), " ".join(rng.sample(words, 2))
 
-    def raw_list(draw: Draw, records: bool) -> object:
+    def raw_list(draw: Draw, rows: bool) -> object:
         tag = user_tag(draw[0][most])
         reply = client.execute_command("ZREVRANGE", layout.conversations_key(tag), 0, PAGE - 1,
                                        "WITHSCORES")  # fmt: skip
-        if not records:
+        if not rows:
             return reply
-        pipe = client.pipeline(transaction=False)
-        for cid in reply[::2]:
-            pipe.hmget(layout.conversation_key(tag, cid), "title", "title_source", "created_ms")
-        return pipe.execute()
+        return client.hmget(layout.conversation_rows_key(tag), [cid for cid, _ in reply])
 
     def raw_search(draw: Draw) -> object:
         query = search_query(user_tag(draw[1]), search_terms(draw[2]))
@@ -102,7 +99,7 @@ def measure(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes,
     } | {
         "list.project": lambda d: memory.conversations(d[0][most], limit=PAGE),
         "list.zrevrange": lambda d: raw_list(d, False),
-        "list.zrevrange+hmget": lambda d: raw_list(d, True),
+        "list.zrevrange+rows": lambda d: raw_list(d, True),
         "search.project": lambda d: memory.search(d[1], d[2], limit=HITS),
         "search.floor": raw_search,
     }

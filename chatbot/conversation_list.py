@@ -14,17 +14,20 @@ import logging
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-from chatbot.llm import ChatModel, Provider
-from chatbot.titles import write_title
+from chatbot.llm import Provider
+from chatbot.titles import title_request, write_title
 from memory import (
-    ChatMemory,
     ChatMemoryError,
     Conversation,
     ConversationInfo,
     ConversationList,
     TitleSource,
 )
+
+if TYPE_CHECKING:
+    from chatbot.services import Services
 
 NEW_CHAT = "New chat"
 _log = logging.getLogger(__name__)
@@ -80,29 +83,28 @@ def awaits_title(conversation: Conversation) -> bool:
 
 
 def title_after_first_reply(
-    memory: ChatMemory,
-    model: ChatModel,
-    user_id: str,
-    conversation_id: str,
-    prompt: str,
-    reply: str,
+    services: Services, user_id: str, conversation_id: str, prompt: str, reply: str
 ) -> Future[None] | None:
     """Ask the model (when one is configured) for the title of a conversation whose first
-    reply was just stored, in the background (the future is returned for tests)."""
-    if model.config.provider is Provider.OFFLINE:
+    reply was just stored, in the background (the future is returned for tests). It is a
+    model request of the user's like any other: admitted by their limits and counted."""
+    if services.model.config.provider is Provider.OFFLINE:
         return None
-    return _titles.submit(_model_title, memory, model, user_id, conversation_id, prompt, reply)
+    return _titles.submit(_model_title, services, user_id, conversation_id, prompt, reply)
 
 
 def _model_title(
-    memory: ChatMemory,
-    model: ChatModel,
-    user_id: str,
-    conversation_id: str,
-    prompt: str,
-    reply: str,
+    services: Services, user_id: str, conversation_id: str, prompt: str, reply: str
 ) -> None:
-    title, source = write_title(model, prompt, reply)  # the first words when the model fails
+    memory = services.memory
+    request = title_request(prompt, reply)
+    try:
+        admitted = services.admit(user_id, memory.token_counter.count_request(request))
+    except ChatMemoryError as error:  # over the user's limits, or storage refusing writes
+        _log.info("No model title (the first words stay): %s", error)
+        return
+    title, source, used = write_title(services.model, prompt, reply, memory.token_counter)
+    services.settle(admitted, used)
     if source != TitleSource.MODEL:
         return
     try:

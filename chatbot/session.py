@@ -18,12 +18,15 @@ class Draft:
     """A prompt that was not stored (too long, or storage down), kept for its user to resend.
 
     `message_id` was fixed before the first attempt to store it, so sending it again can never
-    store it twice; `outcome_unknown`: storage did not answer, so it may have been saved."""
+    store it twice; `outcome_unknown`: storage did not answer, so it may have been saved.
+    `conversation_id`: where it was typed; it shows (and is sent) only there ("" where the
+    page could not tell: it shows in any)."""
 
     user_id: str
     text: str
     message_id: str = field(default_factory=new_message_id)
     outcome_unknown: bool = False
+    conversation_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from chatbot.llm import ChatModel, ModelError, Provider
+from memory.tokens import TokenCounter
 
 INSTRUCTION = (
     "Write a short title (at most six words) for the conversation below, in its language. "
@@ -50,16 +51,25 @@ def title_request(prompt: str, reply: str) -> list[dict[str, str]]:
     ]
 
 
-def write_title(model: ChatModel, prompt: str, reply: str) -> tuple[str, str]:
-    """The title and who made it: ("…", "model"), or the prompt's first words ("words")
-    offline, when the model fails or answers nothing usable."""
-    if model.config.provider is not Provider.OFFLINE:
-        try:
-            title = clean_title(
-                "".join(model.stream(title_request(prompt, reply), TITLE_MAX_TOKENS))
-            )
-        except ModelError:
-            title = ""
-        if title:
-            return title, "model"
-    return first_words(prompt), "words"
+def write_title(
+    model: ChatModel, prompt: str, reply: str, tokens: TokenCounter | None = None
+) -> tuple[str, str, int]:
+    """The title, who made it and the tokens the model request used: ("…", "model", n), or
+    the prompt's first words ("words") offline, when the model fails or answers nothing
+    usable. Tokens are the server's usage, else counted with `tokens` (0 without it)."""
+    if model.config.provider is Provider.OFFLINE:
+        return first_words(prompt), "words", 0
+    request = title_request(prompt, reply)
+    try:
+        answer = model.stream(request, TITLE_MAX_TOKENS)
+    except ModelError:
+        return first_words(prompt), "words", 0  # nothing was generated
+    try:
+        title = clean_title("".join(answer))
+    except ModelError:
+        title = ""
+    if answer.usage is not None:
+        used = answer.usage.prompt_tokens + answer.usage.completion_tokens
+    else:
+        used = tokens.count_request(request) + tokens.count_text(answer.text) if tokens else 0
+    return (title, "model", used) if title else (first_words(prompt), "words", used)

@@ -148,6 +148,13 @@ class KeyLayout:
         their first message: clear-all walks it instead of scanning the keyspace."""
         return f"{self.index_name}:users"
 
+    @property
+    def index_pause_key(self) -> str:
+        """Set (with a TTL the holder keeps renewing) while clear-all runs with the search
+        index dropped: no app instance recreates the index meanwhile; if clear-all dies, the
+        key expires and the next instance to check recreates it over what is stored."""
+        return f"{self.index_name}:index-paused"
+
     def request_log_key(self, tag: str) -> str:
         """Sorted set of the user's model requests in the last minute (the rate limit)."""
         return f"{self.index_name}:limits:requests:{{{tag}}}"

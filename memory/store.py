@@ -79,6 +79,11 @@ _CONVERSATIONS_PAGE = 500
 MAX_TITLE_CHARS = 120
 MAX_REMOVED_AT_ONCE = 2  # remove_last: a prompt and its reply
 _INDEX_CHECK_SECONDS = 30.0
+_INDEX_PAUSE_SECONDS = 300  # renewed every minute while clear-all runs
+INDEX_PAUSED = (
+    "Search is paused while an administrator clears all chat history; it is back as soon as "
+    "that finishes."
+)
 _LUA_DIR = Path(__file__).parent / "lua"
 
 _ROLES = {role.value: role for role in Role}
@@ -184,6 +189,7 @@ class ChatMemory:
         self._index = self._lean_index(index_name)
         self._index_missing_reason = self._index_cannot_span_cluster()
         self._index_due = 0.0
+        self._index_paused = False
         self._history: MessageHistory | None = None
         self._ensure_index()
 
@@ -211,10 +217,10 @@ class ChatMemory:
             )
         except redis.ResponseError:
             return (
-                "The search index cannot span this Redis Cluster: its RediSearch has no "
-                "cluster coordinator, so an index would see one shard's messages only. Chat "
-                "memory works without it; redisvl search needs Redis Enterprise / Azure "
-                "Managed Redis (Enterprise clustering policy) or a single Redis."
+                "Search is unavailable: the search index cannot span this Redis Cluster (its "
+                "RediSearch has no cluster coordinator, so an index would see one shard's "
+                "messages only). Chat memory works without it; search needs Redis Enterprise / "
+                "Azure Managed Redis (Enterprise clustering policy) or a single Redis."
             )
         return None
 
@@ -224,24 +230,44 @@ class ChatMemory:
         most every 30 s, so a write pays for it rarely."""
         if self._index_missing_reason is not None or time.monotonic() < self._index_due:
             return
-        if not self._index.exists():
-            self._create_index()
-        else:
+        self._index_paused = False
+        if self._index.exists():
             self._add_missing_fields()
+        elif self._redis.exists(self._layout.index_pause_key):
+            self._index_paused = True  # clear-all recreates it when done
+            self._index_due = time.monotonic() + 1
+            return
+        else:
+            self._create_index()
         self._index_due = time.monotonic() + _INDEX_CHECK_SECONDS
+
+    def _require_index(self) -> None:
+        """Raise IndexUnavailable where no index covers every message: a cluster without a
+        coordinator, or clear-all running with the index dropped."""
+        if self._index_missing_reason is not None:
+            raise IndexUnavailable(self._index_missing_reason)
+        self._index_due = 0.0
+        self._ensure_index()
+        if self._index_paused:
+            raise IndexUnavailable(INDEX_PAUSED)
 
     def _create_index(self) -> None:
         """FT.CREATE without term offsets and per-field flags: search matches words and builds
         its snippets in Python (no phrase queries, no highlighting) and `content` is the one
-        TEXT field, so both would be memory spent on nothing (-23% of the index, measured)."""
-        self._redis.ft(self._layout.index_name).create_index(
-            fields=self._index.schema.redis_fields,
-            definition=IndexDefinition(
-                prefix=[self._layout.message_prefix], index_type=IndexType.HASH
-            ),
-            no_term_offsets=True,
-            no_field_flags=True,
-        )
+        TEXT field, so both would be memory spent on nothing (-23% of the index, measured).
+        An index another instance created first is left as it is."""
+        try:
+            self._redis.ft(self._layout.index_name).create_index(
+                fields=self._index.schema.redis_fields,
+                definition=IndexDefinition(
+                    prefix=[self._layout.message_prefix], index_type=IndexType.HASH
+                ),
+                no_term_offsets=True,
+                no_field_flags=True,
+            )
+        except redis.ResponseError as error:
+            if "already exists" not in str(error).lower():
+                raise
 
     def _add_missing_fields(self) -> None:
         """An index created by an earlier release lacks fields added since: add them in place
@@ -268,10 +294,7 @@ class ChatMemory:
     def history(self) -> MessageHistory:
         """The redisvl MessageHistory over the same documents (search, interop). Raises
         IndexUnavailable where the index cannot cover every message."""
-        if self._index_missing_reason is not None:
-            raise IndexUnavailable(self._index_missing_reason)
-        self._index_due = 0.0
-        self._ensure_index()
+        self._require_index()
         if self._history is None:
             self._history = MessageHistory(
                 name=self._layout.index_name,
@@ -598,21 +621,55 @@ class ChatMemory:
     @storage_errors
     def clear_all(self) -> int:
         """Admin only: delete every user's messages, in every conversation, that existed when
-        it started, user by user from the registry (no keyspace scan, no index needed).
-        Conversations (now empty) and settings stay. Returns messages deleted."""
+        it started, user by user from the registry (no keyspace scan). Conversations (now
+        empty) and settings stay. Returns messages deleted.
+
+        The search index is dropped first (its documents stay) and created again at the end
+        over what is left: deleting through an index makes RediSearch's garbage collector
+        fork and then hold the index lock while it repairs every inverted index, and each
+        write waiting for that lock stalls all of Redis (hundreds of ms at 300k messages,
+        measured). Search says it is paused meanwhile; messages written during it are
+        indexed when the index comes back."""
         seconds, micros = self._redis.time()
         cutoff_ms = int(seconds) * 1000 + int(micros) // 1000
-        deleted, start = 0, 0
-        while True:
-            tags = self._redis.zrange(
-                self._layout.user_registry_key, start, start + _USERS_PAGE - 1
-            )
-            for tag in tags:
-                for cid in self._conversation_ids(str(tag)):
-                    deleted += self._clear_conversation(str(tag), cid, cutoff_ms)
-            if len(tags) < _USERS_PAGE:
-                return deleted
-            start += _USERS_PAGE
+        paused = self._pause_index()
+        try:
+            deleted, start, renew_at = 0, 0, time.monotonic() + 60
+            while True:
+                tags = self._redis.zrange(
+                    self._layout.user_registry_key, start, start + _USERS_PAGE - 1
+                )
+                for tag in tags:
+                    for cid in self._conversation_ids(str(tag)):
+                        deleted += self._clear_conversation(str(tag), cid, cutoff_ms)
+                    if paused and time.monotonic() > renew_at:
+                        self._redis.expire(self._layout.index_pause_key, _INDEX_PAUSE_SECONDS)
+                        renew_at = time.monotonic() + 60
+                if len(tags) < _USERS_PAGE:
+                    return deleted
+                start += _USERS_PAGE
+        finally:
+            if paused:
+                self._resume_index()
+
+    def _pause_index(self) -> bool:
+        """Drop the index for clear-all (FT.DROPINDEX without DD: RediSearch frees it on a
+        background thread and no document is touched). False where there is none to drop."""
+        if self._index_missing_reason is not None:
+            return False
+        self._redis.set(self._layout.index_pause_key, "clear-all", ex=_INDEX_PAUSE_SECONDS)
+        try:
+            self._redis.execute_command("FT.DROPINDEX", self._layout.index_name)
+        except redis.ResponseError as error:
+            if "unknown index" not in str(error).lower():
+                self._redis.delete(self._layout.index_pause_key)
+                raise
+        return True
+
+    def _resume_index(self) -> None:
+        self._redis.delete(self._layout.index_pause_key)
+        self._index_due = 0.0
+        self._ensure_index()
 
     @storage_errors
     def register_existing_users(self) -> int:
@@ -651,8 +708,15 @@ class ChatMemory:
         query = (
             Query(search_query(tag, terms)).return_fields(*_HIT_FIELDS).paging(0, limit).dialect(2)
         )
+        try:
+            found = self._redis.ft(self._layout.index_name).search(query)
+        except redis.ResponseError as error:
+            if "no such index" not in str(error).lower():
+                raise
+            self._require_index()  # paused by clear-all, or gone and now recreated
+            found = self._redis.ft(self._layout.index_name).search(query)
         hits = []
-        for document in self._redis.ft(self._layout.index_name).search(query).docs:
+        for document in found.docs:
             fields = {name: str(getattr(document, name, "")) for name in _HIT_FIELDS}
             cid = conversation_of_tag(tag, fields["session_tag"])
             if cid is None or fields["role"] not in _ROLES:

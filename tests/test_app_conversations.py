@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 import redis
 from streamlit.testing.v1 import AppTest
 
 from memory import ChatMemory, ConversationInfo, Role
 from tests.support.conversations import opened
 from tests.support.openai_server import ChatCompletionsServer, Fault
-from tests.test_app import APP, click, say, start_app, stored, transcript
+from tests.test_app import APP, click, say, start_app, stored, transcript, unsent_key
 
 TITLE = "Title of this conversation"
 
@@ -40,6 +41,16 @@ def info(memory: ChatMemory, user: str, conversation_id: str) -> ConversationInf
     return next(i for i in (*listing.pinned, *listing.recent) if i.id == conversation_id)
 
 
+def two_chats(first: str, second: str) -> tuple[AppTest, str, str]:
+    """A fresh page with two conversations, one prompt each; the second is open."""
+    app = start_app()
+    say(app, first)
+    first_id = open_id(app)
+    click(app, "New chat")
+    say(app, second)
+    return app, first_id, open_id(app)
+
+
 def test_new_chat_opens_empty_with_the_welcome_and_stores_nothing_until_a_prompt(
     app_env: str, redis_client: redis.Redis
 ) -> None:
@@ -62,11 +73,7 @@ def test_new_chat_opens_empty_with_the_welcome_and_stores_nothing_until_a_prompt
 def test_switching_opens_the_other_conversation_and_its_context_alone(
     online_env: ChatCompletionsServer,
 ) -> None:
-    app = start_app()
-    say(app, "about cats")
-    cats = open_id(app)
-    click(app, "New chat")
-    say(app, "about dogs")
+    app, cats, _ = two_chats("about cats", "about dogs")
     open_entry(app, cats)
     assert open_id(app) == cats
     assert transcript(app) == [("user", "about cats"), ("assistant", "Echo: about cats")]
@@ -74,6 +81,28 @@ def test_switching_opens_the_other_conversation_and_its_context_alone(
     sent = [m["content"] for m in online_env.last_request.messages[1:]]
     assert sent == ["about cats", "Echo: about cats", "more cats"]
     assert entries(app)[0] == "Echo: User: about cats"  # the fake model's title
+
+
+def test_an_unsent_draft_waits_in_the_conversation_it_was_typed_in(
+    app_env: str, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> None:
+    """Was: the draft belonged to the user, so after switching it showed (and was sent) in
+    the conversation open then."""
+    monkeypatch.setenv("MAX_PROMPT_CHARS", "100")
+    app, cats, dogs = two_chats("about cats", "about dogs")
+    say(app, "dogs " * 30)  # too long: kept as a draft of this conversation
+    assert [t for t in app.text_area if t.key == unsent_key("Luke")]
+    open_entry(app, cats)
+    assert not [t for t in app.text_area if t.key == unsent_key("Luke")]
+    say(app, "more cats")  # storing here keeps the other conversation's draft
+    open_entry(app, dogs)
+    box = app.text_area(key=unsent_key("Luke"))
+    assert box.value == "dogs " * 30
+    box.input("short dogs").run()
+    click(app, "Send")
+    memory = stored(redis_client, app_env)
+    assert [m.content for m in memory.messages("Luke", dogs)][-2] == "short dogs"
+    assert "short dogs" not in [m.content for m in memory.messages("Luke", cats)]
 
 
 def test_rename_saves_at_once_and_an_empty_title_is_refused(
@@ -115,12 +144,7 @@ def test_delete_asks_with_title_and_count_then_opens_the_most_recent_left(
     app_env: str, redis_client: redis.Redis
 ) -> None:
     memory = stored(redis_client, app_env)
-    app = start_app()
-    say(app, "keep me")
-    kept = open_id(app)
-    click(app, "New chat")
-    say(app, "drop me")
-    dropped = open_id(app)
+    app, kept, dropped = two_chats("keep me", "drop me")
     click(app, "🗑️ Delete…")
     assert "Delete “drop me” and its 2 messages?" in app.sidebar.warning[0].value
     click(app, "Cancel")
@@ -193,6 +217,24 @@ def test_the_model_titles_a_conversation_once_after_its_first_reply(
     assert len(online_env.title_requests) == 1 and len(online_env.chat_requests) == 2
     app.run()
     assert entries(app) == ["Trip to Lisbon"]
+
+
+def test_a_title_request_is_a_model_request_within_the_users_limits(
+    online_env: ChatCompletionsServer,
+    app_env: str,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Was: the title call bypassed the per-user limits. With one request a minute, the
+    reply uses it and the title is not asked for: the first words stay."""
+    monkeypatch.setenv("LIMIT_REQUESTS_PER_MINUTE", "1")
+    app = start_app()
+    say(app, "Plan a three day trip to Lisbon")
+    assert transcript(app)[-1] == ("assistant", "Echo: Plan a three day trip to Lisbon")
+    time.sleep(1.0)  # the title thread has run
+    assert online_env.title_requests == [] and len(online_env.chat_requests) == 1
+    titled = info(stored(redis_client, app_env), "Luke", open_id(app))
+    assert titled.title_source == "words"
 
 
 def test_a_failing_title_call_keeps_the_reply_and_the_first_words(

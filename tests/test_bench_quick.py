@@ -51,15 +51,17 @@ def test_quick_benchmark_shows_the_project_ahead_of_the_demo(
             assert value <= 1.5 * p50[("read", history, window, "floor")], window
     used = report["bytes_per_message"]
     # both index the full text now (search, issue 16), ours without term offsets or field
-    # flags; the timeline, expiry set and stored token counts add less than a fifth
-    assert used["project"] <= 1.2 * used["demo"], used
+    # flags; the timeline (~150 B a message) and four more hash fields (user_tag for search,
+    # created_at, token_count, token_encoding: ~590 B once content makes the hash a hashtable)
+    # add about a fifth (measured 1.20-1.22x)
+    assert used["project"] <= 1.25 * used["demo"], used
 
     table = completed.stdout
     for heading in ("READ SIDE OF A TURN", "PAGE RENDER", "FLAT IN HISTORY", "WHOLE TURN"):
         assert heading in table
     # issue 16: opening, listing and searching conversations, each against its reference
     conversations = table[table.index("CONVERSATIONS (issue 16") : table.index("TARGETS")]
-    for compared in ("200x10 |", "1x1000 |", "zrevrange |", "zrevrange+hmget |", "floor |"):
+    for compared in ("200x10 |", "1x1000 |", "zrevrange |", "zrevrange+rows |", "floor |"):
         assert compared in conversations, compared
     ratios = re.findall(r"\d\.\d\dx", conversations)
     assert len(ratios) >= 2 * 8, "every comparison prints its p50 and p95 ratio"

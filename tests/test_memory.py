@@ -536,6 +536,51 @@ def test_clear_all_keeps_what_is_written_while_it_runs(
     assert not memory.conversation(users[-1], CONV).has_earlier
 
 
+def searched(memory: ChatMemory, user: str, text: str, expected: int) -> int:
+    """Hits for `text` once the index has (re)indexed `expected` of them, or after 10 s."""
+    deadline = time.monotonic() + 10
+    while len(hits := memory.search(user, text)) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(hits)
+
+
+@SINGLE_ONLY
+def test_clear_all_pauses_search_and_indexes_what_was_written_meanwhile(
+    memory: ChatMemory, redis_client: redis.Redis, index_name: str, small_batches: int
+) -> None:
+    """Clear-all drops the index (deleting through it stalls Redis in its garbage collector)
+    and creates it again at the end; meanwhile search says so, and no other instance
+    recreates the index under it."""
+    users = [f"user{n}" for n in range(150)]
+    for user in users:
+        memory.append(user, Role.USER, f"{user} before the clear", conversation_id=CONV)
+    other = ChatMemory(redis_client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name)
+    worker = threading.Thread(target=memory.clear_all)
+    worker.start()
+    while memory.count(users[0], CONV):
+        time.sleep(0.001)
+    with pytest.raises(IndexUnavailable, match="paused while an administrator clears"):
+        other.search(users[-1], "clear")
+    assert index_name not in redis_client.execute_command("FT._LIST")
+    memory.append(users[-1], Role.USER, "written during the clear", conversation_id=CONV)
+    worker.join()
+    assert searched(other, users[-1], "during", 1) == 1
+    assert searched(other, users[0], "before", 0) == 0
+
+
+@SINGLE_ONLY
+def test_an_abandoned_clear_all_pause_expires_and_the_index_comes_back(
+    memory: ChatMemory, redis_client: redis.Redis, index_name: str
+) -> None:
+    fill(memory, USER, 3)
+    redis_client.set(f"{index_name}:index-paused", "clear-all", px=400)  # its holder died
+    redis_client.ft(index_name).dropindex(delete_documents=False)
+    with pytest.raises(IndexUnavailable, match="paused"):
+        memory.search(USER, "message")
+    time.sleep(0.5)
+    assert searched(memory, USER, "message", 3) == 3
+
+
 @SINGLE_ONLY
 def test_clear_all_deletes_messages_even_without_the_search_index(
     memory: ChatMemory, redis_client: redis.Redis, index_name: str

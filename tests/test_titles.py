@@ -26,8 +26,8 @@ def test_the_model_titles_the_first_exchange_in_a_few_tokens(
     model_server: ChatCompletionsServer,
 ) -> None:
     model_server.configure(title_reply='"Planning a trip to Lisbon."')
-    title, source = write_title(model_at(model_server), "Help me plan Lisbon", "Sure: day 1…")
-    assert (title, source) == ("Planning a trip to Lisbon", "model")
+    title, source, used = write_title(model_at(model_server), "Help me plan Lisbon", "Sure: 1…")
+    assert (title, source) == ("Planning a trip to Lisbon", "model") and used > 0
     (request,) = model_server.title_requests  # recorded apart from the chat's requests
     assert request.max_tokens == 24
     assert "Help me plan Lisbon" in request.messages[-1]["content"]
@@ -41,6 +41,7 @@ def test_a_failing_or_empty_title_reply_falls_back_to_the_first_words(
     assert write_title(model, "why is my redis cluster slow today at noon", "…") == (
         "why is my redis cluster slow…",
         "words",
+        0,
     )
     model_server.configure(title_fault=None, title_reply="   ")
     assert write_title(model, "hello", "hi")[1] == "words"
@@ -50,6 +51,7 @@ def test_offline_titles_are_the_first_words_and_never_call_anything() -> None:
     assert write_title(OfflineChatModel(), "  tell\nme   a joke ", "…") == (
         "tell me a joke",
         "words",
+        0,
     )
 
 
