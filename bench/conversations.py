@@ -81,11 +81,10 @@ def measure(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes,
 
     def raw_list(draw: Draw, rows: bool) -> object:
         tag = user_tag(draw[0][most])
-        reply = client.execute_command("ZREVRANGE", layout.conversations_key(tag), 0, PAGE - 1,
-                                       "WITHSCORES")  # fmt: skip
+        key = layout.conversations_key(tag)
         if not rows:
-            return reply
-        return client.hmget(layout.conversation_rows_key(tag), [cid for cid, _ in reply])
+            return client.execute_command("ZREVRANGE", key, 0, PAGE - 1, "WITHSCORES")
+        return client.hmget(layout.conversation_rows_key(tag), client.zrevrange(key, 0, PAGE - 1))
 
     def raw_search(draw: Draw) -> object:
         query = search_query(user_tag(draw[1]), search_terms(draw[2]))

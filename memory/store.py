@@ -80,6 +80,11 @@ MAX_TITLE_CHARS = 120
 MAX_REMOVED_AT_ONCE = 2  # remove_last: a prompt and its reply
 _INDEX_CHECK_SECONDS = 30.0
 _INDEX_PAUSE_SECONDS = 300  # renewed every minute while clear-all runs
+# A forked child (RediSearch's GC, an AOF rewrite, a snapshot) makes Redis copy each page that
+# bulk deletes touch: clear-all waits for none to be alive, at most this long each time.
+_FORK_FIELDS = ("module_fork_in_progress", "aof_rewrite_in_progress", "rdb_bgsave_in_progress")
+_FORK_WAIT_SECONDS = 60.0
+_FORK_CHECK_SECONDS = 0.2
 INDEX_PAUSED = (
     "Search is paused while an administrator clears all chat history; it is back as soon as "
     "that finishes."
@@ -632,9 +637,11 @@ class ChatMemory:
         indexed when the index comes back."""
         seconds, micros = self._redis.time()
         cutoff_ms = int(seconds) * 1000 + int(micros) // 1000
+        self._wait_for_no_fork()
         paused = self._pause_index()
         try:
             deleted, start, renew_at = 0, 0, time.monotonic() + 60
+            check_at = time.monotonic() + _FORK_CHECK_SECONDS
             while True:
                 tags = self._redis.zrange(
                     self._layout.user_registry_key, start, start + _USERS_PAGE - 1
@@ -642,6 +649,9 @@ class ChatMemory:
                 for tag in tags:
                     for cid in self._conversation_ids(str(tag)):
                         deleted += self._clear_conversation(str(tag), cid, cutoff_ms)
+                    if time.monotonic() > check_at:
+                        self._wait_for_no_fork()
+                        check_at = time.monotonic() + _FORK_CHECK_SECONDS
                     if paused and time.monotonic() > renew_at:
                         self._redis.expire(self._layout.index_pause_key, _INDEX_PAUSE_SECONDS)
                         renew_at = time.monotonic() + 60
@@ -651,6 +661,24 @@ class ChatMemory:
         finally:
             if paused:
                 self._resume_index()
+
+    def _wait_for_no_fork(self) -> None:
+        """Wait (at most a minute) while Redis has a forked child: bulk deletes or freeing the
+        dropped index then make it copy every page they touch, and another client waited
+        335-568 ms with no command or event of Redis's own over 23 ms (measured at 300k
+        messages, bench/README.md). Where INFO is refused, or on a cluster (one child per
+        shard), it does not wait."""
+        if isinstance(self._redis, RedisCluster):
+            return
+        deadline = time.monotonic() + _FORK_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                info = self._redis.info("persistence")
+            except redis.ResponseError:
+                return
+            if not any(int(info.get(field, 0)) for field in _FORK_FIELDS):
+                return
+            time.sleep(_FORK_CHECK_SECONDS / 2)
 
     def _pause_index(self) -> bool:
         """Drop the index for clear-all (FT.DROPINDEX without DD: RediSearch frees it on a
