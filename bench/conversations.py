@@ -13,6 +13,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import redis
 
@@ -84,7 +85,8 @@ def measure(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes,
         key = layout.conversations_key(tag)
         if not rows:
             return client.execute_command("ZREVRANGE", key, 0, PAGE - 1, "WITHSCORES")
-        return client.hmget(layout.conversation_rows_key(tag), client.zrevrange(key, 0, PAGE - 1))
+        page = cast(list[str], client.zrevrange(key, 0, PAGE - 1))
+        return client.hmget(layout.conversation_rows_key(tag), page)
 
     def raw_search(draw: Draw) -> object:
         query = search_query(user_tag(draw[1]), search_terms(draw[2]))
