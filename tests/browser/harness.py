@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, ViewportSize, WebSocket, expect
@@ -296,16 +297,14 @@ class StreamlitPage:
         expect(self.combobox(label)).to_have_value(option)
 
     def press_on_slider(self, label: str, *keys: str) -> None:
-        """Focus the thumb of the slider labelled `label` and press `keys`, which must change
-        its value (each change reruns the app; no change, no rerun to wait for)."""
+        """Focus the thumb of the slider labelled `label` and press `keys`, each of which must
+        change its value. Each change reruns the app: the next key waits for that run, as a
+        person's next press would (pressed at once, a rerun could redraw the slider between
+        two presses and one was lost, seen in CI)."""
         thumb = self.slider(label)
-        thumb.focus()
-
-        def press() -> None:
-            for key in keys:
-                thumb.press(key)
-
-        self.act(press)
+        for key in keys:
+            thumb.focus()
+            self.act(partial(thumb.press, key))
 
 
 StartApp = Callable[[Mapping[str, str]], AppServer]  # the `start_app` fixture
