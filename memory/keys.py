@@ -101,9 +101,10 @@ class KeyLayout:
 
     def conversation_rows_key(self, tag: str) -> str:
         """Hash of the user's conversations as the list shows them, one field per id:
-        `<messages>|<created_ms>|<title_source>|<title>`. Derived from the records and
-        timelines by every script that changes either (common.lua `refresh_row`), so a page
-        of the list is one HMGET whatever the number of conversations."""
+        `<id>|<messages>|<created s>|<last active s>|<title source>|<title>`. Derived from
+        the records, timelines and list by every script that changes them (common.lua
+        `refresh_row`), so a page of the list is one HMGET whatever the number of
+        conversations."""
         return f"{self.index_name}:convrows:{{{tag}}}"
 
     def timeline_key(self, tag: str, conversation_id: str = LEGACY_CONVERSATION_ID) -> str:

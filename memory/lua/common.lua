@@ -40,9 +40,8 @@ end
 
 -- Rewrite one conversation's row in ROWS from its record, timeline and place in the list
 -- ('<id>|<messages>|<created s>|<last active s>|<title source>|<title>', times to the ms),
--- or drop it when
--- the conversation has no record. Every script that changes any of those calls it, so the
--- list reads a page of rows with one HMGET. Returns the row, or false.
+-- or drop it when the conversation has no record. Every script that changes any of those
+-- calls it, so the list reads a page of rows with one HMGET. Returns the row, or false.
 local function refresh_row(cid)
   local record = redis.call('HMGET', record_of(cid), 'title', 'title_source', 'created_ms')
   if not record[3] then
