@@ -1,6 +1,6 @@
 """Conversations (issue 16), side by side in one loop: opening one (its page read) for
 users with 1 to 1,000 conversations and for a conversation of 10 or 10,000 messages; the list
-against a raw ZREVRANGE (and ZREVRANGE, then one HMGET of those rows); search against a raw
+against a raw ZREVRANGE of its ids (and a raw ZREVRANGE of the rows it reads); search against a raw
 FT.SEARCH of the same query string. `python -m bench --quick` runs it small; at scale (not in CI):
 
     python -m bench.conversations [--users 10000] [--messages 100]
@@ -13,7 +13,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import cast
 
 import redis
 
@@ -82,11 +81,10 @@ def measure(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes,
 
     def raw_list(draw: Draw, rows: bool) -> object:
         tag = user_tag(draw[0][most])
+        if rows:
+            return client.zrevrange(layout.listing_key(tag), 0, PAGE)
         key = layout.conversations_key(tag)
-        if not rows:
-            return client.execute_command("ZREVRANGE", key, 0, PAGE - 1, "WITHSCORES")
-        page = cast(list[str], client.zrevrange(key, 0, PAGE - 1))
-        return client.hmget(layout.conversation_rows_key(tag), page)
+        return client.execute_command("ZREVRANGE", key, 0, PAGE - 1, "WITHSCORES")
 
     def raw_search(draw: Draw) -> object:
         query = search_query(user_tag(draw[1]), search_terms(draw[2]))
@@ -100,7 +98,7 @@ def measure(memory: ChatMemory, client: redis.Redis, sizes: ConversationSizes,
     } | {
         "list.project": lambda d: memory.conversations(d[0][most], limit=PAGE),
         "list.zrevrange": lambda d: raw_list(d, False),
-        "list.zrevrange+rows": lambda d: raw_list(d, True),
+        "list.listing": lambda d: raw_list(d, True),
         "search.project": lambda d: memory.search(d[1], d[2], limit=HITS),
         "search.floor": raw_search,
     }

@@ -163,7 +163,7 @@ def conversations_table(rows: list[Row]) -> str:
         ("open", f"1x{long}", f"1x{short}", "<= 1.2x"),
         ("open", f"1x{long}", f"1x{lengths[-2]}", ""),
         ("list", "project", "zrevrange", "<= 1.5x"),
-        ("list", "project", "zrevrange+rows", ""),
+        ("list", "project", "listing", ""),
         ("search", "project", "floor", ""),
     ]
     return table(

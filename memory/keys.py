@@ -100,12 +100,19 @@ class KeyLayout:
         return f"{self.index_name}:conv:{{{tag}}}"
 
     def conversation_rows_key(self, tag: str) -> str:
-        """Hash of the user's conversations as the list shows them, one field per id:
-        `<id>|<messages>|<created s>|<last active s>|<title source>|<title>`. Derived from
-        the records, timelines and list by every script that changes them (common.lua
-        `refresh_row`), so a page of the list is one HMGET whatever the number of
-        conversations."""
+        """Hash of each conversation's current row in `listing_key`, by id (so a script that
+        rewrites a row knows which member to replace)."""
         return f"{self.index_name}:convrows:{{{tag}}}"
+
+    def listing_key(self, tag: str) -> str:
+        """Sorted set of the sidebar's list: one row per conversation,
+        `<id>|<messages>|<created s>|<last active s>|<pinned 0/1>|<title source>|<title>`,
+        pinned ones first (most recently pinned first), then the rest, most recently active
+        first, under a head `#|<conversations>|<next expiry ms>`. Derived from the records,
+        timelines, activity and pins by every script that changes them (common.lua
+        `refresh_row`, `refresh_head`), so a page of the list is one native ZREVRANGE
+        whatever the number of conversations."""
+        return f"{self.index_name}:listing:{{{tag}}}"
 
     def timeline_key(self, tag: str, conversation_id: str = LEGACY_CONVERSATION_ID) -> str:
         """Sorted set of one conversation's message keys scored by the user's sequence."""
@@ -122,7 +129,7 @@ class KeyLayout:
         """The keys every per-user script gets first, in this order (memory/lua/common.lua
         names them): settings, expiry, conversation list, pinned, the bases the scripts
         derive per-conversation keys from (legacy timeline, record, legacy summary), the
-        limit counters and the list's rows."""
+        limit counters, the list's rows by id and in list order."""
         return [
             self.settings_key(tag),
             self.expiry_key(tag),
@@ -134,6 +141,7 @@ class KeyLayout:
             self.request_log_key(tag),
             self.token_budget_key(tag),
             self.conversation_rows_key(tag),
+            self.listing_key(tag),
         ]
 
     def message_key(self, tag: str, message_id: str) -> str:

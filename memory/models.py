@@ -196,11 +196,12 @@ class ConversationInfo(NamedTuple):
 
 @dataclass(frozen=True)
 class ConversationList:
-    """A user's conversations for the sidebar, read in one round trip."""
+    """A page of a user's conversations for the sidebar (pinned first), read in one round
+    trip."""
 
     pinned: tuple[ConversationInfo, ...]  # pinned, most recently pinned first
-    recent: tuple[ConversationInfo, ...]  # unpinned, most recently active first (one page)
-    total: int  # all conversations of the user
+    recent: tuple[ConversationInfo, ...]  # then unpinned, most recently active first
+    total: int  # all conversations of the user, listed or not
 
 
 @dataclass(frozen=True)

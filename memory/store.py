@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import redis
 from redis.cluster import RedisCluster
@@ -505,19 +505,29 @@ class ChatMemory:
 
     @storage_errors
     def conversations(self, user_id: str, *, limit: int = 50) -> ConversationList:
-        """The user's pinned conversations and a page of the others, most recently active
-        first, in one round trip (data from before conversations becomes conversation "0"
-        on first use)."""
+        """A page of the user's list: up to `limit` conversations, pinned ones first, then the
+        most recently active. One native ZREVRANGE of the precomputed listing while its head
+        vouches for it (every conversation listed, no message past its retention); else the
+        list script prunes, adopts data from before conversations, or rebuilds the listing,
+        in bounded calls. (The head's next expiry is compared with this machine's clock.)"""
         tag = user_tag(user_id)
         _validate_limit(limit)
-        reply = self._list(keys=self._user_keys(tag), args=["page", limit, WORK_BATCH, 0])
-        if reply[0] == "pending":
-            self._prune(tag)
-            reply = self._list(keys=self._user_keys(tag), args=["page", limit, WORK_BATCH, 0])
-        _, total, pinned, recent = reply
-        return ConversationList(
-            pinned=_listed(pinned, True), recent=_listed(recent, False), total=int(total)
-        )
+        page = cast(list[str], self._redis.zrevrange(self._layout.listing_key(tag), 0, limit))
+        total, next_expiry = _listing_head(page[0] if page else "")
+        if total < 0 or 0 < next_expiry <= time.time() * 1000:
+            total, page = self._listing_from_script(tag, limit)
+        return _listed([row for row in page if row[0] != "#"][:limit], total)
+
+    def _listing_from_script(self, tag: str, limit: int) -> tuple[int, list[str]]:
+        start = 0
+        while True:
+            reply = self._list(keys=self._user_keys(tag), args=["page", limit, WORK_BATCH, start])
+            if reply[0] == "ok":
+                return int(reply[1]), reply[2]
+            if reply[0] == "pending":
+                self._prune(tag)
+            else:
+                start = int(reply[1])
 
     @storage_errors
     def rename_conversation(
@@ -929,15 +939,26 @@ def _info(row: list[Any]) -> ConversationInfo:
     )
 
 
-def _listed(rows: list[str], pinned: bool) -> tuple[ConversationInfo, ...]:
-    """The list's rows as common.lua `refresh_row` writes them (times in seconds)."""
-    infos = []
+def _listing_head(head: str) -> tuple[int, float]:
+    """(conversations, ms the next message expires or 0) from the listing's head (common.lua
+    `refresh_head`); (-1, 0) when `head` is not one."""
+    if not head.startswith("#|"):
+        return -1, 0
+    _, total, next_expiry = head.split("|")
+    return int(total), float(next_expiry or 0)
+
+
+def _listed(rows: list[str], total: int) -> ConversationList:
+    """The listing's rows as common.lua `refresh_row` writes them (times in seconds)."""
+    pinned: list[ConversationInfo] = []
+    recent: list[ConversationInfo] = []
     for row in rows:
-        cid, count, created, last, source, title = row.split("|", 5)
-        infos.append(
-            ConversationInfo(cid, title, source, float(created), float(last), int(count), pinned)
+        cid, count, created, last, pin, source, title = row.split("|", 6)
+        info = ConversationInfo(
+            cid, title, source, float(created), float(last), int(count), pin == "1"
         )
-    return tuple(infos)
+        (pinned if info.pinned else recent).append(info)
+    return ConversationList(pinned=tuple(pinned), recent=tuple(recent), total=total)
 
 
 def _validate_created_at(created_at: float | None) -> int | None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from redisvl.extensions.message_history import MessageHistory
 
 from memory import (
+    MAX_WINDOW,
     ChatMemory,
     IndexUnavailable,
     InvalidInput,
@@ -26,6 +27,7 @@ from memory import (
     new_conversation_id,
 )
 from memory.keys import KeyLayout, conversation_tag, user_tag
+from memory.store import WORK_BATCH
 from memory.summary import Summary, SummaryStore
 from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.test_memory import on_cluster
@@ -76,10 +78,10 @@ def test_list_is_most_recently_active_first_with_pinned_apart(memory: ChatMemory
     assert [c.id for c in memory.conversations(USER).recent] == [ids[0], ids[3], ids[2], ids[1]]
     memory.pin_conversation(USER, ids[2], True)
     memory.pin_conversation(USER, ids[1], True)
-    listing = memory.conversations(USER, limit=2)
+    listing = memory.conversations(USER, limit=3)  # a page: pinned first, then the rest
     assert [c.id for c in listing.pinned] == [ids[1], ids[2]]  # most recently pinned first
     assert all(c.pinned for c in listing.pinned)
-    assert [c.id for c in listing.recent] == [ids[0], ids[3]] and listing.total == 4
+    assert [c.id for c in listing.recent] == [ids[0]] and listing.total == 4
     memory.pin_conversation(USER, ids[1], False)
     assert [c.id for c in memory.conversations(USER).pinned] == [ids[2]]
     counts = {c.id: c.message_count for c in memory.conversations(USER).recent}
@@ -132,9 +134,29 @@ def test_the_list_shows_what_each_conversation_holds_after_every_change(
     entries, opened = listed_as_opened(memory, USER)
     assert entries == opened and {c.message_count for c in entries} == {0}
     memory.set_retention(USER, None)
-    # A list written by the release before the rows existed is rebuilt on first read.
-    redis_client.delete(KeyLayout(index_name).conversation_rows_key(user_tag(USER)))
-    assert listed_as_opened(memory, USER)[0] == entries
+    layout = KeyLayout(index_name)
+    # Rows by id lost: the next write leaves the listing out of step, and it heals.
+    redis_client.delete(layout.conversation_rows_key(user_tag(USER)))
+    say(memory, USER, ids[1], "after the loss")
+    entries, opened = listed_as_opened(memory, USER)
+    assert entries == opened and len({c.id for c in entries}) == len(entries) == 5
+
+
+def test_a_listing_from_before_it_existed_is_rebuilt_on_first_read(
+    memory: ChatMemory, redis_client: RedisClient, index_name: str
+) -> None:
+    """Data of the release before the listing: rebuilt in bounded calls, then read natively."""
+    ids = [new_conversation_id() for _ in range(2 * WORK_BATCH + 3)]
+    for cid in ids:
+        say(memory, USER, cid, f"about {cid}")
+    memory.pin_conversation(USER, ids[0], True)
+    before = memory.conversations(USER, limit=MAX_WINDOW)
+    listing = KeyLayout(index_name).listing_key(user_tag(USER))
+    redis_client.delete(listing)
+    assert memory.conversations(USER, limit=MAX_WINDOW) == before
+    assert [c.id for c in before.pinned] == [ids[0]] and before.total == len(ids)
+    assert [c.id for c in before.recent][:2] == [ids[-1], ids[-2]]
+    assert redis_client.zcard(listing) == len(ids) + 1  # every row, and the head
 
 
 def test_the_most_recent_conversation_is_found_among_all_pins(memory: ChatMemory) -> None:

@@ -10,7 +10,7 @@
 --       conversation id, user tag, created_ms ('' = now; set only by imports)
 -- Returns {'stored', seq, created_ms, duplicate (0/1), registered (0/1)}
 --      or {'limit', name, current, maximum} or {'prune'} (expired messages must go first)
-local message, cid = KEYS[11], ARGV[14]
+local message, cid = KEYS[12], ARGV[14]
 local timeline = timeline_of(cid)
 local now = now_ms()
 local existing = redis.call('ZSCORE', timeline, message)
@@ -67,7 +67,6 @@ if ARGV[16] == '' then
   end
 end
 redis.call('ZADD', CONVS, 'GT', active, cid)
-refresh_row(cid)
 add_bytes(size)
 add_messages(1)
 local ttl = redis.call('HGET', SETTINGS, 'ttl')
@@ -76,6 +75,8 @@ if ttl then
   redis.call('PEXPIREAT', message, expire_at)
   redis.call('ZADD', EXPIRY, expire_at, expiry_member(cid, message, size))
 end
+refresh_row(cid)
+refresh_head()
 if ARGV[7] ~= '' then
   redis.call('HINCRBY', SETTINGS, 'usage_prompt_tokens', ARGV[7])
   redis.call('HINCRBY', SETTINGS, 'usage_completion_tokens', ARGV[8])

@@ -1,5 +1,5 @@
 -- Shared by every per-user script (prepended to each by memory/store.py).
--- KEYS[1..10] of every per-user script are memory/keys.py KeyLayout.user_keys(): all share the
+-- KEYS[1..11] of every per-user script are memory/keys.py KeyLayout.user_keys(): all share the
 -- user's hash tag, so the keys derived from them below live in the same cluster slot.
 -- Conversation '0' is the legacy one (data from before conversations): its timeline and
 -- summary are the old per-user keys; every other conversation's keys add ':<id>' (the rule
@@ -10,8 +10,11 @@
 -- after Redis has already dropped the hash.
 local SETTINGS, EXPIRY, CONVS, PINNED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local TIMELINE_BASE, RECORD_BASE, SUMMARY_BASE = KEYS[5], KEYS[6], KEYS[7]
-local REQUEST_LOG, TOKEN_BUDGET, ROWS = KEYS[8], KEYS[9], KEYS[10]
+local REQUEST_LOG, TOKEN_BUDGET, ROWS, LISTING = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local LEGACY = '0'
+-- LISTING scores: a pinned row ranks above every unpinned one (last-active ms stay far below
+-- 2^44 ms, the year 2527) and the head above all.
+local PIN_RANK, HEAD_RANK = 17592186044416, '+inf'
 local TITLE_BYTES, TITLE_WORDS, ADOPT_TITLE_SCAN = 60, 8, 10
 
 local function now_ms()
@@ -38,22 +41,70 @@ local function summary_of(cid)
   return conv_key(SUMMARY_BASE, cid)
 end
 
--- Rewrite one conversation's row in ROWS from its record, timeline and place in the list
--- ('<id>|<messages>|<created s>|<last active s>|<title source>|<title>', times to the ms),
--- or drop it when the conversation has no record. Every script that changes any of those
--- calls it, so the list reads a page of rows with one HMGET. Returns the row, or false.
+-- Rewrite one conversation's row from its record, timeline, last-active time and pin
+-- ('<id>|<messages>|<created s>|<last active s>|<pinned 0/1>|<title source>|<title>', times
+-- to the ms) in ROWS (the row by id) and LISTING (the rows in list order), or drop it when
+-- the conversation has no record. Every script that changes any of those calls it, so a page
+-- of the list is one native ZREVRANGE of LISTING. Returns the row, or false.
 local function refresh_row(cid)
+  local old = redis.call('HGET', ROWS, cid)
   local record = redis.call('HMGET', record_of(cid), 'title', 'title_source', 'created_ms')
   if not record[3] then
-    redis.call('HDEL', ROWS, cid)
+    if old then
+      redis.call('HDEL', ROWS, cid)
+      redis.call('ZREM', LISTING, old)
+    end
     return false
   end
   local created = tonumber(record[3])
   local last = tonumber(redis.call('ZSCORE', CONVS, cid)) or created
-  local row = string.format('%s|%d|%.3f|%.3f|%s|%s', cid, redis.call('ZCARD', timeline_of(cid)),
-    created / 1000, math.floor(last) / 1000, record[2] or '', record[1] or '')
-  redis.call('HSET', ROWS, cid, row)
+  local pinned_at, rank, pinned = redis.call('ZSCORE', PINNED, cid), last, 0
+  if pinned_at then
+    rank, pinned = PIN_RANK + tonumber(pinned_at), 1
+  end
+  local row = string.format('%s|%d|%.3f|%.3f|%d|%s|%s', cid,
+    redis.call('ZCARD', timeline_of(cid)), created / 1000, math.floor(last) / 1000, pinned,
+    record[2] or '', record[1] or '')
+  if old ~= row then
+    if old then
+      redis.call('ZREM', LISTING, old)
+    end
+    redis.call('HSET', ROWS, cid, row)
+  end
+  redis.call('ZADD', LISTING, rank, row)
   return row
+end
+
+-- LISTING's head ('#|<conversations>|<ms the next message expires, or empty>', ranked above
+-- every row) tells a reader of a page that it holds every conversation and whether any
+-- message is due to be pruned first. It stands only while LISTING has exactly one row per
+-- conversation: data from before LISTING, or anything out of step, leaves no head, and the
+-- list script then rebuilds the rows. Called by every script that changes the number of
+-- conversations or the expiry set.
+local function refresh_head()
+  local total = redis.call('ZCARD', CONVS)
+  local top = redis.call('ZREVRANGE', LISTING, 0, 0, 'WITHSCORES')
+  local head = false
+  if top[2] == 'inf' then
+    head = top[1]
+  end
+  local rows = redis.call('ZCARD', LISTING)
+  if head then
+    rows = rows - 1
+  end
+  local wanted = false
+  if total > 0 and rows == total then
+    local next_expiry = redis.call('ZRANGE', EXPIRY, 0, 0, 'WITHSCORES')[2]
+    wanted = string.format('#|%d|%s', total, next_expiry or '')
+  end
+  if head ~= wanted then
+    if head then
+      redis.call('ZREM', LISTING, head)
+    end
+    if wanted then
+      redis.call('ZADD', LISTING, HEAD_RANK, wanted)
+    end
+  end
 end
 
 local function message_bytes(key)
@@ -182,6 +233,7 @@ local function adopt(now)
     redis.call('HSET', SETTINGS, 'stored_messages', redis.call('ZCARD', TIMELINE_BASE))
   end
   refresh_row(LEGACY)
+  refresh_head()
 end
 
 -- Remove up to `batch` messages whose retention ran out; returns how many expired remain.
@@ -203,6 +255,7 @@ local function prune(now, batch)
   for cid in pairs(touched) do
     refresh_row(cid)
   end
+  refresh_head()
   add_bytes(-freed)
   add_messages(-removed)
   return redis.call('ZCOUNT', EXPIRY, '-inf', now)

@@ -27,7 +27,7 @@ if op == 'erase' then
     return {0}
   end
   redis.call('DEL', SETTINGS, EXPIRY, CONVS, PINNED, SUMMARY_BASE, REQUEST_LOG, TOKEN_BUDGET,
-    ROWS)
+    ROWS, LISTING)
   return {1}
 end
 adopt(now_ms())
@@ -48,14 +48,17 @@ elseif op == 'auto' then
     changed = 0
   end
 elseif ARGV[3] == '1' then
-  -- The newest pin goes first even when two land in the same millisecond.
+  -- The newest pin goes first even when two land in the same millisecond (whole ms, so the
+  -- order survives LISTING's far larger pinned ranks).
   local pinned_at = now_ms()
   local newest = tonumber(redis.call('ZREVRANGE', PINNED, 0, 0, 'WITHSCORES')[2] or '0')
   if newest >= pinned_at and redis.call('ZSCORE', PINNED, cid) == false then
-    pinned_at = newest + 0.001
+    pinned_at = math.floor(newest) + 1
   end
   redis.call('ZADD', PINNED, pinned_at, cid)
+  refresh_row(cid)
 else
   redis.call('ZREM', PINNED, cid)
+  refresh_row(cid)
 end
 return {changed, info_row(cid)}

@@ -24,6 +24,7 @@ if #keys > 0 then
   redis.call('ZREM', timeline, unpack(keys))
   redis.call('DEL', unpack(keys))
   refresh_row(cid)
+  refresh_head()
 end
 add_bytes(-freed)
 add_messages(-#keys)

@@ -44,6 +44,7 @@ for i = 1, #rows, 2 do
     redis.call('ZADD', EXPIRY, expire_at, expiry_member(cid, key, bytes))
   end
 end
+refresh_head()
 if #rows < 2 * batch then
   return {ARGV[5], 0}
 end
