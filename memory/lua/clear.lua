@@ -49,8 +49,8 @@ if deleting and more == 0 then
   redis.call('DEL', record_of(cid), timeline, summary_of(cid))
   redis.call('ZREM', CONVS, cid)
   redis.call('ZREM', PINNED, cid)
-  refresh_row(cid)
-elseif #gone > 0 then
+end
+if #gone > 0 or (deleting and more == 0) then
   refresh_row(cid)
 end
 refresh_head()

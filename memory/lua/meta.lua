@@ -38,12 +38,10 @@ end
 local changed = 1
 if op == 'rename' then
   redis.call('HSET', record, 'title', ARGV[3], 'title_source', 'user')
-  refresh_row(cid)
 elseif op == 'auto' then
   local current = redis.call('HGET', record, 'title_source') or ''
   if current == '' or (current == 'words' and ARGV[4] == 'model') then
     redis.call('HSET', record, 'title', ARGV[3], 'title_source', ARGV[4])
-    refresh_row(cid)
   else
     changed = 0
   end
@@ -56,9 +54,10 @@ elseif ARGV[3] == '1' then
     pinned_at = math.floor(newest) + 1
   end
   redis.call('ZADD', PINNED, pinned_at, cid)
-  refresh_row(cid)
 else
   redis.call('ZREM', PINNED, cid)
+end
+if changed == 1 then
   refresh_row(cid)
 end
 return {changed, info_row(cid)}
