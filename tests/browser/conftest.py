@@ -4,6 +4,7 @@ its pages in artifacts/browser/ (pyproject.toml's addopts)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator, Mapping
@@ -25,6 +26,7 @@ from tests.browser.harness import (
     StartApp,
     StreamlitPage,
 )
+from tests.support.identity_proxy import IdentityProxy
 from tests.support.openai_server import ChatCompletionsServer
 
 expect.set_options(timeout=15_000)
@@ -75,16 +77,21 @@ def start_app(
 
 
 @pytest.fixture
-def open_page(new_context: CreateContextCallback) -> OpenPage:
-    """Opens the app in a fresh browser context (its own cookies, its own Streamlit session)."""
+def open_page(new_context: CreateContextCallback) -> Iterator[OpenPage]:
+    """Opens the app in a fresh browser context (its own cookies, its own Streamlit session).
+    With `headers`, through a front end that signs every connection in with them, as App
+    Service Authentication does."""
+    with contextlib.ExitStack() as proxies:
 
-    def open_(app: AppServer, headers: Mapping[str, str] | None = None) -> StreamlitPage:
-        context = new_context(extra_http_headers=dict(headers) if headers else None)
-        page = StreamlitPage(context.new_page(), app.url)
-        page.open()
-        return page
+        def open_(app: AppServer, headers: Mapping[str, str] | None = None) -> StreamlitPage:
+            url = app.url
+            if headers:
+                url = proxies.enter_context(IdentityProxy(app.streamlit.port, headers)).url
+            page = StreamlitPage(new_context().new_page(), url)
+            page.open()
+            return page
 
-    return open_
+        yield open_
 
 
 @pytest.fixture(scope="module")
