@@ -16,10 +16,10 @@ from streamlit.testing.v1.element_tree import DownloadButton
 
 from chatbot.identity import EASYAUTH_HEADERS
 from chatbot.presets import DEFAULT_PRESET, load_presets
-from chatbot.your_data import FOUND_HERE
 from memory import ChatMemory, Message, Role, new_conversation_id
 from memory.keys import user_tag
 from memory.portable import export_json
+from ui.chat import FOUND_HERE
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SUPPORT = Path(__file__).resolve().parent / "support"

@@ -1,0 +1,396 @@
+"""One chat turn, with no Streamlit: admit under the user's limits, store the prompt, build the
+request, stream the reply, store it, settle, each step ending in a typed outcome.
+
+    turn = ChatTurn(services, request, conversation)
+    started = turn.start()            # Started, or Refused / Failed / OutcomeUnknown
+    for chunk in turn.stream(): ...   # the reply as it arrives (a model failure ends it)
+    outcome = turn.finish()           # Stored, Failed or OutcomeUnknown
+    problem = turn.update_summary()   # after a stored reply only
+    turn.stop()                       # instead of finish, when the reader goes away: Stopped
+
+The page only renders outcomes. What talks to Redis sits in two places, `_begin` (admit,
+remove what an edit or regenerate replaces, store the prompt, read the request's window) and
+`_finish` (settle the reservation, store the reply), so each can become one script call.
+
+A prompt's id is fixed before the first attempt and kept with an unsent draft, so sending it
+again after an unknown outcome can never store it twice. An edit or regenerate names what it
+replaces (`replace_from`) and the newest message the page showed (`expect_last_seq`): when the
+conversation has moved on since (another tab, a reply that arrived), nothing is removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from chatbot.budget import PlannedRequest
+from chatbot.conversation_list import awaits_title, title_after_first_reply
+from chatbot.llm import TOO_LONG, ModelError, Reply
+from memory import (
+    ChatMemoryError,
+    Conversation,
+    InvalidInput,
+    Message,
+    Role,
+    StorageUnavailable,
+    WriteOutcomeUnknown,
+    new_message_id,
+)
+from memory.limits import LimitExceeded, Reservation
+
+if TYPE_CHECKING:
+    from chatbot.services import Services
+
+# An over-long prompt is kept whole to edit when it is at most this many times the limit; a
+# longer one keeps only what could be sent (a session never holds megabytes of draft).
+DRAFT_KEEP_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A prompt that was not stored (too long, refused, or storage down), kept to resend.
+
+    `message_id` was fixed before the first attempt to store it, so sending it again can never
+    store it twice; `outcome_unknown`: storage did not answer, so it may have been saved.
+    `conversation_id`: where it was typed; it shows (and is sent) only there ("" where the
+    page could not tell: it shows in any)."""
+
+    user_id: str
+    text: str
+    message_id: str = field(default_factory=new_message_id)
+    outcome_unknown: bool = False
+    conversation_id: str = ""
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """What a user asked for: store `prompt` (None: answer the stored last prompt) and stream
+    the reply. `replace_from`: an edit or regenerate replaces the messages from this seq on,
+    only while the conversation's newest message is `expect_last_seq`."""
+
+    user_id: str
+    prompt: str | None
+    message_id: str | None = None  # a resent draft's id, so it is stored at most once
+    replace_from: int | None = None
+    expect_last_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    """Admitted, the prompt (if any) stored, the request built: the model is asked next."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Nothing was sent to the model and nothing removed; the prompt, if any, is kept."""
+
+    reason: str
+    draft: Draft | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The prompt is stored but has no reply (the model failed, or a limit refused the
+    request, or the reply could not be stored); Retry can ask again."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class OutcomeUnknown:
+    """Storage did not answer in time: the prompt (`draft`) or the reply may be saved."""
+
+    reason: str
+    draft: Draft | None = None
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The reader went away mid-reply: nothing of it was stored."""
+
+    produced: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    reply: Message
+
+
+Outcome = Started | Refused | Failed | OutcomeUnknown | Stopped | Stored
+
+
+def keepable(prompt: str, limit: int) -> str:
+    """What of an unsent prompt the page keeps: all of it, unless far past the limit."""
+    return prompt if len(prompt) <= DRAFT_KEEP_FACTOR * limit else prompt[:limit]
+
+
+def storage_refusal(error: ChatMemoryError) -> str:
+    if isinstance(error, WriteOutcomeUnknown):
+        return (
+            "Storage did not answer in time, so your message may not have been saved. It is "
+            "kept below; sending it again cannot store it twice."
+        )
+    if isinstance(error, StorageUnavailable):
+        return (
+            "Storage is unavailable, so your message was NOT saved or sent. "
+            "It is kept below: send it again when storage is back."
+        )
+    return f"Your message was NOT saved or sent: {error}"
+
+
+def replace_refusal(error: ChatMemoryError, prompt: str | None) -> str:
+    """Why an edit or regenerate removed nothing (the check runs in the removing script)."""
+    if prompt is None:
+        return f"Regenerating the reply failed: {error}"
+    if isinstance(error, InvalidInput):
+        return f"{error} Your edited message was not sent; it is kept below."
+    return f"{error} Your edited message was not sent and nothing was removed; it is kept below."
+
+
+def reply_refusal(error: ChatMemoryError) -> str:
+    """Why a stored prompt got no model request (a retry or regenerate refused)."""
+    return str(error) if isinstance(error, LimitExceeded) else f"No reply was requested: {error}"
+
+
+def reply_not_stored(error: ChatMemoryError) -> Failed | OutcomeUnknown:
+    if isinstance(error, WriteOutcomeUnknown):
+        return OutcomeUnknown(
+            "The reply arrived but storage did not answer in time: it may not have been saved."
+        )
+    if isinstance(error, StorageUnavailable):
+        return Failed("The reply arrived but storage became unavailable, so it was not saved.")
+    return Failed(f"The reply was not saved: {error}")
+
+
+def tokens_used_on_failure(reply: Reply | None, planned: PlannedRequest) -> int:
+    """What a failed model call counts against the limits: nothing (the server bills a request
+    that fails before its usage chunk as the caller's loss, not the user's)."""
+    return 0
+
+
+class ChatTurn:
+    """One turn of `request.user_id` in the open `conversation` (as this page run read it:
+    the admission estimate and the title decision come from it, with no second read)."""
+
+    def __init__(
+        self, services: Services, request: TurnRequest, conversation: Conversation
+    ) -> None:
+        if request.prompt is not None and request.message_id is None:
+            request = replace(request, message_id=new_message_id())  # fixed before any attempt
+        self._services = services
+        self._request = request
+        self._conversation = conversation
+        self._needs_title = awaits_title(conversation)
+        self._reservation: Reservation | None = None
+        self._planned: PlannedRequest | None = None
+        self._reply: Reply | None = None
+        self._chunks: Generator[str, None, None] | None = None
+        self._failure: str | None = None
+        self._reply_id = new_message_id()
+        self.prompt_stored = False  # this turn's prompt is in the conversation now
+
+    @property
+    def user_id(self) -> str:
+        return self._request.user_id
+
+    @property
+    def conversation_id(self) -> str:
+        return self._conversation.conversation_id
+
+    def draft(self) -> Draft | None:
+        """The turn's prompt as a draft to keep, with its id."""
+        prompt, message_id = self._request.prompt, self._request.message_id
+        if prompt is None or message_id is None:
+            return None
+        limit = self._services.max_prompt_chars
+        return Draft(self.user_id, keepable(prompt, limit), message_id, False, self.conversation_id)
+
+    # --- start: admit, replace, store the prompt, build the request ------------------------
+
+    def start(self) -> Started | Refused | Failed | OutcomeUnknown:
+        """Everything before the model is called; only Started calls it."""
+        prompt = self._request.prompt
+        refusal = self._check_prompt(prompt) if prompt is not None else None
+        if refusal is not None:
+            return refusal
+        admitted = self._admit()
+        if not isinstance(admitted, Reservation):
+            return admitted
+        self._reservation = admitted
+        began = self._begin()
+        if not isinstance(began, PlannedRequest):
+            self._settle(0)
+            return began
+        if not began.messages or began.messages[-1].role is not Role.USER:
+            self._settle(0)
+            return Failed(TOO_LONG)
+        self._planned = began
+        return Started()
+
+    def _check_prompt(self, prompt: str) -> Refused | None:
+        """A prompt that can never be sent: empty, past the length limit, or past what the
+        model's context holds. Nothing is stored or counted."""
+        services, draft = self._services, self.draft()
+        if not prompt.strip():
+            return Refused("Your message is empty; nothing was sent.")
+        limit = services.max_prompt_chars
+        if len(prompt) > limit and draft is not None:
+            kept = "" if draft.text == prompt else f" Only its first {limit:,} characters are kept."
+            return Refused(
+                f"Your message has {len(prompt):,} characters; the limit is {limit:,}. Nothing "
+                f"was sent or stored.{kept}",
+                draft,
+            )
+        too_big = services.context.budget.oversized_prompt(
+            self._prompt_tokens(prompt), self._conversation.window.system.token_count
+        )
+        return Refused(too_big, draft) if too_big else None
+
+    def _prompt_tokens(self, prompt: str) -> int:
+        return self._services.memory.token_counter.count_message(Role.USER.value, prompt)
+
+    def _admit(self) -> Reservation | Refused | Failed:
+        """The user's limits admit one model request (a write: a Redis that could not store
+        the reply refuses it here, before anything is removed or stored, and before the model
+        is called and paid for)."""
+        request, window = self._request, self._conversation.window
+        prompt_tokens = self._prompt_tokens(request.prompt) if request.prompt is not None else 0
+        estimate = window.token_count + prompt_tokens
+        try:
+            return self._services.admit(self.user_id, estimate)
+        except ChatMemoryError as error:  # LimitExceeded included
+            if request.prompt is None and request.replace_from is None:
+                return Failed(reply_refusal(error))  # Retry: the prompt stays unanswered
+            if request.prompt is None:
+                return Refused(f"Regenerating the reply failed: {reply_refusal(error)}")
+            if isinstance(error, LimitExceeded):
+                reason = f"{error} Your message was not sent; it is kept below."
+                return Refused(reason, self.draft())
+            return Refused(storage_refusal(error), self.draft())
+
+    def _begin(self) -> PlannedRequest | Refused | Failed | OutcomeUnknown:
+        """Remove what is replaced (only if it is still what the page showed), store the
+        prompt exactly once by its id, and read the request's window and summary."""
+        request, memory = self._request, self._services.memory
+        try:
+            if request.replace_from is not None:
+                memory.remove_last(
+                    self.user_id,
+                    self.conversation_id,
+                    request.replace_from,
+                    expect_last_seq=request.expect_last_seq,
+                )
+            if request.prompt is not None:
+                memory.append(
+                    self.user_id,
+                    Role.USER,
+                    request.prompt,
+                    message_id=request.message_id,
+                    conversation_id=self.conversation_id,
+                )
+                self.prompt_stored = True
+        except ChatMemoryError as error:
+            return self._not_stored(error)
+        try:
+            return self._services.context.next_request(
+                self.user_id, self.conversation_id, self._conversation.window_size
+            )
+        except ChatMemoryError as error:  # the prompt is stored: Retry asks again
+            return Failed(reply_refusal(error))
+
+    def _not_stored(self, error: ChatMemoryError) -> Refused | OutcomeUnknown:
+        """Removing or storing failed: nothing changed (or, unknown, the prompt may be in)."""
+        prompt, draft = self._request.prompt, self.draft()
+        if draft is not None and isinstance(error, WriteOutcomeUnknown):
+            return OutcomeUnknown(storage_refusal(error), replace(draft, outcome_unknown=True))
+        if prompt is None and isinstance(error, StorageUnavailable):
+            return Refused(f"Regenerating the reply failed: storage unavailable ({error}).")
+        if isinstance(error, StorageUnavailable) or self._request.replace_from is None:
+            return Refused(storage_refusal(error), draft)
+        return Refused(replace_refusal(error, prompt), draft)
+
+    # --- the reply -------------------------------------------------------------------------
+
+    def stream(self) -> Iterator[str]:
+        """The reply's text as it arrives; a model failure ends it (finish() says why)."""
+        if self._chunks is None:
+            self._chunks = self._model_chunks()
+        return self._chunks
+
+    def _model_chunks(self) -> Generator[str, None, None]:
+        if self._planned is None:
+            raise RuntimeError("stream() before a successful start()")
+        try:
+            self._reply = self._services.model.stream(self._planned.as_openai())
+            yield from self._reply
+        except ModelError as error:
+            self._failure = str(error)
+
+    def stop(self) -> Stopped:
+        """The reader went away mid-reply (Stop, another action, a closed tab): the model
+        stream is closed, and what it used so far (the prompt and what was produced) is
+        counted; nothing is stored."""
+        if self._chunks is not None:
+            self._chunks.close()
+        produced = self._reply.text if self._reply is not None else ""
+        if self._planned is not None:
+            asked = self._reply is not None
+            self._settle(self._planned.token_count + self._count(produced) if asked else 0)
+        return Stopped(produced)
+
+    def finish(self) -> Stored | Failed | OutcomeUnknown:
+        """After the stream ended: a failure says why; a complete reply is stored (and the
+        conversation's first reply asks for its title)."""
+        planned = self._planned
+        if planned is None or self._reply is None or self._failure is not None:
+            self._settle(tokens_used_on_failure(self._reply, planned) if planned else 0)
+            return Failed(self._failure or "The model sent no reply.")
+        stored = self._finish(planned, self._reply)
+        if isinstance(stored, Stored) and self._needs_title:
+            title_after_first_reply(
+                self._services,
+                self.user_id,
+                self.conversation_id,
+                planned.messages[-1].content,
+                stored.reply.content,
+            )
+        return stored
+
+    def _finish(self, planned: PlannedRequest, reply: Reply) -> Stored | Failed | OutcomeUnknown:
+        """Settle the reservation to what the reply used, then store it once by its id."""
+        usage = self._services.context.usage_of(reply, planned)
+        self._settle(usage.total_tokens if usage else planned.token_count + self._count(reply.text))
+        try:
+            message = self._services.memory.append(
+                self.user_id,
+                Role.ASSISTANT,
+                reply.text,
+                usage=usage,
+                message_id=self._reply_id,
+                conversation_id=self.conversation_id,
+            )
+        except ChatMemoryError as error:
+            return reply_not_stored(error)
+        return Stored(message)
+
+    def update_summary(self) -> str | None:
+        """With the summary on, fold what left the window into it; what went wrong, if
+        anything. Call after a stored reply only (never before the reply is safe)."""
+        try:
+            return self._services.context.fold_summary(
+                self.user_id, self.conversation_id, self._conversation.window_size
+            )
+        except StorageUnavailable as error:
+            return f"Updating the summary failed: storage unavailable ({error})."
+        except ChatMemoryError as error:
+            return f"Updating the summary failed: {error}"
+
+    def _count(self, text: str) -> int:
+        return self._services.memory.token_counter.count_text(text)
+
+    def _settle(self, used_tokens: int) -> None:
+        """Once per turn: the reservation becomes what was really used."""
+        if self._reservation is not None:
+            self._services.settle(self._reservation, used_tokens)
+            self._reservation = None
