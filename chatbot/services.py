@@ -157,6 +157,22 @@ def check_demo_storage(env: Environment, mode: AuthMode) -> None:
         )
 
 
+def storage_limits(env: Environment) -> StorageLimits:
+    return StorageLimits(
+        max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
+        max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
+    )
+
+
+def build_model(
+    config: ModelConfig, counter: TokenCounter, credential: TokenCredential | None
+) -> ChatModel:
+    """The configured model, or the offline responder when none is."""
+    if config.provider is Provider.OFFLINE:
+        return OfflineChatModel(counter=counter)
+    return OpenAIChatModel(config, create_openai_client(config, credential))
+
+
 def build_services(env: Environment) -> Services:
     auth = AuthSettings(
         mode=AuthMode.parse(env.get("AUTH_MODE")),
@@ -167,33 +183,24 @@ def build_services(env: Environment) -> Services:
     check_demo_storage(env, auth.mode)
     model_config = ModelConfig.from_env(env)
     redis_target = resolve_redis_target(env)
-    credential: TokenCredential | None = None
-    if model_config.keyless or redis_target.uses_entra_id:
-        credential = create_azure_credential(env)
+    keyless = model_config.keyless or redis_target.uses_entra_id
+    credential = create_azure_credential(env) if keyless else None
     credential_provider = (
         create_entra_credential_provider(credential)
         if redis_target.uses_entra_id and credential is not None
         else None
     )
-    presets = load_presets()
+    presets, index_name = load_presets(), env.get("CHAT_INDEX_NAME")
     counter = TokenCounter(model_config.tokenizer_model, model_config.encoding)
     client = create_client(redis_target, credential_provider)
-    index_name = env.get("CHAT_INDEX_NAME")
     memory = ChatMemory(
         client,
         default_system=presets[DEFAULT_PRESET].instruction(),
         index_name=index_name,
         token_counter=counter,
-        limits=StorageLimits(
-            max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
-            max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
-        ),
+        limits=storage_limits(env),
     )
-    model: ChatModel
-    if model_config.provider is Provider.OFFLINE:
-        model = OfflineChatModel(counter=counter)
-    else:
-        model = OpenAIChatModel(model_config, create_openai_client(model_config, credential))
+    model = build_model(model_config, counter, credential)
     return Services(
         memory=memory,
         model=model,

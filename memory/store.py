@@ -349,10 +349,40 @@ class ChatMemory:
         created_ms = _validate_created_at(created_at)
         token_count = self._tokens.count_message(checked_role.value, content)
         metadata = usage.as_metadata() if usage is not None else ""
-        counted = usage if created_at is None else None
         key = self._layout.message_key(tag, message_id)
-        args = [
-            checked_role.value,
+        args = self._append_args(
+            user_id, checked_role, content, cid, token_count, metadata, key, created_ms,
+            usage if created_at is None else None,
+        )  # fmt: skip
+        _, seq, stored_ms, _, registered = self._append_pruned(tag, key, args)
+        if not int(registered):
+            self._register(tag, int(stored_ms))
+        return Message(
+            role=checked_role,
+            content=content,
+            seq=int(seq),
+            created_at=int(stored_ms) / 1000,
+            token_count=token_count,
+            metadata=metadata,
+            key=key,
+        )
+
+    def _append_args(
+        self,
+        user_id: str,
+        role: Role,
+        content: str,
+        cid: str,
+        token_count: int,
+        metadata: str,
+        key: str,
+        created_ms: int | None,
+        counted: Usage | None,
+    ) -> list[Any]:
+        """append.lua's ARGV; `counted`: usage added to the user's totals (not an import's)."""
+        tag = user_tag(user_id)
+        return [
+            role.value,
             content,
             conversation_tag(tag, cid),
             token_count,
@@ -369,6 +399,9 @@ class ChatMemory:
             tag,
             "" if created_ms is None else created_ms,
         ]
+
+    def _append_pruned(self, tag: str, key: str, args: list[Any]) -> list[Any]:
+        """append.lua's reply; pruned and run again when it asks; a cap reached raises."""
         self._ensure_index()
         result = self._append_once(tag, key, args)
         if result[0] == "prune":
@@ -376,18 +409,7 @@ class ChatMemory:
             result = self._append_once(tag, key, args)
         if result[0] == "limit":
             raise _limit_reached(str(result[1]), int(result[3]))
-        _, seq, stored_ms, _, registered = result
-        if not int(registered):
-            self._register(tag, int(stored_ms))
-        return Message(
-            role=checked_role,
-            content=content,
-            seq=int(seq),
-            created_at=int(stored_ms) / 1000,
-            token_count=token_count,
-            metadata=metadata,
-            key=key,
-        )
+        return result
 
     def _append_once(self, tag: str, key: str, args: list[Any]) -> list[Any]:
         try:
