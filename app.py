@@ -8,7 +8,6 @@ runs this file as `__main__`; importing it (a test) runs nothing.
 from __future__ import annotations
 
 import streamlit as st
-from dotenv import load_dotenv
 
 from memory import ChatMemoryError
 from ui import chat, editing, frame, identity, state, turn_view
@@ -16,7 +15,6 @@ from ui.sidebar import sidebar
 
 
 def main() -> None:
-    load_dotenv(override=False)
     frame.configure_page()
     services = frame.services_or_stop()
     turn = state.waiting_turn()

@@ -7,6 +7,7 @@ from typing import NoReturn
 
 import streamlit as st
 import streamlit.components.v1 as components
+from dotenv import load_dotenv
 
 from chatbot.config import ConfigError, Environment
 from chatbot.llm import Provider
@@ -32,6 +33,9 @@ def configure_page() -> None:
 
 @st.cache_resource(show_spinner="Connecting to Redis…")
 def _services() -> Services:
+    """Once per process: `.env` read (it never overrides the environment; finding it walks
+    the file system, so not on every run), telemetry, then everything built."""
+    load_dotenv(override=False)
     configure_telemetry(Environment.current())
     return build_services(Environment.current())
 
