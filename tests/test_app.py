@@ -17,14 +17,17 @@ from tests.support.conversations import SEEDED, opened_count, opened_messages
 from tests.support.delay_proxy import DelayProxy
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.support.tokens import count_request_tokens, count_text_tokens
+from ui.sidebar import SETTINGS_KEY
 from ui.state import widget_key
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PRESETS = load_presets()
 
 
-def start_app() -> AppTest:
+def start_app(settings: bool = True) -> AppTest:
+    """The page, with its settings panel open (closed, it builds none of its controls)."""
     app = AppTest.from_file(APP, default_timeout=30)
+    app.session_state[SETTINGS_KEY] = settings
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app

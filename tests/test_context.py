@@ -46,6 +46,10 @@ def say(app, text: str) -> None:
     assert not app.error, app.error[0].value
 
 
+def summary_toggle(app):
+    return next(t for t in app.sidebar.toggle if t.label == "Rolling summary")
+
+
 def metric(app) -> str:
     return str(next(m for m in app.sidebar.metric if m.label == "Chat history tokens").value)
 
@@ -86,7 +90,7 @@ def test_early_facts_reach_the_model_through_the_summary_and_nothing_is_deleted(
     small_model: ChatCompletionsServer, redis_client: redis.Redis, app_env: str
 ) -> None:
     app = start_app()
-    app.sidebar.toggle[0].set_value(True).run()
+    summary_toggle(app).set_value(True).run()
     say(app, "My name is Ada Lovelace and my cat is called Babbage.")
     for number in range(8):
         say(app, f"Message {number}: let us talk about something else for a long while now.")
@@ -110,7 +114,7 @@ def test_offline_the_summary_is_extractive_and_labelled(
     monkeypatch.setenv("MODEL_CONTEXT_TOKENS", "1200")
     monkeypatch.setenv("LLM_MAX_TOKENS", "200")
     app = start_app()
-    app.sidebar.toggle[0].set_value(True).run()
+    summary_toggle(app).set_value(True).run()
     for number in range(6):
         say(app, f"Fact {number} is worth keeping. Filler words follow here.")
     state = SummaryStore(redis_client, app_env).state(

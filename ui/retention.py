@@ -46,18 +46,22 @@ def apply_retention(memory: ChatMemory, user_id: str, ttl: int | None) -> None:
         st.toast(f"Your messages are now {label}.")
 
 
-def expiry_status(memory: ChatMemory, user_id: str, conversation_id: str, shown: int) -> None:
+def expiry_status(
+    memory: ChatMemory, user_id: str, conversation_id: str, shown: int, countdown: bool = True
+) -> None:
     """Re-read on a timer (a fragment): the countdown moves, and the page reruns once messages
-    have expired (or arrived from another tab), so what is on screen is what Redis holds."""
+    have expired (or arrived from another tab), so what is on screen is what Redis holds.
+    Without `countdown` (settings closed) it only watches."""
     try:
         now = memory.conversation(user_id, conversation_id, window_size=0, page_size=0)
     except ChatMemoryError as error:
-        st.caption(f"Retention status unavailable: {error}")
+        if countdown:
+            st.caption(f"Retention status unavailable: {error}")
         return
     if now.total_messages != shown:
         st.rerun(scope="app")
     ttl, oldest = now.retention.ttl_seconds, now.retention.oldest_expires_in
-    if ttl is None:
+    if ttl is None or not countdown:
         return
     remaining = (
         f"oldest message expires in {format_duration(round(oldest))}"
@@ -68,6 +72,19 @@ def expiry_status(memory: ChatMemory, user_id: str, conversation_id: str, shown:
 
 
 live_expiry_status = st.fragment(run_every=1)(expiry_status)
+
+
+def watch_expiry(services: Services, identity: Identity, conversation: Conversation) -> None:
+    """With the settings closed, expired messages still leave the page as they expire."""
+    if conversation.ttl_seconds is not None:
+        with st.sidebar:
+            live_expiry_status(
+                services.memory,
+                identity.user_id,
+                conversation.conversation_id,
+                conversation.total_messages,
+                countdown=False,
+            )
 
 
 def retention_section(
