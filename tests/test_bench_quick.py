@@ -74,3 +74,19 @@ def test_quick_benchmark_shows_the_project_ahead_of_the_demo(
             assert not list(client.scan_iter(match=f"{name}:*", count=1000)), "left keys behind"
     finally:
         client.close()
+
+
+def test_the_rerun_benchmark_runs_both_pages_and_prints_their_ratio() -> None:
+    """`make bench-rerun` with a few rounds: both pages render their 50 messages (the bench
+    asserts it) and the ratio is printed; its own Redis is gone afterwards."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.ui_rerun", "--rounds", "3", "--profile"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert re.search(r"ratio app / minimal \(median\): \d+\.\d\dx", completed.stdout)
+    assert "messages (50 bubbles)" in completed.stdout
