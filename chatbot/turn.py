@@ -164,8 +164,9 @@ def reply_not_stored(error: ChatMemoryError) -> Failed | OutcomeUnknown:
 
 
 def tokens_used_on_failure(reply: Reply | None, planned: PlannedRequest) -> int:
-    """What a failed model call counts against the limits: nothing (the server bills a request
-    that fails before its usage chunk as the caller's loss, not the user's)."""
+    """What a failed model call counts against the user's limits: nothing, as before the turn
+    moved here (the reservation is released). The one place to change when a reply failing
+    mid-stream should count its prompt and what it produced."""
     return 0
 
 
