@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from statistics import median
+from typing import Any
 from unittest import mock
 
 from streamlit.runtime.scriptrunner.script_cache import ScriptCache
@@ -67,7 +68,7 @@ def profiled_runs(profile: cProfile.Profile, script: Path) -> Iterator[None]:
     """cProfile each run of `script` (AppTest runs the script on a thread of its own)."""
     run_script = ScriptRunner._run_script
 
-    def run(runner: ScriptRunner, *args: object, **kwargs: object) -> None:
+    def run(runner: ScriptRunner, *args: Any, **kwargs: Any) -> None:
         if Path(runner._main_script_path) != script:
             run_script(runner, *args, **kwargs)
             return

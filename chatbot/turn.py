@@ -30,7 +30,6 @@ from chatbot.llm import TOO_LONG, ModelError, Reply
 from memory import (
     ChatMemoryError,
     Conversation,
-    InvalidInput,
     Message,
     Role,
     StorageUnavailable,
@@ -140,12 +139,12 @@ def storage_refusal(error: ChatMemoryError) -> str:
 
 
 def replace_refusal(error: ChatMemoryError, prompt: str | None) -> str:
-    """Why an edit or regenerate removed nothing (the check runs in the removing script)."""
+    """Why an edit or regenerate removed nothing (StaleTarget: the conversation changed since
+    the page showed it; InvalidInput: more than a last exchange; both say nothing was
+    removed)."""
     if prompt is None:
         return f"Regenerating the reply failed: {error}"
-    if isinstance(error, InvalidInput):
-        return f"{error} Your edited message was not sent; it is kept below."
-    return f"{error} Your edited message was not sent and nothing was removed; it is kept below."
+    return f"{error} Your edited message was not sent; it is kept below."
 
 
 def reply_refusal(error: ChatMemoryError) -> str:

@@ -42,26 +42,27 @@ def page_state_uses(tree: ast.Module) -> list[int]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Attribute) and node.attr in PAGE_STATE
     ]
-    lines += [
-        node.lineno
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-        and any(alias.name in PAGE_STATE for alias in node.names)
-    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and {alias.name for alias in node.names} & PAGE_STATE:
+            lines.append(node.lineno)
     return sorted(lines)
 
 
+def imported_modules(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module:
+        return [node.module]
+    return []
+
+
 def streamlit_imports(tree: ast.Module) -> list[int]:
-    lines = []
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        if any(name == "streamlit" or name.startswith("streamlit.") for name in names):
-            lines.append(node.lineno)
-    return lines
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and any(m == "streamlit" or m.startswith("streamlit.") for m in imported_modules(node))
+    ]
 
 
 def long_functions(tree: ast.Module, limit: int = MAX_FUNCTION_LINES) -> list[str]:

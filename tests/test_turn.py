@@ -99,7 +99,9 @@ def test_a_prompt_is_stored_answered_stored_and_counted_as_used(
 
 def wait_for_the_title(services: Services, cid: str) -> None:
     deadline = time.monotonic() + 10
-    while services.memory.conversation(USER, cid).info.title_source != TitleSource.MODEL:
+    while getattr(services.memory.conversation(USER, cid).info, "title_source", "") != (
+        TitleSource.MODEL
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.05)
 

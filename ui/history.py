@@ -21,9 +21,8 @@ def clear_history(services: Services, user_id: str, conversation_id: str, newest
     """Clear the conversation, unless it changed since the question showed `newest`."""
     state.ask(None)
 
-    def clear() -> None:
+    def clear() -> None:  # its summary goes in the same script
         services.memory.clear(user_id, conversation_id, expect_last_seq=newest)
-        services.context.summaries.clear(user_id, conversation_id)
 
     if act(Place.HISTORY, "Clearing the conversation", clear):
         st.toast("The conversation was cleared.")
@@ -32,11 +31,7 @@ def clear_history(services: Services, user_id: str, conversation_id: str, newest
 def clear_all_history(services: Services, identity: Identity) -> None:
     state.ask(None)
 
-    def clear_all() -> None:
-        services.memory.clear_all()
-        services.context.summaries.clear_all()
-
-    if identity.is_admin and act(Place.HISTORY, "Clearing all history", clear_all):
+    if identity.is_admin and act(Place.HISTORY, "Clearing all history", services.memory.clear_all):
         st.toast("All history was cleared.")
 
 
