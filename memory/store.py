@@ -44,6 +44,7 @@ from memory.keys import (
     new_message_id,
     user_tag,
 )
+from memory.listing import conversation_info, conversation_list, listing_head
 from memory.models import (
     ContextWindow,
     Conversation,
@@ -514,10 +515,10 @@ class ChatMemory:
         tag = user_tag(user_id)
         _validate_limit(limit)
         page = cast(list[str], self._redis.zrevrange(self._layout.listing_key(tag), 0, limit))
-        total, next_expiry = _listing_head(page[0] if page else "")
+        total, next_expiry = listing_head(page[0] if page else "")
         if total < 0 or 0 < next_expiry <= time.time() * 1000:
             total, page = self._listing_from_script(tag, limit)
-        return _listed([row for row in page if row[0] != "#"][:limit], total)
+        return conversation_list(page, limit, total)
 
     def _listing_from_script(self, tag: str, limit: int) -> tuple[int, list[str]]:
         start = 0
@@ -567,7 +568,7 @@ class ChatMemory:
         changed, row = self._meta(keys=self._user_keys(tag), args=[op, cid, value, source])
         if not row:
             raise InvalidInput("There is no such conversation (it may have been deleted).")
-        return bool(int(changed)), _info(row)
+        return bool(int(changed)), conversation_info(row)
 
     @storage_errors
     def clear(
@@ -859,7 +860,7 @@ class ChatMemory:
                 replies=int(settings.get("usage_replies", 0)),
             ),
             conversation_id=cid,
-            info=_info(info) if info else None,
+            info=conversation_info(info) if info else None,
             last_seq=int(last_seq),
         )
 
@@ -962,44 +963,6 @@ _MESSAGE_FIELDS = (
 
 def _prune_only() -> list[Any]:
     return ["recent", 0, 0, 0, 0, WORK_BATCH, LEGACY_CONVERSATION_ID]
-
-
-def _info(row: list[Any]) -> ConversationInfo:
-    cid, title, source, created_ms, last_ms, count, pinned = row
-    return ConversationInfo(
-        id=str(cid),
-        title=str(title),
-        title_source=str(source),
-        created_at=int(float(created_ms)) / 1000,
-        last_active=int(float(last_ms)) / 1000,
-        message_count=int(count),
-        pinned=bool(int(pinned)),
-    )
-
-
-def _listing_head(head: str) -> tuple[int, float]:
-    """(conversations, ms the next message expires or 0) from the listing's head (common.lua
-    `refresh_head`); (-1, 0) when `head` is not one."""
-    if not head.startswith("#|"):
-        return -1, 0
-    _, total, next_expiry = head.split("|")
-    return int(total), float(next_expiry or 0)
-
-
-def _listed(rows: list[str], total: int) -> ConversationList:
-    """The listing's rows as common.lua `refresh_row` writes them (times in seconds). This is
-    most of the list's cost in Python: `_make` skips the named tuple's keyword-handling
-    `__new__` (~15% of the page)."""
-    pinned: list[ConversationInfo] = []
-    recent: list[ConversationInfo] = []
-    for row in rows:
-        cid, count, created, last, pin, source, title = row.split("|", 6)
-        is_pinned = pin == "1"
-        info = ConversationInfo._make(
-            (cid, title, source, float(created), float(last), int(count), is_pinned)
-        )
-        (pinned if is_pinned else recent).append(info)
-    return ConversationList(pinned=tuple(pinned), recent=tuple(recent), total=total)
 
 
 def _expected_seq(expect_last_seq: int | None) -> int | str:

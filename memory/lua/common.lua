@@ -308,20 +308,16 @@ local function begin(now, batch)
   return prune(now, batch)
 end
 
--- One conversation as the list shows it, or false when it has no record. The list passes
--- `last` (its score) and `pinned` (0/1), already read in bulk, to save two calls per row.
-local function info_row(cid, last, pinned)
-  local record = redis.call('HMGET', record_of(cid), 'title', 'title_source', 'created_ms')
-  if not record[3] then
-    return false
+-- One conversation as the list shows it (the row refresh_row writes; memory/listing.py parses
+-- it), or false when it has no record. A row missing (data from before LISTING) is written.
+local function row_of(cid)
+  local row = redis.call('HGET', ROWS, cid)
+  if row then
+    return row
   end
-  last = last or redis.call('ZSCORE', CONVS, cid) or record[3]
-  if pinned == nil then
-    pinned = 0
-    if redis.call('ZSCORE', PINNED, cid) then
-      pinned = 1
-    end
+  row = refresh_row(cid)
+  if row then
+    refresh_head()
   end
-  return {cid, record[1] or '', record[2] or '', record[3], last,
-    redis.call('ZCARD', timeline_of(cid)), pinned}
+  return row
 end
