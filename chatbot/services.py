@@ -55,14 +55,16 @@ class Services:
     # Local demo against a local Redis: error details and internals may show to anyone.
     local_only: bool = False
 
+    def policy_for(self, user_id: str) -> LimitPolicy:
+        """The user's limits (an admin's scaled by ADMIN_LIMIT_FACTOR)."""
+        factor = self.admin_limit_factor if user_id in self.auth.admin_users else 1
+        return self.limit_policy.scaled(factor)
+
     def admit(self, user_id: str, prompt_tokens: int) -> Reservation:
         """Admit one model request of the user, reserving its prompt plus the longest reply
         (raises memory.limits.LimitExceeded, or ChatMemoryError when Redis refuses writes)."""
-        factor = self.admin_limit_factor if user_id in self.auth.admin_users else 1
         return self.limits.acquire(
-            user_id,
-            prompt_tokens + self.context.budget.reply_tokens,
-            self.limit_policy.scaled(factor),
+            user_id, prompt_tokens + self.context.budget.reply_tokens, self.policy_for(user_id)
         )
 
     def settle(self, reservation: Reservation, used_tokens: int) -> None:

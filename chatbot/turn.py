@@ -8,9 +8,11 @@ request, stream the reply, store it, settle, each step ending in a typed outcome
     problem = turn.update_summary()   # after a stored reply only
     turn.stop()                       # instead of finish, when the reader goes away: Stopped
 
-The page only renders outcomes. What talks to Redis sits in two places, `_begin` (admit,
-remove what an edit or regenerate replaces, store the prompt, read the request's window) and
-`_finish` (settle the reservation, store the reply), so each can become one script call.
+The page only renders outcomes. Redis is two script calls a turn (titles and the summary
+apart): `ChatMemory.begin_turn` (admit under the limits, remove what an edit or regenerate
+replaces, store the prompt, read the request's window and summary) and
+`ChatMemory.finish_turn` (store the reply, settle the reservation), each all or nothing and
+exactly-once by its ids.
 
 A prompt's id is fixed before the first attempt and kept with an unsent draft, so sending it
 again after an unknown outcome can never store it twice. An edit or regenerate names what it
@@ -20,6 +22,7 @@ conversation has moved on since (another tab, a reply that arrived), nothing is 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -33,10 +36,11 @@ from memory import (
     Message,
     Role,
     StorageUnavailable,
+    TurnStart,
     WriteOutcomeUnknown,
     new_message_id,
 )
-from memory.limits import LimitExceeded, Reservation
+from memory.limits import LimitExceeded
 
 if TYPE_CHECKING:
     from chatbot.services import Services
@@ -138,17 +142,14 @@ def storage_refusal(error: ChatMemoryError) -> str:
     return f"Your message was NOT saved or sent: {error}"
 
 
-def replace_refusal(error: ChatMemoryError, prompt: str | None) -> str:
-    """Why an edit or regenerate removed nothing (StaleTarget: the conversation changed since
-    the page showed it; InvalidInput: more than a last exchange; both say nothing was
-    removed)."""
-    if prompt is None:
-        return f"Regenerating the reply failed: {error}"
+def replace_refusal(error: ChatMemoryError) -> str:
+    """Why an edit removed nothing (StaleTarget: the conversation changed since the page
+    showed it; InvalidInput: more than a last exchange; both say nothing was removed)."""
     return f"{error} Your edited message was not sent; it is kept below."
 
 
 def reply_refusal(error: ChatMemoryError) -> str:
-    """Why a stored prompt got no model request (a retry or regenerate refused)."""
+    """Why no model request was made for a stored prompt (a retry or regenerate refused)."""
     return str(error) if isinstance(error, LimitExceeded) else f"No reply was requested: {error}"
 
 
@@ -170,8 +171,8 @@ def tokens_used_on_failure(reply: Reply | None, planned: PlannedRequest) -> int:
 
 
 class ChatTurn:
-    """One turn of `request.user_id` in the open `conversation` (as this page run read it:
-    the admission estimate and the title decision come from it, with no second read)."""
+    """One turn of `request.user_id` in the open `conversation` (as this page run read it: the
+    title decision comes from it)."""
 
     def __init__(
         self, services: Services, request: TurnRequest, conversation: Conversation
@@ -182,13 +183,13 @@ class ChatTurn:
         self._request = request
         self._conversation = conversation
         self._needs_title = awaits_title(conversation)
-        self._reservation: Reservation | None = None
+        self._start: TurnStart | None = None  # begun: settle it once, whatever happens
         self._planned: PlannedRequest | None = None
         self._reply: Reply | None = None
         self._chunks: Generator[str, None, None] | None = None
         self._failure: str | None = None
-        self._reply_id = new_message_id()
         self.prompt_stored = False  # this turn's prompt is in the conversation now
+        self._summary_on = False
 
     @property
     def user_id(self) -> str:
@@ -214,18 +215,16 @@ class ChatTurn:
         refusal = self._check_prompt(prompt) if prompt is not None else None
         if refusal is not None:
             return refusal
-        admitted = self._admit()
-        if not isinstance(admitted, Reservation):
-            return admitted
-        self._reservation = admitted
-        began = self._begin()
-        if not isinstance(began, PlannedRequest):
-            self._settle(0)
-            return began
-        if not began.messages or began.messages[-1].role is not Role.USER:
+        begun = self._begin()
+        if not isinstance(begun, TurnStart):
+            return begun
+        self._start, self.prompt_stored = begun, prompt is not None
+        self._summary_on = begun.summary.enabled
+        planned = self._services.context.plan(begun.window, begun.summary)
+        if not planned.messages or planned.messages[-1].role is not Role.USER:
             self._settle(0)
             return Failed(TOO_LONG)
-        self._planned = began
+        self._planned = planned
         return Started()
 
     def _check_prompt(self, prompt: str) -> Refused | None:
@@ -242,73 +241,50 @@ class ChatTurn:
                 f"was sent or stored.{kept}",
                 draft,
             )
+        prompt_tokens = services.memory.token_counter.count_message(Role.USER.value, prompt)
         too_big = services.context.budget.oversized_prompt(
-            self._prompt_tokens(prompt), self._conversation.window.system.token_count
+            prompt_tokens, self._conversation.window.system.token_count
         )
         return Refused(too_big, draft) if too_big else None
 
-    def _prompt_tokens(self, prompt: str) -> int:
-        return self._services.memory.token_counter.count_message(Role.USER.value, prompt)
-
-    def _admit(self) -> Reservation | Refused | Failed:
-        """The user's limits admit one model request (a write: a Redis that could not store
-        the reply refuses it here, before anything is removed or stored, and before the model
-        is called and paid for)."""
-        request, window = self._request, self._conversation.window
-        prompt_tokens = self._prompt_tokens(request.prompt) if request.prompt is not None else 0
-        estimate = window.token_count + prompt_tokens
+    def _begin(self) -> TurnStart | Refused | Failed | OutcomeUnknown:
+        """One script: admit under the user's limits (a write: a Redis that could not store
+        the reply refuses here, before the model is called and paid for), remove what is
+        replaced (only if it is still what the page showed), store the prompt exactly once by
+        its id, and read the request's window and summary. Refused whole, or done whole."""
+        request, services = self._request, self._services
         try:
-            return self._services.admit(self.user_id, estimate)
-        except ChatMemoryError as error:  # LimitExceeded included
-            if request.prompt is None and request.replace_from is None:
-                return Failed(reply_refusal(error))  # Retry: the prompt stays unanswered
-            if request.prompt is None:
-                return Refused(f"Regenerating the reply failed: {reply_refusal(error)}")
-            if isinstance(error, LimitExceeded):
-                reason = f"{error} Your message was not sent; it is kept below."
-                return Refused(reason, self.draft())
-            return Refused(storage_refusal(error), self.draft())
-
-    def _begin(self) -> PlannedRequest | Refused | Failed | OutcomeUnknown:
-        """Remove what is replaced (only if it is still what the page showed), store the
-        prompt exactly once by its id, and read the request's window and summary."""
-        request, memory = self._request, self._services.memory
-        try:
-            if request.replace_from is not None:
-                memory.remove_last(
-                    self.user_id,
-                    self.conversation_id,
-                    request.replace_from,
-                    expect_last_seq=request.expect_last_seq,
-                )
-            if request.prompt is not None:
-                memory.append(
-                    self.user_id,
-                    Role.USER,
-                    request.prompt,
-                    message_id=request.message_id,
-                    conversation_id=self.conversation_id,
-                )
-                self.prompt_stored = True
-        except ChatMemoryError as error:
-            return self._not_stored(error)
-        try:
-            return self._services.context.next_request(
-                self.user_id, self.conversation_id, self._conversation.window_size
+            return services.memory.begin_turn(
+                self.user_id,
+                self.conversation_id,
+                policy=services.policy_for(self.user_id),
+                reply_tokens=services.context.budget.reply_tokens,
+                prompt=request.prompt,
+                message_id=request.message_id,
+                replace_from=request.replace_from,
+                expect_last_seq=request.expect_last_seq,
+                window_size=self._conversation.window_size,
             )
-        except ChatMemoryError as error:  # the prompt is stored: Retry asks again
-            return Failed(reply_refusal(error))
+        except ChatMemoryError as error:
+            return self._not_begun(error)
 
-    def _not_stored(self, error: ChatMemoryError) -> Refused | OutcomeUnknown:
-        """Removing or storing failed: nothing changed (or, unknown, the prompt may be in)."""
-        prompt, draft = self._request.prompt, self.draft()
+    def _not_begun(self, error: ChatMemoryError) -> Refused | Failed | OutcomeUnknown:
+        """Nothing changed (or, outcome unknown, the prompt may be in): why, with the prompt
+        kept. A Retry refused leaves its stored prompt unanswered (Failed)."""
+        request, draft = self._request, self.draft()
+        if request.prompt is None and request.replace_from is None:
+            return Failed(reply_refusal(error))
+        if request.prompt is None:
+            if isinstance(error, StorageUnavailable):
+                return Refused(f"Regenerating the reply failed: storage unavailable ({error}).")
+            return Refused(f"Regenerating the reply failed: {reply_refusal(error)}")
         if draft is not None and isinstance(error, WriteOutcomeUnknown):
             return OutcomeUnknown(storage_refusal(error), replace(draft, outcome_unknown=True))
-        if prompt is None and isinstance(error, StorageUnavailable):
-            return Refused(f"Regenerating the reply failed: storage unavailable ({error}).")
-        if isinstance(error, StorageUnavailable) or self._request.replace_from is None:
-            return Refused(storage_refusal(error), draft)
-        return Refused(replace_refusal(error, prompt), draft)
+        if isinstance(error, LimitExceeded):
+            return Refused(f"{error} Your message was not sent; it is kept below.", draft)
+        if request.replace_from is not None and not isinstance(error, StorageUnavailable):
+            return Refused(replace_refusal(error), draft)
+        return Refused(storage_refusal(error), draft)
 
     # --- the reply -------------------------------------------------------------------------
 
@@ -342,11 +318,11 @@ class ChatTurn:
     def finish(self) -> Stored | Failed | OutcomeUnknown:
         """After the stream ended: a failure says why; a complete reply is stored (and the
         conversation's first reply asks for its title)."""
-        planned = self._planned
-        if planned is None or self._reply is None or self._failure is not None:
-            self._settle(tokens_used_on_failure(self._reply, planned) if planned else 0)
+        planned, reply = self._planned, self._reply
+        if planned is None or reply is None or self._failure is not None:
+            self._settle(tokens_used_on_failure(reply, planned) if planned else 0)
             return Failed(self._failure or "The model sent no reply.")
-        stored = self._finish(planned, self._reply)
+        stored = self._finish(planned, reply)
         if isinstance(stored, Stored) and self._needs_title:
             title_after_first_reply(
                 self._services,
@@ -358,25 +334,27 @@ class ChatTurn:
         return stored
 
     def _finish(self, planned: PlannedRequest, reply: Reply) -> Stored | Failed | OutcomeUnknown:
-        """Settle the reservation to what the reply used, then store it once by its id."""
-        usage = self._services.context.usage_of(reply, planned)
-        self._settle(usage.total_tokens if usage else planned.token_count + self._count(reply.text))
+        """One script: store the reply once by the id begin_turn fixed, and settle the
+        reservation to what the reply used (what the server reported, else the app's count)."""
+        start, context = self._start, self._services.context
+        if start is None:
+            return Failed("The model sent no reply.")
+        usage = context.usage_of(reply, planned)
+        used = usage.total_tokens if usage else planned.token_count + self._count(reply.text)
         try:
-            message = self._services.memory.append(
-                self.user_id,
-                Role.ASSISTANT,
-                reply.text,
-                usage=usage,
-                message_id=self._reply_id,
-                conversation_id=self.conversation_id,
+            message = self._services.memory.finish_turn(
+                start, reply=reply.text, used_tokens=used, usage=usage
             )
         except ChatMemoryError as error:
             return reply_not_stored(error)
-        return Stored(message)
+        self._start = None  # settled
+        return Stored(message) if message is not None else Failed("The model sent no reply.")
 
     def update_summary(self) -> str | None:
         """With the summary on, fold what left the window into it; what went wrong, if
         anything. Call after a stored reply only (never before the reply is safe)."""
+        if not self._summary_on:
+            return None  # begin_turn read it: off, nothing to fold and nothing to read
         try:
             return self._services.context.fold_summary(
                 self.user_id, self.conversation_id, self._conversation.window_size
@@ -390,7 +368,9 @@ class ChatTurn:
         return self._services.memory.token_counter.count_text(text)
 
     def _settle(self, used_tokens: int) -> None:
-        """Once per turn: the reservation becomes what was really used."""
-        if self._reservation is not None:
-            self._services.settle(self._reservation, used_tokens)
-            self._reservation = None
+        """Once per turn, with no reply to store: the reservation becomes what was used (if
+        Redis refuses now, the larger reservation simply stands)."""
+        if self._start is not None:
+            with contextlib.suppress(ChatMemoryError):
+                self._services.memory.finish_turn(self._start, reply=None, used_tokens=used_tokens)
+            self._start = None

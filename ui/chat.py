@@ -9,11 +9,11 @@ import streamlit.components.v1 as components
 from streamlit.delta_generator import DeltaGenerator
 
 from chatbot.identity import Identity
-from chatbot.page_read import PageRead, read_page
+from chatbot.page_read import read_page
 from chatbot.services import Services
 from chatbot.turn import TurnRequest
 from chatbot.your_data import found_seq, messages_to_reach
-from memory import Conversation, InvalidInput, check_conversation_id, new_conversation_id
+from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
 from ui import state
 from ui.conversation_list import list_limit
 from ui.records import FoundMessage, Place
@@ -51,7 +51,7 @@ def page_key(user_id: str, conversation_id: str) -> str:
     return state.widget_key(f"page:{conversation_id}", user_id)
 
 
-def read(services: Services, identity: Identity, notice: DeltaGenerator) -> PageRead:
+def read(services: Services, identity: Identity, notice: DeltaGenerator) -> PageView:
     """What this render shows, read from Redis (raises ChatMemoryError)."""
     with notice:
         conversation_id = open_conversation_id(services, identity.user_id)

@@ -12,9 +12,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from chatbot.context_chart import context_chart
 from chatbot.formatting import request_line
 from chatbot.identity import Identity
-from chatbot.page_read import PageRead
 from chatbot.services import Services
-from memory import ChatMemory
+from memory import ChatMemory, PageView
 from memory.summary import SummaryState
 from ui import state
 from ui.feedback import act, show_error
@@ -39,21 +38,21 @@ def save_summary_setting(services: Services, user_id: str, key: str) -> None:
     )
 
 
-def fresh(services: Services, user_id: str, page: PageRead) -> PageRead:
+def fresh(services: Services, user_id: str, page: PageView) -> PageView:
     """The page's read, or, on a rerun of this section alone, a new one of what it shows."""
     run = get_script_run_ctx()
     if run is None or not run.fragment_ids_this_run:
         return page
     cid = page.conversation.conversation_id
-    return PageRead(
+    return PageView(
         services.memory.conversation(user_id, cid, page_size=0),
-        page.listing,
+        page.conversations,
         services.context.summaries.state(user_id, cid),
     )
 
 
 @st.fragment
-def context_section(services: Services, identity: Identity, page: PageRead, busy: bool) -> None:
+def context_section(services: Services, identity: Identity, page: PageView, busy: bool) -> None:
     """Called inside the sidebar."""
     page = fresh(services, identity.user_id, page)
     conversation, user = page.conversation, identity.user_id
@@ -75,7 +74,7 @@ def context_section(services: Services, identity: Identity, page: PageRead, busy
     summary_toggle(services, user, page.summary, busy)
 
 
-def request_tokens(services: Services, page: PageRead) -> None:
+def request_tokens(services: Services, page: PageView) -> None:
     """What a retry would send now: its tokens against the budget, message by message."""
     context, window = services.context, page.conversation.window
     request = context.plan(window, page.summary)

@@ -15,9 +15,15 @@ from chatbot.conversation_list import (
 )
 from chatbot.formatting import plain
 from chatbot.identity import Identity
-from chatbot.page_read import PageRead, newest_seq
 from chatbot.services import Services
-from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ConversationInfo, new_conversation_id
+from memory import (
+    MAX_WINDOW,
+    ChatMemory,
+    ChatMemoryError,
+    ConversationInfo,
+    PageView,
+    new_conversation_id,
+)
 from ui import state
 from ui.confirm import ask, confirm
 from ui.feedback import act, show_error
@@ -85,7 +91,7 @@ def delete(services: Services, user_id: str, info: ConversationInfo, newest: int
 
 
 def conversations_section(
-    services: Services, identity: Identity, page: PageRead, busy: bool
+    services: Services, identity: Identity, page: PageView, busy: bool
 ) -> None:
     bar = st.sidebar
     bar.subheader("Conversations")
@@ -96,7 +102,7 @@ def conversations_section(
     conversation = page.conversation
     if conversation.info is None:  # a New chat: listed once its first prompt is stored
         bar.button(f"💬 {NEW_CHAT}", key="conversation:new", type="primary", disabled=True)
-    entries = listed(page.listing)
+    entries = listed(page.conversations)
     for info in entries:
         bar.button(
             entry_label(info),
@@ -107,10 +113,10 @@ def conversations_section(
             disabled=busy,
         )
         bar.caption(activity_line(info))
-    if page.listing.total > len(entries):
+    if page.conversations.total > len(entries):
         key = state.widget_key("conversation_limit", identity.user_id)
         bar.button(
-            f"Show more ({page.listing.total - len(entries):,} more)",
+            f"Show more ({page.conversations.total - len(entries):,} more)",
             key="more_conversations",
             on_click=show_more,
             args=(key, list_limit(identity.user_id)),
@@ -120,7 +126,7 @@ def conversations_section(
 
 
 def open_conversation_controls(
-    services: Services, identity: Identity, page: PageRead, busy: bool
+    services: Services, identity: Identity, page: PageView, busy: bool
 ) -> None:
     bar, memory, user = st.sidebar, services.memory, identity.user_id
     info = page.conversation.info
@@ -141,7 +147,7 @@ def open_conversation_controls(
         confirm(
             f"Delete “{plain(title_of(info))}” and its {plural(info.message_count, 'message')}? "
             "This cannot be undone.",
-            ("Yes, delete it", delete, (services, user, info, newest_seq(page.conversation))),
+            ("Yes, delete it", delete, (services, user, info, page.conversation.last_seq)),
             "delete_conversation",
             busy,  # not while a reply to it streams
         )

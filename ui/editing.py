@@ -7,7 +7,6 @@ from __future__ import annotations
 import streamlit as st
 
 from chatbot.identity import Identity
-from chatbot.page_read import newest_seq
 from chatbot.services import Services
 from chatbot.turn import TurnRequest
 from memory import Conversation, Role
@@ -44,7 +43,7 @@ def edit_and_regenerate(services: Services, identity: Identity, conversation: Co
     if editing is not None:
         edit_box(services, identity, editing)
         return
-    newest = newest_seq(conversation)
+    newest = conversation.last_seq
     left, right, _ = st.columns([1, 1, 4])
     left.button(
         "✏️ Edit",

@@ -8,7 +8,6 @@ import streamlit as st
 from chatbot.conversation_list import plural, title_of
 from chatbot.formatting import plain
 from chatbot.identity import Identity
-from chatbot.page_read import newest_seq
 from chatbot.services import Services
 from memory import Conversation
 from ui import state
@@ -53,7 +52,7 @@ def history_section(
             f"Delete the {plural(conversation.total_messages, 'message')} of "
             f"“{plain(title_of(conversation.info))}”? The conversation stays, empty. This "
             "cannot be undone.",
-            ("Yes, clear it", clear_history, (services, user, cid, newest_seq(conversation))),
+            ("Yes, clear it", clear_history, (services, user, cid, conversation.last_seq)),
             "clear_mine",
             busy,
         )

@@ -8,8 +8,8 @@ from __future__ import annotations
 import streamlit as st
 
 from chatbot.identity import Identity
-from chatbot.page_read import PageRead
 from chatbot.services import Services
+from memory import PageView
 from ui.context import context_section
 from ui.conversation_list import conversations_section
 from ui.history import history_section
@@ -23,7 +23,7 @@ SETTINGS_LABEL = "⚙️ Settings"
 SETTINGS_KEY = "settings"  # of the tab, not of a user: it stays open across a user switch
 
 
-def sidebar(services: Services, identity: Identity, page: PageRead, busy: bool) -> None:
+def sidebar(services: Services, identity: Identity, page: PageView, busy: bool) -> None:
     conversation = page.conversation
     search_section(services, identity, busy)
     conversations_section(services, identity, page, busy)

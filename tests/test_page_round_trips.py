@@ -1,0 +1,37 @@
+"""What the page asks of Redis, counted on the real server (MONITOR): a rerun is one script
+call, and a prompt with its reply two more (begin_turn, finish_turn) besides the renders."""
+
+from __future__ import annotations
+
+import redis
+
+from memory import Role, new_conversation_id
+from tests.support.command_log import CommandLog, commands_during
+from tests.test_app import say, start_app, stored
+
+
+def app_calls(log: CommandLog, index_name: str) -> list[str]:
+    """The commands the app sent for this test's data (other clients' left out)."""
+    return [c.name for c in log.sent if any(index_name in arg for arg in c.args)]
+
+
+def test_a_rerun_is_one_script_call_and_a_turn_two_more(
+    app_env: str, redis_client: redis.Redis
+) -> None:
+    memory = stored(redis_client, app_env)
+    cid = new_conversation_id()
+    for number in range(5):
+        memory.append("Luke", Role.USER, f"question {number}", conversation_id=cid)
+        memory.append("Luke", Role.ASSISTANT, f"answer {number}", conversation_id=cid)
+    app = start_app(settings=False)
+    app.query_params["c"] = cid
+    app.run()
+    assert len(app.chat_message) == 10
+    rerun = commands_during(redis_client, app.run)
+    assert app_calls(rerun, app_env) == ["EVALSHA"]  # page_view: page, list, summary state
+    say(app, "first")  # the turn scripts loaded (a first EVALSHA is answered NOSCRIPT)
+    turn = commands_during(redis_client, lambda: say(app, "one more"))
+    # the run the prompt starts renders (1), begins (1) and finishes (1) the turn, then
+    # the run after it renders (1)
+    assert app_calls(turn, app_env) == ["EVALSHA"] * 4
+    assert [m.content for m in memory.messages("Luke", cid)][-2] == "one more"
