@@ -16,15 +16,21 @@ if TYPE_CHECKING:
 
 
 def read_page(
-    services: Services, user_id: str, conversation_id: str, *, page_size: int, list_limit: int
+    services: Services,
+    user_id: str,
+    conversation_id: str | None,
+    *,
+    page_size: int,
+    list_limit: int,
 ) -> PageView:
-    """The newest `page_size` messages with everything else a render needs; past what one
-    read returns (MAX_WINDOW), the page is filled from the whole conversation."""
+    """The newest `page_size` messages of the conversation (None: the most recently active,
+    or a fresh id) with everything else a render needs; past what one read returns
+    (MAX_WINDOW), the page is filled from the whole conversation."""
     memory = services.memory
     view = memory.page_view(
         user_id, conversation_id, page_size=min(page_size, MAX_WINDOW), list_limit=list_limit
     )
     if page_size > MAX_WINDOW and view.conversation.has_earlier:
-        page = memory.messages(user_id, conversation_id)[-page_size:]
+        page = memory.messages(user_id, view.conversation.conversation_id)[-page_size:]
         view = replace(view, conversation=replace(view.conversation, recent=tuple(page)))
     return view

@@ -4,10 +4,11 @@ call, and a prompt with its reply two more (begin_turn, finish_turn) besides the
 from __future__ import annotations
 
 import redis
+from streamlit.testing.v1 import AppTest
 
 from memory import Role, new_conversation_id
 from tests.support.command_log import CommandLog, commands_during
-from tests.test_app import say, start_app, stored
+from tests.test_app import APP, say, stored
 
 
 def app_calls(log: CommandLog, index_name: str) -> list[str]:
@@ -23,9 +24,10 @@ def test_a_rerun_is_one_script_call_and_a_turn_two_more(
     for number in range(5):
         memory.append("Luke", Role.USER, f"question {number}", conversation_id=cid)
         memory.append("Luke", Role.ASSISTANT, f"answer {number}", conversation_id=cid)
-    app = start_app(settings=False)
-    app.query_params["c"] = cid
-    app.run()
+    app = AppTest.from_file(APP, default_timeout=30).run()  # services built, scripts loaded
+    app.query_params.clear()
+    first = commands_during(redis_client, app.run)  # no conversation in the URL
+    assert app_calls(first, app_env) == ["EVALSHA"] and app.query_params["c"] in (cid, [cid])
     assert len(app.chat_message) == 10
     rerun = commands_during(redis_client, app.run)
     assert app_calls(rerun, app_env) == ["EVALSHA"]  # page_view: page, list, summary state

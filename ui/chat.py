@@ -52,37 +52,36 @@ def page_key(user_id: str, conversation_id: str) -> str:
 
 
 def read(services: Services, identity: Identity, notice: DeltaGenerator) -> PageView:
-    """What this render shows, read from Redis (raises ChatMemoryError)."""
+    """What this render shows, read from Redis in one call (raises ChatMemoryError). The
+    open conversation's id is put in the URL, so reload and back/forward keep it."""
+    user = identity.user_id
     with notice:
-        conversation_id = open_conversation_id(services, identity.user_id)
-    page_size = state.count_value(page_key(identity.user_id, conversation_id), PAGE_STEP)
-    page_size = found_message_page(services, identity, conversation_id, page_size)
-    return read_page(
-        services,
-        identity.user_id,
-        conversation_id,
-        page_size=page_size,
-        list_limit=list_limit(identity.user_id),
-    )
+        wanted = wanted_conversation()
+    page_size = PAGE_STEP
+    if wanted is not None:
+        page_size = state.count_value(page_key(user, wanted), PAGE_STEP)
+        page_size = found_message_page(services, identity, wanted, page_size)
+    view = read_page(services, user, wanted, page_size=page_size, list_limit=list_limit(user))
+    opened = view.conversation.conversation_id
+    state.name_conversation(opened)
+    kept = state.count_value(page_key(user, opened), PAGE_STEP)
+    if wanted is None and kept != page_size:  # opened by default, with "earlier" shown before
+        view = read_page(services, user, opened, page_size=kept, list_limit=list_limit(user))
+    return view
 
 
-def open_conversation_id(services: Services, user_id: str) -> str:
-    """The conversation the URL names (`?c=`); without one, the user's most recently active
-    conversation, or a fresh id (nothing is stored until its first prompt); a malformed one
-    is said so and opens a New chat. The id is put in the URL, so reload and back/forward
-    keep it."""
+def wanted_conversation() -> str | None:
+    """The conversation the URL names (`?c=`); None without one (the user's most recently
+    active conversation opens, or a fresh id: nothing is stored until its first prompt); a
+    malformed one is said so and opens a New chat."""
     wanted = state.url_conversation()
-    conversation_id = None
-    if wanted:
-        try:
-            conversation_id = check_conversation_id(wanted)
-        except InvalidInput as error:
-            st.warning(f"The link's conversation could not be opened: {error} A New chat is open.")
-            conversation_id = new_conversation_id()
-    if conversation_id is None:
-        conversation_id = services.memory.most_recent_conversation(user_id) or new_conversation_id()
-    state.name_conversation(conversation_id)
-    return conversation_id
+    if not wanted:
+        return None
+    try:
+        return check_conversation_id(wanted)
+    except InvalidInput as error:
+        st.warning(f"The link's conversation could not be opened: {error} A New chat is open.")
+        return new_conversation_id()
 
 
 def found_message_page(
