@@ -47,6 +47,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--option", action="append", default=[], metavar="NAME=VALUE",
         help="a Streamlit option for the instances, e.g. server.websocketPingInterval=60",
     )  # fmt: skip
+    parser.add_argument(
+        "--variant", action="append", default=[], metavar="NAME=SCRIPT[,OPTION=VALUE...]",
+        help="run each level on this page and options too, interleaved (default: app=app.py); "
+        "e.g. nogc=app.py,runner.postScriptGC=false or coalesced=bench/load/whatif_app.py",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=RESULTS / "load.json")
     return parser.parse_args(argv)
 
@@ -63,19 +68,32 @@ def _options(pairs: list[str]) -> tuple[str, ...]:
     return tuple(options)
 
 
+def _variants(texts: list[str]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(name, script, Streamlit options) of each variant."""
+    variants = []
+    for text in texts or ["app=app.py"]:
+        name, _, rest = text.partition("=")
+        script, *pairs = rest.split(",")
+        variants.append((name.strip(), script.strip() or "app.py", _options(pairs)))
+    return variants
+
+
 def _two_users(choice: str, rows: list[report.Figures]) -> int:
+    """2x the largest level one instance held (of the first variant), else 2x the smallest."""
     if choice != "auto":
         return int(choice)
-    held = [f.users for f in rows if f.instances == 1 and f.held]
-    return 2 * max(held) if held else 2 * min((f.users for f in rows), default=0)
+    first = [f for f in rows if f.variant == rows[0].variant and f.instances == 1]
+    held = [f.users for f in first if f.held]
+    return 2 * max(held) if held else 2 * min((f.users for f in first), default=0)
 
 
 def _print_profile(result: StageResult) -> None:
     for path in result.profiles:
         samples, top = profile.hotspots(path)
+        busy = profile.gil_share(samples, result.spec.duration)
         rows = [[h.function[:90], f"{100 * h.inclusive:.1f}", f"{100 * h.own:.1f}"] for h in top]
-        print(report.table(f"PROFILE {path.name} ({samples:,} samples, all threads)",
-                           ["function", "incl %", "self %"], rows))  # fmt: skip
+        title = f"PROFILE {path.name}: the GIL was held {100 * busy:.0f}% of the window"
+        print(report.table(title, ["function", "incl %", "self %"], rows))
 
 
 async def _run(args: argparse.Namespace, bench: Bench) -> list[StageResult]:
@@ -89,16 +107,26 @@ async def _run(args: argparse.Namespace, bench: Bench) -> list[StageResult]:
     levels = [(users, 1) for users in _levels(args.users)]
     while levels:
         users, instances = levels.pop(0)
-        spec = replace(base, users=users, instances=instances, profile=users in profiled)
-        result = await run_stage(spec, bench, f"l{users}x{instances}")
-        results.append(result)
-        rows.append(report.figures(result))
-        print(report.latency_table(rows[-1:]), "\n", report.resources_table(rows[-1:]), flush=True)
-        _print_profile(result)
+        for name, script, options in _variants(args.variant):
+            spec = replace(
+                base, users=users, instances=instances, profile=users in profiled, variant=name
+            )
+            backends = replace(
+                bench.backends, script=script, options=bench.backends.options + options
+            )
+            result = await run_stage(
+                spec, replace(bench, backends=backends), f"l{users}x{instances}-{name}"
+            )
+            results.append(result)
+            rows.append(report.figures(result))
+            print(report.latency_table(rows[-1:]), "\n", report.resources_table(rows[-1:]))
+            _print_profile(result)
         if not levels and instances == 1 and (two := _two_users(args.two, rows)) > 0:
             levels.append((two, 2))
     print("\n" + report.latency_table(rows) + "\n\n" + report.resources_table(rows) + "\n")
-    print("\n".join(report.verdicts(rows)))
+    for name, _, _ in _variants(args.variant):
+        mine = [f for f in rows if f.variant == name]
+        print("\n".join(f"{name}: {line}" for line in report.verdicts(mine)))
     return results
 
 

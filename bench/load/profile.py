@@ -1,7 +1,8 @@
-"""Where an app instance spends its CPU under load: py-spy samples every thread of the running
-process from outside (no change to the app, little overhead), and the raw stacks are summed
-per function: "inclusive" counts a function in every sample it is on the stack of, "self"
-only where it was running."""
+"""Where an app instance spends its interpreter under load: py-spy samples the running process
+from outside (no change to the app, little overhead), keeping only the thread that holds the
+GIL, so the samples add up to how busy the GIL was (`gil_share`). The raw stacks are summed per
+function: "inclusive" counts a function in every sample it is on the stack of, "self" only
+where it was running (C code, such as a garbage collection, counts for its Python caller)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def start(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes] | N
         return None
     command = [
         binary, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-        "--rate", str(RATE), "--format", "raw", "--output", str(output), "--nonblocking",
+        "--rate", str(RATE), "--format", "raw", "--output", str(output), "--gil",
     ]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -46,6 +47,11 @@ def _function(frame: str) -> str:
     parts = Path(path).parts
     short = "/".join(parts[-2:]) if parts else path
     return f"{name} ({short})"
+
+
+def gil_share(samples: int, seconds: float) -> float:
+    """Of the window, the share in which some thread of the app held the GIL."""
+    return samples / (RATE * seconds)
 
 
 def hotspots(raw: Path, limit: int = 25) -> tuple[int, list[Hotspot]]:

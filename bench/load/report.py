@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ def p50_p95(values: list[float]) -> tuple[float, float]:
 class Figures:
     """One stage, in ms, MB, % of one core (CPU of a process) and per second."""
 
+    variant: str
     users: int
     instances: int
     split: str
@@ -51,6 +53,7 @@ class Figures:
     machine_busy: float
     others: float
     load_average: float
+    errors: dict[str, int]  # why turns failed, most frequent first
 
     @property
     def held(self) -> bool:
@@ -86,6 +89,7 @@ def figures(result: StageResult) -> Figures:
     grown_chat = [a.rss_mb_peak - b for a, b in zip(apps, result.baseline_mb, strict=True)]
     users = max(1, sum(result.split))
     return Figures(
+        variant=result.spec.variant,
         users=result.spec.users,
         instances=result.spec.instances,
         split="/".join(str(n) for n in result.split),
@@ -110,15 +114,16 @@ def figures(result: StageResult) -> Figures:
         machine_busy=result.window.machine_busy_percent,
         others=result.window.others_percent,
         load_average=result.window.load_average,
+        errors=dict(Counter(r.turn.error or "" for r in counted if not r.turn.ok).most_common(3)),
     )
 
 
 def latency_table(rows: list[Figures]) -> str:
-    headers = ["users", "inst", "split", "ok", "failed", "turns/min", "first p50", "first p95",
-               "over p50", "over p95", "stored p50", "stored p95", "st.over p50", "st.over p95",
-               "held"]  # fmt: skip
+    headers = ["variant", "users", "inst", "split", "ok", "failed", "turns/min", "first p50",
+               "first p95", "over p50", "over p95", "stored p50", "stored p95", "st.over p50",
+               "st.over p95", "held"]  # fmt: skip
     cells: list[list[Any]] = [
-        [f.users, f.instances, f.split, f.turns_ok, f.turns_failed + f.not_stored,
+        [f.variant, f.users, f.instances, f.split, f.turns_ok, f.turns_failed + f.not_stored,
          f.turns_per_minute, *f.first_token, *f.first_token_overhead, *f.stored,
          *f.stored_overhead, "yes" if f.held else "no"]
         for f in rows
@@ -128,15 +133,18 @@ def latency_table(rows: list[Figures]) -> str:
         f"(its first token, its last token); held: p95 over <= {OVERHEAD_TARGET_MS:.0f} ms, "
         "nothing failed or lost"
     )
-    return table(title, headers, cells)
+    failures = [
+        f"  {f.variant}, {f.users} users: {n} x {why}" for f in rows for why, n in f.errors.items()
+    ]
+    return table(title, headers, cells) + "".join(f"\n{line}" for line in failures)
 
 
 def resources_table(rows: list[Figures]) -> str:
-    headers = ["users", "inst", "app CPU %", "app RSS MB", "MB/idle sess", "MB/chat sess",
-               "threads", "redis cmd/s", "redis CPU %", "model CPU %", "client CPU %",
-               "machine busy %", "others %", "load"]  # fmt: skip
+    headers = ["variant", "users", "inst", "app CPU %", "app RSS MB", "MB/idle sess",
+               "MB/chat sess", "threads", "redis cmd/s", "redis CPU %", "model CPU %",
+               "client CPU %", "machine busy %", "others %", "load"]  # fmt: skip
     cells: list[list[Any]] = [
-        [f.users, f.instances, f.app_cpu, f.app_rss_mb, f"{f.idle_mb_per_session:.2f}",
+        [f.variant, f.users, f.instances, f.app_cpu, f.app_rss_mb, f"{f.idle_mb_per_session:.2f}",
          f"{f.chatting_mb_per_session:.2f}", f.app_threads, f.redis_commands_per_second,
          f.redis_cpu, f.model_cpu, f.client_cpu, f.machine_busy, f.others,
          f"{f.load_average:.2f}"]

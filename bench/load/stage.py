@@ -43,6 +43,7 @@ class StageSpec:
     max_turns: int = 10_000
     seed: int = 31
     profile: bool = False  # py-spy on each instance during the chat window
+    variant: str = "app"  # the page and options the instances ran (see __main__)
 
 
 @dataclass
