@@ -5,9 +5,9 @@ Starts its own embedded Redis and paced model, then for each load level fresh ap
 started as App Service does, N users who open the page and chat for `--duration` seconds, and
 prints Enter -> first token and Enter -> stored (each minus the model's own time), CPU, RSS
 per session, threads and Redis commands per second. Last, two instances on the one Redis at
-the largest level one instance held (users spread as a load balancer with session affinity
-spreads them: each picks one). Bounded: every level stops after its window, every turn after
-`--turn-timeout`, the whole run after `--max-turns` turns per level.
+the largest level one instance held, users spread as a load balancer with session affinity
+spreads them (new sessions to each instance in turn, staying there). Bounded: every level
+stops after its window, every turn after `--turn-timeout`, every level after `--max-turns`.
 """
 
 from __future__ import annotations

@@ -107,6 +107,7 @@ class PageSession:
             additional_headers=headers,
             max_size=None,
             compression=None,  # Streamlit's default: no websocket compression
+            ping_interval=None,  # a browser never pings; it only answers the server's pings
             open_timeout=timeout,
         )
         self._reader = asyncio.create_task(self._read())

@@ -16,7 +16,7 @@ import random
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -181,13 +181,15 @@ async def _warm_up(servers: Sequence[StreamlitProcess], prefix: str) -> None:
 
 async def run_stage(spec: StageSpec, bench: Bench, label: str) -> StageResult:
     rng = random.Random(spec.seed)
-    with app_instances(spec.instances, bench.backends) as servers:
+    logs = bench.results_dir / "logs" / label
+    logs.mkdir(parents=True, exist_ok=True)
+    with app_instances(spec.instances, replace(bench.backends, log_dir=logs)) as servers:
         await _warm_up(servers, label)
         await asyncio.sleep(1.0)
         baseline = [rss_mb(server.process.pid) for server in servers]
         users = []
-        for number in range(spec.users):
-            name, instance = f"{label}-u{number}", rng.randrange(spec.instances)
+        for number in range(spec.users):  # new sessions in turn, as a balancer spreads them
+            name, instance = f"{label}-u{number}", number % spec.instances
             page = PageSession(base_url(servers[instance]), identity_headers(name), reply_to)
             users.append(User(name, instance, page))
         failures = await _open(users, asyncio.Semaphore(OPEN_AT_ONCE))
