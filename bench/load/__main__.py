@@ -119,7 +119,9 @@ async def _run(args: argparse.Namespace, bench: Bench) -> list[StageResult]:
             )
             results.append(result)
             rows.append(report.figures(result))
-            print(report.latency_table(rows[-1:]), "\n", report.resources_table(rows[-1:]))
+            print(
+                report.latency_table(rows[-1:]), "\n", report.resources_table(rows[-1:]), flush=True
+            )
             _print_profile(result)
         if not levels and instances == 1 and (two := _two_users(args.two, rows)) > 0:
             levels.append((two, 2))
