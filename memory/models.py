@@ -52,9 +52,37 @@ class StorageLimitReached(ChatMemoryError):
         self.value = value
 
 
+class StaleTarget(ChatMemoryError):
+    """An action that removes messages (edit, regenerate, clear, delete) named the newest
+    message the page showed, and the conversation's newest is another now (a message was
+    added or removed since, in another tab or another app instance): nothing was removed.
+    `expected` is the seq the page showed, `actual` the newest now (0: none)."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(
+            "The conversation changed since the page showed it (a message was added or "
+            "removed, perhaps in another tab), so nothing was removed. Look at it again and "
+            "retry if you still want to."
+        )
+        self.expected = expected
+        self.actual = actual
+
+
 class IndexUnavailable(ChatMemoryError):
     """A feature needs the search index and it cannot answer for every message (for example,
     open-source RediSearch on a Redis Cluster sees only one shard's documents)."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Tokens held for one admitted model request until it is settled to its real usage
+    (memory/limits.py). `request_id` makes settling it happen once; '' for a reservation
+    made before ids existed."""
+
+    user_id: str
+    tokens: int
+    day: int
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -171,6 +199,41 @@ class Retention:
     oldest_expires_in: float | None = None
 
 
+@dataclass(frozen=True)
+class Summary:
+    """A rolling-summary checkpoint: the summary of every message with seq <= `covers_seq`."""
+
+    text: str
+    covers_seq: int
+    token_count: int
+    model: str  # who wrote it; "extractive" when no model did
+
+    @property
+    def extractive(self) -> bool:
+        return self.model == "extractive"
+
+
+@dataclass(frozen=True)
+class SummaryState:
+    """The user's summary setting and one conversation's checkpoint (memory/summary.py)."""
+
+    enabled: bool
+    checkpoint: Summary | None
+
+
+def summary_state(enabled: str | None, checkpoint: dict[str, str]) -> SummaryState:
+    """From the settings hash's `summary_enabled` and the checkpoint hash's fields."""
+    summary = None
+    if checkpoint.get("text"):
+        summary = Summary(
+            text=checkpoint["text"],
+            covers_seq=int(checkpoint["covers_seq"]),
+            token_count=int(checkpoint["token_count"]),
+            model=checkpoint.get("model", ""),
+        )
+    return SummaryState(enabled=enabled == "1", checkpoint=summary)
+
+
 class TitleSource(StrEnum):
     """Who wrote a conversation's title; an automatic title never replaces the user's."""
 
@@ -219,7 +282,9 @@ class SearchHit:
 @dataclass(frozen=True)
 class Conversation:
     """Everything one page render needs, read in a single round trip. `info` is None while
-    the conversation has no stored message (a fresh "New chat")."""
+    the conversation has no stored message (a fresh "New chat"). `last_seq` is the seq of its
+    newest message (0: none), what an action that removes messages names as the one the page
+    showed (`expect_last_seq`)."""
 
     user_id: str
     recent: tuple[Message, ...]
@@ -230,6 +295,7 @@ class Conversation:
     usage_totals: UsageTotals = field(default_factory=UsageTotals)
     conversation_id: str = "0"
     info: ConversationInfo | None = None
+    last_seq: int = 0
 
     @property
     def ttl_seconds(self) -> int | None:
@@ -245,3 +311,35 @@ class Conversation:
             if message.role is Role.ASSISTANT:
                 return message.usage
         return None
+
+
+@dataclass(frozen=True)
+class PageView:
+    """Everything one page render reads, in one script call (ChatMemory.page_view): the open
+    conversation (as ChatMemory.conversation returns it, with the user's stored window
+    size), a page of the user's list (as ChatMemory.conversations) and the summary state (as
+    SummaryStore.state)."""
+
+    conversation: Conversation
+    conversations: ConversationList
+    summary: SummaryState
+
+
+@dataclass(frozen=True)
+class TurnStart:
+    """A chat turn admitted and begun by ChatMemory.begin_turn: its reservation (settle it
+    with ChatMemory.finish_turn, whatever the model does), the stored prompt (None when a
+    reply is asked for again), how many replaced messages went (0 when the same turn was
+    begun again), the request's context
+    window (the prompt last) and summary state, and the id the reply will be stored under
+    (fixed now, so storing it is exactly-once)."""
+
+    user_id: str
+    conversation_id: str
+    reservation: Reservation
+    prompt: Message | None
+    removed: int
+    window: ContextWindow
+    window_size: int
+    summary: SummaryState
+    reply_id: str
