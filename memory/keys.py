@@ -164,6 +164,12 @@ class KeyLayout:
         key expires and the next instance to check recreates it over what is stored."""
         return f"{self.index_name}:index-paused"
 
+    @property
+    def embedding_lease_key(self) -> str:
+        """String (with a TTL its holder renews) naming the app instance whose background
+        worker embeds the backlog: one at a time, so two instances never embed twice."""
+        return f"{self.index_name}:embedding-lease"
+
     def request_log_key(self, tag: str) -> str:
         """Sorted set of the user's model requests in the last minute (the rate limit)."""
         return f"{self.index_name}:limits:requests:{{{tag}}}"
