@@ -18,7 +18,7 @@ import numpy as np
 from memory.connection import RedisClient
 from memory.errors import storage_errors
 from memory.keys import KeyLayout, conversation_of_tag, user_tag
-from memory.models import IndexUnavailable, InvalidInput, Role
+from memory.models import ChatMemoryError, IndexUnavailable, InvalidInput, Role
 from memory.store import ChatMemory
 from memory.vectors import EmbedderUnavailable, text_to_embed
 
@@ -91,9 +91,13 @@ class Recall:
         scope: RecallScope | None = None,
     ) -> RecallResult:
         """The messages most relevant to `prompt` in the user's chosen scope, best first,
-        none of `exclude_keys` (the window). Never raises for an unavailable index or
-        embedder: the result is then empty (with the reason) or ranked by words alone."""
-        scope = scope or self.scope(user_id)
+        none of `exclude_keys` (the window). Never raises for an unavailable index, embedder
+        or storage: the result is then empty (with the reason) or ranked by words alone, and
+        the request goes without it."""
+        try:
+            scope = scope or self.scope(user_id)
+        except ChatMemoryError as error:
+            return RecallResult(DEFAULT_RECALL_SCOPE, unavailable=f"Recall is unavailable: {error}")
         if scope is RecallScope.OFF or not self.max_messages:
             return RecallResult(scope)
         vector = self._embedded(prompt)
@@ -109,6 +113,8 @@ class Recall:
             )
         except IndexUnavailable as error:
             return RecallResult(scope, unavailable=str(error).replace("Search", "Recall", 1))
+        except ChatMemoryError as error:
+            return RecallResult(scope, unavailable=f"Recall is unavailable: {error}")
         tag = user_tag(user_id)
         recalled = []
         for candidate in found:

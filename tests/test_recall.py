@@ -364,3 +364,30 @@ def test_a_remote_embedder_of_the_wrong_width_is_refused_with_the_fix(
     model_server.configure(embedding_width=768)  # a model that cannot shorten its vectors
     with pytest.raises(EmbedderUnavailable, match="set EMBEDDING_DIMENSIONS to its width"):
         embedder.embed(["x"])
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def test_the_model_is_sent_an_earlier_message_that_left_the_window(
+    online_env: ChatCompletionsServer, redis_client: redis.Redis, app_env: str
+) -> None:
+    from tests.test_app import say as send
+    from tests.test_app import start_app
+
+    app = start_app()
+    send(app, "My cat is called Miso and she is grey")
+    for n in range(3):
+        send(app, f"Unrelated question {n} about the weather")
+    send(app, "What colour is my cat?")
+    system = online_env.last_request.messages[0]["content"]
+    assert "recalled" in system and "Miso" in system
+    sent = [m["content"] for m in online_env.last_request.messages[1:]]
+    assert not any("Miso" in text for text in sent)  # it left the window of 5
+    assert Recall(stored(redis_client, app_env), redis_client, app_env).scope("Luke") is (
+        RecallScope.CONVERSATION
+    )
+
+
+def stored(redis_client: redis.Redis, index_name: str) -> ChatMemory:
+    return build(redis_client, index_name, None)
