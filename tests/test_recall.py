@@ -3,9 +3,11 @@ offline embedding model: what a user finds, what the model is sent, what never b
 
 from __future__ import annotations
 
+import json
 import random
 import string
 import time
+from pathlib import Path
 
 import numpy as np
 import openai
@@ -316,9 +318,12 @@ def test_recalled_messages_go_after_the_summary_within_the_exact_budget(
     base = plan_request(window, budget, counter)
     full = with_recalled(base, recalled.messages, budget, counter, max_tokens=1000)
     assert len(full.recalled) == 3 and full.recall_left_out == 0
-    assert full.token_count == counter.count_message("system", full.system.text) + sum(
-        m.token_count for m in full.messages
-    ) + 3  # the reply primer: the count is exact
+    assert (
+        full.token_count
+        == counter.count_message("system", full.system.text)
+        + sum(m.token_count for m in full.messages)
+        + 3
+    )  # the reply primer: the count is exact
     assert full.system.text.startswith(DEFAULT_TEST_SYSTEM.text)
     assert "fact" in full.system.text.split("recalled", 1)[1]
     tight = TokenBudget(context_tokens=base.token_count + 100 + 120, reply_tokens=100)
@@ -391,3 +396,41 @@ def test_the_model_is_sent_an_earlier_message_that_left_the_window(
 
 def stored(redis_client: redis.Redis, index_name: str) -> ChatMemory:
     return build(redis_client, index_name, None)
+
+
+# --- the benchmark -----------------------------------------------------------------------------
+
+
+def synthetic_locomo(path: Path) -> Path:
+    """A tiny file in LoCoMo's format, made up here (LoCoMo itself is for benchmarking only)."""
+    topics = ["bees and honey", "the red bicycle", "a trip to Oslo", "baking sourdough bread"]
+    conversation: dict[str, object] = {"speaker_a": "Ann", "speaker_b": "Bo"}
+    for number, topic in enumerate(topics, start=1):
+        conversation[f"session_{number}_date_time"] = f"1:0{number} pm on {number} May, 2023"
+        conversation[f"session_{number}"] = [
+            {"speaker": "Ann" if i % 2 == 0 else "Bo", "dia_id": f"D{number}:{i + 1}",
+             "text": f"Line {i} about {topic}" if i < 2 else f"Small talk number {i}"}
+            for i in range(6)
+        ]  # fmt: skip
+    qa = [
+        {"question": f"What did Ann say about {t}?", "evidence": [f"D{n}:1"], "category": n % 5}
+        for n, t in enumerate(topics, start=1)
+    ] + [{"question": "Broken evidence", "evidence": ["D:9:99"], "category": 1}]
+    path.write_text(json.dumps([{"sample_id": "synthetic-1", "conversation": conversation,
+                                 "qa": qa}]))  # fmt: skip
+    return path
+
+
+def test_the_recall_benchmark_runs_on_any_locomo_format_file(tmp_path: Path) -> None:
+    from bench.recall import METHODS, main
+
+    out = tmp_path / "ranked.json"
+    report = main(["--dataset", str(synthetic_locomo(tmp_path / "d.json")), "--json", str(out)])
+    assert report["messages"] == 24 and report["questions"] == 4
+    assert report["questions_skipped_without_evidence"] == 1
+    assert set(report["methods"]) == set(METHODS)
+    assert report["methods"]["hybrid"]["turn_recall@5"] == 1.0
+    ranked = json.loads(out.read_text())["ranked"]
+    assert all(len(row["hybrid"]) == 10 for row in ranked)
+    assert all(row["evidence"][0] in row["hybrid"][:2] for row in ranked)
+    assert 0 < report["redis_bytes_per_message"]["vectors_add"]
