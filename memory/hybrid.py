@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
-from redis.commands.search.query import Query
 from redisvl.utils.token_escaper import TokenEscaper
 
 from memory.connection import RedisClient
@@ -39,6 +39,7 @@ STOPWORDS = frozenset(_DEFAULT_STOPWORDS.split(" "))
 _WORD = re.compile(r"[^\W_]+(?:_+[^\W_]+)*")
 _ESCAPER = TokenEscaper()
 _FIELDS = ("content", "session_tag", "timestamp", "role", "created_at", "token_count")
+_RETURN = ("RETURN", len(_FIELDS), *_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -115,35 +116,49 @@ class HybridSearch:
         return _best(self._vectors(scope, vector, vector_field), limit)
 
     def _words(self, scope: str, words: list[str]) -> dict[str, Candidate]:
-        query = (
-            Query(words_query(scope, words))
-            .scorer("BM25")
-            .with_scores()
-            .return_fields(*_FIELDS)
-            .paging(0, CANDIDATES)
-            .dialect(2)
-        )
-        found = self._redis.ft(self._index).search(query)
-        return {doc.id: _candidate(doc, float(doc.score)) for doc in found.docs}
+        rows = self._search(
+            words_query(scope, words), "SCORER", "BM25", "WITHSCORES", *_RETURN,
+            "LIMIT", 0, CANDIDATES, "DIALECT", 2,
+        )  # fmt: skip
+        return {key: _candidate(key, fields, score) for key, score, fields in rows}
 
     def _vectors(self, scope: str, vector: np.ndarray, field: str) -> dict[str, Candidate]:
-        query = (
-            Query(f"({scope})=>[KNN {CANDIDATES} @{field} $vector AS vector_distance]")
-            .sort_by("vector_distance")
-            .return_fields(*_FIELDS, "vector_distance")
-            .paging(0, CANDIDATES)
-            .dialect(2)
-        )
-        params: dict[str, str | int | float | bytes] = {
-            "vector": np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
-        }
-        found = self._redis.ft(self._index).search(query, query_params=params)
+        knn = f"({scope})=>[KNN {CANDIDATES} @{field} $vector AS vector_distance]"
+        blob = np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
+        rows = self._search(
+            knn, "PARAMS", 2, "vector", blob, "SORTBY", "vector_distance",
+            "RETURN", len(_FIELDS) + 1, *_FIELDS, "vector_distance",
+            "LIMIT", 0, CANDIDATES, "DIALECT", 2,
+        )  # fmt: skip
         hits = {}
-        for doc in found.docs:
-            similarity = 1 - float(doc.vector_distance)
+        for key, _, fields in rows:
+            similarity = 1 - float(fields.get("vector_distance") or 1)
             if similarity >= MIN_SIMILARITY:
-                hits[doc.id] = _candidate(doc, similarity)
+                hits[key] = _candidate(key, fields, similarity)
         return hits
+
+    def _search(self, query: str, *args: object) -> list[tuple[str, float, dict[str, str]]]:
+        """(id, score, fields) of each result. The raw reply is read here: redis-py's own
+        search result costs ~1 ms per 50 documents to build (measured), the queries ~1 ms."""
+        reply = self._redis.execute_command("FT.SEARCH", self._index, query, *args)
+        if isinstance(reply, dict):  # RESP3
+            return [
+                (str(row["id"]), float(row.get("score") or 0), _strings(row["extra_attributes"]))
+                for row in reply.get("results", [])
+            ]
+        with_scores = "WITHSCORES" in args
+        step = 3 if with_scores else 2
+        rows = []
+        for at in range(1, len(reply), step):
+            score = float(reply[at + 1]) if with_scores else 0.0
+            flat = reply[at + step - 1]
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
+            rows.append((str(reply[at]), score, _strings(fields)))
+        return rows
+
+
+def _strings(fields: dict[Any, Any]) -> dict[str, str]:
+    return {str(name): str(value) for name, value in fields.items()}
 
 
 def _best(
@@ -154,18 +169,15 @@ def _best(
     return [candidate for candidate in ranked if candidate.key not in skip][:limit]
 
 
-def _candidate(doc: object, score: float) -> Candidate:
-    def field(name: str) -> str:
-        return str(getattr(doc, name, "") or "")
-
+def _candidate(key: str, fields: dict[str, str], score: float) -> Candidate:
     return Candidate(
-        key=str(getattr(doc, "id", "")),
-        session_tag=field("session_tag"),
-        seq=int(field("timestamp") or 0),
-        role=field("role"),
-        content=field("content"),
-        created_at=float(field("created_at") or 0),
-        token_count=int(field("token_count") or 0),
+        key=key,
+        session_tag=fields.get("session_tag", ""),
+        seq=int(fields.get("timestamp") or 0),
+        role=fields.get("role", ""),
+        content=fields.get("content", ""),
+        created_at=float(fields.get("created_at") or 0),
+        token_count=int(fields.get("token_count") or 0),
         score=score,
     )
 

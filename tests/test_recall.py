@@ -84,6 +84,15 @@ def test_search_finds_a_message_by_meaning_that_shares_no_word(vmemory: ChatMemo
     assert hits and hits[0].snippet == "I adopted a puppy last spring"
 
 
+def test_search_reads_resp2_replies_as_well(redis_url: str, index_name: str) -> None:
+    client = redis.Redis.from_url(redis_url, protocol=2, decode_responses=True)
+    memory = build(client, index_name, OfflineEmbedder())
+    say(memory, USER, new_conversation_id(), "I adopted a puppy last spring", "Lovely!")
+    embed_all(memory)
+    assert memory.search(USER, "puppy dog")[0].snippet.startswith("I adopted")
+    client.close()
+
+
 @pytest.mark.parametrize("query", HOSTILE)
 def test_hostile_and_stopword_queries_give_results_or_none_and_redis_stays_up(
     vmemory: ChatMemory, redis_client: redis.Redis, query: str
