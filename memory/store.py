@@ -738,6 +738,10 @@ class ChatMemory:
         return self._redis
 
     @property
+    def index_name(self) -> str:
+        return self._layout.index_name
+
+    @property
     def search_unavailable(self) -> str | None:
         """Why no search index can cover every message here (a cluster without a search
         coordinator), or None."""
