@@ -1,6 +1,7 @@
 """Recall by meaning on a LoCoMo-format file (issue 27), every method over the same Redis:
 
     python -m bench.recall --dataset FILE [--json OUT] [--max-sessions N] [--questions N]
+    python -m bench.recall --memory-at 10000   # bytes a vector adds at that many messages
 
 Methods: `words` (BM25 over the content words), `vectors` (KNN over the stored vectors),
 `hybrid` (what the search box ranks with), `recall` (exactly what a request recalls, scope
@@ -18,9 +19,10 @@ import json
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import redis
 
 from bench.locomo import Loaded, Question, load
@@ -117,13 +119,62 @@ def used_memory(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
 
 
+class RandomUnitVectors:
+    """Vectors of the offline model's shape without running it (memory is all it measures)."""
+
+    model, dimensions = "random-unit", 384
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.random.default_rng(len(texts)).random((len(texts), 384), dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def memory_at(messages: int) -> dict[str, float]:
+    """Redis bytes per message without and with vectors, at `messages` messages of ~300
+    characters (100 per user), after RediSearch's garbage collection: a small data set
+    overstates what a vector costs (the FLAT index reserves 256 vectors at a time)."""
+    with embedded_redis() as server:
+        client = create_redis_client(RedisTarget(url=server.url))
+        memory = ChatMemory(client, default_system=SystemInstruction("x"), index_name="mem",
+                            embedder=RandomUnitVectors())  # fmt: skip
+        words, start = [f"w{n}" for n in range(5000)], used_memory(client)
+        for n in range(messages):
+            text = " ".join(words[(n * 7 + k * 13) % 5000] for k in range(60))
+            role = "user" if n % 2 == 0 else "assistant"
+            memory.append(f"user{n // 100}", role, text, conversation_id="abc")
+        plain = _collected(client)
+        assert memory.vectors is not None
+        while memory.vectors.embed_batch(500):
+            pass
+        embedded = _collected(client)
+        client.close()
+    return {"without_vectors": (plain - start) / messages,
+            "vectors_add": (embedded - plain) / messages}  # fmt: skip
+
+
+def _collected(client: redis.Redis) -> int:
+    time.sleep(1)
+    for _ in range(3):
+        client.execute_command("FT.DEBUG", "GC_FORCEINVOKE", "mem")
+    time.sleep(1)
+    return used_memory(client)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--dataset", type=Path)
+    parser.add_argument("--memory-at", type=int, metavar="MESSAGES")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--max-sessions", type=int)
     parser.add_argument("--questions", type=int, help="score only the first N questions")
     args = parser.parse_args(argv)
+    if args.memory_at:
+        sizes = memory_at(args.memory_at)
+        print(f"{args.memory_at} messages: {sizes['without_vectors']:.0f} B per message, "
+              f"vectors add {sizes['vectors_add']:.0f} B")  # fmt: skip
+        return sizes
+    if args.dataset is None:
+        parser.error("--dataset FILE (or --memory-at N) is needed")
     with embedded_redis() as server:
         client = create_redis_client(RedisTarget(url=server.url))
         memory = ChatMemory(client, default_system=SystemInstruction("You help."),

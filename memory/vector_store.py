@@ -1,11 +1,12 @@
 """Message vectors in Redis: the index fields of an embedding space, the backlog of messages
 not yet embedded in it, and the bounded batch that embeds some of them.
 
-The backlog is the search index itself: every message lacks the space's tag field
-(`emb_<digest>`, TAG with INDEXMISSING) until its vector is stored, so messages written while the
-embedder was down, messages imported, messages from before embeddings existed and, after a
-model change, every message are all found by one `ismissing()` query, and counted by it.
-Nothing is added to the write path: a message is stored exactly as before and embedded later.
+The backlog is the search index itself: every message lacks the space's vector field
+(`vec_<digest>`, indexed with INDEXMISSING) until its vector is stored, so messages written
+while the embedder was down, messages imported, messages from before embeddings existed and,
+after a model change, every message are all found by one `ismissing()` query, and counted by
+it. Nothing is added to the write path: a message is stored exactly as before and embedded
+later.
 
 A message is embedded with the message before it in its conversation (a reply with the
 prompt it answers): measured on LoCoMo, that lifts vector recall@10 from 43% to 53%.
@@ -23,7 +24,6 @@ from memory.connection import RedisClient
 from memory.keys import KeyLayout, conversation_of_tag
 from memory.vectors import (
     Embedder,
-    embedded_field,
     space_of,
     text_to_embed,
     to_bytes,
@@ -50,18 +50,17 @@ class VectorStore:
         self.embedder = embedder
         self.space = space_of(embedder)
         self.vector_field = vector_field(self.space)
-        self.tag_field = embedded_field(self.space)
         self._store = redis_client.register_script(_STORE_SCRIPT)
 
     def index_fields(self) -> list[list[str]]:
-        """FT.ALTER ... SCHEMA ADD arguments of this space's two fields. FLAT: a query is
+        """FT.ALTER ... SCHEMA ADD arguments of this space's field. FLAT: a query is
         filtered to one user (hundreds to thousands of vectors), where FLAT ranks exactly as
         HNSW does and costs ~15% less memory (measured). Blocks of 256 vectors: the default
         1,024 reserves ~0.8 MB at a time."""
         vector = [self.vector_field, "VECTOR", "FLAT", "8", "TYPE", "FLOAT16"]
         vector += ["DIM", str(self.embedder.dimensions), "DISTANCE_METRIC", "COSINE"]
-        vector += ["BLOCK_SIZE", "256"]
-        return [[self.tag_field, "TAG", "INDEXMISSING"], vector]
+        vector += ["BLOCK_SIZE", "256", "INDEXMISSING"]
+        return [vector]
 
     def add_missing_fields(self, present: set[str]) -> None:
         """Add this space's fields to the index in place (RediSearch indexes the stored
@@ -77,7 +76,7 @@ class VectorStore:
                         raise
 
     def backlog_query(self, tag: str | None = None) -> str:
-        missing = f"ismissing(@{self.tag_field})"
+        missing = f"ismissing(@{self.vector_field})"
         return missing if tag is None else f"@user_tag:{{{tag}}} {missing}"
 
     def pending(self, tag: str | None = None) -> int:
@@ -139,7 +138,7 @@ class VectorStore:
         for item, vector in zip(items, vectors, strict=True):
             self._store(
                 keys=[item.key],
-                args=[self.vector_field, self.tag_field, to_bytes(vector)],
+                args=[self.vector_field, to_bytes(vector)],
                 client=pipe,
             )
         return sum(int(stored) for stored in pipe.execute())

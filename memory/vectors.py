@@ -1,11 +1,11 @@
 """Embeddings as the memory stores them: the embedder's contract, and a vector's bytes.
 
-A message's vector lives in its own hash, so retention, clear, delete and erase remove it with
-the message. It is stored as float16 (384 dimensions: 768 bytes) in a field named after the
-embedding space (`vec_<digest>`), beside `emb_<digest>` (a TAG marking it embedded): vectors
-of two models never meet in one query, because each query names the space it searches, and
-a model change simply makes every message "not yet embedded in this space" until the
-background worker has re-embedded it.
+A message's vector lives in its own hash, so retention, clear, delete and erase remove it
+with the message. It is stored as float16 (384 dimensions: 768 bytes) in a field named after
+the embedding space (`vec_<digest>`, indexed with INDEXMISSING, so the messages lacking it
+are the backlog): vectors of two models never meet in one query, because each query names
+the space it searches, and a model change simply makes every message "not yet embedded in
+this space" until the background worker has re-embedded it.
 """
 
 from __future__ import annotations
@@ -51,11 +51,6 @@ def vector_field(space: str) -> str:
     """The hash field (and index attribute) holding a message's vector in `space`: short,
     since every message hash repeats it (the space's digest alone)."""
     return f"vec_{space.rsplit('_', 1)[-1]}"
-
-
-def embedded_field(space: str) -> str:
-    """The TAG field ("1") marking a message embedded in `space`; its absence is the backlog."""
-    return f"emb_{space.rsplit('_', 1)[-1]}"
 
 
 def to_bytes(vector: np.ndarray) -> bytes:

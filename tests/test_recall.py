@@ -178,7 +178,7 @@ def test_a_message_deleted_before_its_vector_is_stored_is_not_brought_back(
     assert [item.key for item in backlog] == [key]
     store = vmemory.vectors
     vector = store.embedder.embed([backlog[0].text])[0]
-    reply = store._store(keys=[key], args=[store.vector_field, store.tag_field, vector.tobytes()])
+    reply = store._store(keys=[key], args=[store.vector_field, vector.tobytes()])
     assert reply == 0 and not redis_client.exists(key)
 
 
