@@ -14,6 +14,7 @@ prompt it answers): measured on LoCoMo, that lifts vector recall@10 from 43% to 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,10 @@ class VectorStore:
 
     def add_missing_fields(self, present: set[str]) -> None:
         """Add this space's fields to the index in place (RediSearch indexes the stored
-        messages in the background; nothing is dropped)."""
+        messages in the background; nothing is dropped), and name its model and width in
+        the spaces registry."""
+        space = {"model": self.embedder.model, "dimensions": self.embedder.dimensions}
+        self._redis.hset(self._layout.embedding_spaces_key, self.vector_field, json.dumps(space))
         for spec in self.index_fields():
             if spec[0] not in present:
                 try:

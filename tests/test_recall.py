@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatbot.budget import TokenBudget, plan_request, with_recalled
-from chatbot.embedders import OfflineEmbedder, OpenAIEmbedder
+from chatbot.config import ConfigError, Environment
+from chatbot.embedders import OfflineEmbedder, OpenAIEmbedder, embedder_from_env
+from chatbot.services import build_services
 from memory import ChatMemory, InvalidInput, Role, new_conversation_id
 from memory.embedding_worker import EmbeddingWorker, WorkerState
 from memory.hybrid import STOPWORDS, content_words, user_scope, words_query
@@ -443,3 +445,69 @@ def test_the_recall_benchmark_runs_on_any_locomo_format_file(tmp_path: Path) -> 
     assert all(len(row["hybrid"]) == 10 for row in ranked)
     assert all(row["evidence"][0] in row["hybrid"][:2] for row in ranked)
     assert 0 < report["redis_bytes_per_message"]["vectors_add"]
+
+
+def test_the_model_and_width_of_stored_vectors_are_named_beside_them(
+    vmemory: ChatMemory, redis_client: redis.Redis, index_name: str
+) -> None:
+    assert vmemory.vectors is not None
+    spaces = redis_client.hgetall(KeyLayout(index_name).embedding_spaces_key)
+    assert json.loads(spaces[vmemory.vectors.vector_field]) == {
+        "model": "all-MiniLM-L6-v2-int8",
+        "dimensions": 384,
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "chosen"),
+    [
+        ({}, "OfflineEmbedder"),
+        ({"EMBEDDING_PROVIDER": "off"}, "NoneType"),
+        ({"OPENAI_EMBEDDING_MODEL": "nomic-embed-text"}, "OpenAIEmbedder"),
+        ({"AZURE_OPENAI_EMBEDDING_DEPLOYMENT": "emb"}, "OpenAIEmbedder"),
+    ],
+)
+def test_the_environment_picks_the_embedder(values: dict[str, str], chosen: str) -> None:
+    azure = openai.AzureOpenAI(azure_endpoint="https://x.example", api_key="k", api_version="v")
+    embedder = embedder_from_env(Environment(values), azure)
+    assert type(embedder).__name__ == chosen
+    if isinstance(embedder, OpenAIEmbedder):
+        assert embedder.dimensions == 384 and embedder.model in values.values()
+
+
+def test_an_unknown_or_incomplete_embedder_setting_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="EMBEDDING_PROVIDER must be one of"):
+        embedder_from_env(Environment({"EMBEDDING_PROVIDER": "torch"}), None)
+    with pytest.raises(ConfigError, match="needs AZURE_OPENAI_ENDPOINT"):
+        embedder_from_env(Environment({"EMBEDDING_PROVIDER": "azure"}), None)
+
+
+def test_azure_openai_embeddings_go_to_the_embedding_deployment(
+    model_server: ChatCompletionsServer,
+) -> None:
+    azure = openai.AzureOpenAI(
+        azure_endpoint=model_server.azure_endpoint, api_key="k", api_version="2024-10-21"
+    )
+    values = {"AZURE_OPENAI_EMBEDDING_DEPLOYMENT": "text-embedding-3-small"}
+    embedder = embedder_from_env(Environment(values), azure)
+    assert embedder is not None and embedder.embed(["hello there"]).shape == (1, 384)
+    assert model_server.embedding_requests[-1]["dimensions"] == 384
+
+
+def test_the_app_services_recall_and_embed_in_the_background(app_env: str) -> None:
+    services = build_services(Environment.current())
+    try:
+        assert services.recall is not None and services.context.recall is services.recall
+        assert services.memory.vectors is not None
+        worker = services.embedding_worker
+        assert worker is not None and worker._thread is not None and worker._thread.is_alive()
+        services.memory.append("Luke", Role.USER, "hello", conversation_id="abc")
+        worker.wake()
+        for _ in range(200):
+            if worker.progress("Luke").done:
+                break
+            time.sleep(0.05)
+        assert worker.progress("Luke").done
+    finally:
+        if services.embedding_worker is not None:
+            services.embedding_worker.stop()
