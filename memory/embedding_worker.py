@@ -3,8 +3,9 @@
 One thread per app instance; across instances, a lease in Redis (`embedding_lease_key`, a
 TTL its holder renews) lets one embed at a time, so two instances never embed the same
 messages twice and a crashed one hands over within the lease time. Each batch is bounded
-(`EMBED_BATCH` messages); between batches the worker sleeps, or waits for `wake()` (a turn
-calls it after storing a message). An unavailable embedder or index only makes it wait
+(`EMBED_BATCH` messages) and followed by a rest as long as it took (at most half a core goes
+to embedding); with nothing to do the worker sleeps, or waits for `wake()` (a turn calls it
+after storing a message). An unavailable embedder or index only makes it wait
 longer (up to a minute); the backlog stays, and `progress()` says so.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -110,10 +112,14 @@ class EmbeddingWorker:
     def _loop(self) -> None:
         backoff = IDLE_SECONDS
         while not self._stop.is_set():
+            began = time.monotonic()
             try:
                 if self.run_once():
                     backoff = IDLE_SECONDS
-                    continue  # more may wait: next batch at once
+                    # More may wait: rest as long as the batch took, so a long backlog (an
+                    # import, a model change) takes at most half a core from the chat.
+                    self._stop.wait(time.monotonic() - began)
+                    continue
                 pause = IDLE_SECONDS
             except (EmbedderUnavailable, redis.RedisError) as error:
                 self.state = WorkerState.WAITING
