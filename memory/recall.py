@@ -17,6 +17,7 @@ import numpy as np
 
 from memory.connection import RedisClient
 from memory.errors import storage_errors
+from memory.hybrid import Candidate
 from memory.keys import KeyLayout, conversation_of_tag, user_tag
 from memory.models import ChatMemoryError, IndexUnavailable, InvalidInput, Role
 from memory.store import ChatMemory
@@ -115,25 +116,7 @@ class Recall:
             return RecallResult(scope, unavailable=str(error).replace("Search", "Recall", 1))
         except ChatMemoryError as error:
             return RecallResult(scope, unavailable=f"Recall is unavailable: {error}")
-        tag = user_tag(user_id)
-        recalled = []
-        for candidate in found:
-            cid = conversation_of_tag(tag, candidate.session_tag)
-            if cid is None or candidate.role not in (Role.USER, Role.ASSISTANT):
-                continue
-            recalled.append(
-                RecalledMessage(
-                    key=candidate.key,
-                    conversation_id=cid,
-                    seq=candidate.seq,
-                    role=Role(candidate.role),
-                    content=candidate.content,
-                    created_at=candidate.created_at,
-                    token_count=candidate.token_count,
-                    score=candidate.score,
-                )
-            )
-        return RecallResult(scope, tuple(recalled))
+        return RecallResult(scope, _recalled(user_tag(user_id), found))
 
     def _embedded(self, prompt: str) -> np.ndarray | None:
         vectors = self._memory.vectors
@@ -143,3 +126,24 @@ class Recall:
             return vectors.embedder.embed([text_to_embed(prompt)])[0]
         except EmbedderUnavailable:
             return None
+
+
+def _recalled(tag: str, found: list[Candidate]) -> tuple[RecalledMessage, ...]:
+    recalled = []
+    for candidate in found:
+        cid = conversation_of_tag(tag, candidate.session_tag)
+        if cid is None or candidate.role not in (Role.USER, Role.ASSISTANT):
+            continue
+        recalled.append(
+            RecalledMessage(
+                key=candidate.key,
+                conversation_id=cid,
+                seq=candidate.seq,
+                role=Role(candidate.role),
+                content=candidate.content,
+                created_at=candidate.created_at,
+                token_count=candidate.token_count,
+                score=candidate.score,
+            )
+        )
+    return tuple(recalled)
