@@ -354,7 +354,7 @@ def test_recall_on_a_cluster_without_a_search_coordinator_adds_nothing_and_says_
     memory = build(client, index_name, OfflineEmbedder())  # type: ignore[arg-type]
     cid = new_conversation_id()
     say(memory, USER, cid, "bees in the garden", "ok")
-    found = Recall(memory, client, index_name).find(USER, cid, "bees")  # type: ignore[arg-type]
+    found = Recall(memory, client, index_name).find(USER, cid, "bees")
     assert found == RecallResult(
         RecallScope.CONVERSATION, (), found.unavailable
     ) and "Recall is unavailable" in str(found.unavailable)
