@@ -51,15 +51,35 @@ class ContextBuilder:
         plan = plan_request(window, self.budget, counter, summary, margin)
         if not recalled or not recalled.messages:
             return plan
-        limit = min(self.recall_max_tokens, self.budget.prompt_limit // 4)
         return with_recalled(
-            plan, recalled.messages, self.budget, counter, max_tokens=limit, margin=margin
+            plan,
+            recalled.messages,
+            self.budget,
+            counter,
+            max_tokens=self.recall_allowance,
+            margin=margin,
         )
+
+    @property
+    def recall_allowance(self) -> int:
+        """Tokens recalled messages may add to a request: RECALL_MAX_TOKENS, at most a quarter
+        of the prompt's room. A turn admitted before its request is planned (begin_turn)
+        reserves this on top of the reply's tokens, so the limits still hold exactly."""
+        if self.recall is None:
+            return 0
+        return min(self.recall_max_tokens, self.budget.prompt_limit // 4)
+
+    def request_for(
+        self, user_id: str, conversation_id: str, window: ContextWindow, state: SummaryState
+    ) -> PlannedRequest:
+        """The request a turn sends for `window` (from begin_turn, or read now): the
+        summary when on, and the earlier messages recalled for its newest prompt."""
+        return self.plan(window, state, self.recall_for(user_id, conversation_id, window))
 
     def next_request(self, user_id: str, conversation_id: str, window_size: int) -> PlannedRequest:
         window = self.memory.context_window(user_id, conversation_id, window_size)
-        recalled = self.recall_for(user_id, conversation_id, window)
-        return self.plan(window, self.summaries.state(user_id, conversation_id), recalled)
+        state = self.summaries.state(user_id, conversation_id)
+        return self.request_for(user_id, conversation_id, window, state)
 
     def recall_for(
         self, user_id: str, conversation_id: str, window: ContextWindow

@@ -18,13 +18,17 @@ from hypothesis import strategies as st
 
 from chatbot.budget import TokenBudget, plan_request, with_recalled
 from chatbot.config import ConfigError, Environment
+from chatbot.context import ContextBuilder
 from chatbot.embedders import OfflineEmbedder, OpenAIEmbedder, embedder_from_env
+from chatbot.offline import OfflineChatModel
 from chatbot.services import build_services
 from memory import ChatMemory, InvalidInput, Role, new_conversation_id
 from memory.embedding_worker import EmbeddingWorker, WorkerState
 from memory.hybrid import STOPWORDS, content_words, user_scope, words_query
 from memory.keys import KeyLayout, user_tag
+from memory.limits import LimitPolicy
 from memory.recall import Recall, RecallResult, RecallScope
+from memory.summary import SummaryStore
 from memory.vectors import EmbedderUnavailable
 from tests.conftest import DEFAULT_TEST_SYSTEM
 from tests.support.openai_server import ChatCompletionsServer
@@ -511,3 +515,29 @@ def test_the_app_services_recall_and_embed_in_the_background(app_env: str) -> No
     finally:
         if services.embedding_worker is not None:
             services.embedding_worker.stop()
+
+
+def test_a_turn_begun_in_one_script_sends_recalled_messages_within_what_it_reserved(
+    vmemory: ChatMemory, redis_client: redis.Redis, index_name: str
+) -> None:
+    """With begin_turn the reservation is made before the request is planned: reserving the
+    recall allowance on top of the reply keeps the limits exact."""
+    cid = new_conversation_id()
+    say(vmemory, USER, cid, "My cat is called Miso", "Nice", *[f"weather {n}" for n in range(6)])
+    embed_all(vmemory)
+    context = ContextBuilder(
+        memory=vmemory,
+        summaries=SummaryStore(redis_client, index_name),
+        budget=TokenBudget(context_tokens=8192, reply_tokens=500),
+        model=OfflineChatModel(counter=vmemory.token_counter),
+        recall=recall_of(vmemory, redis_client, index_name),
+    )
+    assert context.recall_allowance == 1000
+    start = vmemory.begin_turn(
+        USER, cid, policy=LimitPolicy(), window_size=4, prompt="What is my cat called?",
+        reply_tokens=context.budget.reply_tokens + context.recall_allowance,
+    )  # fmt: skip
+    request = context.request_for(USER, cid, start.window, start.summary)
+    assert request.recalled and request.recalled[0].content == "My cat is called Miso"
+    assert "Miso" in request.as_openai()[0]["content"]
+    assert request.token_count + context.budget.reply_tokens <= start.reservation.tokens

@@ -8,7 +8,7 @@
 --   'pin':    value '1' pins (scored by now), '0' unpins
 --   'erase':  once the user has no conversation left, delete up to ARGV[3] stray message
 --             keys still in the expiry set, then (none left) every remaining key of the user
--- Returns {changed (0/1), info row (false when the conversation has no record)};
+-- Returns {changed (0/1), the conversation's list row (false when it has no record)};
 --   'erase' returns {done (0/1)}
 local op, cid = ARGV[1], ARGV[2]
 if op == 'erase' then
@@ -60,4 +60,4 @@ end
 if changed == 1 then
   refresh_row(cid)
 end
-return {changed, info_row(cid)}
+return {changed, row_of(cid)}
