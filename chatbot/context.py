@@ -6,10 +6,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from chatbot.budget import ESTIMATE_MARGIN, PlannedRequest, TokenBudget, plan_request
+from chatbot.budget import (
+    ESTIMATE_MARGIN,
+    PlannedRequest,
+    TokenBudget,
+    plan_request,
+    with_recalled,
+)
 from chatbot.llm import ChatModel, ModelError, Provider, Reply
 from chatbot.summary import write_summary
-from memory import MAX_WINDOW, ChatMemory, ContextWindow, Message, Usage
+from memory import MAX_WINDOW, ChatMemory, ContextWindow, Message, Role, Usage
+from memory.recall import Recall, RecallResult
 from memory.summary import Summary, SummaryState, SummaryStore
 
 SUMMARY_MAX_TOKENS = 400
@@ -22,6 +29,8 @@ class ContextBuilder:
     summaries: SummaryStore
     budget: TokenBudget
     model: ChatModel
+    recall: Recall | None = None  # None: no recall at all (the setting is then moot)
+    recall_max_tokens: int = 1000  # RECALL_MAX_TOKENS
 
     @property
     def estimated(self) -> bool:
@@ -32,15 +41,60 @@ class ContextBuilder:
     def summary_limit(self) -> int:
         return min(SUMMARY_MAX_TOKENS, self.budget.prompt_limit // 4)
 
-    def plan(self, window: ContextWindow, state: SummaryState) -> PlannedRequest:
+    def plan(
+        self, window: ContextWindow, state: SummaryState, recalled: RecallResult | None = None
+    ) -> PlannedRequest:
+        """The request for `window`: the summary when on, then what of `recalled` fits."""
         summary = state.checkpoint if state.enabled else None
-        return plan_request(
-            window, self.budget, self.memory.token_counter, summary, self._margin(window)
+        margin = self._margin(window)
+        counter = self.memory.token_counter
+        plan = plan_request(window, self.budget, counter, summary, margin)
+        if not recalled or not recalled.messages:
+            return plan
+        return with_recalled(
+            plan,
+            recalled.messages,
+            self.budget,
+            counter,
+            max_tokens=self.recall_allowance,
+            margin=margin,
         )
+
+    @property
+    def recall_allowance(self) -> int:
+        """Tokens recalled messages may add to a request: RECALL_MAX_TOKENS, at most a quarter
+        of the prompt's room. A turn admitted before its request is planned (begin_turn)
+        reserves this on top of the reply's tokens, so the limits still hold exactly."""
+        if self.recall is None:
+            return 0
+        return min(self.recall_max_tokens, self.budget.prompt_limit // 4)
+
+    def request_for(
+        self, user_id: str, conversation_id: str, window: ContextWindow, state: SummaryState
+    ) -> PlannedRequest:
+        """The request a turn sends for `window` (from begin_turn, or read now): the
+        summary when on, and the earlier messages recalled for its newest prompt."""
+        return self.plan(window, state, self.recall_for(user_id, conversation_id, window))
 
     def next_request(self, user_id: str, conversation_id: str, window_size: int) -> PlannedRequest:
         window = self.memory.context_window(user_id, conversation_id, window_size)
-        return self.plan(window, self.summaries.state(user_id, conversation_id))
+        state = self.summaries.state(user_id, conversation_id)
+        return self.request_for(user_id, conversation_id, window, state)
+
+    def recall_for(
+        self, user_id: str, conversation_id: str, window: ContextWindow
+    ) -> RecallResult | None:
+        """The messages outside `window` most relevant to its newest prompt (None: recall
+        is not configured, or there is no prompt)."""
+        prompts = [m for m in window.messages if m.role is Role.USER]
+        if self.recall is None or not prompts:
+            return None
+        return self.recall.find(
+            user_id,
+            conversation_id,
+            prompts[-1].content,
+            exclude_keys={m.key for m in window.messages},
+        )
 
     def usage_of(self, reply: Reply, request: PlannedRequest) -> Usage | None:
         """Reported usage with the app's own prompt estimate beside it; the estimate alone,

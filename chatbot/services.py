@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import openai
 from azure.core.credentials import TokenCredential
 
 from chatbot.budget import TokenBudget
 from chatbot.config import ConfigError, Environment
 from chatbot.context import ContextBuilder
+from chatbot.embedders import embedder_from_env
 from chatbot.identity import AuthMode, AuthSettings, Identity
 from chatbot.llm import (
     ChatModel,
@@ -28,6 +30,7 @@ from chatbot.pricing import Prices
 from memory import (
     ChatMemory,
     ChatMemoryError,
+    RedisClient,
     RedisTarget,
     StorageLimits,
     TokenCounter,
@@ -35,7 +38,10 @@ from memory import (
     create_entra_credential_provider,
 )
 from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavailable
+from memory.embedding_worker import EmbeddingWorker
+from memory.keys import KeyLayout
 from memory.limits import LimitPolicy, Reservation, UsageLimits
+from memory.recall import Recall
 from memory.summary import SummaryStore
 
 
@@ -54,6 +60,9 @@ class Services:
     admin_limit_factor: int
     # Local demo against a local Redis: error details and internals may show to anyone.
     local_only: bool = False
+    recall: Recall | None = None
+    # Embeds the backlog in the background (None: no embedder, or no index to keep one in).
+    embedding_worker: EmbeddingWorker | None = None
 
     def admit(self, user_id: str, prompt_tokens: int) -> Reservation:
         """Admit one model request of the user, reserving its prompt plus the longest reply
@@ -179,21 +188,17 @@ def build_services(env: Environment) -> Services:
     counter = TokenCounter(model_config.tokenizer_model, model_config.encoding)
     client = create_client(redis_target, credential_provider)
     index_name = env.get("CHAT_INDEX_NAME")
-    memory = ChatMemory(
-        client,
-        default_system=presets[DEFAULT_PRESET].instruction(),
-        index_name=index_name,
-        token_counter=counter,
-        limits=StorageLimits(
-            max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
-            max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
-        ),
+    azure_client = None
+    if model_config.provider is Provider.AZURE_OPENAI:
+        azure_client = create_openai_client(model_config, credential)
+    memory = build_memory(env, client, presets[DEFAULT_PRESET], counter, azure_client)
+    recall = Recall(
+        memory, client, index_name, max_messages=env.get_int("RECALL_MAX_MESSAGES", minimum=0)
     )
-    model: ChatModel
-    if model_config.provider is Provider.OFFLINE:
-        model = OfflineChatModel(counter=counter)
-    else:
-        model = OpenAIChatModel(model_config, create_openai_client(model_config, credential))
+    model: ChatModel = OfflineChatModel(counter=counter)
+    if model_config.provider is not Provider.OFFLINE:
+        openai_client = azure_client or create_openai_client(model_config, credential)
+        model = OpenAIChatModel(model_config, openai_client)
     return Services(
         memory=memory,
         model=model,
@@ -204,6 +209,8 @@ def build_services(env: Environment) -> Services:
             summaries=SummaryStore(client, index_name),
             budget=TokenBudget.from_env(env, model_config.tokenizer_model),
             model=model,
+            recall=recall,
+            recall_max_tokens=env.get_int("RECALL_MAX_TOKENS", minimum=0),
         ),
         auth=auth,
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
@@ -215,4 +222,36 @@ def build_services(env: Environment) -> Services:
         ),
         admin_limit_factor=env.get_int("ADMIN_LIMIT_FACTOR", minimum=0),
         local_only=is_local_demo(env),
+        recall=recall,
+        embedding_worker=start_embedding_worker(memory, index_name),
     )
+
+
+def build_memory(
+    env: Environment,
+    client: RedisClient,
+    default_preset: Preset,
+    counter: TokenCounter,
+    azure_client: openai.OpenAI | None,
+) -> ChatMemory:
+    return ChatMemory(
+        client,
+        default_system=default_preset.instruction(),
+        index_name=env.get("CHAT_INDEX_NAME"),
+        token_counter=counter,
+        limits=StorageLimits(
+            max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
+            max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
+        ),
+        embedder=embedder_from_env(env, azure_client),
+    )
+
+
+def start_embedding_worker(memory: ChatMemory, index_name: str) -> EmbeddingWorker | None:
+    """The process's background embedder, started; None without an embedder or where no
+    index can cover every message (there is nothing to search with the vectors)."""
+    if memory.vectors is None or memory.search_unavailable is not None:
+        return None
+    worker = EmbeddingWorker(memory.redis_client, KeyLayout(index_name), memory.vectors)
+    worker.start()
+    return worker

@@ -164,6 +164,19 @@ class KeyLayout:
         key expires and the next instance to check recreates it over what is stored."""
         return f"{self.index_name}:index-paused"
 
+    @property
+    def embedding_spaces_key(self) -> str:
+        """Hash of every embedding space the index has had: `vec_<digest>` field name ->
+        `{"model": ..., "dimensions": ...}`, so the model and width of stored vectors are
+        known without the embedder that wrote them."""
+        return f"{self.index_name}:embedding-spaces"
+
+    @property
+    def embedding_lease_key(self) -> str:
+        """String (with a TTL its holder renews) naming the app instance whose background
+        worker embeds the backlog: one at a time, so two instances never embed twice."""
+        return f"{self.index_name}:embedding-lease"
+
     def request_log_key(self, tag: str) -> str:
         """Sorted set of the user's model requests in the last minute (the rate limit)."""
         return f"{self.index_name}:limits:requests:{{{tag}}}"

@@ -25,19 +25,20 @@ from typing import Any, ParamSpec, TypeVar, cast
 import redis
 from redis.cluster import RedisCluster
 from redis.commands.search.index_definition import IndexDefinition, IndexType
-from redis.commands.search.query import Query
 from redisvl.extensions.message_history import MessageHistory
 from redisvl.index import SearchIndex
 from redisvl.schema import IndexSchema
 
 from memory.connection import RedisClient
 from memory.errors import storage_errors
+from memory.hybrid import Candidate, HybridSearch, content_words, conversation_scope, user_scope
 from memory.keys import (
     LEGACY_CONVERSATION_ID,
     KeyLayout,
     check_conversation_id,
     check_message_id,
     conversation_of_tag,
+    conversation_tag,
     new_conversation_id,
     new_message_id,
     user_tag,
@@ -67,9 +68,11 @@ from memory.models import (
 )
 from memory.reading import MESSAGE_FIELDS, ROLES, MessageReader, pairs
 from memory.scripts import PER_USER, lua_script
-from memory.search import search_query, search_terms, snippet
+from memory.search import snippet
 from memory.tokens import TokenCounter
 from memory.turns import TurnAsk, begin_refusal, turn_start
+from memory.vector_store import VectorStore
+from memory.vectors import Embedder, EmbedderUnavailable, text_to_embed
 from memory.writing import MessageWriter, NewMessage, check_content, limit_reached
 
 MAX_WINDOW = 1000
@@ -95,7 +98,7 @@ INDEX_PAUSED = (
     "that finishes."
 )
 
-_HIT_FIELDS = ("content", "session_tag", "timestamp", "role", "created_at")
+_HIT_FIELDS = ("content", "session_tag", "timestamp", "role", "created_at")  # bench/conversations
 _INDEX_FIELDS: list[dict[str, Any]] = [
     {"name": "session_tag", "type": "tag"},
     {"name": "timestamp", "type": "numeric", "attrs": {"sortable": True}},
@@ -152,6 +155,7 @@ class ChatMemory:
         index_name: str = "chat",
         token_counter: TokenCounter | None = None,
         limits: StorageLimits | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self._redis = redis_client
         self._layout = KeyLayout(index_name)
@@ -182,6 +186,8 @@ class ChatMemory:
         self._index_due = 0.0
         self._index_paused = False
         self._history: MessageHistory | None = None
+        self._vectors = VectorStore(redis_client, self._layout, embedder) if embedder else None
+        self._hybrid = HybridSearch(redis_client, index_name)
         self._ensure_index()
 
     def _lean_index(self, index_name: str) -> SearchIndex:
@@ -230,6 +236,7 @@ class ChatMemory:
             return
         else:
             self._create_index()
+            self._add_missing_fields()  # the vector fields
         self._index_due = time.monotonic() + _INDEX_CHECK_SECONDS
 
     def _require_index(self) -> None:
@@ -276,6 +283,8 @@ class ChatMemory:
                     field["name"],
                     str(field["type"]).upper(),
                 )
+        if self._vectors is not None:
+            self._vectors.add_missing_fields(present)
 
     @property
     def token_counter(self) -> TokenCounter:
@@ -734,51 +743,106 @@ class ChatMemory:
 
     # --- searching -------------------------------------------------------------------------
 
+    @property
+    def redis_client(self) -> RedisClient:
+        return self._redis
+
+    @property
+    def index_name(self) -> str:
+        return self._layout.index_name
+
+    @property
+    def search_unavailable(self) -> str | None:
+        """Why no search index can cover every message here (a cluster without a search
+        coordinator), or None."""
+        return self._index_missing_reason
+
+    @property
+    def vectors(self) -> VectorStore | None:
+        """The message vectors of the configured embedder (None: no embedder)."""
+        return self._vectors
+
     @storage_errors
     def search(self, user_id: str, text: str, *, limit: int = 20) -> list[SearchHit]:
-        """The user's messages, in any of their conversations, containing every word of
-        `text` (best match first). Whatever `text` holds is searched as words, never parsed
-        as query syntax; text without a word finds nothing. Raises IndexUnavailable where
-        the index cannot cover every message (a cluster without a coordinator)."""
+        """The user's messages, in any of their conversations, best match first: BM25 over
+        the words of `text` (stopwords dropped) fused with nearness in meaning when an
+        embedder is configured (memory/hybrid.py). Whatever `text` holds is searched as
+        words, never parsed as query syntax; text without a content word finds nothing.
+        Raises IndexUnavailable where the index cannot cover every message (a cluster
+        without a coordinator, or clear-all running)."""
         tag = user_tag(user_id)
         if not isinstance(text, str):
             raise InvalidInput("Search text must be text.")
         _validate_limit(limit)
-        if self._index_missing_reason is not None:
-            raise IndexUnavailable(self._index_missing_reason)
-        terms = search_terms(text)
-        if not terms or not limit:
-            return []
-        self._ensure_index()
-        query = (
-            Query(search_query(tag, terms)).return_fields(*_HIT_FIELDS).paging(0, limit).dialect(2)
-        )
-        try:
-            found = self._redis.ft(self._layout.index_name).search(query)
-        except redis.ResponseError as error:
-            if "no such index" not in str(error).lower():
-                raise
-            self._require_index()  # paused by clear-all, or gone and now recreated
-            found = self._redis.ft(self._layout.index_name).search(query)
+        found = self.ranked_messages(user_id, text, limit=limit)
         hits = []
-        for document in found.docs:
-            fields = {name: str(getattr(document, name, "")) for name in _HIT_FIELDS}
-            cid = conversation_of_tag(tag, fields["session_tag"])
-            if cid is None or fields["role"] not in ROLES:
-                continue
-            hits.append((cid, fields))
+        for candidate in found:
+            cid = conversation_of_tag(tag, candidate.session_tag)
+            if cid is not None and candidate.role in ROLES:
+                hits.append((cid, candidate))
         titles = self._titles(tag, {cid for cid, _ in hits})
+        terms = content_words(text)
         return [
             SearchHit(
                 conversation_id=cid,
                 title=titles.get(cid, ""),
-                seq=int(fields["timestamp"] or 0),
-                role=ROLES[fields["role"]],
-                snippet=snippet(fields["content"], terms),
-                created_at=float(fields["created_at"] or 0),
+                seq=candidate.seq,
+                role=ROLES[candidate.role],
+                snippet=snippet(candidate.content, terms),
+                created_at=candidate.created_at,
             )
-            for cid, fields in hits
+            for cid, candidate in hits
         ]
+
+    @storage_errors
+    def ranked_messages(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        conversation_id: str | None = None,
+        limit: int = 10,
+        exclude_keys: frozenset[str] = frozenset(),
+        query_vector: Any = None,
+        embed_query: bool = True,
+    ) -> list[Candidate]:
+        """The user's messages (of one conversation, or all) that best match `text`, best
+        first, none of `exclude_keys`. `query_vector` is `text` already embedded (recall
+        embeds the prompt once); without it (and with `embed_query`) the configured embedder
+        embeds `text`; an unavailable embedder leaves the words alone. Raises
+        IndexUnavailable like search."""
+        tag = user_tag(user_id)
+        if self._index_missing_reason is not None:
+            raise IndexUnavailable(self._index_missing_reason)
+        if not content_words(text) or not limit:
+            return []
+        self._ensure_index()
+        if self._index_paused:
+            self._require_index()  # checked again now: raises while clear-all still runs
+        scope = user_scope(tag)
+        if conversation_id is not None:
+            cid = check_conversation_id(conversation_id)
+            scope = conversation_scope(conversation_tag(tag, cid))
+        vectors = self._vectors
+        if vectors is not None and query_vector is None and embed_query:
+            try:
+                query_vector = vectors.embedder.embed([text_to_embed(text)])[0]
+            except EmbedderUnavailable:
+                query_vector = None
+        field = vectors.vector_field if vectors is not None else None
+        try:
+            return self._hybrid.ranked(
+                scope, text, vector=query_vector, vector_field=field, limit=limit,
+                exclude=exclude_keys,
+            )  # fmt: skip
+        except redis.ResponseError as error:
+            if "no such index" not in str(error).lower():
+                raise
+            self._require_index()  # paused by clear-all, or gone and now recreated
+            return self._hybrid.ranked(
+                scope, text, vector=query_vector, vector_field=field, limit=limit,
+                exclude=exclude_keys,
+            )  # fmt: skip
 
     def _titles(self, tag: str, ids: set[str]) -> dict[str, str]:
         ordered = sorted(ids)

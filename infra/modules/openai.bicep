@@ -1,5 +1,6 @@
-// Azure OpenAI with key authentication disabled, one chat model deployment, and the
-// "Cognitive Services OpenAI User" role for the web app identity and the deploying user.
+// Azure OpenAI with key authentication disabled, a chat model deployment, an embedding model
+// deployment (search and recall by meaning), and the "Cognitive Services OpenAI User" role for
+// the web app identity and the deploying user.
 
 @description('Account name, also its custom subdomain (<name>.openai.azure.com).')
 param name string
@@ -17,6 +18,15 @@ param deploymentSkuName string = 'GlobalStandard'
 @description('Rate limit in thousands of tokens per minute; it costs nothing by itself.')
 @minValue(1)
 param deploymentCapacity int = 30
+
+@description('Name of the embedding model deployment; the app calls it by this name.')
+param embeddingDeploymentName string = 'text-embedding-3-small'
+param embeddingModelName string = 'text-embedding-3-small'
+param embeddingModelVersion string = '1'
+
+@description('Rate limit of the embedding deployment in thousands of tokens per minute.')
+@minValue(1)
+param embeddingCapacity int = 30
 
 @description('Object id of the web app managed identity.')
 param appPrincipalId string
@@ -69,6 +79,29 @@ resource deployment 'Microsoft.CognitiveServices/accounts/deployments@2024-10-01
   }
 }
 
+// Messages are embedded in the background; the same keyless role covers this deployment.
+// One deployment at a time per account: Azure refuses concurrent ones.
+resource embeddingDeployment 'Microsoft.CognitiveServices/accounts/deployments@2024-10-01' = {
+  parent: account
+  name: embeddingDeploymentName
+  dependsOn: [
+    deployment
+  ]
+  sku: {
+    name: deploymentSkuName
+    capacity: embeddingCapacity
+  }
+  properties: {
+    model: {
+      format: 'OpenAI'
+      name: embeddingModelName
+      version: embeddingModelVersion
+    }
+    versionUpgradeOption: 'OnceCurrentVersionExpired'
+    raiPolicyName: 'Microsoft.DefaultV2'
+  }
+}
+
 resource appRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: account
   name: guid(account.id, appPrincipalId, openAiUserRoleId)
@@ -92,3 +125,4 @@ resource userRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!em
 output name string = account.name
 output endpoint string = account.properties.endpoint
 output deploymentName string = deployment.name
+output embeddingDeploymentName string = embeddingDeployment.name

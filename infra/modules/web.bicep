@@ -20,6 +20,7 @@ param redisHost string
 param redisPort int
 param openAiEndpoint string
 param openAiDeploymentName string
+param openAiEmbeddingDeploymentName string
 param openAiModelName string
 param applicationInsightsConnectionString string
 param logAnalyticsWorkspaceId string
@@ -54,6 +55,7 @@ var appSettings = union(
     REDIS_PORT: string(redisPort)
     AZURE_OPENAI_ENDPOINT: openAiEndpoint
     AZURE_OPENAI_DEPLOYMENT: openAiDeploymentName
+    AZURE_OPENAI_EMBEDDING_DEPLOYMENT: openAiEmbeddingDeploymentName
     AZURE_OPENAI_MODEL: openAiModelName
     AZURE_CLIENT_ID: identityClientId
     AUTH_MODE: enableEasyAuth ? 'easyauth' : 'demo'

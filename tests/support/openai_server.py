@@ -12,6 +12,12 @@ open models of issue 15 it can have a context size, reject non-alternating roles
 `stream_options.include_usage` and stop at `max_tokens` with finish_reason "length"; it counts
 tokens in cl100k_base, not the app's o200k_base, so the app's estimates really drift.
 
+`POST .../embeddings` answers deterministic vectors: each word (lower-cased) adds one to a
+dimension chosen by its hash, then the vector is L2-normalised, so texts sharing words are
+near and nothing else is; `dimensions` (default 64) sets the width unless `embedding_width`
+fixes it (a model that cannot shorten); `embeddings_down` makes it answer 503. Embedding
+requests are kept in `embedding_requests`.
+
 Conversation-title requests (chatbot.titles' instruction) are recorded apart, in
 `title_requests`, so `chat_requests` and `last_request` are the chat's own; they are answered
 at once and never take a fault meant for the chat (only `title_fault`).
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import re
 import socket
@@ -89,6 +96,8 @@ class ServerConfig:
     strict_roles: bool = False  # 400 unless user/assistant alternate after the system message
     title_reply: str | None = None  # a title request's answer (None echoes, as chat does)
     title_fault: Fault | None = None  # applied to every title request
+    embeddings_down: bool = False  # POST .../embeddings answers 503
+    embedding_width: int | None = None  # a fixed width, whatever `dimensions` asks
 
 
 @dataclass(frozen=True)
@@ -196,6 +205,9 @@ class ChatCompletionsServer:
         self._http.no_handler_status_code = 404
         chat = re.compile(r".*/chat/completions/?$")
         self._http.expect_request(chat, method="POST").respond_with_handler(self._chat)
+        self.embedding_requests: list[JSON] = []
+        embeddings = re.compile(r".*/embeddings/?$")
+        self._http.expect_request(embeddings, method="POST").respond_with_handler(self._embed)
         timings = self._http.expect_request("/fake/stream-timings", method="GET")
         timings.respond_with_handler(self._timings_json)
 
@@ -283,6 +295,24 @@ class ChatCompletionsServer:
         return requests[-1]
 
     # answering -----------------------------------------------------------------------------
+
+    def _embed(self, http: Request) -> Response:
+        body = json.loads(http.get_data() or b"{}")
+        with self._lock:
+            self.embedding_requests.append(body)
+            down, fixed = self._config.embeddings_down, self._config.embedding_width
+        if down:
+            return _error(503, "The embedding model is not available.", None)
+        texts = body.get("input") or []
+        texts = [texts] if isinstance(texts, str) else texts
+        width = fixed or int(body.get("dimensions") or 64)
+        data = [
+            {"object": "embedding", "index": i, "embedding": word_vector(str(text), width)}
+            for i, text in enumerate(texts)
+        ]
+        answer = {"object": "list", "data": data, "model": body.get("model", ""),
+                  "usage": {"prompt_tokens": 0, "total_tokens": 0}}  # fmt: skip
+        return Response(json.dumps(answer), content_type="application/json")
 
     def _chat(self, http: Request) -> Response:
         arrived = time.monotonic()
@@ -414,3 +444,12 @@ class ChatCompletionsServer:
             yield "data: [DONE]\n\n"
 
         return Response(events(), 200, mimetype="text/event-stream")
+
+
+def word_vector(text: str, width: int) -> list[float]:
+    """The fake embedding: one count per word in a hashed dimension, L2-normalised."""
+    vector = [0.0] * width
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % width] += 1.0
+    norm = sum(x * x for x in vector) ** 0.5 or 1.0
+    return [x / norm for x in vector]
