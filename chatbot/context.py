@@ -6,14 +6,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from chatbot.admission import Admission
 from chatbot.budget import ESTIMATE_MARGIN, PlannedRequest, TokenBudget, plan_request
-from chatbot.llm import ChatModel, ModelError, Provider, Reply
-from chatbot.summary import write_summary
-from memory import MAX_WINDOW, ChatMemory, ContextWindow, Message, Usage
+from chatbot.llm import ChatModel, ModelError, Provider, Reply, tokens_spent
+from chatbot.summary import extractive_summary, summary_request
+from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ContextWindow, Message, Usage
 from memory.summary import Summary, SummaryState, SummaryStore
 
 SUMMARY_MAX_TOKENS = 400
 FOLD_LIMIT = 100  # messages folded per turn at most (a summary turned on late starts there)
+SUMMARY_REQUESTS_PER_TURN = 2  # summary requests one turn may make; the rest waits
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class ContextBuilder:
     summaries: SummaryStore
     budget: TokenBudget
     model: ChatModel
+    admission: Admission  # every summary request is admitted and counted by the user's limits
 
     @property
     def estimated(self) -> bool:
@@ -58,39 +61,74 @@ class ContextBuilder:
             cut_off=reply.cut_off,
         )
 
+    def tokens_spent(self, reply: Reply | None, request: PlannedRequest) -> int:
+        """What a reply request cost, for the user's limits, whether it completed or failed
+        part way (content filter, dropped stream): see chatbot.llm.tokens_spent. `reply`:
+        None when the request never got an answer started."""
+        return tokens_spent(reply, request.token_count, self.memory.token_counter)
+
     def fold_summary(self, user_id: str, conversation_id: str, window_size: int) -> str | None:
         """With the summary on, fold the messages that left the conversation's next request
-        into its summary. Called after a reply is stored. Returns what went wrong, if
-        anything."""
+        into its summary. Called after a reply is stored. Each summary request is a model
+        request of the user's, admitted and counted by their limits; at most
+        SUMMARY_REQUESTS_PER_TURN are made (the rest waits for the next turn). A refusal or
+        failure leaves the summary as far as it got. Returns what went wrong, if anything."""
         state = self.summaries.state(user_id, conversation_id)
         if not state.enabled:
             return None
+        older = self._unsummarized(user_id, conversation_id, window_size, state)
+        if not older:
+            return None
+        previous = state.checkpoint.text if state.checkpoint else None
+        covered = state.checkpoint.covers_seq if state.checkpoint else 0
+        ttl = self.memory.retention(user_id).ttl_seconds
+        for batch in self._batches(older)[:SUMMARY_REQUESTS_PER_TURN]:
+            try:
+                summary = self._summarize(user_id, previous, batch)
+            except (ChatMemoryError, ModelError) as error:  # a limit refusing, included
+                reach = f" (it covers messages up to #{covered})" if covered else ""
+                return f"The summary was not brought up to date{reach}: {error}"
+            self.summaries.save(user_id, conversation_id, summary, ttl)
+            previous, covered = summary.text, summary.covers_seq
+        return None
+
+    def _unsummarized(
+        self, user_id: str, conversation_id: str, window_size: int, state: SummaryState
+    ) -> list[Message]:
+        """The messages that left the next request and are not in the summary yet: one
+        bounded read of the window and up to FOLD_LIMIT messages before it."""
         window = self.memory.context_window(user_id, conversation_id, window_size)
         request = self.plan(window, state)
         covered = state.checkpoint.covers_seq if state.checkpoint else 0
         first_sent = request.messages[0].seq if request.messages else None
         if first_sent is None or first_sent - 1 <= covered:
-            return None
-        # One bounded read: the window and up to FOLD_LIMIT messages before it.
+            return []
         reach_size = min(MAX_WINDOW, len(window.messages) + FOLD_LIMIT)
         reach = self.memory.context_window(user_id, conversation_id, reach_size)
-        older = [m for m in reach.messages if covered < m.seq < first_sent]
-        if not older:
-            return None
-        previous = state.checkpoint.text if state.checkpoint else None
+        return [m for m in reach.messages if covered < m.seq < first_sent]
+
+    def _summarize(self, user_id: str, previous: str | None, batch: list[Message]) -> Summary:
         counter = self.memory.token_counter
-        ttl = self.memory.retention(user_id).ttl_seconds
-        for batch in self._batches(older):
-            try:
-                text, author = write_summary(
-                    self.model, counter, previous, batch, self.summary_limit
-                )
-            except ModelError as error:
-                return f"The summary was not updated: {error}"
-            summary = Summary(text, batch[-1].seq, counter.count_text(text), author)
-            self.summaries.save(user_id, conversation_id, summary, ttl)
-            previous = text
-        return None
+        if self.model.config.provider is Provider.OFFLINE:
+            text = extractive_summary(previous, batch, counter, self.summary_limit)
+            author = "extractive"
+        else:
+            text = self._model_summary(user_id, summary_request(previous, batch))
+            author = self.model.config.model
+        return Summary(text, batch[-1].seq, counter.count_text(text), author)
+
+    def _model_summary(self, user_id: str, request: list[dict[str, str]]) -> str:
+        """One summary request: admitted by the user's limits (raises LimitExceeded), then
+        settled to what it cost, also when it fails part way."""
+        counter = self.memory.token_counter
+        prompt_tokens = counter.count_request(request)
+        reservation = self.admission.admit(user_id, prompt_tokens + self.summary_limit)
+        reply: Reply | None = None
+        try:
+            reply = self.model.stream(request, max_tokens=self.summary_limit)
+            return "".join(reply).strip()
+        finally:
+            self.admission.settle(reservation, tokens_spent(reply, prompt_tokens, counter))
 
     def _batches(self, messages: list[Message]) -> list[list[Message]]:
         """Runs of messages small enough for one summary request (the previous summary, the

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 
+from chatbot.admission import Admission
 from chatbot.budget import TokenBudget
 from chatbot.config import ConfigError, Environment
 from chatbot.context import ContextBuilder
@@ -27,7 +27,7 @@ from chatbot.presets import DEFAULT_PRESET, Preset, load_presets
 from chatbot.pricing import Prices
 from memory import (
     ChatMemory,
-    ChatMemoryError,
+    RedisClient,
     RedisTarget,
     StorageLimits,
     TokenCounter,
@@ -49,27 +49,20 @@ class Services:
     auth: AuthSettings
     max_prompt_chars: int
     storage_description: str
-    limits: UsageLimits
-    limit_policy: LimitPolicy
-    admin_limit_factor: int
+    admission: Admission  # the user's limits, for every model request made for them
     # Local demo against a local Redis: error details and internals may show to anyone.
     local_only: bool = False
 
     def admit(self, user_id: str, prompt_tokens: int) -> Reservation:
-        """Admit one model request of the user, reserving its prompt plus the longest reply
-        (raises memory.limits.LimitExceeded, or ChatMemoryError when Redis refuses writes)."""
-        factor = self.admin_limit_factor if user_id in self.auth.admin_users else 1
-        return self.limits.acquire(
-            user_id,
-            prompt_tokens + self.context.budget.reply_tokens,
-            self.limit_policy.scaled(factor),
-        )
+        """Admit one reply (or title) request of the user, reserving its prompt plus the
+        longest reply (raises memory.limits.LimitExceeded, or ChatMemoryError when Redis
+        refuses writes)."""
+        return self.admission.admit(user_id, prompt_tokens + self.context.budget.reply_tokens)
 
     def settle(self, reservation: Reservation, used_tokens: int) -> None:
-        """Count what an admitted request really used; if Redis refuses now, the (larger)
-        reservation simply stands."""
-        with contextlib.suppress(ChatMemoryError):
-            self.limits.settle(reservation, used_tokens)
+        """Count what an admitted request really used (`context.tokens_spent`); if Redis
+        refuses now, the (larger) reservation simply stands."""
+        self.admission.settle(reservation, used_tokens)
 
     def shows_internals_to(self, identity: Identity) -> bool:
         """Data folders, hosts and endpoints are for admins, and in a demo only on a laptop."""
@@ -157,13 +150,44 @@ def check_demo_storage(env: Environment, mode: AuthMode) -> None:
         )
 
 
-def build_services(env: Environment) -> Services:
-    auth = AuthSettings(
+def auth_settings(env: Environment) -> AuthSettings:
+    return AuthSettings(
         mode=AuthMode.parse(env.get("AUTH_MODE")),
         demo_users=tuple(env.get_list("DEMO_USERS")),
         admin_users=frozenset(env.get_list("ADMIN_USERS")),
         platform_auth=env.get_bool("WEBSITE_AUTH_ENABLED"),
     )
+
+
+def build_admission(env: Environment, client: RedisClient, auth: AuthSettings) -> Admission:
+    return Admission(
+        limits=UsageLimits(client, index_name=env.get("CHAT_INDEX_NAME")),
+        policy=LimitPolicy(
+            requests_per_minute=env.get_int("LIMIT_REQUESTS_PER_MINUTE", minimum=0),
+            tokens_per_day=env.get_int("LIMIT_TOKENS_PER_DAY", minimum=0),
+        ),
+        admin_users=auth.admin_users,
+        admin_factor=env.get_int("ADMIN_LIMIT_FACTOR", minimum=0),
+    )
+
+
+def build_memory(
+    env: Environment, client: RedisClient, counter: TokenCounter, presets: dict[str, Preset]
+) -> ChatMemory:
+    return ChatMemory(
+        client,
+        default_system=presets[DEFAULT_PRESET].instruction(),
+        index_name=env.get("CHAT_INDEX_NAME"),
+        token_counter=counter,
+        limits=StorageLimits(
+            max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
+            max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
+        ),
+    )
+
+
+def build_services(env: Environment) -> Services:
+    auth = auth_settings(env)
     check_demo_storage(env, auth.mode)
     model_config = ModelConfig.from_env(env)
     redis_target = resolve_redis_target(env)
@@ -175,20 +199,11 @@ def build_services(env: Environment) -> Services:
         if redis_target.uses_entra_id and credential is not None
         else None
     )
-    presets = load_presets()
     counter = TokenCounter(model_config.tokenizer_model, model_config.encoding)
     client = create_client(redis_target, credential_provider)
-    index_name = env.get("CHAT_INDEX_NAME")
-    memory = ChatMemory(
-        client,
-        default_system=presets[DEFAULT_PRESET].instruction(),
-        index_name=index_name,
-        token_counter=counter,
-        limits=StorageLimits(
-            max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
-            max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
-        ),
-    )
+    presets = load_presets()
+    memory = build_memory(env, client, counter, presets)
+    admission = build_admission(env, client, auth)
     model: ChatModel
     if model_config.provider is Provider.OFFLINE:
         model = OfflineChatModel(counter=counter)
@@ -201,18 +216,14 @@ def build_services(env: Environment) -> Services:
         prices=Prices.from_env(env, model_config.tokenizer_model, list_price_vendor(model_config)),
         context=ContextBuilder(
             memory=memory,
-            summaries=SummaryStore(client, index_name),
+            summaries=SummaryStore(client, env.get("CHAT_INDEX_NAME")),
             budget=TokenBudget.from_env(env, model_config.tokenizer_model),
             model=model,
+            admission=admission,
         ),
         auth=auth,
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
         storage_description=redis_target.describe(),
-        limits=UsageLimits(client, index_name=index_name),
-        limit_policy=LimitPolicy(
-            requests_per_minute=env.get_int("LIMIT_REQUESTS_PER_MINUTE", minimum=0),
-            tokens_per_day=env.get_int("LIMIT_TOKENS_PER_DAY", minimum=0),
-        ),
-        admin_limit_factor=env.get_int("ADMIN_LIMIT_FACTOR", minimum=0),
+        admission=admission,
         local_only=is_local_demo(env),
     )

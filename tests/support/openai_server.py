@@ -52,6 +52,9 @@ class Fault(StrEnum):
     DISCONNECT = "disconnect"  # the connection closes after k content chunks [after_chunks]
     CONTENT_FILTER = "content_filter"  # Azure: stops after k chunks with that finish_reason
     EMPTY_STREAM = "empty_stream"  # HTTP 200 and not a single event
+    KEEPALIVE_ONLY = "keepalive_only"  # only SSE comments, one every 0.2 s, for [delay] s
+    MALFORMED_EVENT = "malformed_event"  # a `data:` line that is not JSON
+    ERROR_EVENT = "error_event"  # HTTP 200, then an error event saying [message]
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class FaultSpec:
     delay: float = 2.0
     after_chunks: int = 2
     retry_after: float | None = None
+    message: str = "The server failed."
 
 
 @dataclass(frozen=True)
@@ -255,7 +259,27 @@ class ChatCompletionsServer:
             return _error(400, "The prompt triggered the content filter.", "content_filter")
         if kind is Fault.EMPTY_STREAM:
             return Response("", 200, mimetype="text/event-stream")
+        if fault is not None and kind in (
+            Fault.KEEPALIVE_ONLY,
+            Fault.MALFORMED_EVENT,
+            Fault.ERROR_EVENT,
+        ):
+            return Response(self._broken_events(fault), 200, mimetype="text/event-stream")
         return self._refusal(request, config) or self._answer(request, config, fault)
+
+    def _broken_events(self, fault: FaultSpec) -> Iterator[str]:
+        """A stream that never becomes a reply: keep-alive comments, an unreadable event, or
+        an error event."""
+        if fault.kind is Fault.KEEPALIVE_ONLY:
+            ends = time.monotonic() + fault.delay
+            while time.monotonic() < ends and not self._stopping.wait(0.2):
+                yield ": keep-alive\n\n"
+            return
+        if fault.kind is Fault.MALFORMED_EVENT:
+            yield 'data: {"id": "chatcmpl-fake", "choices": [\n\n'
+            return
+        error = {"error": {"message": fault.message, "type": "server_error"}}
+        yield f"data: {json.dumps(error)}\n\n"
 
     def _refusal(self, request: RecordedRequest, config: ServerConfig) -> Response | None:
         """The 400s (or empty stream) of a strict server with a small context."""
