@@ -13,8 +13,9 @@ it. Azure Managed Redis with the Enterprise clustering policy is one endpoint: a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import redis
 from azure.core.credentials import TokenCredential
@@ -37,6 +38,7 @@ REDIS_SCOPE = "https://redis.azure.com/.default"
 _CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
 
 RedisClient: TypeAlias = redis.Redis | RedisCluster
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,49 @@ def create_entra_credential_provider(
     )
 
 
+def connect_failure(error: BaseException) -> bool:
+    """redis-py failed to connect (refused, or timed out connecting): nothing was sent."""
+    return "connecting to" in str(error)
+
+
+class OutcomeTrackingRetry(Retry):
+    """redis-py's Retry that marks the error it finally raises with whether any attempt may
+    have reached Redis (`maybe_sent`). The error alone says only how the last attempt failed:
+    after a write was sent and timed out (or Redis died before answering), a reconnect that is
+    refused reads "Error ... connecting to", which would pass a write that may be stored off
+    as one never sent."""
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        reached = False
+
+        def attempt() -> T:
+            nonlocal reached
+            try:
+                return do()
+            except self._supported_errors as error:
+                reached = reached or not connect_failure(error)
+                error.maybe_sent = reached  # type: ignore[attr-defined]
+                raise
+
+        return super().call_with_retry(attempt, fail, is_retryable, with_failure_count)
+
+
+def may_have_reached_redis(error: BaseException) -> bool:
+    """Whether a command that failed for good may have reached Redis on some attempt, so a
+    write's outcome is unknown (the mark OutcomeTrackingRetry leaves, else the error's own)."""
+    marked = getattr(error, "maybe_sent", None)
+    return marked if isinstance(marked, bool) else not connect_failure(error)
+
+
 def _resilience() -> dict[str, Any]:
     return {
-        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
+        "retry": OutcomeTrackingRetry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
         "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
         "socket_connect_timeout": 3,
         "socket_timeout": 5,

@@ -32,7 +32,7 @@ from redisvl.extensions.message_history import MessageHistory
 from redisvl.index import SearchIndex
 from redisvl.schema import IndexSchema
 
-from memory.connection import RedisClient
+from memory.connection import RedisClient, may_have_reached_redis
 from memory.errors import storage_errors
 from memory.keys import (
     LEGACY_CONVERSATION_ID,
@@ -106,8 +106,8 @@ T = TypeVar("T")
 
 
 def _never_sent(error: redis.RedisError) -> bool:
-    """True when redis-py failed to connect at all, so a write cannot have reached Redis."""
-    return "connecting to" in str(error)
+    """True when no attempt of a write reached Redis (every one failed to connect)."""
+    return not may_have_reached_redis(error)
 
 
 def _validate_window(size: int) -> int:
@@ -378,7 +378,7 @@ class ChatMemory:
             raise _limit_reached(str(result[1]), int(result[3]))
         _, seq, stored_ms, _, registered = result
         if not int(registered):
-            self._register(tag, int(stored_ms))
+            self._register_stored(tag, int(stored_ms))
         return Message(
             role=checked_role,
             content=content,
@@ -406,16 +406,36 @@ class ChatMemory:
         self._redis.zadd(self._layout.user_registry_key, {tag: first_ms}, nx=True)
         self._redis.hset(self._layout.settings_key(tag), "registered", 1)
 
+    def _register_stored(self, tag: str, first_ms: int) -> None:
+        """Register the user of a message just stored. If Redis fails now, the message is
+        stored but the registry may not have them: that is an unknown outcome, so the caller
+        checks by id (`saved_message`) or resends, and either registers them (the append
+        script tells a resend the user is still unregistered)."""
+        try:
+            self._register(tag, first_ms)
+        except redis.RedisError as error:
+            raise WriteOutcomeUnknown(
+                "Chat storage (Redis) stopped answering just after the message was stored: it "
+                "may not be complete yet. Checking by its id, or resending it, completes it; "
+                "resending cannot store it twice."
+            ) from error
+
     @storage_errors
     def saved_message(self, user_id: str, message_id: str) -> Message | None:
         """The stored message with this id, or None: answers "was it saved?" after an
-        unknown outcome."""
+        unknown outcome, and completes a write whose registration was cut short."""
         tag = user_tag(user_id)
         key = self._layout.message_key(tag, check_message_id(message_id))
-        values = self._redis.hmget(key, *_MESSAGE_FIELDS)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(key, *_MESSAGE_FIELDS)
+        pipe.hexists(self._layout.settings_key(tag), "registered")
+        values, registered = pipe.execute()
         if values[0] is None:
             return None
-        return self._parse_rows([key, values])[0]
+        message = self._parse_rows([key, values])[0]
+        if not registered:  # stored by a write whose registration was cut short
+            self._register(tag, round(message.created_at * 1000))
+        return message
 
     @storage_errors
     def set_system_instruction(

@@ -40,6 +40,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.stop()
 
 
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis of this test's own, so it can be killed without disturbing the others."""
+    server = EmbeddedRedis(port=free_port(), data_dir=tmp_path / "redis")
+    server.ensure_running()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_url(redis_server: EmbeddedRedis) -> str:
     return redis_server.url

@@ -18,7 +18,9 @@ if not existing and redis.call('EXISTS', message) == 1 then
   existing = redis.call('HGET', message, 'timestamp')
 end
 if existing then
-  return {'stored', tonumber(existing), created_ms_of(message) or now, 1, 1}
+  -- A resend after an unknown outcome: the user may still be missing from the registry.
+  return {'stored', tonumber(existing), created_ms_of(message) or now, 1,
+    redis.call('HEXISTS', SETTINGS, 'registered')}
 end
 local pending = begin(now, tonumber(ARGV[13]))
 local count = tonumber(redis.call('HGET', SETTINGS, 'stored_messages') or '0') - pending
