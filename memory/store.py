@@ -20,6 +20,7 @@ batches looped from here, and clear-all walks a registry of users instead of the
 from __future__ import annotations
 
 import time
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
@@ -70,6 +71,7 @@ MAX_MESSAGE_CHARS = 1_000_000
 MAX_WINDOW = 1000
 DEFAULT_WINDOW = 5
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
+MAX_CREATED_AT = 2**33  # seconds: the latest message time stored (the year 2242)
 _READ_BATCH = 500
 # Messages one script call may delete, re-expire or prune: measured to stay well under ~10 ms
 # of Redis time with the search index updating every deleted document (bench/scale.py).
@@ -108,6 +110,12 @@ T = TypeVar("T")
 def _never_sent(error: redis.RedisError) -> bool:
     """True when no attempt of a write reached Redis (every one failed to connect)."""
     return not may_have_reached_redis(error)
+
+
+def one_line(title: str) -> str:
+    """A title as the list shows it: one line, runs of whitespace and control characters
+    (a NUL would cut the list's row) made single spaces."""
+    return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in title).split())
 
 
 def _validate_window(size: int) -> int:
@@ -554,9 +562,10 @@ class ChatMemory:
         self, user_id: str, conversation_id: str, title: str
     ) -> ConversationInfo:
         """Give a conversation the user's own title; automatic titles never replace it."""
-        if not isinstance(title, str) or not 1 <= len(title.strip()) <= MAX_TITLE_CHARS:
+        line = one_line(title) if isinstance(title, str) else ""
+        if not 1 <= len(line) <= MAX_TITLE_CHARS:
             raise InvalidInput(f"A title must have 1 to {MAX_TITLE_CHARS} characters.")
-        _, info = self._change(user_id, conversation_id, "rename", " ".join(title.split()))
+        _, info = self._change(user_id, conversation_id, "rename", line)
         return info
 
     @storage_errors
@@ -568,11 +577,18 @@ class ChatMemory:
         checked = TitleSource(source)
         if checked not in (TitleSource.WORDS, TitleSource.MODEL):
             raise InvalidInput("An automatic title comes from 'words' or 'model'.")
-        flat = " ".join(str(title).split())[:MAX_TITLE_CHARS]
+        flat = one_line(str(title))[:MAX_TITLE_CHARS]
         if not flat:
             raise InvalidInput("A title must not be empty.")
         changed, _ = self._change(user_id, conversation_id, "auto", flat, checked.value)
         return changed
+
+    @storage_errors
+    def restore_created_at(self, user_id: str, conversation_id: str, created_at: float) -> None:
+        """Give an imported conversation its own creation time (seconds): it may be before
+        its first message's, as for one cleared and continued."""
+        created_ms = _validate_created_at(created_at)
+        self._change(user_id, conversation_id, "created", str(created_ms))
 
     @storage_errors
     def pin_conversation(self, user_id: str, conversation_id: str, pinned: bool) -> None:
@@ -990,12 +1006,21 @@ def _validate_created_at(created_at: float | None) -> int | None:
         return None
     if isinstance(created_at, bool) or not isinstance(created_at, int | float):
         raise InvalidInput("A message time must be a number of seconds since 1970.")
-    if not 0 <= created_at < 2**33:
+    if not 0 <= created_at < MAX_CREATED_AT:
         raise InvalidInput("A message time must be between 1970 and the year 2242.")
     return round(created_at * 1000)
 
 
 def _limit_reached(limit: str, maximum: int) -> StorageLimitReached:
+    if limit == "conversations":
+        return StorageLimitReached(
+            f"You have as many conversations as your storage allows ({maximum:,}: "
+            "MAX_MESSAGES_PER_USER caps conversations too, empty ones included), so this "
+            "message was not saved. Delete conversations you no longer need, then send it "
+            "again.",
+            limit="MAX_MESSAGES_PER_USER",
+            value=maximum,
+        )
     what = "messages" if limit == "MAX_MESSAGES_PER_USER" else "bytes of messages"
     return StorageLimitReached(
         f"Your stored history is full ({maximum:,} {what}, {limit}), so this message was not "

@@ -9,7 +9,8 @@
 --       completion_tokens, user_id, entry_id, max_messages, max_bytes, prune_batch,
 --       conversation id, user tag, created_ms ('' = now; set only by imports)
 -- Returns {'stored', seq, created_ms, duplicate (0/1), registered (0/1)}
---      or {'limit', name, current, maximum} or {'prune'} (expired messages must go first)
+--      or {'limit', name, current, maximum} (name 'conversations': the cap on those)
+--      or {'prune'} (expired messages must go first)
 local message, cid = KEYS[12], ARGV[14]
 local timeline = timeline_of(cid)
 local now = now_ms()
@@ -34,6 +35,12 @@ if stored + size > tonumber(ARGV[12]) then
     return {'prune'}
   end
   return {'limit', 'MAX_BYTES_PER_USER', stored, tonumber(ARGV[12])}
+end
+-- A new conversation counts against the same cap: each holds at least a message's worth
+-- (its record and list row), so empty ones cannot pile up past it.
+local conversations = redis.call('ZCARD', CONVS)
+if conversations >= tonumber(ARGV[11]) and redis.call('EXISTS', record_of(cid)) == 0 then
+  return {'limit', 'conversations', conversations, tonumber(ARGV[11])}
 end
 local created = now
 if ARGV[16] ~= '' then
@@ -64,7 +71,8 @@ end
 local active = created
 if ARGV[16] == '' then
   local newest = tonumber(redis.call('ZREVRANGE', CONVS, 0, 0, 'WITHSCORES')[2] or '0')
-  if newest >= active then
+  -- (Only a tie of live writes: an imported time ahead of the clock is not followed.)
+  if newest >= active and newest < active + 1000 then
     active = newest + 0.001
   end
 end

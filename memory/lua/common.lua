@@ -182,10 +182,11 @@ local function utf8_cut(text, n)
   return text
 end
 
--- The title made of a prompt's first words (title source 'words').
+-- The title made of a prompt's first words (title source 'words'); control characters
+-- (a NUL would cut the list's row) count as spaces.
 local function first_words(text)
   local title, count = '', 0
-  for word in string.gmatch(text, '%S+') do
+  for word in string.gmatch((string.gsub(text, '%c', ' ')), '%S+') do
     local candidate = word
     if title ~= '' then
       candidate = title .. ' ' .. word
