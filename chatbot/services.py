@@ -13,7 +13,13 @@ from chatbot.admission import Admission
 from chatbot.budget import TokenBudget
 from chatbot.config import ConfigError, Environment
 from chatbot.context import ContextBuilder
-from chatbot.identity import AuthMode, AuthSettings, Identity
+from chatbot.identity import (
+    AuthMode,
+    AuthSettings,
+    Identity,
+    auth_secrets,
+    check_oidc_secrets,
+)
 from chatbot.llm import (
     ChatModel,
     ModelConfig,
@@ -189,6 +195,8 @@ def build_memory(
 def build_services(env: Environment) -> Services:
     auth = auth_settings(env)
     check_demo_storage(env, auth.mode)
+    if auth.mode is AuthMode.OIDC:
+        check_oidc_secrets(auth_secrets())
     model_config = ModelConfig.from_env(env)
     redis_target = resolve_redis_target(env)
     credential: TokenCredential | None = None

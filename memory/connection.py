@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from azure.core.credentials import TokenCredential
@@ -69,6 +70,18 @@ class RedisTarget:
             if self.url.startswith(scheme):
                 return plain + self.url.removeprefix(scheme)
         return self.url
+
+    @property
+    def safe_url(self) -> str | None:
+        """The URL to print or log: its password (the only secret in a Redis URL) masked."""
+        if self.url is None:
+            return None
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
     def describe(self) -> str:
         kind = ", cluster" if self.is_cluster else ""
