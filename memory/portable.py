@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 FORMAT = "redis-chat-memory"
 VERSION = 1
 MAX_IMPORT_BYTES = 20_000_000
+# Objects and lists ('{' and '[', counted in the raw file, strings included) one import may
+# hold: parsing allocates per container, so this bounds its memory whatever the file's shape.
+# Measured (peak RSS): 20 MB of `{}` would take ~470 MB to parse; under this cap the densest
+# 20 MB file takes ~190 MB, a 19.5 MB ChatGPT-shaped export ~80 MB; ChatGPT's own export
+# holds about one container per 70 bytes (~290k in 20 MB).
+MAX_IMPORT_CONTAINERS = 600_000
 _CLOCK_SLACK_SECONDS = 86_400  # how far past this machine's clock an imported time may be
 _ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant"}
 
@@ -179,11 +185,20 @@ def download_name(title: str | None, extension: str) -> str:
 def parse_import(raw: bytes | str) -> list[PortableConversation]:
     """Our JSON export or ChatGPT's `conversations.json`, checked whole; ImportRejected names
     the first bad record. Conversations without a message to keep are left out."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    size = len(raw)
     if size > MAX_IMPORT_BYTES:
         raise ImportRejected(
             f"The file is {size / 1e6:.1f} MB; at most {MAX_IMPORT_BYTES / 1e6:.0f} MB can be "
             "imported at once."
+        )
+    containers = raw.count(b"{") + raw.count(b"[")
+    if containers > MAX_IMPORT_CONTAINERS:
+        raise ImportRejected(
+            f"The file holds {containers:,} objects and lists; at most "
+            f"{MAX_IMPORT_CONTAINERS:,} can be imported at once (an export of this size "
+            "normally holds far fewer): split it, or import fewer conversations."
         )
     try:
         document = json.loads(raw)
