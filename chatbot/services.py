@@ -42,6 +42,7 @@ from memory import (
 )
 from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavailable
 from memory.limits import LimitPolicy, Reservation, UsageLimits
+from memory.namespaces import NamespaceRefused, Owner, claim_namespace
 from memory.summary import SummaryStore
 
 
@@ -192,6 +193,16 @@ def build_memory(
     )
 
 
+def claim_storage(env: Environment, client: RedisClient, auth: AuthSettings) -> None:
+    """Demo data and signed-in users' data never share a namespace, and a demo never starts on
+    a Redis holding signed-in users' data (memory/namespaces.py): else a ConfigError says so."""
+    owner = Owner.DEMO if auth.mode is AuthMode.DEMO else Owner.SIGNED_IN
+    try:
+        claim_namespace(client, env.get("CHAT_INDEX_NAME"), owner, auth.demo_users)
+    except NamespaceRefused as error:
+        raise ConfigError(str(error)) from None
+
+
 def build_services(env: Environment) -> Services:
     auth = auth_settings(env)
     check_demo_storage(env, auth.mode)
@@ -209,6 +220,7 @@ def build_services(env: Environment) -> Services:
     )
     counter = TokenCounter(model_config.tokenizer_model, model_config.encoding)
     client = create_client(redis_target, credential_provider)
+    claim_storage(env, client, auth)
     presets = load_presets()
     memory = build_memory(env, client, counter, presets)
     admission = build_admission(env, client, auth)
