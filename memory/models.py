@@ -52,6 +52,22 @@ class StorageLimitReached(ChatMemoryError):
         self.value = value
 
 
+class StaleTarget(ChatMemoryError):
+    """An action that removes messages (edit, regenerate, clear, delete) named the newest
+    message the page showed, and the conversation's newest is another now (a message was
+    added or removed since, in another tab or another app instance): nothing was removed.
+    `expected` is the seq the page showed, `actual` the newest now (0: none)."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(
+            "The conversation changed since the page showed it (a message was added or "
+            "removed, perhaps in another tab), so nothing was removed. Look at it again and "
+            "retry if you still want to."
+        )
+        self.expected = expected
+        self.actual = actual
+
+
 class IndexUnavailable(ChatMemoryError):
     """A feature needs the search index and it cannot answer for every message (for example,
     open-source RediSearch on a Redis Cluster sees only one shard's documents)."""
@@ -219,7 +235,9 @@ class SearchHit:
 @dataclass(frozen=True)
 class Conversation:
     """Everything one page render needs, read in a single round trip. `info` is None while
-    the conversation has no stored message (a fresh "New chat")."""
+    the conversation has no stored message (a fresh "New chat"). `last_seq` is the seq of its
+    newest message (0: none), what an action that removes messages names as the one the page
+    showed (`expect_last_seq`)."""
 
     user_id: str
     recent: tuple[Message, ...]
@@ -230,6 +248,7 @@ class Conversation:
     usage_totals: UsageTotals = field(default_factory=UsageTotals)
     conversation_id: str = "0"
     info: ConversationInfo | None = None
+    last_seq: int = 0
 
     @property
     def ttl_seconds(self) -> int | None:

@@ -56,6 +56,7 @@ from memory.models import (
     Retention,
     Role,
     SearchHit,
+    StaleTarget,
     StorageLimitReached,
     StorageLimits,
     SystemInstruction,
@@ -605,30 +606,52 @@ class ChatMemory:
         return bool(int(changed)), _info(row)
 
     @storage_errors
-    def clear(self, user_id: str, conversation_id: str) -> int:
-        """Delete one conversation's messages; the conversation stays (empty), and so do the
-        user's instruction, retention and usage totals. Messages written after the clear
-        began (another tab) stay too."""
+    def clear(
+        self, user_id: str, conversation_id: str, *, expect_last_seq: int | None = None
+    ) -> int:
+        """Delete one conversation's messages and its summary checkpoint; the conversation
+        stays (empty), and so do the user's instruction, retention and usage totals. Messages
+        written after the clear began (another tab) stay too. `expect_last_seq`: the seq of
+        the newest message the page showed (0: none); when the conversation's newest is
+        another, nothing is removed and StaleTarget is raised."""
         cid = check_conversation_id(conversation_id)
-        return self._clear_conversation(user_tag(user_id), cid, cutoff_ms=None)
+        return self._clear_conversation(
+            user_tag(user_id), cid, cutoff_ms=None, expect_last_seq=expect_last_seq
+        )
 
     @storage_errors
-    def delete_conversation(self, user_id: str, conversation_id: str) -> int:
+    def delete_conversation(
+        self, user_id: str, conversation_id: str, *, expect_last_seq: int | None = None
+    ) -> int:
         """Delete a conversation: its messages, timeline, record, list and pin entries and
-        summary checkpoint. Returns the messages deleted."""
+        summary checkpoint. Returns the messages deleted. `expect_last_seq` as for `clear`."""
         cid = check_conversation_id(conversation_id)
-        return self._clear_conversation(user_tag(user_id), cid, cutoff_ms=None, delete=True)
+        return self._clear_conversation(
+            user_tag(user_id), cid, cutoff_ms=None, delete=True, expect_last_seq=expect_last_seq
+        )
 
     def _clear_conversation(
-        self, tag: str, cid: str, cutoff_ms: int | None, *, delete: bool = False
+        self,
+        tag: str,
+        cid: str,
+        cutoff_ms: int | None,
+        *,
+        delete: bool = False,
+        expect_last_seq: int | None = None,
     ) -> int:
+        """The clear script in a loop of bounded calls; the first one checks `expect_last_seq`
+        and carries an operation id, so a re-sent first call goes on where it was."""
+        expect = _expected_seq(expect_last_seq)
         deleted, more, cutoff = 0, 1, "" if cutoff_ms is None else cutoff_ms
-        mode = "delete" if delete else "clear"
+        mode, op = "delete" if delete else "clear", new_message_id()
         while int(more):
             count, more, cutoff = self._clear(
-                keys=self._user_keys(tag), args=[cutoff, WORK_BATCH, cid, mode]
+                keys=self._user_keys(tag), args=[cutoff, WORK_BATCH, cid, mode, expect, op]
             )
+            if int(count) == -1:
+                raise StaleTarget(int(expect), int(more))
             deleted += int(count)
+            expect, op = "", ""
         return deleted
 
     @storage_errors
@@ -649,19 +672,33 @@ class ChatMemory:
         return deleted
 
     @storage_errors
-    def remove_last(self, user_id: str, conversation_id: str, from_seq: int) -> int:
+    def remove_last(
+        self,
+        user_id: str,
+        conversation_id: str,
+        from_seq: int,
+        *,
+        expect_last_seq: int | None = None,
+    ) -> int:
         """Remove a conversation's messages with seq >= `from_seq` in one atomic step (edit
-        the last prompt: prompt and reply; regenerate: the reply). More than two would be
-        more than a last exchange, so that is refused and nothing is removed."""
+        the last prompt: prompt and reply; regenerate: the reply), and the summary checkpoint
+        if it covers one of them. More than two would be more than a last exchange, so that
+        is refused and nothing is removed. `expect_last_seq`: the seq of the newest message
+        the page showed; when the conversation's newest is another (a prompt sent since, in
+        another tab), nothing is removed and StaleTarget is raised. A call re-sent after a
+        stall removes nothing more."""
         tag = user_tag(user_id)
         cid = check_conversation_id(conversation_id)
         if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 1:
             raise InvalidInput("A message sequence number is a whole number from 1.")
-        args = [cid, from_seq, MAX_REMOVED_AT_ONCE, WORK_BATCH]
+        expect = _expected_seq(expect_last_seq)
+        args = [cid, from_seq, MAX_REMOVED_AT_ONCE, WORK_BATCH, expect, new_message_id()]
         result = self._remove_last(keys=self._user_keys(tag), args=args)
         if int(result[0]) == -1:
             self._prune(tag)
             result = self._remove_last(keys=self._user_keys(tag), args=args)
+        if int(result[0]) == -3:
+            raise StaleTarget(int(expect), int(result[1]))
         if int(result[0]) == -2:
             raise InvalidInput(
                 f"Only the last {MAX_REMOVED_AT_ONCE} messages can be replaced; nothing was "
@@ -839,7 +876,7 @@ class ChatMemory:
         if int(reply[6]):
             self._prune(tag)
             reply = self._read(keys=self._user_keys(tag), args=args)
-        total, settings_flat, rows, now_ms, oldest, window, _, info = reply
+        total, settings_flat, rows, now_ms, oldest, window, _, info, last_seq = reply
         settings = _pairs(settings_flat)
         window_size = int(window)
         recent = self._parse_rows(rows)
@@ -859,6 +896,7 @@ class ChatMemory:
             ),
             conversation_id=cid,
             info=_info(info) if info else None,
+            last_seq=int(last_seq),
         )
 
     def context_window(self, user_id: str, conversation_id: str, size: int) -> ContextWindow:
@@ -998,6 +1036,19 @@ def _listed(rows: list[str], total: int) -> ConversationList:
         )
         (pinned if is_pinned else recent).append(info)
     return ConversationList(pinned=tuple(pinned), recent=tuple(recent), total=total)
+
+
+def _expected_seq(expect_last_seq: int | None) -> int | str:
+    """The stale check's argument: the seq the page showed, or '' for no check."""
+    if expect_last_seq is None:
+        return ""
+    if (
+        isinstance(expect_last_seq, bool)
+        or not isinstance(expect_last_seq, int)
+        or expect_last_seq < 0
+    ):
+        raise InvalidInput("The newest message's sequence number is a whole number from 0.")
+    return expect_last_seq
 
 
 def _validate_created_at(created_at: float | None) -> int | None:

@@ -1,19 +1,34 @@
 -- Delete, oldest first, up to ARGV[2] messages of one conversation created at or before
--- ARGV[1] (ms; '' = now). Called in a loop until it reports done, so no call blocks Redis for
--- long and messages written after the clear began stay. The user's settings (instruction,
--- retention, usage) stay. Mode 'delete' removes every message whatever its time and, once
--- the timeline is empty, the conversation itself: record, list, row and pin entries, summary.
+-- ARGV[1] (ms; '' = now), and its summary checkpoint. Called in a loop until it reports done,
+-- so no call blocks Redis for long and messages written after the clear began stay. The
+-- user's settings (instruction, retention, usage) stay. Mode 'delete' removes every message
+-- whatever its time and, once the timeline is empty, the conversation itself: record, list,
+-- row and pin entries. The first call of a loop may name the newest seq the page showed
+-- (ARGV[5]): when the conversation's newest is another, nothing is removed. Its operation id
+-- (ARGV[6]) makes a re-sent first call go on with the first run's cutoff (common.lua).
 -- KEYS: the user's keys (common.lua)
--- ARGV: cutoff, batch, conversation id, mode ('clear' or 'delete')
--- Returns {deleted, more (0/1), cutoff_ms}
-local cid, deleting = ARGV[3], ARGV[4] == 'delete'
+-- ARGV: cutoff, batch, conversation id, mode ('clear' or 'delete'), expected newest seq
+--       ('' = no check), operation id ('' = none)
+-- Returns {deleted, more (0/1), cutoff_ms} or {-1, newest seq now, 0} when stale
+local cid, deleting, expect, op = ARGV[3], ARGV[4] == 'delete', ARGV[5], ARGV[6]
 local timeline = timeline_of(cid)
 local now = now_ms()
 local cutoff = now
 if ARGV[1] ~= '' then
   cutoff = tonumber(ARGV[1])
 end
+local done = replayed(op)
+if done then
+  cutoff = tonumber(done)
+else
+  local newest = stale(cid, expect)
+  if newest then
+    return {-1, newest, 0}
+  end
+  record_removal(op, cutoff)
+end
 local batch = tonumber(ARGV[2])
+redis.call('DEL', summary_of(cid))
 if begin(now, batch) > 0 then
   return {0, 1, cutoff}
 end
@@ -46,7 +61,7 @@ if not newer and #members == batch then
   more = 1
 end
 if deleting and more == 0 then
-  redis.call('DEL', record_of(cid), timeline, summary_of(cid))
+  redis.call('DEL', record_of(cid), timeline)
   redis.call('ZREM', CONVS, cid)
   redis.call('ZREM', PINNED, cid)
 end

@@ -41,6 +41,47 @@ local function summary_of(cid)
   return conv_key(SUMMARY_BASE, cid)
 end
 
+-- The seq of a conversation's newest message, 0 when it has none.
+local function newest_seq(cid)
+  return tonumber(redis.call('ZREVRANGE', timeline_of(cid), 0, 0, 'WITHSCORES')[2] or '0')
+end
+
+-- An action that removes messages names the newest seq the page showed (`expect`, '' = no
+-- check) and carries an id (`op`, '' = none) minted once per call in Python. The first run
+-- of `op` records '<op>|<result>' in SETTINGS, so a re-sent script (redis-py resends after a
+-- stall) returns that result instead of checking or removing again: a message added in the
+-- meantime is neither reported as a change nor removed. Returns the recorded result (a
+-- string) or false.
+local function replayed(op)
+  if op == '' then
+    return false
+  end
+  local done = redis.call('HGET', SETTINGS, 'removal')
+  if done and string.sub(done, 1, #op + 1) == op .. '|' then
+    return string.sub(done, #op + 2)
+  end
+  return false
+end
+
+local function record_removal(op, result)
+  if op ~= '' then
+    redis.call('HSET', SETTINGS, 'removal', op .. '|' .. result)
+  end
+end
+
+-- False when the conversation's newest seq is `expect` (or no check was asked), else the
+-- newest seq it has now.
+local function stale(cid, expect)
+  if expect == '' then
+    return false
+  end
+  local newest = newest_seq(cid)
+  if newest == tonumber(expect) then
+    return false
+  end
+  return newest
+end
+
 -- Rewrite one conversation's row from its record, timeline, last-active time and pin
 -- ('<id>|<messages>|<created s>|<last active s>|<pinned 0/1>|<title source>|<title>', times
 -- to the ms) in ROWS (the row by id) and LISTING (the rows in list order), or drop it when

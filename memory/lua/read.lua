@@ -8,7 +8,7 @@
 --       the default ARGV[5]), prune batch (ARGV[6]), conversation id (ARGV[7])
 -- Returns: {total, settings (flat HGETALL), {key, fields, key, fields, ...} oldest first, now_ms,
 --          expiry of the oldest expiring message ('' when none), the window size, pending,
---          the conversation's info row (false when it has no record)}
+--          the conversation's info row (false when it has no record), its newest seq}
 -- The window size is decided here and only here, so one round trip reads enough messages.
 local timeline = timeline_of(ARGV[7])
 local window = tonumber(ARGV[4])
@@ -50,4 +50,4 @@ if vanished > 0 then
 end
 local oldest = redis.call('ZRANGE', EXPIRY, 0, 0, 'WITHSCORES')[2] or ''
 return {redis.call('ZCARD', timeline) - pending, redis.call('HGETALL', SETTINGS), rows, now,
-  oldest, window, pending, info_row(ARGV[7])}
+  oldest, window, pending, info_row(ARGV[7]), newest_seq(ARGV[7])}

@@ -6,13 +6,15 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 
 class DelayProxy:
     """Forwards bytes both ways on loopback. `stall(marker, seconds, times)` holds back, for
     `seconds`, the reply to each of the next `times` requests containing `marker` (None: every
-    one): the command reaches Redis and runs, only its answer is late."""
+    one): the command reaches Redis and runs, only its answer is late; `then` (if given) is
+    called as each held answer arrives, i.e. once the command has run."""
 
     def __init__(self, upstream_port: int) -> None:
         self._upstream = ("127.0.0.1", upstream_port)
@@ -22,15 +24,23 @@ class DelayProxy:
         self._marker = b""
         self._stall_seconds = 0.0
         self._stalls_left: int | None = 0
+        self._then: Callable[[], object] | None = None
         self._closed = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def stall(self, marker: bytes, seconds: float, times: int | None = 1) -> None:
+    def stall(
+        self,
+        marker: bytes,
+        seconds: float,
+        times: int | None = 1,
+        then: Callable[[], object] | None = None,
+    ) -> None:
         with self._lock:
             self._marker, self._stall_seconds, self._stalls_left = marker, seconds, times
+            self._then = then
 
     def _delay_for(self, request: bytes) -> float:
         with self._lock:
@@ -84,7 +94,10 @@ class DelayProxy:
                 if requests:
                     delays.append(self._delay_for(chunk))
                 elif delays:
-                    time.sleep(delays.pop(0))
+                    delay = delays.pop(0)
+                    if delay and self._then is not None:
+                        self._then()
+                    time.sleep(delay)
                 target.sendall(chunk)
         except OSError:
             pass
