@@ -86,6 +86,7 @@ class PlannedRequest:
     left_out: int  # of the last N messages, not sent (to fit the context or the template)
     unanswered: int  # of those, earlier prompts that never got a reply
     summarized: int  # of those, already in the summary
+    server_token_count: int | None = None  # the server's own count of it, when it said one
 
     def as_openai(self) -> list[dict[str, str]]:
         return [self.system.as_openai(), *(m.as_openai() for m in self.messages)]
@@ -132,3 +133,22 @@ def plan_request(
         unanswered=unanswered,
         summarized=len(window.messages) - len(candidates),
     )
+
+
+def shrink_to_fit(
+    window: ContextWindow,
+    budget: TokenBudget,
+    counter: TokenCounter,
+    summary: Summary | None,
+    limit_tokens: int,
+) -> PlannedRequest:
+    """The longest run of the window's newest messages (roles alternating, a prompt first)
+    whose request is at most `limit_tokens` in the app's count: what to send instead of a
+    request the server refused as too long. Its `messages` are empty when not even the last
+    prompt fits."""
+    tight = TokenBudget(
+        context_tokens=max(limit_tokens, 0) + budget.reply_tokens,
+        reply_tokens=budget.reply_tokens,
+        context_known=budget.context_known,
+    )
+    return plan_request(window, tight, counter, summary)

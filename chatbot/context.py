@@ -1,14 +1,24 @@
-"""One user's next request: the token budget applied to their window and summary, the usage
-to store with a reply, and the summary folded forward once a reply is stored."""
+"""One user's next request: the token budget applied to their window and summary, checked
+against the server's own count where it can tell it, fitted to what the server says when it
+refuses a request as too long; the usage to store with a reply; and the summary folded forward
+once a reply is stored."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from chatbot.admission import Admission
-from chatbot.budget import ESTIMATE_MARGIN, PlannedRequest, TokenBudget, plan_request
-from chatbot.llm import ChatModel, ModelError, Provider, Reply, tokens_spent
+from chatbot.budget import (
+    ESTIMATE_MARGIN,
+    PlannedRequest,
+    TokenBudget,
+    plan_request,
+    shrink_to_fit,
+)
+from chatbot.llm import ChatModel, ContextOverflow, ModelError, Provider, Reply, tokens_spent
+from chatbot.server_tokens import ServerTokenCounter
 from chatbot.summary import extractive_summary, summary_request
 from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ContextWindow, Message, Usage
 from memory.summary import Summary, SummaryState, SummaryStore
@@ -25,6 +35,7 @@ class ContextBuilder:
     budget: TokenBudget
     model: ChatModel
     admission: Admission  # every summary request is admitted and counted by the user's limits
+    server_tokens: ServerTokenCounter | None = None  # the server's own count, where it has one
 
     @property
     def estimated(self) -> bool:
@@ -45,15 +56,76 @@ class ContextBuilder:
         window = self.memory.context_window(user_id, conversation_id, window_size)
         return self.plan(window, self.summaries.state(user_id, conversation_id))
 
+    def request_to_send(
+        self, user_id: str, conversation_id: str, window_size: int
+    ) -> PlannedRequest:
+        """The next request, checked against the server's own count where it can tell it
+        (chatbot.server_tokens): that count is kept with it (usage, drift), and when it leaves
+        no room for the reply the window is shrunk to fit first. Otherwise `next_request`."""
+        window = self.memory.context_window(user_id, conversation_id, window_size)
+        state = self.summaries.state(user_id, conversation_id)
+        request = self.plan(window, state)
+        counted = self._server_count(request)
+        if counted is not None and counted > self.budget.prompt_limit:
+            room = self.budget.prompt_limit * request.token_count / counted
+            request = self._shrunk(window, state, math.floor(room))
+            counted = self._server_count(request)
+        return dataclasses.replace(request, server_token_count=counted)
+
+    def fit(
+        self,
+        user_id: str,
+        conversation_id: str,
+        window_size: int,
+        refused: PlannedRequest,
+        overflow: ContextOverflow,
+    ) -> PlannedRequest | None:
+        """After the server refused `refused` as longer than its context: the longest window
+        that fits what it said (its context size, its count of the prompt), or, when it said
+        nothing, one a quarter smaller. None when nothing smaller can be sent: not even the
+        last prompt fits (then `overflow.advice(has_history=False)`, never "lower the history
+        length")."""
+        window = self.memory.context_window(user_id, conversation_id, window_size)
+        state = self.summaries.state(user_id, conversation_id)
+        room = min(self._room_after(refused, overflow), refused.token_count - 1)
+        smaller = self._shrunk(window, state, room)
+        if not smaller.messages or len(smaller.messages) >= len(refused.messages):
+            return None
+        return dataclasses.replace(smaller, server_token_count=self._server_count(smaller))
+
+    def _room_after(self, refused: PlannedRequest, overflow: ContextOverflow) -> int:
+        """How big (in the app's count) a request may be, by what the server said."""
+        context = overflow.context_tokens
+        server_room = context - self.budget.reply_tokens if context else self.budget.prompt_limit
+        said = overflow.prompt_tokens or refused.server_token_count
+        if said:  # its count of the refused request: scale its room into the app's count
+            return math.floor(server_room * refused.token_count / said * 0.98)
+        if context:
+            return math.floor(server_room / (ESTIMATE_MARGIN if self.estimated else 1.0))
+        return refused.token_count * 3 // 4
+
+    def _shrunk(self, window: ContextWindow, state: SummaryState, room: int) -> PlannedRequest:
+        summary = state.checkpoint if state.enabled else None
+        return shrink_to_fit(window, self.budget, self.memory.token_counter, summary, room)
+
+    def _server_count(self, request: PlannedRequest) -> int | None:
+        if self.server_tokens is None or not request.messages:
+            return None
+        return self.server_tokens.count_request(request.as_openai())
+
     def usage_of(self, reply: Reply, request: PlannedRequest) -> Usage | None:
-        """Reported usage with the app's own prompt estimate beside it; the estimate alone,
-        flagged, when the server reported nothing; None offline."""
+        """Reported usage with the app's own prompt estimate beside it; the server's own
+        count (chatbot.server_tokens) when it reported no usage but can count; the estimate
+        alone, flagged, when neither; None offline."""
         if reply.usage is not None:
             return dataclasses.replace(
                 reply.usage, estimated_prompt_tokens=request.token_count, cut_off=reply.cut_off
             )
         if self.model.config.provider is Provider.OFFLINE:
             return None
+        counted = self._counted_usage(reply, request)
+        if counted is not None:
+            return counted
         return Usage(
             prompt_tokens=request.token_count,
             completion_tokens=self.memory.token_counter.count_text(reply.text),
@@ -61,11 +133,27 @@ class ContextBuilder:
             cut_off=reply.cut_off,
         )
 
+    def _counted_usage(self, reply: Reply, request: PlannedRequest) -> Usage | None:
+        """Usage as the server counts it, asked after the reply: exact, so the drift it shows
+        against the app's estimate calibrates the next requests (`_margin`)."""
+        if self.server_tokens is None or request.server_token_count is None:
+            return None
+        completion = self.server_tokens.count_text(reply.text) if reply.text else 0
+        if completion is None:
+            return None
+        return Usage(
+            prompt_tokens=request.server_token_count,
+            completion_tokens=completion,
+            estimated_prompt_tokens=request.token_count,
+            cut_off=reply.cut_off,
+        )
+
     def tokens_spent(self, reply: Reply | None, request: PlannedRequest) -> int:
         """What a reply request cost, for the user's limits, whether it completed or failed
         part way (content filter, dropped stream): see chatbot.llm.tokens_spent. `reply`:
         None when the request never got an answer started."""
-        return tokens_spent(reply, request.token_count, self.memory.token_counter)
+        prompt = request.server_token_count or request.token_count
+        return tokens_spent(reply, prompt, self.memory.token_counter)
 
     def fold_summary(self, user_id: str, conversation_id: str, window_size: int) -> str | None:
         """With the summary on, fold the messages that left the conversation's next request

@@ -31,6 +31,7 @@ from chatbot.llm import (
 from chatbot.offline import OfflineChatModel
 from chatbot.presets import DEFAULT_PRESET, Preset, load_presets
 from chatbot.pricing import Prices
+from chatbot.server_tokens import ServerTokenCounter
 from memory import (
     ChatMemory,
     RedisClient,
@@ -225,10 +226,14 @@ def build_services(env: Environment) -> Services:
     memory = build_memory(env, client, counter, presets)
     admission = build_admission(env, client, auth)
     model: ChatModel
+    server_tokens = None
     if model_config.provider is Provider.OFFLINE:
         model = OfflineChatModel(counter=counter)
     else:
-        model = OpenAIChatModel(model_config, create_openai_client(model_config, credential))
+        openai_client = create_openai_client(model_config, credential)
+        model = OpenAIChatModel(model_config, openai_client)
+        if list_price_vendor(model_config) is None and model_config.endpoint:  # a local server
+            server_tokens = ServerTokenCounter(openai_client, model_config.endpoint)
     return Services(
         memory=memory,
         model=model,
@@ -240,6 +245,7 @@ def build_services(env: Environment) -> Services:
             budget=TokenBudget.from_env(env, model_config.tokenizer_model),
             model=model,
             admission=admission,
+            server_tokens=server_tokens,
         ),
         auth=auth,
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import socket
 import threading
@@ -78,6 +79,9 @@ class ServerConfig:
     strict_roles: bool = False  # 400 unless user/assistant alternate after the system message
     title_reply: str | None = None  # a title request's answer (None echoes, as chat does)
     title_fault: Fault | None = None  # applied to every title request
+    token_factor: float = 1.0  # its tokenizer counts this many times cl100k (llama.cpp: ~1.35)
+    tokenize: bool = False  # llama.cpp's POST /apply-template and /tokenize, agreeing with it
+    llama_cpp_errors: bool = False  # a 400 overflow as llama.cpp words it (n_ctx, n_prompt_tokens)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]  # names in lower case
     json: JSON
+    token_factor: float = 1.0  # the server's ServerConfig.token_factor when it came
 
     @property
     def messages(self) -> list[JSON]:
@@ -118,7 +123,30 @@ class RecordedRequest:
     @property
     def prompt_tokens(self) -> int:
         """What this server counts for the prompt, in its own tokenizer."""
-        return count_request_tokens(self.messages, SERVER_ENCODING)
+        return server_count(count_request_tokens(self.messages, SERVER_ENCODING), self.token_factor)
+
+
+def server_count(cl100k_tokens: int, factor: float) -> int:
+    return math.ceil(cl100k_tokens * factor)
+
+
+_CHATML = re.compile(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>\n", re.DOTALL)
+_CHATML_PRIMER = "<|im_start|>assistant\n"
+
+
+def chatml(messages: list[JSON]) -> str:
+    """The prompt its chat template makes of messages (what /apply-template returns)."""
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return turns + _CHATML_PRIMER
+
+
+def tokens_of(text: str, factor: float) -> int:
+    """/tokenize: a prompt its template made counts as the request it came from does."""
+    turns = _CHATML.findall(text)
+    messages = [{"role": role, "content": content} for role, content in turns]
+    if turns and text == chatml(messages):
+        return server_count(count_request_tokens(messages, SERVER_ENCODING), factor)
+    return server_count(count_text_tokens(text, SERVER_ENCODING), factor)
 
 
 def _error(status: int, message: str, code: str | None, **headers: str) -> Response:
@@ -149,11 +177,14 @@ class ChatCompletionsServer:
         self._title_requests: list[RecordedRequest] = []
         self._queued: deque[FaultSpec] = deque()
         self._persistent: FaultSpec | None = None
+        self._tokenize_calls = 0
         self._stopping = threading.Event()
         self._http = HTTPServer(host="127.0.0.1", threaded=True)
         self._http.no_handler_status_code = 404
         chat = re.compile(r".*/chat/completions/?$")
         self._http.expect_request(chat, method="POST").respond_with_handler(self._chat)
+        for path, handler in (("/apply-template", self._template), ("/tokenize", self._tokenize)):
+            self._http.expect_request(path, method="POST").respond_with_handler(handler)
 
     def __enter__(self) -> ChatCompletionsServer:
         self._stopping.clear()
@@ -229,12 +260,34 @@ class ChatCompletionsServer:
 
     # answering -----------------------------------------------------------------------------
 
+    def _template(self, http: Request) -> Response:
+        if not self._config.tokenize:
+            return Response("Not Found", 404)
+        messages = (http.get_json(silent=True) or {}).get("messages") or []
+        return Response(json.dumps({"prompt": chatml(messages)}), mimetype="application/json")
+
+    def _tokenize(self, http: Request) -> Response:
+        config = self._config
+        with self._lock:
+            self._tokenize_calls += 1  # answered or not
+        if not config.tokenize:
+            return Response("Not Found", 404)
+        content = str((http.get_json(silent=True) or {}).get("content", ""))
+        tokens = [0] * tokens_of(content, config.token_factor)
+        return Response(json.dumps({"tokens": tokens}), mimetype="application/json")
+
+    @property
+    def tokenize_calls(self) -> int:
+        with self._lock:
+            return self._tokenize_calls
+
     def _chat(self, http: Request) -> Response:
         request = RecordedRequest(
             path=http.path,
             query=dict(http.args),
             headers={name.lower(): value for name, value in http.headers.items()},
             json=http.get_json(silent=True) or {},
+            token_factor=self._config.token_factor,
         )
         connection = http.environ["werkzeug.socket"]
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle stalls
@@ -293,6 +346,15 @@ class ChatCompletionsServer:
             return None
         if config.overflow_as_empty_stream and request.stream:
             return Response("", 200, mimetype="text/event-stream")
+        if config.llama_cpp_errors:
+            error = {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": request.prompt_tokens,
+                "n_ctx": config.context_tokens,
+            }
+            return Response(json.dumps({"error": error}), 400, mimetype="application/json")
         message = (
             f"This model's maximum context length is {config.context_tokens} tokens. However, "
             f"you requested {asked} tokens ({request.prompt_tokens} in the messages, "
