@@ -151,6 +151,13 @@ def _validate_content(content: str) -> str:
         raise InvalidInput("Message content must not be empty.")
     if len(content) > MAX_MESSAGE_CHARS:
         raise InvalidInput(f"A message may have at most {MAX_MESSAGE_CHARS:,} characters.")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidInput(
+            f"The text holds {content[error.start]!r} at character {error.start + 1:,}: half of "
+            "a character pair (an unpaired surrogate), which is not text. Nothing was saved."
+        ) from None
     return content
 
 
@@ -893,6 +900,7 @@ class ChatMemory:
                 prompt_tokens=int(settings.get("usage_prompt_tokens", 0)),
                 completion_tokens=int(settings.get("usage_completion_tokens", 0)),
                 replies=int(settings.get("usage_replies", 0)),
+                estimated_replies=int(settings.get("usage_estimated_replies", 0)),
             ),
             conversation_id=cid,
             info=_info(info) if info else None,

@@ -91,6 +91,11 @@ if ARGV[7] ~= '' then
   redis.call('HINCRBY', SETTINGS, 'usage_prompt_tokens', ARGV[7])
   redis.call('HINCRBY', SETTINGS, 'usage_completion_tokens', ARGV[8])
   redis.call('HINCRBY', SETTINGS, 'usage_replies', 1)
+  -- Replies whose numbers are the app's estimate (the server reported none), so a total
+  -- holding any can be shown as an estimate (Usage.as_metadata writes the flag so).
+  if string.find(ARGV[6], '"estimated": true', 1, true) then
+    redis.call('HINCRBY', SETTINGS, 'usage_estimated_replies', 1)
+  end
 end
 local registered = redis.call('HEXISTS', SETTINGS, 'registered')
 return {'stored', seq, created, 0, registered}
