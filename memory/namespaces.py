@@ -4,10 +4,11 @@ Demo mode lets anyone be anyone and clear everything, so demo data never shares 
 with signed-in users' data, and a demo never starts on a Redis that holds signed-in users'
 data. Each namespace is claimed by the first kind of app that starts on it, "demo" or
 "signed-in", in one Redis-wide hash (`NAMESPACE_OWNERS_KEY`, HSETNX: two instances starting at
-once cannot both win). Data from before claims existed is claimed in place when it starts:
-demo data (every registered user a DEMO_USERS name) by a demo, anything by a signed-in app, so
-upgrading loses and moves nothing. An operator releases a namespace with
-`HDEL redis-chat-memory:namespaces <name>`.
+once cannot both win). Data from before claims existed belongs to whoever wrote it: demo data
+(every registered user a DEMO_USERS name) to a demo, any other to signed-in users; it is
+claimed in place by that kind of app, so upgrading loses and moves nothing. An operator
+releases a namespace with `HDEL redis-chat-memory:namespaces <name>`, or gives it to one kind
+with `HSET redis-chat-memory:namespaces <name> demo|signed-in`.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def claim_namespace(
     """Claim `index_name` for `owner`, or raise NamespaceRefused (see the module docstring)."""
     claimed = _claimed(client, index_name)
     if claimed is None:
-        legacy = _legacy_owner(client, index_name, demo_users) if owner is Owner.DEMO else None
-        if legacy is Owner.SIGNED_IN:  # data of before claims: a demo adopts only its own
-            raise _signed_in_data(index_name)
-        client.hsetnx(NAMESPACE_OWNERS_KEY, index_name, owner.value)
-        claimed = _claimed(client, index_name)  # another instance may have been first
+        # Data of before claims is adopted in place by the kind of app that wrote it.
+        claimed = _legacy_owner(client, index_name, demo_users)
+        if claimed is None or claimed is owner:
+            client.hsetnx(NAMESPACE_OWNERS_KEY, index_name, owner.value)
+            claimed = _claimed(client, index_name)  # another instance may have been first
     if claimed is not owner:
         raise _signed_in_data(index_name) if owner is Owner.DEMO else _demo_data(index_name)
     if owner is Owner.DEMO:

@@ -74,6 +74,15 @@ def test_demo_data_of_an_earlier_release_stays_the_demos_and_is_kept(
     app(own_redis, "oidc", "private")  # but may have a namespace of their own
 
 
+def test_signed_in_users_never_move_in_with_demo_data_of_an_earlier_release(
+    own_redis: EmbeddedRedis,
+) -> None:
+    written_before_this_release(own_redis, "Leia")
+    with pytest.raises(ConfigError, match="holds the data of a demo"):
+        app(own_redis, "easyauth")
+    assert app(own_redis, "demo").memory.messages("Leia", CONV)  # still the demo's
+
+
 def test_a_private_environment_made_public_and_private_again(own_redis: EmbeddedRedis) -> None:
     """A public demo first (its own namespace, as the deployment names it), then private."""
     demo = app(own_redis, "demo", "chat-demo")
