@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-ui clean
+.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-render bench-ui clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-scale: $(BIN)/activate
 ## Conversations (issue 16) with search at scale (not in CI); CONV_ARGS="--users 10000 --messages 100"
 bench-conversations: $(BIN)/activate
 	$(BIN)/python -m bench.conversations $(CONV_ARGS)
+
+## A 10-message page render: page_view (one script call) vs redisvl get_recent, same loop; RENDER_ARGS="--users 1000"
+bench-render: $(BIN)/activate
+	$(BIN)/python -m bench.render $(RENDER_ARGS)
 
 ## Page settle after a slider change, app vs a minimal Streamlit chat page (needs Chromium); UI_ARGS="--rounds 5"
 bench-ui: $(BIN)/activate

@@ -42,9 +42,10 @@ def load(memory: ChatMemory, client: redis.Redis, plan: list[tuple[str, str, int
             key = layout.message_key(tag, uuid.uuid4().hex)
             content = " ".join(rng.choices(WORDS, k=max(1, chars // 5)))
             entry = key.removeprefix(layout.message_prefix + ":")
-            args = ["user" if index % 2 == 0 else "assistant", content, conversation_tag(tag, cid),
-                    150, "o200k_base", "", "", "", user, entry, 10**9, 10**12, WORK_BATCH, cid,
-                    tag, ""]  # fmt: skip
+            # append.lua's ARGV: conversation, batch, then memory/writing.py's message block
+            args = [cid, WORK_BATCH, "user" if index % 2 == 0 else "assistant", content,
+                    conversation_tag(tag, cid), 150, "o200k_base", "", "", "", user, entry, tag,
+                    "", 10**9, 10**12]  # fmt: skip
             memory._append(keys=[*memory._user_keys(tag), key], args=args, client=pipe)
             if len(pipe) >= 1000:
                 pipe.execute()

@@ -110,7 +110,7 @@ class KeyLayout:
         return f"{self.index_name}:convrows:{{{tag}}}"
 
     def listing_key(self, tag: str) -> str:
-        """Sorted set of the sidebar's list: one row per conversation,
+        """Sorted set of the sidebar's list: one row per conversation (memory/listing.py),
         `<id>|<messages>|<created s>|<last active s>|<pinned 0/1>|<title source>|<title>`,
         pinned ones first (most recently pinned first), then the rest, most recently active
         first, under a head `#|<conversations>|<next expiry ms>`. Derived from the records,

@@ -16,14 +16,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
+from typing import Any
 
 from memory.connection import RedisClient
 from memory.errors import storage_errors
 from memory.keys import KeyLayout, user_tag
-from memory.models import ChatMemoryError
+from memory.models import ChatMemoryError, Reservation
+from memory.scripts import lua_script
 
-_LUA_DIR = Path(__file__).parent / "lua"
+__all__ = ["Limit", "LimitExceeded", "LimitPolicy", "Reservation", "UsageLimits", "refusal"]
 
 
 class Limit(StrEnum):
@@ -45,6 +46,10 @@ class LimitPolicy:
     @property
     def unlimited(self) -> bool:
         return not self.requests_per_minute and not self.tokens_per_day
+
+    def as_args(self) -> list[int]:
+        """The two limits as limits.lua takes them (0: none)."""
+        return [max(self.requests_per_minute, 0), max(self.tokens_per_day, 0)]
 
 
 class LimitExceeded(ChatMemoryError):
@@ -75,22 +80,17 @@ class LimitExceeded(ChatMemoryError):
         )
 
 
-@dataclass(frozen=True)
-class Reservation:
-    """Tokens held for one admitted request until `settle` replaces them with real usage."""
-
-    user_id: str
-    tokens: int
-    day: int
-
-
 class UsageLimits:
     """Admits or refuses each user's model requests (see the module docstring)."""
 
     def __init__(self, redis_client: RedisClient, *, index_name: str = "chat") -> None:
         self._layout = KeyLayout(index_name)
-        self._acquire = redis_client.register_script((_LUA_DIR / "limits_acquire.lua").read_text())
-        self._settle = redis_client.register_script((_LUA_DIR / "limits_settle.lua").read_text())
+        self._acquire = lua_script(
+            redis_client, "limits.lua", "limits_acquire.lua", all_or_nothing=True
+        )
+        self._settle = lua_script(
+            redis_client, "limits.lua", "limits_settle.lua", all_or_nothing=True
+        )
 
     def _keys(self, user_id: str) -> list[str]:
         tag = user_tag(user_id)
@@ -99,33 +99,38 @@ class UsageLimits:
     @storage_errors
     def acquire(self, user_id: str, tokens: int, policy: LimitPolicy) -> Reservation:
         """Admit one request that may use up to `tokens`, or raise LimitExceeded."""
-        verdict, _used, resets_in_ms, day = self._acquire(
-            keys=self._keys(user_id),
-            args=[
-                max(policy.requests_per_minute, 0),
-                max(policy.tokens_per_day, 0),
-                max(tokens, 0),
-                uuid.uuid4().hex,
-            ],
+        request_id = uuid.uuid4().hex
+        verdict = self._acquire(
+            keys=self._keys(user_id), args=[*policy.as_args(), max(tokens, 0), request_id]
         )
-        if verdict == "requests":
-            raise LimitExceeded(
-                Limit.REQUESTS_PER_MINUTE, policy.requests_per_minute, int(resets_in_ms) / 1000
-            )
-        if verdict == "tokens":
-            raise LimitExceeded(
-                Limit.TOKENS_PER_DAY, policy.tokens_per_day, int(resets_in_ms) / 1000, tokens
-            )
-        return Reservation(user_id=user_id, tokens=max(tokens, 0), day=int(day))
+        refused = refusal(verdict, policy, tokens)
+        if refused is not None:
+            raise refused
+        return Reservation(user_id, max(tokens, 0), int(verdict[3]), request_id)
 
     @storage_errors
     def settle(self, reservation: Reservation, used_tokens: int) -> None:
         """Count what the request really used instead of what it reserved (0 when the model
-        call failed before any usage)."""
+        call failed before any usage); a second settle of the same request changes nothing."""
         self._settle(
             keys=self._keys(reservation.user_id)[1:],
-            args=[reservation.day, max(used_tokens, 0) - reservation.tokens],
+            args=[
+                reservation.day,
+                reservation.request_id,
+                max(used_tokens, 0),
+                reservation.tokens,
+            ],
         )
+
+
+def refusal(verdict: list[Any], policy: LimitPolicy, tokens: int) -> LimitExceeded | None:
+    """The refusal a limits.lua `limit_verdict` names, or None when it admits."""
+    kind, _used, resets_in_ms = verdict[0], verdict[1], int(verdict[2]) / 1000
+    if kind == "requests":
+        return LimitExceeded(Limit.REQUESTS_PER_MINUTE, policy.requests_per_minute, resets_in_ms)
+    if kind == "tokens":
+        return LimitExceeded(Limit.TOKENS_PER_DAY, policy.tokens_per_day, resets_in_ms, tokens)
+    return None
 
 
 def _wait(seconds: float) -> str:

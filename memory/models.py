@@ -74,6 +74,18 @@ class IndexUnavailable(ChatMemoryError):
 
 
 @dataclass(frozen=True)
+class Reservation:
+    """Tokens held for one admitted model request until it is settled to its real usage
+    (memory/limits.py). `request_id` makes settling it happen once; '' for a reservation
+    made before ids existed."""
+
+    user_id: str
+    tokens: int
+    day: int
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
 class StorageLimits:
     """Per-user caps on stored history; a write past either is refused, never trimmed."""
 
@@ -193,6 +205,41 @@ class Retention:
     oldest_expires_in: float | None = None
 
 
+@dataclass(frozen=True)
+class Summary:
+    """A rolling-summary checkpoint: the summary of every message with seq <= `covers_seq`."""
+
+    text: str
+    covers_seq: int
+    token_count: int
+    model: str  # who wrote it; "extractive" when no model did
+
+    @property
+    def extractive(self) -> bool:
+        return self.model == "extractive"
+
+
+@dataclass(frozen=True)
+class SummaryState:
+    """The user's summary setting and one conversation's checkpoint (memory/summary.py)."""
+
+    enabled: bool
+    checkpoint: Summary | None
+
+
+def summary_state(enabled: str | None, checkpoint: dict[str, str]) -> SummaryState:
+    """From the settings hash's `summary_enabled` and the checkpoint hash's fields."""
+    summary = None
+    if checkpoint.get("text"):
+        summary = Summary(
+            text=checkpoint["text"],
+            covers_seq=int(checkpoint["covers_seq"]),
+            token_count=int(checkpoint["token_count"]),
+            model=checkpoint.get("model", ""),
+        )
+    return SummaryState(enabled=enabled == "1", checkpoint=summary)
+
+
 class TitleSource(StrEnum):
     """Who wrote a conversation's title; an automatic title never replaces the user's."""
 
@@ -270,3 +317,35 @@ class Conversation:
             if message.role is Role.ASSISTANT:
                 return message.usage
         return None
+
+
+@dataclass(frozen=True)
+class PageView:
+    """Everything one page render reads, in one script call (ChatMemory.page_view): the open
+    conversation (as ChatMemory.conversation returns it, with the user's stored window
+    size), a page of the user's list (as ChatMemory.conversations) and the summary state (as
+    SummaryStore.state)."""
+
+    conversation: Conversation
+    conversations: ConversationList
+    summary: SummaryState
+
+
+@dataclass(frozen=True)
+class TurnStart:
+    """A chat turn admitted and begun by ChatMemory.begin_turn: its reservation (settle it
+    with ChatMemory.finish_turn, whatever the model does), the stored prompt (None when a
+    reply is asked for again), how many replaced messages went (0 when the same turn was
+    begun again), the request's context
+    window (the prompt last) and summary state, and the id the reply will be stored under
+    (fixed now, so storing it is exactly-once)."""
+
+    user_id: str
+    conversation_id: str
+    reservation: Reservation
+    prompt: Message | None
+    removed: int
+    window: ContextWindow
+    window_size: int
+    summary: SummaryState
+    reply_id: str

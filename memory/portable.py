@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from memory.keys import check_conversation_id, new_conversation_id
 from memory.models import ChatMemoryError, InvalidInput, Role, Usage
-from memory.store import MAX_CREATED_AT, MAX_MESSAGE_CHARS, MAX_TITLE_CHARS
+from memory.store import MAX_TITLE_CHARS
+from memory.writing import MAX_CREATED_AT, MAX_MESSAGE_CHARS
 
 if TYPE_CHECKING:
     from memory.models import ConversationInfo

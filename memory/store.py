@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 import redis
@@ -41,10 +39,12 @@ from memory.keys import (
     check_conversation_id,
     check_message_id,
     conversation_of_tag,
-    conversation_tag,
+    new_conversation_id,
     new_message_id,
     user_tag,
 )
+from memory.limits import LimitPolicy
+from memory.listing import conversation_info, conversation_list, listing_head
 from memory.models import (
     ContextWindow,
     Conversation,
@@ -53,26 +53,35 @@ from memory.models import (
     IndexUnavailable,
     InvalidInput,
     Message,
+    PageView,
     Retention,
     Role,
     SearchHit,
     StaleTarget,
-    StorageLimitReached,
     StorageLimits,
     SystemInstruction,
     TitleSource,
+    TurnStart,
     Usage,
-    UsageTotals,
     WriteOutcomeUnknown,
+    summary_state,
 )
+from memory.reading import MESSAGE_FIELDS, ROLES, MessageReader, pairs
+from memory.scripts import PER_USER, lua_script
 from memory.search import search_query, search_terms, snippet
-from memory.tokens import TOKENS_REPLY_PRIMER, TokenCounter
+from memory.tokens import TokenCounter
+from memory.turns import TurnAsk, begin_refusal, turn_start
+from memory.writing import (
+    MessageWriter,
+    NewMessage,
+    check_content,
+    check_created_at,
+    limit_reached,
+)
 
-MAX_MESSAGE_CHARS = 1_000_000
 MAX_WINDOW = 1000
 DEFAULT_WINDOW = 5
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
-MAX_CREATED_AT = 2**33  # seconds: the latest message time stored (the year 2242)
 _READ_BATCH = 500
 # Messages one script call may delete, re-expire or prune: measured to stay well under ~10 ms
 # of Redis time with the search index updating every deleted document (bench/scale.py).
@@ -92,9 +101,7 @@ INDEX_PAUSED = (
     "Search is paused while an administrator clears all chat history; it is back as soon as "
     "that finishes."
 )
-_LUA_DIR = Path(__file__).parent / "lua"
 
-_ROLES = {role.value: role for role in Role}
 _HIT_FIELDS = ("content", "session_tag", "timestamp", "role", "created_at")
 _INDEX_FIELDS: list[dict[str, Any]] = [
     {"name": "session_tag", "type": "tag"},
@@ -144,36 +151,6 @@ def _validate_ttl(ttl_seconds: int | None) -> int | None:
     return ttl_seconds
 
 
-def _validate_content(content: str) -> str:
-    if not isinstance(content, str):
-        raise InvalidInput("Message content must be text.")
-    if not content.strip():
-        raise InvalidInput("Message content must not be empty.")
-    if len(content) > MAX_MESSAGE_CHARS:
-        raise InvalidInput(f"A message may have at most {MAX_MESSAGE_CHARS:,} characters.")
-    try:
-        content.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InvalidInput(
-            f"The text holds {content[error.start]!r} at character {error.start + 1:,}: half of "
-            "a character pair (an unpaired surrogate), which is not text. Nothing was saved."
-        ) from None
-    return content
-
-
-def _role(role: Role | str) -> Role:
-    if role == "system":
-        raise InvalidInput(
-            "The system instruction is a setting, not a message: use set_system_instruction()."
-        )
-    try:
-        return Role(role)
-    except ValueError:
-        raise InvalidInput(
-            f"Unknown role {role!r}; expected one of {[r.value for r in Role]}."
-        ) from None
-
-
 class ChatMemory:
     """Per-user chat history, system instruction, retention and usage, stored in Redis.
 
@@ -193,12 +170,11 @@ class ChatMemory:
         self._layout = KeyLayout(index_name)
         self._tokens = token_counter or TokenCounter()
         self._limits = limits or StorageLimits()
-        self._default_text = default_system.text
-        self._default_preset = default_system.preset
-        common = (_LUA_DIR / "common.lua").read_text()
+        self._reader = MessageReader(self._tokens, default_system)
+        self._writer = MessageWriter(self._layout, self._tokens, self._limits)
 
         def script(name: str) -> Any:
-            return redis_client.register_script(common + (_LUA_DIR / name).read_text())
+            return lua_script(redis_client, *PER_USER, name)
 
         self._append = script("append.lua")
         self._read = script("read.lua")
@@ -207,6 +183,13 @@ class ChatMemory:
         self._list = script("list.lua")
         self._meta = script("meta.lua")
         self._remove_last = script("remove_last.lua")
+        self._page = script("page.lua")
+        self._begin_turn = lua_script(
+            redis_client, *PER_USER, "limits.lua", "begin_turn.lua", all_or_nothing=True
+        )
+        self._finish_turn = lua_script(
+            redis_client, *PER_USER, "limits.lua", "finish_turn.lua", all_or_nothing=True
+        )
         self._index = self._lean_index(index_name)
         self._index_missing_reason = self._index_cannot_span_cluster()
         self._index_due = 0.0
@@ -359,55 +342,43 @@ class ChatMemory:
         spent here)."""
         tag = user_tag(user_id)
         cid = check_conversation_id(conversation_id)
-        checked_role = _role(role)
-        _validate_content(content)
-        message_id = check_message_id(message_id or new_message_id())
-        created_ms = _validate_created_at(created_at)
-        token_count = self._tokens.count_message(checked_role.value, content)
-        metadata = usage.as_metadata() if usage is not None else ""
-        counted = usage if created_at is None else None
-        key = self._layout.message_key(tag, message_id)
-        args = [
-            checked_role.value,
-            content,
-            conversation_tag(tag, cid),
-            token_count,
-            self._tokens.encoding_name,
-            metadata,
-            counted.prompt_tokens if counted else "",
-            counted.completion_tokens if counted else "",
+        new = self._writer.new(
             user_id,
-            key.removeprefix(self._layout.message_prefix + ":"),  # redisvl's entry_id
-            self._limits.max_messages,
-            self._limits.max_bytes,
-            WORK_BATCH,
-            cid,
             tag,
-            "" if created_ms is None else created_ms,
-        ]
+            cid,
+            role,
+            content,
+            message_id=message_id,
+            usage=usage,
+            created_at=created_at,
+        )
+        args = [cid, WORK_BATCH, *new.args]
         self._ensure_index()
-        result = self._append_once(tag, key, args)
-        if result[0] == "prune":
-            self._prune(tag)
-            result = self._append_once(tag, key, args)
+        return self._stored(tag, new, self._write(tag, self._append, new.key, args))
+
+    def _stored(self, tag: str, new: NewMessage, result: list[Any]) -> Message:
+        """An append.lua-shaped reply as the stored message (registering a new user), or the
+        storage cap that refused it."""
         if result[0] == "limit":
-            raise _limit_reached(str(result[1]), int(result[3]))
+            raise limit_reached(str(result[1]), int(result[3]))
         _, seq, stored_ms, _, registered = result
         if not int(registered):
             self._register_stored(tag, int(stored_ms))
-        return Message(
-            role=checked_role,
-            content=content,
-            seq=int(seq),
-            created_at=int(stored_ms) / 1000,
-            token_count=token_count,
-            metadata=metadata,
-            key=key,
-        )
+        return new.stored(int(seq), int(stored_ms))
 
-    def _append_once(self, tag: str, key: str, args: list[Any]) -> list[Any]:
+    def _write(self, tag: str, script: Any, key: str, args: list[Any]) -> list[Any]:
+        """Run a per-user script that writes `key` (KEYS[12]) exactly once; expired messages it
+        says must go first are pruned and it runs again."""
+        result = self._write_once(script, [*self._user_keys(tag), key], args)
+        if result[0] == "prune":
+            self._prune(tag)
+            result = self._write_once(script, [*self._user_keys(tag), key], args)
+        return result
+
+    @staticmethod
+    def _write_once(script: Any, keys: list[str], args: list[Any]) -> list[Any]:
         try:
-            return list(self._append(keys=[*self._user_keys(tag), key], args=args))
+            return list(script(keys=keys, args=args))
         except (redis.ConnectionError, redis.TimeoutError) as error:
             if _never_sent(error):
                 raise
@@ -425,8 +396,8 @@ class ChatMemory:
     def _register_stored(self, tag: str, first_ms: int) -> None:
         """Register the user of a message just stored. If Redis fails now, the message is
         stored but the registry may not have them: that is an unknown outcome, so the caller
-        checks by id (`saved_message`) or resends, and either registers them (the append
-        script tells a resend the user is still unregistered)."""
+        checks by id (`saved_message`) or resends, and either registers them (the scripts
+        tell a resend the user is still unregistered)."""
         try:
             self._register(tag, first_ms)
         except redis.RedisError as error:
@@ -443,12 +414,12 @@ class ChatMemory:
         tag = user_tag(user_id)
         key = self._layout.message_key(tag, check_message_id(message_id))
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hmget(key, *_MESSAGE_FIELDS)
+        pipe.hmget(key, *MESSAGE_FIELDS)
         pipe.hexists(self._layout.settings_key(tag), "registered")
         values, registered = pipe.execute()
         if values[0] is None:
             return None
-        message = self._parse_rows([key, values])[0]
+        message = self._reader.messages([key, values])[0]
         if not registered:  # stored by a write whose registration was cut short
             self._register(tag, round(message.created_at * 1000))
         return message
@@ -459,7 +430,7 @@ class ChatMemory:
     ) -> SystemInstruction:
         """Replace the user's system instruction; `preset` names it when it came from one."""
         tag = user_tag(user_id)
-        _validate_content(text)
+        check_content(text)
         instruction = SystemInstruction(
             text=text, preset=preset, token_count=self._tokens.count_message("system", text)
         )
@@ -486,7 +457,7 @@ class ChatMemory:
             "system_tokens",
             "system_encoding",
         )
-        return self._default_system()
+        return self._reader.default_system()
 
     @storage_errors
     def set_window_size(self, user_id: str, size: int) -> None:
@@ -549,10 +520,10 @@ class ChatMemory:
         tag = user_tag(user_id)
         _validate_limit(limit)
         page = cast(list[str], self._redis.zrevrange(self._layout.listing_key(tag), 0, limit))
-        total, next_expiry = _listing_head(page[0] if page else "")
+        total, next_expiry = listing_head(page[0] if page else "")
         if total < 0 or 0 < next_expiry <= time.time() * 1000:
             total, page = self._listing_from_script(tag, limit)
-        return _listed([row for row in page if row[0] != "#"][:limit], total)
+        return conversation_list(page, limit, total)
 
     def _listing_from_script(self, tag: str, limit: int) -> tuple[int, list[str]]:
         start = 0
@@ -595,7 +566,7 @@ class ChatMemory:
     def restore_created_at(self, user_id: str, conversation_id: str, created_at: float) -> None:
         """Give an imported conversation its own creation time (seconds): it may be before
         its first message's, as for one cleared and continued."""
-        created_ms = _validate_created_at(created_at)
+        created_ms = check_created_at(created_at)
         self._change(user_id, conversation_id, "created", str(created_ms))
 
     @storage_errors
@@ -610,7 +581,7 @@ class ChatMemory:
         changed, row = self._meta(keys=self._user_keys(tag), args=[op, cid, value, source])
         if not row:
             raise InvalidInput("There is no such conversation (it may have been deleted).")
-        return bool(int(changed)), _info(row)
+        return bool(int(changed)), conversation_info(row)
 
     @storage_errors
     def clear(
@@ -696,8 +667,7 @@ class ChatMemory:
         stall removes nothing more."""
         tag = user_tag(user_id)
         cid = check_conversation_id(conversation_id)
-        if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 1:
-            raise InvalidInput("A message sequence number is a whole number from 1.")
+        _validate_seq(from_seq)
         expect = _expected_seq(expect_last_seq)
         args = [cid, from_seq, MAX_REMOVED_AT_ONCE, WORK_BATCH, expect, new_message_id()]
         result = self._remove_last(keys=self._user_keys(tag), args=args)
@@ -835,7 +805,7 @@ class ChatMemory:
         for document in found.docs:
             fields = {name: str(getattr(document, name, "")) for name in _HIT_FIELDS}
             cid = conversation_of_tag(tag, fields["session_tag"])
-            if cid is None or fields["role"] not in _ROLES:
+            if cid is None or fields["role"] not in ROLES:
                 continue
             hits.append((cid, fields))
         titles = self._titles(tag, {cid for cid, _ in hits})
@@ -844,7 +814,7 @@ class ChatMemory:
                 conversation_id=cid,
                 title=titles.get(cid, ""),
                 seq=int(fields["timestamp"] or 0),
-                role=_ROLES[fields["role"]],
+                role=ROLES[fields["role"]],
                 snippet=snippet(fields["content"], terms),
                 created_at=float(fields["created_at"] or 0),
             )
@@ -883,29 +853,157 @@ class ChatMemory:
         if int(reply[6]):
             self._prune(tag)
             reply = self._read(keys=self._user_keys(tag), args=args)
-        total, settings_flat, rows, now_ms, oldest, window, _, info, last_seq = reply
-        settings = _pairs(settings_flat)
-        window_size = int(window)
-        recent = self._parse_rows(rows)
-        window_messages = tuple(recent[-window_size:]) if window_size else ()
-        system = self._system_from(settings)
-        return Conversation(
-            user_id=user_id,
-            recent=tuple(recent[-page_size:]) if page_size else (),
-            total_messages=int(total),
-            window=self._window(system, window_messages),
-            window_size=window_size,
-            retention=_retention(settings.get("ttl"), int(now_ms), oldest),
-            usage_totals=UsageTotals(
-                prompt_tokens=int(settings.get("usage_prompt_tokens", 0)),
-                completion_tokens=int(settings.get("usage_completion_tokens", 0)),
-                replies=int(settings.get("usage_replies", 0)),
-                estimated_replies=int(settings.get("usage_estimated_replies", 0)),
-            ),
-            conversation_id=cid,
-            info=_info(info) if info else None,
-            last_seq=int(last_seq),
+        return self._reader.conversation(user_id, cid, reply, page_size)
+
+    @storage_errors
+    def page_view(
+        self, user_id: str, conversation_id: str | None, *, page_size: int, list_limit: int
+    ) -> PageView:
+        """Everything a page render reads, in one script call: the conversation (its newest
+        `page_size` messages, window of the user's stored size, settings, retention, usage,
+        row), a page of up to `list_limit` conversations of the list and the summary state.
+        `conversation_id=None` opens the user's most recently active conversation or, when
+        there is none, a fresh id (nothing is stored until its first prompt). Expired
+        messages past one batch, or a list of an earlier release, cost further calls."""
+        tag = user_tag(user_id)
+        cid = "" if conversation_id is None else check_conversation_id(conversation_id)
+        _validate_window(page_size)
+        _validate_limit(list_limit)
+        args = [cid, new_conversation_id(), page_size, DEFAULT_WINDOW, WORK_BATCH, list_limit]
+        reply = self._page(keys=self._user_keys(tag), args=args)
+        if int(reply[1][6]):
+            self._prune(tag)
+            reply = self._page(keys=self._user_keys(tag), args=args)
+        opened, view, page, enabled, checkpoint = reply
+        if page is None:
+            listing = self.conversations(user_id, limit=list_limit)
+        else:
+            total = listing_head(page[0])[0] if page else 0
+            listing = conversation_list(page, list_limit, total)
+        return PageView(
+            conversation=self._reader.conversation(user_id, str(opened), view, page_size),
+            conversations=listing,
+            summary=summary_state(enabled, pairs(checkpoint)),
         )
+
+    # --- a chat turn: two script calls -----------------------------------------------------
+
+    @storage_errors
+    def begin_turn(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        policy: LimitPolicy,
+        reply_tokens: int,
+        prompt: str | None = None,
+        message_id: str | None = None,
+        replace_from: int | None = None,
+        expect_last_seq: int | None = None,
+        window_size: int | None = None,
+        request_id: str | None = None,
+    ) -> TurnStart:
+        """Begin a chat turn in one atomic script call: admit one model request under the
+        user's limits (`policy`, already scaled for admins), reserving the window's tokens
+        plus `reply_tokens`; remove what an edit or regenerate replaces (the messages with
+        seq >= `replace_from`, at most two); store `prompt` (None: ask for a reply again)
+        under `message_id`; and read the request's window (`window_size`, None: the user's
+        stored size) and summary state. Settle it with finish_turn, whatever the model does.
+
+        Refused with nothing reserved or written: LimitExceeded, StaleTarget (the newest
+        message is no longer `expect_last_seq`), StorageLimitReached, InvalidInput.
+        `request_id` (default: the prompt's message id, else a fresh one) makes it
+        exactly-once: begun again with the same ids (after WriteOutcomeUnknown), it holds one
+        reservation and stores the prompt once, and returns the same start."""
+        tag = user_tag(user_id)
+        ask = self._turn_ask(
+            user_id, tag, conversation_id, policy, reply_tokens, prompt, message_id,
+            replace_from, expect_last_seq, window_size, request_id,
+        )  # fmt: skip
+        default_system = self._reader.default_system().token_count
+        args = ask.args(WORK_BATCH, DEFAULT_WINDOW, default_system)
+        key = ask.prompt.key if ask.prompt else self._layout.settings_key(tag)
+        if ask.prompt:
+            self._ensure_index()
+        reply = self._write(tag, self._begin_turn, key, args)
+        refused = begin_refusal(reply, ask)
+        if refused is not None:
+            raise refused
+        if ask.prompt and not int(reply[6]):
+            self._register_stored(tag, int(reply[4]))
+        return turn_start(self._reader, user_id, ask, reply, new_message_id())
+
+    def _turn_ask(
+        self,
+        user_id: str,
+        tag: str,
+        conversation_id: str,
+        policy: LimitPolicy,
+        reply_tokens: int,
+        prompt: str | None,
+        message_id: str | None,
+        replace_from: int | None,
+        expect_last_seq: int | None,
+        window_size: int | None,
+        request_id: str | None,
+    ) -> TurnAsk:
+        cid = check_conversation_id(conversation_id)
+        new = None
+        if prompt is not None:
+            new = self._writer.new(user_id, tag, cid, Role.USER, prompt, message_id=message_id)
+        if replace_from is not None:
+            _validate_seq(replace_from)
+        if isinstance(reply_tokens, bool) or not isinstance(reply_tokens, int) or reply_tokens < 0:
+            raise InvalidInput("The tokens reserved for a reply are a whole number from 0.")
+        return TurnAsk(
+            conversation_id=cid,
+            request_id=check_message_id(
+                request_id or (new.message_id if new else new_message_id())
+            ),
+            window_size="" if window_size is None else _validate_window(window_size),
+            replace_from="" if replace_from is None else replace_from,
+            expect_last_seq=_expected_seq(expect_last_seq),
+            policy=policy,
+            reply_tokens=reply_tokens,
+            prompt=new,
+        )
+
+    @storage_errors
+    def finish_turn(
+        self,
+        start: TurnStart,
+        *,
+        reply: str | None,
+        used_tokens: int,
+        usage: Usage | None = None,
+    ) -> Message | None:
+        """Finish a turn begun by begin_turn in one atomic script call: settle its reservation
+        to `used_tokens` (what the model reported, or the app's count; 0 when it failed before
+        any) and store `reply` with its `usage` under `start.reply_id`. `reply=None` (the
+        model failed or was stopped) only settles. Exactly-once: finished again with the same
+        start (after WriteOutcomeUnknown), it settles once and stores the reply once.
+
+        Returns the stored reply, or None. The settling stands when the reply cannot be
+        stored: StorageLimitReached, InvalidInput (e.g. an empty reply)."""
+        tag = user_tag(start.user_id)
+        try:
+            new = None if reply is None else self._writer.new(
+                start.user_id, tag, start.conversation_id, Role.ASSISTANT, reply,
+                message_id=start.reply_id, usage=usage,
+            )  # fmt: skip
+        except InvalidInput:
+            self.finish_turn(start, reply=None, used_tokens=used_tokens)
+            raise
+        held = start.reservation
+        args = [
+            start.conversation_id, held.request_id, held.day, max(int(used_tokens), 0),
+            held.tokens, WORK_BATCH, *(new.args if new else ()),
+        ]  # fmt: skip
+        if new is None:
+            self._write(tag, self._finish_turn, self._layout.settings_key(tag), args)
+            return None
+        self._ensure_index()
+        return self._stored(tag, new, self._write(tag, self._finish_turn, new.key, args))
 
     def context_window(self, user_id: str, conversation_id: str, size: int) -> ContextWindow:
         """The system instruction plus the conversation's last `size` messages, exactly as
@@ -940,110 +1038,21 @@ class ChatMemory:
         while True:
             args = ["after", _READ_BATCH, after, 0, 0, WORK_BATCH, cid]
             rows = self._read(keys=keys, args=args)[2]
-            batch = self._parse_rows(rows)
+            batch = self._reader.messages(rows)
             result.extend(batch)
             if len(rows) < 2 * _READ_BATCH:
                 return result
             after = batch[-1].seq if batch else after + _READ_BATCH
-
-    # --- helpers -------------------------------------------------------------------------
-
-    def _window(self, system: SystemInstruction, messages: tuple[Message, ...]) -> ContextWindow:
-        tokens = TOKENS_REPLY_PRIMER + system.token_count + sum(m.token_count for m in messages)
-        return ContextWindow(system=system, messages=messages, token_count=tokens)
-
-    def _default_system(self) -> SystemInstruction:
-        return SystemInstruction(
-            text=self._default_text,
-            preset=self._default_preset,
-            token_count=_count_system(self._tokens, self._default_text),
-        )
-
-    def _system_from(self, settings: dict[str, str]) -> SystemInstruction:
-        text = settings.get("system_text")
-        if text is None:
-            return self._default_system()
-        tokens = int(settings.get("system_tokens", 0))
-        if settings.get("system_encoding") != self._tokens.encoding_name:
-            tokens = _count_system(self._tokens, text)
-        return SystemInstruction(
-            text=text, preset=settings.get("system_preset") or None, token_count=tokens
-        )
-
-    def _parse_rows(self, rows: list[Any]) -> list[Message]:
-        messages = []
-        encoding = self._tokens.encoding_name
-        for index in range(0, len(rows), 2):
-            key = rows[index]
-            role, content, seq, created_at, tokens, token_encoding, metadata = rows[index + 1]
-            token_count = int(tokens)
-            if token_encoding != encoding:
-                token_count = self._tokens.count_message(role, content)
-            messages.append(
-                Message(
-                    role=_ROLES[role],
-                    content=content,
-                    seq=int(seq),
-                    created_at=float(created_at),
-                    token_count=token_count,
-                    metadata=metadata or "",
-                    key=key,
-                )
-            )
-        return messages
-
-
-_MESSAGE_FIELDS = (
-    "role",
-    "content",
-    "timestamp",
-    "created_at",
-    "token_count",
-    "token_encoding",
-    "metadata",
-)
 
 
 def _prune_only() -> list[Any]:
     return ["recent", 0, 0, 0, 0, WORK_BATCH, LEGACY_CONVERSATION_ID]
 
 
-def _info(row: list[Any]) -> ConversationInfo:
-    cid, title, source, created_ms, last_ms, count, pinned = row
-    return ConversationInfo(
-        id=str(cid),
-        title=str(title),
-        title_source=str(source),
-        created_at=int(float(created_ms)) / 1000,
-        last_active=int(float(last_ms)) / 1000,
-        message_count=int(count),
-        pinned=bool(int(pinned)),
-    )
-
-
-def _listing_head(head: str) -> tuple[int, float]:
-    """(conversations, ms the next message expires or 0) from the listing's head (common.lua
-    `refresh_head`); (-1, 0) when `head` is not one."""
-    if not head.startswith("#|"):
-        return -1, 0
-    _, total, next_expiry = head.split("|")
-    return int(total), float(next_expiry or 0)
-
-
-def _listed(rows: list[str], total: int) -> ConversationList:
-    """The listing's rows as common.lua `refresh_row` writes them (times in seconds). This is
-    most of the list's cost in Python: `_make` skips the named tuple's keyword-handling
-    `__new__` (~15% of the page)."""
-    pinned: list[ConversationInfo] = []
-    recent: list[ConversationInfo] = []
-    for row in rows:
-        cid, count, created, last, pin, source, title = row.split("|", 6)
-        is_pinned = pin == "1"
-        info = ConversationInfo._make(
-            (cid, title, source, float(created), float(last), int(count), is_pinned)
-        )
-        (pinned if is_pinned else recent).append(info)
-    return ConversationList(pinned=tuple(pinned), recent=tuple(recent), total=total)
+def _validate_seq(seq: int) -> int:
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise InvalidInput("A message sequence number is a whole number from 1.")
+    return seq
 
 
 def _expected_seq(expect_last_seq: int | None) -> int | str:
@@ -1057,49 +1066,3 @@ def _expected_seq(expect_last_seq: int | None) -> int | str:
     ):
         raise InvalidInput("The newest message's sequence number is a whole number from 0.")
     return expect_last_seq
-
-
-def _validate_created_at(created_at: float | None) -> int | None:
-    """An imported message's time (seconds) as ms; None = now."""
-    if created_at is None:
-        return None
-    if isinstance(created_at, bool) or not isinstance(created_at, int | float):
-        raise InvalidInput("A message time must be a number of seconds since 1970.")
-    if not 0 <= created_at < MAX_CREATED_AT:
-        raise InvalidInput("A message time must be between 1970 and the year 2242.")
-    return round(created_at * 1000)
-
-
-def _limit_reached(limit: str, maximum: int) -> StorageLimitReached:
-    if limit == "conversations":
-        return StorageLimitReached(
-            f"You have as many conversations as your storage allows ({maximum:,}: "
-            "MAX_MESSAGES_PER_USER caps conversations too, empty ones included), so this "
-            "message was not saved. Delete conversations you no longer need, then send it "
-            "again.",
-            limit="MAX_MESSAGES_PER_USER",
-            value=maximum,
-        )
-    what = "messages" if limit == "MAX_MESSAGES_PER_USER" else "bytes of messages"
-    return StorageLimitReached(
-        f"Your stored history is full ({maximum:,} {what}, {limit}), so this message was not "
-        "saved. Clear your history or set a shorter retention, then send it again.",
-        limit=limit,
-        value=maximum,
-    )
-
-
-def _retention(ttl: str | None, now_ms: int, oldest: str) -> Retention:
-    if ttl is None:
-        return Retention(ttl_seconds=None)
-    remaining = max(0.0, (float(oldest) - now_ms) / 1000) if oldest else None
-    return Retention(ttl_seconds=int(ttl), oldest_expires_in=remaining)
-
-
-def _pairs(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-@lru_cache(maxsize=64)
-def _count_system(counter: TokenCounter, text: str) -> int:
-    return counter.count_message("system", text)

@@ -11,34 +11,16 @@ its conversation's history.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from memory.connection import RedisClient
 from memory.errors import storage_errors
 from memory.keys import KeyLayout, check_conversation_id, user_tag
+from memory.models import Summary, SummaryState, summary_state
 
-_ENABLED_FIELD = "summary_enabled"
+__all__ = ["Summary", "SummaryState", "SummaryStore"]
+
+_ENABLED_FIELD = "summary_enabled"  # in the settings hash (models.summary_state reads it)
 _USERS_PAGE = 500
-
-
-@dataclass(frozen=True)
-class Summary:
-    """A checkpoint: the summary of every message with seq <= `covers_seq`."""
-
-    text: str
-    covers_seq: int
-    token_count: int
-    model: str  # who wrote it; "extractive" when no model did
-
-    @property
-    def extractive(self) -> bool:
-        return self.model == "extractive"
-
-
-@dataclass(frozen=True)
-class SummaryState:
-    enabled: bool
-    checkpoint: Summary | None
 
 
 class SummaryStore:
@@ -49,17 +31,11 @@ class SummaryStore:
         self._layout = KeyLayout(index_name)
 
     def state(self, user_id: str, conversation_id: str) -> SummaryState:
+        """The setting and the conversation's checkpoint (ChatMemory.page_view and
+        begin_turn return the same with what they read anyway)."""
         tag = user_tag(user_id)
         enabled, fields = self._read_state(tag, check_conversation_id(conversation_id))
-        checkpoint = None
-        if fields.get("text"):
-            checkpoint = Summary(
-                text=fields["text"],
-                covers_seq=int(fields["covers_seq"]),
-                token_count=int(fields["token_count"]),
-                model=fields.get("model", ""),
-            )
-        return SummaryState(enabled=enabled == "1", checkpoint=checkpoint)
+        return summary_state(enabled, fields)
 
     @storage_errors
     def _read_state(self, tag: str, cid: str) -> tuple[str | None, dict[str, str]]:

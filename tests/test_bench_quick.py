@@ -15,6 +15,9 @@ from pathlib import Path
 
 import redis
 
+from bench import render
+from bench.server import drop_indexes
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -74,3 +77,21 @@ def test_quick_benchmark_shows_the_project_ahead_of_the_demo(
             assert not list(client.scan_iter(match=f"{name}:*", count=1000)), "left keys behind"
     finally:
         client.close()
+
+
+def test_a_page_render_is_no_slower_than_redisvl_reading_the_page(
+    redis_url: str, index_name: str
+) -> None:
+    """Issue 26 item 5: one script call for the whole render, timed in one loop with redisvl's
+    `get_recent` of the same 10 messages (full run: ~0.86x; the margin is for a busy CI
+    machine) and with the three reads it replaces; a turn's two calls against the six they
+    replace."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True, protocol=2)
+    try:
+        rows = {row.contender: row for row in render.measure(client, index_name, 20, 400)}
+    finally:
+        drop_indexes(client, (index_name, f"{index_name}rvl"))
+        client.close()
+    assert rows["page_view"].p50_us <= 1.25 * rows["get_recent"].p50_us
+    assert rows["page_view"].p50_us < rows["three_reads"].p50_us
+    assert rows["begin+finish"].p50_us < rows["six_calls"].p50_us

@@ -548,3 +548,18 @@ def test_data_of_the_release_before_conversations_becomes_conversation_0(
     assert memory.count(USER, "0") == 5
     assert memory.remove_last(USER, "0", 5) == 1
     assert memory.erase_user(USER) == 4 and user_keys(redis_client, USER) == []
+
+
+def test_the_open_conversation_its_list_entry_and_a_rename_show_the_same_row(
+    memory: ChatMemory,
+) -> None:
+    """One encoding of a conversation: what the page shows for the open conversation, its
+    entry in the list and what a change returns are the same value."""
+    cid = new_conversation_id()
+    say(memory, USER, cid, "first | words, with a bar", "reply")
+    memory.pin_conversation(USER, cid, True)
+    renamed = memory.rename_conversation(USER, cid, "A | title")
+    opened = memory.conversation(USER, cid).info
+    assert opened is not None and renamed == opened
+    assert memory.conversations(USER).pinned == (opened,)
+    assert (opened.title, opened.message_count, opened.pinned) == ("A | title", 2, True)

@@ -15,6 +15,7 @@ import redis
 
 from memory import ChatMemory, Role, StorageLimitReached
 from memory.keys import KeyLayout, user_tag
+from memory.limits import LimitPolicy
 from memory.portable import FORMAT, ImportRejected, export_json, import_file
 
 USER = "ann"
@@ -133,6 +134,8 @@ def test_empty_conversations_count_against_the_storage_cap(
     assert len(memory.conversation_ids(USER)) == 5
     with pytest.raises(StorageLimitReached, match="as many conversations as your storage allows"):
         memory.append(USER, Role.USER, "a sixth conversation", conversation_id="abc")
+    with pytest.raises(StorageLimitReached, match="as many conversations"):  # a chat turn too
+        memory.begin_turn(USER, "abc", policy=LimitPolicy(0, 0), reply_tokens=10, prompt="hi")
     some = memory.conversation_ids(USER)[0]
     memory.append(USER, Role.USER, "an existing one still takes messages", conversation_id=some)
     memory.delete_conversation(USER, some)

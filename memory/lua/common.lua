@@ -309,20 +309,230 @@ local function begin(now, batch)
   return prune(now, batch)
 end
 
--- One conversation as the list shows it, or false when it has no record. The list passes
--- `last` (its score) and `pinned` (0/1), already read in bulk, to save two calls per row.
-local function info_row(cid, last, pinned)
-  local record = redis.call('HMGET', record_of(cid), 'title', 'title_source', 'created_ms')
-  if not record[3] then
-    return false
+-- One conversation as the list shows it (the row refresh_row writes; memory/listing.py parses
+-- it), or false when it has no record. A row missing (data from before LISTING) is written.
+local function row_of(cid)
+  local row = redis.call('HGET', ROWS, cid)
+  if row then
+    return row
   end
-  last = last or redis.call('ZSCORE', CONVS, cid) or record[3]
-  if pinned == nil then
-    pinned = 0
-    if redis.call('ZSCORE', PINNED, cid) then
-      pinned = 1
+  row = refresh_row(cid)
+  if row then
+    refresh_head()
+  end
+  return row
+end
+
+-- --- messages: stored, read and removed the same way by every script ----------------------
+
+local MESSAGE_FIELDS = {'role', 'content', 'timestamp', 'created_at', 'token_count',
+  'token_encoding', 'metadata'}
+
+-- A message in ARGV, from position `at` (memory/store.py `_message_args` builds it): role,
+-- content, session_tag, token_count, token_encoding, metadata, prompt_tokens,
+-- completion_tokens (both '' = not counted in the user's usage totals), user_id, entry_id,
+-- user tag, created_ms ('' = now; set only by imports), max_messages, max_bytes.
+local MESSAGE_ARGS = 14
+local function message_at(at)
+  local a = {}
+  for i = 1, MESSAGE_ARGS do
+    a[i] = ARGV[at + i - 1]
+  end
+  return {role = a[1], content = a[2], session_tag = a[3], token_count = a[4],
+    encoding = a[5], metadata = a[6], prompt_tokens = a[7], completion_tokens = a[8],
+    user_id = a[9], entry_id = a[10], user_tag = a[11], created = a[12],
+    max_messages = tonumber(a[13]), max_bytes = tonumber(a[14])}
+end
+
+-- The seq of the message already stored under `key` (a retried or resent write), or false.
+-- (Its caller returns the user's `registered` flag with it: a resend after an unknown outcome
+-- may find the user still missing from the registry.)
+local function stored_seq(cid, key)
+  local existing = redis.call('ZSCORE', timeline_of(cid), key)
+  if not existing and redis.call('EXISTS', key) == 1 then
+    existing = redis.call('HGET', key, 'timestamp')
+  end
+  return existing and tonumber(existing)
+end
+
+-- Whether the user's caps leave room for message `m` in conversation `cid` once `freed`
+-- messages of `freed_bytes` go: false, or the refusal {'limit', name, current, maximum} /
+-- {'prune'} (expired messages, `pending` of them, must go first). A new conversation counts
+-- against the message cap too (name 'conversations'): each holds at least a message's worth
+-- (its record and list row), so empty ones cannot pile up past it.
+local function no_room(cid, m, pending, freed, freed_bytes)
+  local count = tonumber(redis.call('HGET', SETTINGS, 'stored_messages') or '0') - pending
+    - freed
+  if count >= m.max_messages then
+    return {'limit', 'MAX_MESSAGES_PER_USER', count, m.max_messages}
+  end
+  local conversations = redis.call('ZCARD', CONVS)
+  if conversations >= m.max_messages and redis.call('EXISTS', record_of(cid)) == 0 then
+    return {'limit', 'conversations', conversations, m.max_messages}
+  end
+  local stored = tonumber(redis.call('HGET', SETTINGS, 'stored_bytes') or '0') - freed_bytes
+  if stored + #m.content + #m.metadata > m.max_bytes then
+    if pending > 0 then
+      return {'prune'}
+    end
+    return {'limit', 'MAX_BYTES_PER_USER', stored, m.max_bytes}
+  end
+  return false
+end
+
+-- Store message `m` under `key` at the end of conversation `cid`: next sequence number (per
+-- user), the hash (a redisvl MessageHistory document), its place in the timeline, the
+-- conversation's record and list row (created with the first message; titled by the first
+-- prompt's words until a better title comes) and last-active time, the user's retention,
+-- message, byte and usage totals. Returns seq, created_ms.
+local function store_message(cid, key, m, now)
+  local created = now
+  if m.created ~= '' then
+    created = tonumber(m.created)
+  end
+  local seq = redis.call('HINCRBY', SETTINGS, 'seq', 1)
+  redis.call('HSETNX', SETTINGS, 'user_id', m.user_id)
+  local fields = {
+    'entry_id', m.entry_id, 'role', m.role, 'content', m.content, 'session_tag', m.session_tag,
+    'user_tag', m.user_tag, 'timestamp', seq, 'created_at', string.format('%.3f', created / 1000),
+    'token_count', m.token_count, 'token_encoding', m.encoding,
+  }
+  if m.metadata ~= '' then
+    fields[#fields + 1] = 'metadata'
+    fields[#fields + 1] = m.metadata
+  end
+  redis.call('HSET', key, unpack(fields))
+  redis.call('ZADD', timeline_of(cid), seq, key)
+  local record = record_of(cid)
+  if redis.call('EXISTS', record) == 0 then
+    redis.call('HSET', record, 'title', '', 'title_source', '', 'created_ms', created)
+  end
+  if m.role == 'user' and (redis.call('HGET', record, 'title_source') or '') == '' then
+    redis.call('HSET', record, 'title', first_words(m.content), 'title_source', 'words')
+  end
+  -- Last activity orders the list: a live write lands strictly after the newest one, so two
+  -- writes in the same millisecond keep their order (imports keep their own, older, times).
+  local active = created
+  if m.created == '' then
+    local newest = tonumber(redis.call('ZREVRANGE', CONVS, 0, 0, 'WITHSCORES')[2] or '0')
+    -- (Only a tie of live writes: an imported time ahead of the clock is not followed.)
+    if newest >= active and newest < active + 1000 then
+      active = newest + 0.001
     end
   end
-  return {cid, record[1] or '', record[2] or '', record[3], last,
-    redis.call('ZCARD', timeline_of(cid)), pinned}
+  redis.call('ZADD', CONVS, 'GT', active, cid)
+  local size = #m.content + #m.metadata
+  add_bytes(size)
+  add_messages(1)
+  local ttl = redis.call('HGET', SETTINGS, 'ttl')
+  if ttl then
+    local expire_at = now + tonumber(ttl) * 1000
+    redis.call('PEXPIREAT', key, expire_at)
+    redis.call('ZADD', EXPIRY, expire_at, expiry_member(cid, key, size))
+  end
+  refresh_row(cid)
+  refresh_head()
+  if m.prompt_tokens ~= '' then
+    redis.call('HINCRBY', SETTINGS, 'usage_prompt_tokens', m.prompt_tokens)
+    redis.call('HINCRBY', SETTINGS, 'usage_completion_tokens', m.completion_tokens)
+    redis.call('HINCRBY', SETTINGS, 'usage_replies', 1)
+    -- Replies whose numbers are the app's estimate (the server reported none), so a total
+    -- holding any can be shown as an estimate (Usage.as_metadata writes the flag so).
+    if string.find(m.metadata, '"estimated": true', 1, true) then
+      redis.call('HINCRBY', SETTINGS, 'usage_estimated_replies', 1)
+    end
+  end
+  return seq, created
+end
+
+-- The keys of a conversation's tail, its messages with seq >= `from`, at most `most` + 1 of
+-- them (more than `most`: a caller refuses), and the bytes they hold.
+local function tail_of(cid, from, most)
+  local keys = redis.call('ZRANGEBYSCORE', timeline_of(cid), from, '+inf', 'LIMIT', 0, most + 1)
+  local bytes = 0
+  for _, key in ipairs(keys) do
+    bytes = bytes + message_bytes(key)
+  end
+  return keys, bytes
+end
+
+-- Remove a tail found by tail_of (an edit or regenerate), and the summary checkpoint when it
+-- covers one of its messages.
+local function remove_tail(cid, keys, from, bytes)
+  if #keys == 0 then
+    return
+  end
+  for _, key in ipairs(keys) do
+    forget_expiry(cid, key, message_bytes(key))
+  end
+  redis.call('ZREM', timeline_of(cid), unpack(keys))
+  redis.call('DEL', unpack(keys))
+  local covers = tonumber(redis.call('HGET', summary_of(cid), 'covers_seq') or '0')
+  if covers >= tonumber(from) then
+    redis.call('DEL', summary_of(cid))
+  end
+  refresh_row(cid)
+  refresh_head()
+  add_bytes(-bytes)
+  add_messages(-#keys)
+end
+
+-- {key, fields, key, fields, ...} of `keys`, in their order. A key whose hash Redis already
+-- expired leaves the timeline here unless expired messages are still `pending` (their
+-- pruning takes them off the totals).
+local function message_rows(cid, keys, pending)
+  local rows, vanished = {}, 0
+  for _, key in ipairs(keys) do
+    local values = redis.call('HMGET', key, unpack(MESSAGE_FIELDS))
+    if values[1] then
+      rows[#rows + 1] = key
+      rows[#rows + 1] = values
+    elseif pending == 0 then
+      vanished = vanished + redis.call('ZREM', timeline_of(cid), key)
+    end
+  end
+  if vanished > 0 then
+    add_messages(-vanished)
+    refresh_row(cid)
+  end
+  return rows
+end
+
+local function reversed(list)
+  local out = {}
+  for i = #list, 1, -1 do
+    out[#out + 1] = list[i]
+  end
+  return out
+end
+
+-- The window size a read uses: `wanted`, or '' for the user's stored size (else `default`).
+local function window_size(wanted, default)
+  return tonumber(wanted) or tonumber(redis.call('HGET', SETTINGS, 'window_size') or default)
+end
+
+-- A slice of one conversation's timeline with the user's settings and the conversation's
+-- row, after pruning up to `batch` expired messages (memory/store.py parses it,
+-- `MessageReader.conversation`): mode 'recent' = the newest max(limit, window), 'after' = up
+-- to `limit` with seq > `after`. Returns {total, settings (flat HGETALL), rows oldest first,
+-- now_ms, expiry of the oldest expiring message ('' when none), the window size, pending
+-- (expired messages still to prune; the total leaves them out), the conversation's list row
+-- (false when it has no record), its newest seq}.
+local function read_conversation(cid, mode, limit, after, window, batch)
+  local timeline = timeline_of(cid)
+  if mode == 'recent' then
+    limit = math.max(limit, window)
+  end
+  local now = now_ms()
+  local pending = begin(now, batch)
+  local keys = {}
+  if limit > 0 and mode == 'recent' then
+    keys = reversed(redis.call('ZREVRANGE', timeline, 0, limit - 1))
+  elseif limit > 0 then
+    keys = redis.call('ZRANGEBYSCORE', timeline, '(' .. after, '+inf', 'LIMIT', 0, limit)
+  end
+  local rows = message_rows(cid, keys, pending)
+  local oldest = redis.call('ZRANGE', EXPIRY, 0, 0, 'WITHSCORES')[2] or ''
+  return {redis.call('ZCARD', timeline) - pending, redis.call('HGETALL', SETTINGS), rows, now,
+    oldest, window, pending, row_of(cid), newest_seq(cid)}
 end

@@ -10,7 +10,7 @@
 --             which may be before its first message's: one cleared and continued)
 --   'erase':  once the user has no conversation left, delete up to ARGV[3] stray message
 --             keys still in the expiry set, then (none left) every remaining key of the user
--- Returns {changed (0/1), info row (false when the conversation has no record)};
+-- Returns {changed (0/1), the conversation's list row (false when it has no record)};
 --   'erase' returns {done (0/1)}
 local op, cid = ARGV[1], ARGV[2]
 if op == 'erase' then
@@ -64,4 +64,4 @@ end
 if changed == 1 then
   refresh_row(cid)
 end
-return {changed, info_row(cid)}
+return {changed, row_of(cid)}

@@ -9,7 +9,7 @@
 --       ('' = no check), operation id
 -- Returns {removed} or {-1} (expired messages must be pruned first) or {-2, found}
 --      or {-3, newest seq now}
-local cid, expect, op = ARGV[1], ARGV[5], ARGV[6]
+local cid, from, expect, op = ARGV[1], ARGV[2], ARGV[5], ARGV[6]
 local done = replayed(op)
 if done then
   return {tonumber(done)}
@@ -18,32 +18,13 @@ local newest = stale(cid, expect)
 if newest then
   return {-3, newest}
 end
-local timeline = timeline_of(cid)
-local most = tonumber(ARGV[3])
 if begin(now_ms(), tonumber(ARGV[4])) > 0 then
   return {-1}
 end
-local keys = redis.call('ZRANGEBYSCORE', timeline, ARGV[2], '+inf', 'LIMIT', 0, most + 1)
-if #keys > most then
+local keys, bytes = tail_of(cid, from, tonumber(ARGV[3]))
+if #keys > tonumber(ARGV[3]) then
   return {-2, #keys}
 end
-local freed = 0
-for _, key in ipairs(keys) do
-  local bytes = message_bytes(key)
-  freed = freed + bytes
-  forget_expiry(cid, key, bytes)
-end
-if #keys > 0 then
-  redis.call('ZREM', timeline, unpack(keys))
-  redis.call('DEL', unpack(keys))
-  local covers = tonumber(redis.call('HGET', summary_of(cid), 'covers_seq') or '0')
-  if covers >= tonumber(ARGV[2]) then
-    redis.call('DEL', summary_of(cid))
-  end
-  refresh_row(cid)
-  refresh_head()
-end
-add_bytes(-freed)
-add_messages(-#keys)
+remove_tail(cid, keys, from, bytes)
 record_removal(op, #keys)
 return {#keys}

@@ -51,7 +51,8 @@ def commands_during(client: RedisClient, action: Callable[[], object]) -> Comman
     """Run `action` and return every command Redis ran meanwhile. Ends at a marker ECHO sent
     after it, so nothing of the action is missed; other clients' commands are included."""
     assert isinstance(client, redis.Redis), "MONITOR watches a single server"
-    monitor_client = redis.Redis(connection_pool=client.connection_pool)
+    pool = client.connection_pool
+    monitor_client = redis.Redis(connection_pool=type(pool)(**pool.connection_kwargs))
     marker = uuid.uuid4().hex
     seen: list[Command] = []
     ready = threading.Event()
@@ -72,4 +73,5 @@ def commands_during(client: RedisClient, action: Callable[[], object]) -> Comman
     action()
     client.echo(marker)
     watcher.join(10)
+    monitor_client.close()
     return CommandLog(tuple(seen))
