@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-render bench-ui clean
+.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-render bench-ui bench-load clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench-render: $(BIN)/activate
 ## Page settle after a slider change, app vs a minimal Streamlit chat page (needs Chromium); UI_ARGS="--rounds 5"
 bench-ui: $(BIN)/activate
 	$(BIN)/python -m bench.ui_settle $(UI_ARGS)
+
+## Users chatting through the real websocket (not in CI, ~15 min): 1..200 users on one
+## instance, then two instances; LOAD_ARGS="--users 1,10 --duration 20 --two 0" for less
+bench-load: $(BIN)/activate
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

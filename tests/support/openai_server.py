@@ -15,11 +15,17 @@ tokens in cl100k_base, not the app's o200k_base, so the app's estimates really d
 Conversation-title requests (chatbot.titles' instruction) are recorded apart, in
 `title_requests`, so `chat_requests` and `last_request` are the chat's own; they are answered
 at once and never take a fault meant for the chat (only `title_fault`).
+
+Paced like a hosted model (`first_token_delay`, `chunk_delay`, `token_chunks`), it keeps each
+streamed chat reply's own timing in `stream_timings` (also served as JSON at `GET
+/fake/stream-timings`, for a server in another process), so a benchmark can subtract the
+model's time from what a user waited.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -37,7 +43,13 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from chatbot.titles import INSTRUCTION as TITLE_INSTRUCTION
-from tests.support.tokens import count_request_tokens, count_text_tokens, truncate_to_tokens
+from tests.support.tokens import (
+    count_request_tokens,
+    count_text_tokens,
+    decode_tokens,
+    token_ids,
+    truncate_to_tokens,
+)
 
 JSON = dict[str, Any]
 SERVER_ENCODING = "cl100k_base"  # the server's own tokenizer, deliberately not the app's
@@ -72,7 +84,10 @@ class ServerConfig:
     """How the server answers when no fault applies; change it with `configure(...)`."""
 
     reply: str | None = None  # None echoes the last user message
+    first_token_delay: float = 0.0  # seconds from a chat request's arrival to its first chunk
     chunk_delay: float = 0.0  # seconds between streamed content chunks
+    token_chunks: bool = False  # one token (server's encoding) per chunk, as hosted models do
+    quote_prompt: bool = False  # the reply ends with "(re: <last user message>)": all unique
     omit_usage: bool = False  # ignore stream_options.include_usage, as many local servers do
     context_tokens: int | None = None  # prompt + max_tokens above it: 400 context_length_exceeded
     overflow_as_empty_stream: bool = False  # ... or, streaming, HTTP 200 with an empty body
@@ -149,6 +164,16 @@ def tokens_of(text: str, factor: float) -> int:
     return server_count(count_text_tokens(text, SERVER_ENCODING), factor)
 
 
+@dataclass(frozen=True)
+class StreamTiming:
+    """One streamed chat reply as the server paced it: seconds after the request arrived."""
+
+    prompt: str  # the last user message
+    first_token: float
+    finished: float
+    chunks: int
+
+
 def _error(status: int, message: str, code: str | None, **headers: str) -> Response:
     body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
     return Response(json.dumps(body), status, headers, mimetype="application/json")
@@ -157,6 +182,26 @@ def _error(status: int, message: str, code: str | None, **headers: str) -> Respo
 def _words(text: str) -> list[str]:
     """Chunks of one word each, whitespace kept in front, joining back to `text`."""
     return [piece for piece in re.split(r"(?<=\S)(?=\s)", text) if piece]
+
+
+@functools.lru_cache(maxsize=64)
+def _tokens(text: str) -> tuple[str, ...]:
+    """Chunks of one token each of the server's encoding (text that splits inside a
+    multi-byte character keeps that character whole in one chunk)."""
+    pieces: list[str] = []
+    pending: list[int] = []
+    for token in token_ids(text, SERVER_ENCODING):
+        pending.append(token)
+        piece = decode_tokens(pending, SERVER_ENCODING)
+        if "\ufffd" not in piece:
+            pieces.append(piece)
+            pending = []
+    return tuple(pieces)
+
+
+def quoted_reply(reply: str, prompt: str) -> str:
+    """The reply of a server with `quote_prompt`."""
+    return f"{reply}\n\n(re: {prompt})"
 
 
 def roles_alternate(messages: list[JSON]) -> bool:
@@ -175,6 +220,7 @@ class ChatCompletionsServer:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._title_requests: list[RecordedRequest] = []
+        self._timings: list[StreamTiming] = []
         self._queued: deque[FaultSpec] = deque()
         self._persistent: FaultSpec | None = None
         self._tokenize_calls = 0
@@ -185,6 +231,8 @@ class ChatCompletionsServer:
         self._http.expect_request(chat, method="POST").respond_with_handler(self._chat)
         for path, handler in (("/apply-template", self._template), ("/tokenize", self._tokenize)):
             self._http.expect_request(path, method="POST").respond_with_handler(handler)
+        timings = self._http.expect_request("/fake/stream-timings", method="GET")
+        timings.respond_with_handler(self._timings_json)
 
     def __enter__(self) -> ChatCompletionsServer:
         self._stopping.clear()
@@ -234,6 +282,7 @@ class ChatCompletionsServer:
         with self._lock:
             self._requests.clear()
             self._title_requests.clear()
+            self._timings.clear()
 
     def reset(self) -> None:
         """Forget requests and faults; back to the configuration it started with."""
@@ -250,6 +299,16 @@ class ChatCompletionsServer:
     def title_requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._title_requests)
+
+    @property
+    def stream_timings(self) -> list[StreamTiming]:
+        """The streamed chat replies that ended, in the order they ended."""
+        with self._lock:
+            return list(self._timings)
+
+    def _timings_json(self, http: Request) -> Response:
+        body = [dataclasses.asdict(timing) for timing in self.stream_timings]
+        return Response(json.dumps(body), 200, mimetype="application/json")
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -282,6 +341,7 @@ class ChatCompletionsServer:
             return self._tokenize_calls
 
     def _chat(self, http: Request) -> Response:
+        arrived = time.monotonic()
         request = RecordedRequest(
             path=http.path,
             query=dict(http.args),
@@ -296,7 +356,9 @@ class ChatCompletionsServer:
             if request.is_title:
                 self._title_requests.append(request)
                 fault = FaultSpec(config.title_fault) if config.title_fault else None
-                config = dataclasses.replace(config, reply=config.title_reply, chunk_delay=0)
+                config = dataclasses.replace(
+                    config, reply=config.title_reply, chunk_delay=0, first_token_delay=0
+                )
             else:
                 self._requests.append(request)
                 fault = self._queued.popleft() if self._queued else self._persistent
@@ -318,7 +380,7 @@ class ChatCompletionsServer:
             Fault.ERROR_EVENT,
         ):
             return Response(self._broken_events(fault), 200, mimetype="text/event-stream")
-        return self._refusal(request, config) or self._answer(request, config, fault)
+        return self._refusal(request, config) or self._answer(request, config, fault, arrived)
 
     def _broken_events(self, fault: FaultSpec) -> Iterator[str]:
         """A stream that never becomes a reply: keep-alive comments, an unreadable event, or
@@ -363,16 +425,22 @@ class ChatCompletionsServer:
         return _error(400, message, "context_length_exceeded")
 
     def _answer(
-        self, request: RecordedRequest, config: ServerConfig, fault: FaultSpec | None
+        self,
+        request: RecordedRequest,
+        config: ServerConfig,
+        fault: FaultSpec | None,
+        arrived: float,
     ) -> Response:
         user_texts = [m.get("content", "") for m in request.messages if m.get("role") == "user"]
         text = config.reply if config.reply is not None else f"Echo: {(user_texts or [''])[-1]}"
+        if config.quote_prompt:
+            text = quoted_reply(text, (user_texts or [""])[-1])
         limits = [request.max_tokens or 0, (config.context_tokens or 0) - request.prompt_tokens]
         limit = min((n for n in limits if n > 0), default=None)
         finish = "stop"
         if limit is not None and count_text_tokens(text, SERVER_ENCODING) > limit:
             text, finish = truncate_to_tokens(text, limit, SERVER_ENCODING), "length"
-        pieces = _words(text)
+        pieces = list(_tokens(text)) if config.token_chunks else _words(text)
         if fault is not None and fault.kind in (Fault.DISCONNECT, Fault.CONTENT_FILTER):
             pieces = pieces[: fault.after_chunks]
             finish = fault.kind.value
@@ -397,13 +465,32 @@ class ChatCompletionsServer:
             return f"data: {json.dumps(body)}\n\n"
 
         def events() -> Iterator[str]:
+            start = time.monotonic()
+
+            def paced(index: int) -> bool:
+                """Wait until chunk `index` is due (a schedule, so one late chunk does not
+                delay the rest); False when the server is stopping."""
+                due = start + config.first_token_delay + index * config.chunk_delay
+                return not self._stopping.wait(max(0.0, due - time.monotonic()))
+
             if azure:  # Azure first sends the prompt's filter results, with no choices
                 yield f"data: {json.dumps({**head, 'choices': [], 'model': ''})}\n\n"
             yield chunk({"role": "assistant", "content": ""})
+            first_token = None
             for index, piece in enumerate(pieces):
-                if index and self._stopping.wait(config.chunk_delay):
+                if (index or config.first_token_delay) and not paced(index):
                     return
                 yield chunk({"content": piece})
+                first_token = first_token or time.monotonic() - arrived  # written by now
+            if not request.is_title:
+                timing = StreamTiming(
+                    prompt=(user_texts or [""])[-1],
+                    first_token=first_token or time.monotonic() - arrived,
+                    finished=time.monotonic() - arrived,
+                    chunks=len(pieces),
+                )
+                with self._lock:
+                    self._timings.append(timing)
             if finish == Fault.DISCONNECT:
                 raise ConnectionAbortedError("closed on purpose")  # werkzeug just hangs up
             yield chunk({}, finish)

