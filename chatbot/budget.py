@@ -92,6 +92,7 @@ class PlannedRequest:
     recalled: tuple[RecalledMessage, ...] = ()  # sent after the summary, best first
     recall_tokens: int = 0  # what the recalled part adds to the system message
     recall_left_out: int = 0  # recalled but not sent: over RECALL_MAX_TOKENS or the context
+    server_token_count: int | None = None  # the server's own count of it, when it said one
 
     def as_openai(self) -> list[dict[str, str]]:
         return [self.system.as_openai(), *(m.as_openai() for m in self.messages)]
@@ -191,3 +192,22 @@ def recalled_block(messages: Sequence[RecalledMessage]) -> str:
 
 def _day(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d")
+
+
+def shrink_to_fit(
+    window: ContextWindow,
+    budget: TokenBudget,
+    counter: TokenCounter,
+    summary: Summary | None,
+    limit_tokens: int,
+) -> PlannedRequest:
+    """The longest run of the window's newest messages (roles alternating, a prompt first)
+    whose request is at most `limit_tokens` in the app's count: what to send instead of a
+    request the server refused as too long. Its `messages` are empty when not even the last
+    prompt fits."""
+    tight = TokenBudget(
+        context_tokens=max(limit_tokens, 0) + budget.reply_tokens,
+        reply_tokens=budget.reply_tokens,
+        context_known=budget.context_known,
+    )
+    return plan_request(window, tight, counter, summary)

@@ -127,7 +127,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Prompt + completion tokens per user per UTC day; 0: none",
     ),
     Setting("ADMIN_LIMIT_FACTOR", "10", "ADMIN_USERS get the limits times this; 0: no limits"),
-    Setting("MAX_MESSAGES_PER_USER", "10000", "Stored messages per user; more are refused"),
+    Setting(
+        "MAX_MESSAGES_PER_USER",
+        "10000",
+        "Stored messages per user (and conversations, empty ones too); more are refused",
+    ),
     Setting("MAX_BYTES_PER_USER", "20000000", "Stored message bytes per user; more are refused"),
     Setting(
         "PRICE_INPUT_PER_MTOK", "", "USD per 1M prompt tokens; unset: list price of known models"

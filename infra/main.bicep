@@ -120,6 +120,7 @@ module redis 'modules/redis.bicep' = {
     highAvailability: redisHighAvailability
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -140,6 +141,7 @@ module openAi 'modules/openai.bicep' = {
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
     userPrincipalType: principalType
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 

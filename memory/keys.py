@@ -24,6 +24,11 @@ LEGACY_CONVERSATION_ID = "0"
 user) becomes: its keys are the old per-user keys, so upgrading moves nothing."""
 
 
+NAMESPACE_OWNERS_KEY = "redis-chat-memory:namespaces"
+"""Hash of each namespace (CHAT_INDEX_NAME) to the kind of app that claimed it, "demo" or
+"signed-in" (memory/namespaces.py): the one key outside every namespace."""
+
+
 def new_message_id() -> str:
     """A fresh message id: given to a message before its first write attempt, so a retried or
     resent write of the same message is recognised and stored once."""

@@ -20,6 +20,7 @@ batches looped from here, and clear-all walks a registry of users instead of the
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Any, ParamSpec, TypeVar, cast
 
 import redis
@@ -29,7 +30,7 @@ from redisvl.extensions.message_history import MessageHistory
 from redisvl.index import SearchIndex
 from redisvl.schema import IndexSchema
 
-from memory.connection import RedisClient
+from memory.connection import RedisClient, may_have_reached_redis
 from memory.errors import storage_errors
 from memory.hybrid import Candidate, HybridSearch, content_words, conversation_scope, user_scope
 from memory.keys import (
@@ -73,7 +74,13 @@ from memory.tokens import TokenCounter
 from memory.turns import TurnAsk, begin_refusal, turn_start
 from memory.vector_store import VectorStore
 from memory.vectors import Embedder, EmbedderUnavailable, text_to_embed
-from memory.writing import MessageWriter, NewMessage, check_content, limit_reached
+from memory.writing import (
+    MessageWriter,
+    NewMessage,
+    check_content,
+    check_created_at,
+    limit_reached,
+)
 
 MAX_WINDOW = 1000
 DEFAULT_WINDOW = 5
@@ -112,8 +119,14 @@ T = TypeVar("T")
 
 
 def _never_sent(error: redis.RedisError) -> bool:
-    """True when redis-py failed to connect at all, so a write cannot have reached Redis."""
-    return "connecting to" in str(error)
+    """True when no attempt of a write reached Redis (every one failed to connect)."""
+    return not may_have_reached_redis(error)
+
+
+def one_line(title: str) -> str:
+    """A title as the list shows it: one line, runs of whitespace and control characters
+    (a NUL would cut the list's row) made single spaces."""
+    return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in title).split())
 
 
 def _validate_window(size: int) -> int:
@@ -359,7 +372,7 @@ class ChatMemory:
             raise limit_reached(str(result[1]), int(result[3]))
         _, seq, stored_ms, _, registered = result
         if not int(registered):
-            self._register(tag, int(stored_ms))
+            self._register_stored(tag, int(stored_ms))
         return new.stored(int(seq), int(stored_ms))
 
     def _write(self, tag: str, script: Any, key: str, args: list[Any]) -> list[Any]:
@@ -389,16 +402,36 @@ class ChatMemory:
         self._redis.zadd(self._layout.user_registry_key, {tag: first_ms}, nx=True)
         self._redis.hset(self._layout.settings_key(tag), "registered", 1)
 
+    def _register_stored(self, tag: str, first_ms: int) -> None:
+        """Register the user of a message just stored. If Redis fails now, the message is
+        stored but the registry may not have them: that is an unknown outcome, so the caller
+        checks by id (`saved_message`) or resends, and either registers them (the scripts
+        tell a resend the user is still unregistered)."""
+        try:
+            self._register(tag, first_ms)
+        except redis.RedisError as error:
+            raise WriteOutcomeUnknown(
+                "Chat storage (Redis) stopped answering just after the message was stored: it "
+                "may not be complete yet. Checking by its id, or resending it, completes it; "
+                "resending cannot store it twice."
+            ) from error
+
     @storage_errors
     def saved_message(self, user_id: str, message_id: str) -> Message | None:
         """The stored message with this id, or None: answers "was it saved?" after an
-        unknown outcome."""
+        unknown outcome, and completes a write whose registration was cut short."""
         tag = user_tag(user_id)
         key = self._layout.message_key(tag, check_message_id(message_id))
-        values = self._redis.hmget(key, *MESSAGE_FIELDS)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(key, *MESSAGE_FIELDS)
+        pipe.hexists(self._layout.settings_key(tag), "registered")
+        values, registered = pipe.execute()
         if values[0] is None:
             return None
-        return self._reader.messages([key, values])[0]
+        message = self._reader.messages([key, values])[0]
+        if not registered:  # stored by a write whose registration was cut short
+            self._register(tag, round(message.created_at * 1000))
+        return message
 
     @storage_errors
     def set_system_instruction(
@@ -517,9 +550,10 @@ class ChatMemory:
         self, user_id: str, conversation_id: str, title: str
     ) -> ConversationInfo:
         """Give a conversation the user's own title; automatic titles never replace it."""
-        if not isinstance(title, str) or not 1 <= len(title.strip()) <= MAX_TITLE_CHARS:
+        line = one_line(title) if isinstance(title, str) else ""
+        if not 1 <= len(line) <= MAX_TITLE_CHARS:
             raise InvalidInput(f"A title must have 1 to {MAX_TITLE_CHARS} characters.")
-        _, info = self._change(user_id, conversation_id, "rename", " ".join(title.split()))
+        _, info = self._change(user_id, conversation_id, "rename", line)
         return info
 
     @storage_errors
@@ -531,11 +565,18 @@ class ChatMemory:
         checked = TitleSource(source)
         if checked not in (TitleSource.WORDS, TitleSource.MODEL):
             raise InvalidInput("An automatic title comes from 'words' or 'model'.")
-        flat = " ".join(str(title).split())[:MAX_TITLE_CHARS]
+        flat = one_line(str(title))[:MAX_TITLE_CHARS]
         if not flat:
             raise InvalidInput("A title must not be empty.")
         changed, _ = self._change(user_id, conversation_id, "auto", flat, checked.value)
         return changed
+
+    @storage_errors
+    def restore_created_at(self, user_id: str, conversation_id: str, created_at: float) -> None:
+        """Give an imported conversation its own creation time (seconds): it may be before
+        its first message's, as for one cleared and continued."""
+        created_ms = check_created_at(created_at)
+        self._change(user_id, conversation_id, "created", str(created_ms))
 
     @storage_errors
     def pin_conversation(self, user_id: str, conversation_id: str, pinned: bool) -> None:
@@ -953,7 +994,7 @@ class ChatMemory:
         if refused is not None:
             raise refused
         if ask.prompt and not int(reply[6]):
-            self._register(tag, int(reply[4]))
+            self._register_stored(tag, int(reply[4]))
         return turn_start(self._reader, user_id, ask, reply, new_message_id())
 
     def _turn_ask(

@@ -24,6 +24,7 @@ OPTIONAL_GIVEN = {
     "ADMIN_USERS",
     "STREAMLIT_SERVER_TRUSTED_USER_HEADERS",
     "ALLOW_DEMO_WITH_REMOTE_REDIS",
+    "CHAT_INDEX_NAME",  # the public demo's own namespace
 }
 # App Service itself reads these; the app does not.
 PLATFORM = {

@@ -16,6 +16,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chatbot.admission import Admission
 from chatbot.budget import TokenBudget, plan_request, with_recalled
 from chatbot.config import ConfigError, Environment
 from chatbot.context import ContextBuilder
@@ -26,7 +27,7 @@ from memory import ChatMemory, InvalidInput, Role, new_conversation_id
 from memory.embedding_worker import EmbeddingWorker, WorkerState
 from memory.hybrid import STOPWORDS, content_words, user_scope, words_query
 from memory.keys import KeyLayout, user_tag
-from memory.limits import LimitPolicy
+from memory.limits import LimitPolicy, UsageLimits
 from memory.recall import Recall, RecallResult, RecallScope
 from memory.summary import SummaryStore
 from memory.vectors import EmbedderUnavailable
@@ -530,6 +531,7 @@ def test_a_turn_begun_in_one_script_sends_recalled_messages_within_what_it_reser
         summaries=SummaryStore(redis_client, index_name),
         budget=TokenBudget(context_tokens=8192, reply_tokens=500),
         model=OfflineChatModel(counter=vmemory.token_counter),
+        admission=Admission(UsageLimits(redis_client, index_name=index_name), LimitPolicy()),
         recall=recall_of(vmemory, redis_client, index_name),
     )
     assert context.recall_allowance == 1000

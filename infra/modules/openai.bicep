@@ -40,7 +40,16 @@ param userPrincipalId string = ''
 ])
 param userPrincipalType string = 'User'
 
+@description('Log Analytics workspace that receives the audit and request logs.')
+param logAnalyticsWorkspaceId string
+
 var openAiUserRoleId = '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd' // Cognitive Services OpenAI User
+var logCategories = [
+  'Audit'
+  'RequestResponse'
+  'AzureOpenAIRequestUsage'
+  'Trace'
+]
 
 resource account 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   name: name
@@ -119,6 +128,28 @@ resource userRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!em
     principalId: userPrincipalId
     principalType: userPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', openAiUserRoleId)
+  }
+}
+
+// Who called the model and what it cost, kept in the Log Analytics workspace: control-plane
+// audit, each request (caller, deployment, status, duration) and its token usage.
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: account
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      for category in logCategories: {
+        category: category
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
   }
 }
 

@@ -78,6 +78,10 @@ var appSettings = union(
         // The public demo, asked for with PUBLIC_DEMO: demo mode on the deployed Redis,
         // which the app otherwise refuses (chatbot/services.py check_demo_storage).
         ALLOW_DEMO_WITH_REMOTE_REDIS: 'true'
+        // Keys and index of its own, never the signed-in users' `chat` (memory/namespaces.py),
+        // so PUBLIC_DEMO false makes the environment private again with none of the demo's
+        // data; the app refuses to run the demo while this Redis holds signed-in users' data.
+        CHAT_INDEX_NAME: 'chat-demo'
       }
 )
 

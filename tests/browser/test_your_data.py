@@ -5,6 +5,7 @@ user per journey, Redis read back directly."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -15,6 +16,7 @@ from memory import ChatMemory, Role, new_conversation_id
 from memory.keys import user_tag
 from tests.browser.harness import AppServer, StartApp, StreamlitPage, as_user, with_fake_model
 from tests.support.openai_server import ChatCompletionsServer
+from tests.test_import_size import chatgpt_export
 
 pytestmark = pytest.mark.browser
 
@@ -99,3 +101,18 @@ def test_download_everything_then_erase_everything(
     client = redis.Redis.from_url(app.redis_url)
     assert list(client.scan_iter(match=f"*{user_tag('Luke')}*")) == []
     client.close()
+
+
+def test_an_export_of_several_megabytes_imports(
+    page: StreamlitPage, stored: ChatMemory, tmp_path: Path
+) -> None:
+    path = tmp_path / "conversations.json"
+    chatgpt_export(path, 3)  # a real ChatGPT export is often larger than 1 MB
+    as_user(page, "Han")
+    upload = page.sidebar.get_by_test_id("stFileUploaderDropzoneInput")
+    page.act(lambda: upload.set_input_files(path))
+    imported = len(json.loads(path.read_text()))
+    expect(page.sidebar.get_by_test_id("stAlertContentSuccess")).to_contain_text(
+        f"Imported {imported} conversations", timeout=60_000
+    )
+    assert len(stored.conversation_ids("Han")) >= imported
