@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-render bench-ui bench-rerun bench-load clean
+.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-render bench-ui bench-rerun bench-load bench-recall clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ bench-ui: $(BIN)/activate
 ## One rerun with 50 messages, app vs a minimal Streamlit chat page (AppTest); RERUN_ARGS="--settings --profile"
 bench-rerun: $(BIN)/activate
 	$(BIN)/python -m bench.ui_rerun $(RERUN_ARGS)
+
+## Search and recall by meaning on a LoCoMo-format file (not in CI); RECALL_ARGS="--dataset FILE"
+bench-recall: $(BIN)/activate
+	$(BIN)/python -m bench.recall $(RECALL_ARGS)
 
 ## Users chatting through the real websocket (not in CI, ~15 min): 1..200 users on one
 ## instance, then two instances; LOAD_ARGS="--users 1,10 --duration 20 --two 0" for less

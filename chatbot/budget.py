@@ -9,11 +9,14 @@ got a reply is left out (and counted, so the page can say so).
 
 from __future__ import annotations
 
+import datetime
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from chatbot.config import Environment
 from memory import ContextWindow, Message, Role, SystemInstruction, TokenCounter
+from memory.recall import RecalledMessage
 from memory.summary import Summary
 from memory.tokens import TOKENS_REPLY_PRIMER
 
@@ -86,6 +89,10 @@ class PlannedRequest:
     left_out: int  # of the last N messages, not sent (to fit the context or the template)
     unanswered: int  # of those, earlier prompts that never got a reply
     summarized: int  # of those, already in the summary
+    recalled: tuple[RecalledMessage, ...] = ()  # sent after the summary, best first
+    recall_tokens: int = 0  # what the recalled part adds to the system message
+    recall_left_out: int = 0  # recalled but not sent: over RECALL_MAX_TOKENS or the context
+    server_token_count: int | None = None  # the server's own count of it, when it said one
 
     def as_openai(self) -> list[dict[str, str]]:
         return [self.system.as_openai(), *(m.as_openai() for m in self.messages)]
@@ -132,3 +139,75 @@ def plan_request(
         unanswered=unanswered,
         summarized=len(window.messages) - len(candidates),
     )
+
+
+def with_recalled(
+    plan: PlannedRequest,
+    recalled: Sequence[RecalledMessage],
+    budget: TokenBudget,
+    counter: TokenCounter,
+    *,
+    max_tokens: int,
+    margin: float = 1.0,
+) -> PlannedRequest:
+    """`plan` with as many of `recalled` (best first) as fit after the summary: the window
+    keeps what it had, the recalled part adds at most `max_tokens`, and the whole request
+    never passes the budget (checked on the exact count of the final system message).
+    What does not fit is left out and counted."""
+    base = plan.system
+    chosen, estimate = [], 0
+    for message in recalled:  # stored counts first: an oversized message is never encoded
+        if estimate + message.token_count <= max_tokens:
+            chosen.append(message)
+            estimate += message.token_count
+    while chosen:
+        text = f"{base.text}\n\n{RECALL_HEADING}\n{recalled_block(chosen)}"
+        system = SystemInstruction(text, base.preset, counter.count_message("system", text))
+        added = system.token_count - base.token_count
+        total = plan.token_count + added
+        if added <= max_tokens and math.ceil(total * margin) <= budget.prompt_limit:
+            return replace(
+                plan,
+                system=system,
+                token_count=total,
+                recalled=tuple(chosen),
+                recall_tokens=added,
+                recall_left_out=len(recalled) - len(chosen),
+            )
+        chosen.pop()
+    return replace(plan, recall_left_out=len(recalled))
+
+
+RECALL_HEADING = (
+    "Earlier messages of this user that may be relevant (recalled from their stored history; "
+    "each line says who wrote it and when):"
+)
+
+
+def recalled_block(messages: Sequence[RecalledMessage]) -> str:
+    """One paragraph per recalled message: `[user, 2026-12-01] text`, oldest first."""
+    ordered = sorted(messages, key=lambda m: m.seq)
+    return "\n".join(f"[{m.role.value}, {_day(m.created_at)}] {m.content}" for m in ordered)
+
+
+def _day(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d")
+
+
+def shrink_to_fit(
+    window: ContextWindow,
+    budget: TokenBudget,
+    counter: TokenCounter,
+    summary: Summary | None,
+    limit_tokens: int,
+) -> PlannedRequest:
+    """The longest run of the window's newest messages (roles alternating, a prompt first)
+    whose request is at most `limit_tokens` in the app's count: what to send instead of a
+    request the server refused as too long. Its `messages` are empty when not even the last
+    prompt fits."""
+    tight = TokenBudget(
+        context_tokens=max(limit_tokens, 0) + budget.reply_tokens,
+        reply_tokens=budget.reply_tokens,
+        context_known=budget.context_known,
+    )
+    return plan_request(window, tight, counter, summary)

@@ -74,6 +74,31 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Encoding of an OpenAI-compatible model (o200k_base, cl100k_base); unset: ≈ estimate",
     ),
+    # Recall by meaning
+    Setting(
+        "EMBEDDING_PROVIDER",
+        "auto",
+        "auto | offline | azure | openai | off; auto: Azure, else OPENAI_EMBEDDING_MODEL, "
+        "else offline",
+    ),
+    Setting(
+        "AZURE_OPENAI_EMBEDDING_DEPLOYMENT",
+        "",
+        "Embedding model deployment (text-embedding-3-small) on AZURE_OPENAI_ENDPOINT",
+        Scope.AZURE,
+    ),
+    Setting(
+        "OPENAI_EMBEDDING_MODEL", "", "Embedding model of OPENAI_BASE_URL (its /v1/embeddings)"
+    ),
+    Setting(
+        "EMBEDDING_DIMENSIONS",
+        "384",
+        "Vector width asked of a remote embedding model (the offline one is always 384)",
+    ),
+    Setting(
+        "RECALL_MAX_MESSAGES", "5", "Earlier messages recalled into a request at most; 0: none"
+    ),
+    Setting("RECALL_MAX_TOKENS", "1000", "Tokens the recalled messages may add to a request"),
     # Users
     Setting("AUTH_MODE", "demo", "demo | easyauth | oidc", Scope.AZURE),
     Setting("DEMO_USERS", "Luke,Leia,Han", "Users of the demo-mode picker, comma separated"),
@@ -102,7 +127,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Prompt + completion tokens per user per UTC day; 0: none",
     ),
     Setting("ADMIN_LIMIT_FACTOR", "10", "ADMIN_USERS get the limits times this; 0: no limits"),
-    Setting("MAX_MESSAGES_PER_USER", "10000", "Stored messages per user; more are refused"),
+    Setting(
+        "MAX_MESSAGES_PER_USER",
+        "10000",
+        "Stored messages per user (and conversations, empty ones too); more are refused",
+    ),
     Setting("MAX_BYTES_PER_USER", "20000000", "Stored message bytes per user; more are refused"),
     Setting(
         "PRICE_INPUT_PER_MTOK", "", "USD per 1M prompt tokens; unset: list price of known models"

@@ -12,9 +12,12 @@ which people can change.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from chatbot.config import ConfigError
@@ -31,6 +34,16 @@ EASYAUTH_HEADERS = {
     "X-MS-CLIENT-PRINCIPAL-ID": "oid",
     "X-MS-CLIENT-PRINCIPAL-NAME": "name",
 }
+
+
+MIN_COOKIE_SECRET_CHARS = 32
+# Where Streamlit reads secrets from by default (its `secrets.files`): global, then project.
+STREAMLIT_SECRETS_FILES = (
+    Path.home() / ".streamlit" / "secrets.toml",
+    Path(".streamlit") / "secrets.toml",
+)
+_PLACEHOLDER = re.compile(r"<[^<>]*>")
+_WORDS_PLACEHOLDER = re.compile(r"<[^<>]* [^<>]*>")  # as in the README: "<tenant id>"
 
 
 class AuthMode(StrEnum):
@@ -131,6 +144,50 @@ def check_platform_authentication(settings: AuthSettings) -> None:
             "nothing is served. Turn Authentication on for the web app (azd provision does), "
             "or use AUTH_MODE=oidc."
         )
+
+
+def check_oidc_secrets(auth: Mapping[str, Any] | None) -> None:
+    """`[auth]` of `.streamlit/secrets.toml` (st.secrets["auth"]) for AUTH_MODE=oidc.
+    Streamlit signs the session cookie with `cookie_secret`: one that is still a placeholder
+    (the README's `<a long random string>`) or short lets anyone forge a cookie and sign in as
+    anyone, admins included. So does a placeholder left in any other field of the section."""
+    if not auth:
+        return
+    secret = auth.get("cookie_secret")
+    if not isinstance(secret, str) or _PLACEHOLDER.search(secret):
+        raise ConfigError(
+            "AUTH_MODE=oidc: [auth] cookie_secret in .streamlit/secrets.toml is missing or "
+            "still a placeholder, so anyone could forge a sign-in cookie. Set it to a long "
+            'random string, e.g. the output of: python -c "import secrets; '
+            'print(secrets.token_urlsafe(48))"'
+        )
+    if len(secret.strip()) < MIN_COOKIE_SECRET_CHARS:
+        raise ConfigError(
+            f"AUTH_MODE=oidc: [auth] cookie_secret has {len(secret.strip())} characters; it "
+            f"needs at least {MIN_COOKIE_SECRET_CHARS} random ones, or a sign-in cookie could "
+            "be guessed or forged."
+        )
+    for name, value in auth.items():
+        if isinstance(value, str) and _WORDS_PLACEHOLDER.search(value):
+            raise ConfigError(
+                f"AUTH_MODE=oidc: [auth] {name} in .streamlit/secrets.toml is still the "
+                f"placeholder {value!r}: put in your provider's value."
+            )
+
+
+def auth_secrets(files: Iterable[Path] = STREAMLIT_SECRETS_FILES) -> dict[str, Any]:
+    """The `[auth]` section Streamlit will read from its default secrets files (a later file
+    wins, as in Streamlit), so a bad one stops the app before the first page; empty when
+    there is none (the page then checks st.secrets itself)."""
+    merged: dict[str, Any] = {}
+    for path in files:
+        try:
+            section = tomllib.loads(path.read_text(encoding="utf-8")).get("auth")
+        except (OSError, ValueError):
+            continue
+        if isinstance(section, dict):
+            merged.update(section)
+    return merged
 
 
 def demo_identity(user: str) -> Identity:

@@ -14,9 +14,11 @@ never retried: each retry would make the server generate the whole reply again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, cast
@@ -33,10 +35,20 @@ from azure.identity import (
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from chatbot.config import ConfigError, Environment
+from chatbot.model_errors import (
+    TOO_LONG,
+    ContextOverflow,
+    ModelError,
+    is_context_overflow,
+    plain_text,
+    retry_after_seconds,
+)
 from memory import Usage
-from memory.tokens import ENCODINGS
+from memory.tokens import ENCODINGS, TokenCounter
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
+LOST = "The connection to the model was lost before the reply was complete."
+UNREADABLE = "The model server sent a reply the app could not read (a malformed event)."
 
 
 class Provider(StrEnum):
@@ -155,15 +167,6 @@ def create_openai_client(config: ModelConfig, credential: TokenCredential | None
     raise ValueError("The offline responder has no OpenAI client.")
 
 
-class ModelError(Exception):
-    """A reply could not be produced; `str(error)` is written for the person chatting."""
-
-
-TOO_LONG = (
-    "The conversation is too long for the model: lower Length of chat history or turn on summary."
-)
-
-
 @dataclass
 class Attempts:
     """How long one reply has taken so far, over how many attempts."""
@@ -187,13 +190,18 @@ class Attempts:
     def past_deadline(self) -> ModelError:
         return ModelError(
             f"The reply took longer than {self.config.deadline_seconds:.0f} seconds, the limit "
-            f"per reply ({self.describe()}). Nothing was stored."
+            f"per reply ({self.describe()}). Nothing was stored.",
+            location=self.config.url,
         )
 
 
 def _explain(error: Exception, attempts: Attempts, streaming: bool) -> ModelError:
+    """The error in words for the person chatting: no server location (that is the error's
+    `location`, for admins), and whatever the server said made plain text."""
     config = attempts.config
     retried = f", {attempts.describe()}" if attempts.count > 1 else ""
+    if isinstance(error, openai.BadRequestError) and is_context_overflow(error):
+        return ContextOverflow.from_error(error, config.url)
     if isinstance(error, openai.APITimeoutError):
         text = (
             f"The model did not answer within {config.timeout_seconds:.0f} seconds "
@@ -208,21 +216,17 @@ def _explain(error: Exception, attempts: Attempts, streaming: bool) -> ModelErro
         )
     elif isinstance(error, openai.BadRequestError) and error.code == "content_filter":
         text = "The prompt was blocked by the content filter."
-    elif isinstance(error, openai.BadRequestError) and _context_exceeded(error):
-        text = TOO_LONG
     elif isinstance(error, openai.APIStatusError):
         text = f"The model service failed (HTTP {error.status_code}{retried})."
     elif isinstance(error, openai.APIConnectionError) and streaming:
-        text = "The connection to the model was lost before the reply was complete."
+        text = LOST
     elif isinstance(error, openai.APIConnectionError):
-        text = f"Could not reach the model at {config.url} ({attempts.describe()})."
+        text = f"Could not reach the model ({attempts.describe()})."
+    elif isinstance(error, openai.APIError):
+        text = f"The model service reported an error: {plain_text(error.message)}"
     else:
-        text = f"The model call failed: {error}"
-    return ModelError(text)
-
-
-def _context_exceeded(error: openai.BadRequestError) -> bool:
-    return error.code == "context_length_exceeded" or "context length" in str(error).lower()
+        text = f"The model call failed ({type(error).__name__})."
+    return ModelError(text, location=config.url)
 
 
 def _retry_wait(error: openai.APIError, attempt: int) -> float | None:
@@ -230,10 +234,7 @@ def _retry_wait(error: openai.APIError, attempt: int) -> float | None:
     generation, as after a timeout)."""
     backoff = min(0.5 * 2 ** (attempt - 1), 8.0)
     if isinstance(error, openai.RateLimitError):
-        try:
-            return float(error.response.headers.get("retry-after", backoff))
-        except ValueError:
-            return backoff
+        return retry_after_seconds(error.response.headers.get("retry-after"), backoff)
     if isinstance(error, openai.APIStatusError):
         return backoff if error.status_code >= 500 else None
     if isinstance(error, openai.APITimeoutError):
@@ -245,17 +246,27 @@ class ReplyStream:
     """Iterate for the reply's text as it arrives; afterwards `text`, `usage`, `complete`.
 
     Skips Azure's chunks with empty `choices`, records the usage chunk when the server sends
-    one, and raises ModelError for a filtered, lost or over-deadline reply, so a partial reply
-    is never mistaken for a complete one. A reply cut by its length limit is complete and
-    `cut_off`.
+    one, and raises ModelError for a filtered, lost, unreadable or over-deadline reply, so a
+    partial reply is never mistaken for a complete one. A reply cut by its length limit is
+    complete and `cut_off`. The deadline holds even while the server sends nothing but SSE
+    keep-alive comments (which reach no chunk): a timer closes the stream when it passes.
+    `processed`: the server took the request in (it began answering), so the prompt counts.
     """
 
-    def __init__(self, chunks: Iterator[ChatCompletionChunk], attempts: Attempts) -> None:
+    def __init__(
+        self,
+        chunks: Iterator[ChatCompletionChunk],
+        attempts: Attempts,
+        close: Callable[[], object] | None = None,
+    ) -> None:
         self._chunks = chunks
         self._attempts = attempts
+        self._close = close
+        self._expired = threading.Event()
         self._parts: list[str] = []
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self.processed = False
 
     @property
     def text(self) -> str:
@@ -270,37 +281,74 @@ class ReplyStream:
         return self.finish_reason == "length"
 
     def __iter__(self) -> Iterator[str]:
-        received = 0
+        watchdog = threading.Timer(max(self._attempts.remaining, 0.0), self._expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            for chunk in self._chunks:
-                received += 1
-                if self._attempts.remaining < 0:
-                    raise self._attempts.past_deadline()
-                if chunk.usage is not None:
-                    self.usage = Usage(
-                        prompt_tokens=chunk.usage.prompt_tokens,
-                        completion_tokens=chunk.usage.completion_tokens,
-                    )
-                for choice in chunk.choices:
-                    if choice.delta is not None and choice.delta.content:
-                        self._parts.append(choice.delta.content)
-                        yield choice.delta.content
-                    if choice.finish_reason:
-                        self.finish_reason = choice.finish_reason
-        except openai.APIError as error:
-            raise _explain(error, self._attempts, streaming=True) from error
-        if received == 0:  # what a server answers when the prompt overflows its context
-            raise ModelError(f"{TOO_LONG} (The model sent an empty reply.)")
+            yield from self._read()
+        except (openai.APIError, ValueError) as error:
+            if self._expired.is_set():
+                raise self._attempts.past_deadline() from error
+            if isinstance(error, openai.APIError):
+                raise _explain(error, self._attempts, streaming=True) from error
+            raise ModelError(UNREADABLE, location=self._attempts.config.url) from error
+        finally:
+            watchdog.cancel()
+        if self._expired.is_set():
+            raise self._attempts.past_deadline()
+        where = self._attempts.config.url
+        if not self.processed:  # what a server answers when the prompt overflows its context
+            raise ContextOverflow(f"{TOO_LONG} (The model sent an empty reply.)", location=where)
         if self.finish_reason == "content_filter":
-            raise ModelError("The reply was stopped by the content filter.")
+            raise ModelError("The reply was stopped by the content filter.", location=where)
         if not self.complete:
-            raise ModelError("The connection to the model was lost before the reply was complete.")
+            raise ModelError(LOST, location=where)
+
+    def _read(self) -> Iterator[str]:
+        for chunk in self._chunks:
+            self.processed = True
+            if self._attempts.remaining < 0:
+                raise self._attempts.past_deadline()
+            if chunk.usage is not None:
+                self.usage = Usage(
+                    prompt_tokens=chunk.usage.prompt_tokens,
+                    completion_tokens=chunk.usage.completion_tokens,
+                )
+            for choice in chunk.choices or ():
+                if choice.delta is not None and choice.delta.content:
+                    self._parts.append(choice.delta.content)
+                    yield choice.delta.content
+                if choice.finish_reason:
+                    self.finish_reason = choice.finish_reason
+
+    def _expire(self) -> None:
+        """The reply's deadline passed: stop reading (the read in progress ends at once)."""
+        self._expired.set()
+        if self._close is not None:
+            with contextlib.suppress(Exception):
+                self._close()
+
+
+def tokens_spent(reply: Reply | None, prompt_tokens: int, counter: TokenCounter) -> int:
+    """What one model request cost, for the user's limits, complete or not: the server's
+    usage when it reported one; else, once the server took the request in, the prompt (the
+    app's count) plus what it produced so far; 0 when it answered nothing (refused, or never
+    reached: `reply` None)."""
+    if reply is None:
+        return 0
+    if reply.usage is not None:
+        return reply.usage.prompt_tokens + reply.usage.completion_tokens
+    if not reply.processed:
+        return 0
+    return prompt_tokens + counter.count_text(reply.text)
 
 
 class Reply(Protocol):
-    """A reply being streamed: iterate for text; then read the outcome."""
+    """A reply being streamed: iterate for text; then read the outcome. `processed`: the
+    server took the request in (it began answering), so its prompt was paid for."""
 
     usage: Usage | None
+    processed: bool
 
     def __iter__(self) -> Iterator[str]: ...
 
@@ -350,4 +398,4 @@ class OpenAIChatModel:
                     raise _explain(error, attempts, streaming=False) from error
                 time.sleep(wait)
                 continue
-            return ReplyStream(iter(chunks), attempts)
+            return ReplyStream(iter(chunks), attempts, close=chunks.close)

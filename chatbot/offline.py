@@ -37,6 +37,7 @@ class OfflineReply:
         return len(self._sent) == len(self.words)
 
     cut_off = False
+    processed = True
 
 
 @dataclass

@@ -22,7 +22,7 @@ def main() -> int:
     except (ConfigError, EmbeddedRedisError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"Redis: {target.describe() if target.url is None else target.url}")
+    print(f"Redis: {target.safe_url or target.describe()}")  # never the password
     print(f"Model: {model.describe()}")
     return 0
 

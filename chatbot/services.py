@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import openai
 from azure.core.credentials import TokenCredential
 
+from chatbot.admission import Admission
 from chatbot.budget import TokenBudget
 from chatbot.config import ConfigError, Environment
 from chatbot.context import ContextBuilder
-from chatbot.identity import AuthMode, AuthSettings, Identity
+from chatbot.embedders import embedder_from_env
+from chatbot.identity import (
+    AuthMode,
+    AuthSettings,
+    Identity,
+    auth_secrets,
+    check_oidc_secrets,
+)
 from chatbot.llm import (
     ChatModel,
     ModelConfig,
@@ -25,9 +33,10 @@ from chatbot.llm import (
 from chatbot.offline import OfflineChatModel
 from chatbot.presets import DEFAULT_PRESET, Preset, load_presets
 from chatbot.pricing import Prices
+from chatbot.server_tokens import ServerTokenCounter
 from memory import (
     ChatMemory,
-    ChatMemoryError,
+    RedisClient,
     RedisTarget,
     StorageLimits,
     TokenCounter,
@@ -35,7 +44,11 @@ from memory import (
     create_entra_credential_provider,
 )
 from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavailable
+from memory.embedding_worker import EmbeddingWorker
+from memory.keys import KeyLayout
 from memory.limits import LimitPolicy, Reservation, UsageLimits
+from memory.namespaces import NamespaceRefused, Owner, claim_namespace
+from memory.recall import Recall
 from memory.summary import SummaryStore
 
 
@@ -49,29 +62,23 @@ class Services:
     auth: AuthSettings
     max_prompt_chars: int
     storage_description: str
-    limits: UsageLimits
-    limit_policy: LimitPolicy
-    admin_limit_factor: int
+    admission: Admission  # the user's limits, for every model request made for them
     # Local demo against a local Redis: error details and internals may show to anyone.
     local_only: bool = False
-
-    def policy_for(self, user_id: str) -> LimitPolicy:
-        """The user's limits (an admin's scaled by ADMIN_LIMIT_FACTOR)."""
-        factor = self.admin_limit_factor if user_id in self.auth.admin_users else 1
-        return self.limit_policy.scaled(factor)
+    recall: Recall | None = None
+    # Embeds the backlog in the background (None: no embedder, or no index to keep one in).
+    embedding_worker: EmbeddingWorker | None = None
 
     def admit(self, user_id: str, prompt_tokens: int) -> Reservation:
-        """Admit one model request of the user, reserving its prompt plus the longest reply
-        (raises memory.limits.LimitExceeded, or ChatMemoryError when Redis refuses writes)."""
-        return self.limits.acquire(
-            user_id, prompt_tokens + self.context.budget.reply_tokens, self.policy_for(user_id)
-        )
+        """Admit one reply (or title) request of the user, reserving its prompt plus the
+        longest reply (raises memory.limits.LimitExceeded, or ChatMemoryError when Redis
+        refuses writes)."""
+        return self.admission.admit(user_id, prompt_tokens + self.context.budget.reply_tokens)
 
     def settle(self, reservation: Reservation, used_tokens: int) -> None:
-        """Count what an admitted request really used; if Redis refuses now, the (larger)
-        reservation simply stands."""
-        with contextlib.suppress(ChatMemoryError):
-            self.limits.settle(reservation, used_tokens)
+        """Count what an admitted request really used (`context.tokens_spent`); if Redis
+        refuses now, the (larger) reservation simply stands."""
+        self.admission.settle(reservation, used_tokens)
 
     def shows_internals_to(self, identity: Identity) -> bool:
         """Data folders, hosts and endpoints are for admins, and in a demo only on a laptop."""
@@ -159,50 +166,63 @@ def check_demo_storage(env: Environment, mode: AuthMode) -> None:
         )
 
 
-def storage_limits(env: Environment) -> StorageLimits:
-    return StorageLimits(
-        max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
-        max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
-    )
-
-
-def build_model(
-    config: ModelConfig, counter: TokenCounter, credential: TokenCredential | None
-) -> ChatModel:
-    """The configured model, or the offline responder when none is."""
-    if config.provider is Provider.OFFLINE:
-        return OfflineChatModel(counter=counter)
-    return OpenAIChatModel(config, create_openai_client(config, credential))
-
-
-def build_services(env: Environment) -> Services:
-    auth = AuthSettings(
+def auth_settings(env: Environment) -> AuthSettings:
+    return AuthSettings(
         mode=AuthMode.parse(env.get("AUTH_MODE")),
         demo_users=tuple(env.get_list("DEMO_USERS")),
         admin_users=frozenset(env.get_list("ADMIN_USERS")),
         platform_auth=env.get_bool("WEBSITE_AUTH_ENABLED"),
     )
+
+
+def build_admission(env: Environment, client: RedisClient, auth: AuthSettings) -> Admission:
+    return Admission(
+        limits=UsageLimits(client, index_name=env.get("CHAT_INDEX_NAME")),
+        policy=LimitPolicy(
+            requests_per_minute=env.get_int("LIMIT_REQUESTS_PER_MINUTE", minimum=0),
+            tokens_per_day=env.get_int("LIMIT_TOKENS_PER_DAY", minimum=0),
+        ),
+        admin_users=auth.admin_users,
+        admin_factor=env.get_int("ADMIN_LIMIT_FACTOR", minimum=0),
+    )
+
+
+def claim_storage(env: Environment, client: RedisClient, auth: AuthSettings) -> None:
+    """Demo data and signed-in users' data never share a namespace, and a demo never starts on
+    a Redis holding signed-in users' data (memory/namespaces.py): else a ConfigError says so."""
+    owner = Owner.DEMO if auth.mode is AuthMode.DEMO else Owner.SIGNED_IN
+    try:
+        claim_namespace(client, env.get("CHAT_INDEX_NAME"), owner, auth.demo_users)
+    except NamespaceRefused as error:
+        raise ConfigError(str(error)) from None
+
+
+def build_services(env: Environment) -> Services:
+    auth = auth_settings(env)
     check_demo_storage(env, auth.mode)
+    if auth.mode is AuthMode.OIDC:
+        check_oidc_secrets(auth_secrets())
     model_config = ModelConfig.from_env(env)
     redis_target = resolve_redis_target(env)
-    keyless = model_config.keyless or redis_target.uses_entra_id
-    credential = create_azure_credential(env) if keyless else None
+    credential: TokenCredential | None = None
+    if model_config.keyless or redis_target.uses_entra_id:
+        credential = create_azure_credential(env)
     credential_provider = (
         create_entra_credential_provider(credential)
         if redis_target.uses_entra_id and credential is not None
         else None
     )
-    presets, index_name = load_presets(), env.get("CHAT_INDEX_NAME")
     counter = TokenCounter(model_config.tokenizer_model, model_config.encoding)
     client = create_client(redis_target, credential_provider)
-    memory = ChatMemory(
-        client,
-        default_system=presets[DEFAULT_PRESET].instruction(),
-        index_name=index_name,
-        token_counter=counter,
-        limits=storage_limits(env),
+    claim_storage(env, client, auth)
+    presets = load_presets()
+    index_name = env.get("CHAT_INDEX_NAME")
+    model, azure_client, server_tokens = build_model(model_config, credential, counter)
+    memory = build_memory(env, client, presets[DEFAULT_PRESET], counter, azure_client)
+    recall = Recall(
+        memory, client, index_name, max_messages=env.get_int("RECALL_MAX_MESSAGES", minimum=0)
     )
-    model = build_model(model_config, counter, credential)
+    admission = build_admission(env, client, auth)
     return Services(
         memory=memory,
         model=model,
@@ -213,15 +233,61 @@ def build_services(env: Environment) -> Services:
             summaries=SummaryStore(client, index_name),
             budget=TokenBudget.from_env(env, model_config.tokenizer_model),
             model=model,
+            admission=admission,
+            recall=recall,
+            recall_max_tokens=env.get_int("RECALL_MAX_TOKENS", minimum=0),
+            server_tokens=server_tokens,
         ),
         auth=auth,
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
         storage_description=redis_target.describe(),
-        limits=UsageLimits(client, index_name=index_name),
-        limit_policy=LimitPolicy(
-            requests_per_minute=env.get_int("LIMIT_REQUESTS_PER_MINUTE", minimum=0),
-            tokens_per_day=env.get_int("LIMIT_TOKENS_PER_DAY", minimum=0),
-        ),
-        admin_limit_factor=env.get_int("ADMIN_LIMIT_FACTOR", minimum=0),
+        admission=admission,
         local_only=is_local_demo(env),
+        recall=recall,
+        embedding_worker=start_embedding_worker(memory, index_name),
     )
+
+
+def build_model(
+    config: ModelConfig, credential: TokenCredential | None, counter: TokenCounter
+) -> tuple[ChatModel, openai.OpenAI | None, ServerTokenCounter | None]:
+    """The chat model; the Azure OpenAI client (the embedder shares it); and, for a local
+    OpenAI-compatible server, its own token counter where it has one."""
+    if config.provider is Provider.OFFLINE:
+        return OfflineChatModel(counter=counter), None, None
+    client = create_openai_client(config, credential)
+    azure_client = client if config.provider is Provider.AZURE_OPENAI else None
+    server_tokens = None
+    if list_price_vendor(config) is None and config.endpoint:  # a local server
+        server_tokens = ServerTokenCounter(client, config.endpoint)
+    return OpenAIChatModel(config, client), azure_client, server_tokens
+
+
+def build_memory(
+    env: Environment,
+    client: RedisClient,
+    default_preset: Preset,
+    counter: TokenCounter,
+    azure_client: openai.OpenAI | None,
+) -> ChatMemory:
+    return ChatMemory(
+        client,
+        default_system=default_preset.instruction(),
+        index_name=env.get("CHAT_INDEX_NAME"),
+        token_counter=counter,
+        limits=StorageLimits(
+            max_messages=env.get_int("MAX_MESSAGES_PER_USER", minimum=1),
+            max_bytes=env.get_int("MAX_BYTES_PER_USER", minimum=1),
+        ),
+        embedder=embedder_from_env(env, azure_client),
+    )
+
+
+def start_embedding_worker(memory: ChatMemory, index_name: str) -> EmbeddingWorker | None:
+    """The process's background embedder, started; None without an embedder or where no
+    index can cover every message (there is nothing to search with the vectors)."""
+    if memory.vectors is None or memory.search_unavailable is not None:
+        return None
+    worker = EmbeddingWorker(memory.redis_client, KeyLayout(index_name), memory.vectors)
+    worker.start()
+    return worker

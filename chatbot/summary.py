@@ -1,11 +1,11 @@
-"""Writing the rolling summary: by the model, or, offline, by plainly labelled extraction."""
+"""The rolling summary's requests to the model and, offline, its plainly labelled extraction
+(chatbot.context folds messages into it, each request admitted by the user's limits)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from chatbot.llm import ChatModel, Provider
 from memory import Message, TokenCounter
 
 INSTRUCTION = (
@@ -44,17 +44,3 @@ def extractive_summary(
             return f"{text}\n- ({len(lines) - index} later messages left out)"
         text = candidate
     return text
-
-
-def write_summary(
-    model: ChatModel,
-    counter: TokenCounter,
-    previous: str | None,
-    messages: Sequence[Message],
-    limit: int,
-) -> tuple[str, str]:
-    """The new summary text and who wrote it ("extractive" when no model did)."""
-    if model.config.provider is Provider.OFFLINE:
-        return extractive_summary(previous, messages, counter, limit), "extractive"
-    reply = model.stream(summary_request(previous, messages), max_tokens=limit)
-    return "".join(reply).strip(), model.config.model

@@ -257,7 +257,7 @@ class ChatTurn:
             return services.memory.begin_turn(
                 self.user_id,
                 self.conversation_id,
-                policy=services.policy_for(self.user_id),
+                policy=services.admission.policy_for(self.user_id),
                 reply_tokens=services.context.budget.reply_tokens,
                 prompt=request.prompt,
                 message_id=request.message_id,

@@ -54,6 +54,13 @@ param openAiDeploymentSkuName string = 'GlobalStandard'
 @minValue(1)
 param openAiDeploymentCapacity int = 30
 
+@description('Name of the embedding model deployment (search and recall by meaning).')
+param openAiEmbeddingDeploymentName string = 'text-embedding-3-small'
+
+@description('Rate limit of the embedding deployment in thousands of tokens per minute.')
+@minValue(1)
+param openAiEmbeddingCapacity int = 30
+
 @description('Public demo (PUBLIC_DEMO): no sign-in, anyone on the internet can read and clear every conversation. Off: Microsoft Entra sign-in (Easy Auth) in front of the app.')
 param publicDemo bool = false
 
@@ -113,6 +120,7 @@ module redis 'modules/redis.bicep' = {
     highAvailability: redisHighAvailability
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -128,9 +136,12 @@ module openAi 'modules/openai.bicep' = {
     modelVersion: openAiModelVersion
     deploymentSkuName: openAiDeploymentSkuName
     deploymentCapacity: openAiDeploymentCapacity
+    embeddingDeploymentName: openAiEmbeddingDeploymentName
+    embeddingCapacity: openAiEmbeddingCapacity
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
     userPrincipalType: principalType
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
 
@@ -162,6 +173,7 @@ module web 'modules/web.bicep' = {
     redisPort: redis.outputs.port
     openAiEndpoint: openAi.outputs.endpoint
     openAiDeploymentName: openAi.outputs.deploymentName
+    openAiEmbeddingDeploymentName: openAi.outputs.embeddingDeploymentName
     openAiModelName: openAiModelName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
@@ -182,6 +194,7 @@ output REDIS_PORT int = redis.outputs.port
 output AZURE_OPENAI_ENDPOINT string = openAi.outputs.endpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
 output AZURE_OPENAI_MODEL string = openAiModelName
+output AZURE_OPENAI_EMBEDDING_DEPLOYMENT string = openAi.outputs.embeddingDeploymentName
 output SERVICE_WEB_NAME string = web.outputs.name
 output SERVICE_WEB_URI string = web.outputs.uri
 // Which one `azd up` made: 'easyauth' (Microsoft Entra sign-in) or 'demo' (public demo).

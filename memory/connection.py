@@ -13,8 +13,10 @@ it. Azure Managed Redis with the Enterprise clustering policy is one endpoint: a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from azure.core.credentials import TokenCredential
@@ -37,6 +39,7 @@ REDIS_SCOPE = "https://redis.azure.com/.default"
 _CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
 
 RedisClient: TypeAlias = redis.Redis | RedisCluster
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,18 @@ class RedisTarget:
                 return plain + self.url.removeprefix(scheme)
         return self.url
 
+    @property
+    def safe_url(self) -> str | None:
+        """The URL to print or log: its password (the only secret in a Redis URL) masked."""
+        if self.url is None:
+            return None
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
     def describe(self) -> str:
         kind = ", cluster" if self.is_cluster else ""
         if self.plain_url is not None:
@@ -94,9 +109,49 @@ def create_entra_credential_provider(
     )
 
 
+def connect_failure(error: BaseException) -> bool:
+    """redis-py failed to connect (refused, or timed out connecting): nothing was sent."""
+    return "connecting to" in str(error)
+
+
+class OutcomeTrackingRetry(Retry):
+    """redis-py's Retry that marks the error it finally raises with whether any attempt may
+    have reached Redis (`maybe_sent`). The error alone says only how the last attempt failed:
+    after a write was sent and timed out (or Redis died before answering), a reconnect that is
+    refused reads "Error ... connecting to", which would pass a write that may be stored off
+    as one never sent."""
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        reached = False
+
+        def attempt() -> T:
+            nonlocal reached
+            try:
+                return do()
+            except self._supported_errors as error:
+                reached = reached or not connect_failure(error)
+                error.maybe_sent = reached  # type: ignore[attr-defined]
+                raise
+
+        return super().call_with_retry(attempt, fail, is_retryable, with_failure_count)
+
+
+def may_have_reached_redis(error: BaseException) -> bool:
+    """Whether a command that failed for good may have reached Redis on some attempt, so a
+    write's outcome is unknown (the mark OutcomeTrackingRetry leaves, else the error's own)."""
+    marked = getattr(error, "maybe_sent", None)
+    return marked if isinstance(marked, bool) else not connect_failure(error)
+
+
 def _resilience() -> dict[str, Any]:
     return {
-        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
+        "retry": OutcomeTrackingRetry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
         "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
         "socket_connect_timeout": 3,
         "socket_timeout": 5,

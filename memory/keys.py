@@ -24,6 +24,11 @@ LEGACY_CONVERSATION_ID = "0"
 user) becomes: its keys are the old per-user keys, so upgrading moves nothing."""
 
 
+NAMESPACE_OWNERS_KEY = "redis-chat-memory:namespaces"
+"""Hash of each namespace (CHAT_INDEX_NAME) to the kind of app that claimed it, "demo" or
+"signed-in" (memory/namespaces.py): the one key outside every namespace."""
+
+
 def new_message_id() -> str:
     """A fresh message id: given to a message before its first write attempt, so a retried or
     resent write of the same message is recognised and stored once."""
@@ -163,6 +168,19 @@ class KeyLayout:
         index dropped: no app instance recreates the index meanwhile; if clear-all dies, the
         key expires and the next instance to check recreates it over what is stored."""
         return f"{self.index_name}:index-paused"
+
+    @property
+    def embedding_spaces_key(self) -> str:
+        """Hash of every embedding space the index has had: `vec_<digest>` field name ->
+        `{"model": ..., "dimensions": ...}`, so the model and width of stored vectors are
+        known without the embedder that wrote them."""
+        return f"{self.index_name}:embedding-spaces"
+
+    @property
+    def embedding_lease_key(self) -> str:
+        """String (with a TTL its holder renews) naming the app instance whose background
+        worker embeds the backlog: one at a time, so two instances never embed twice."""
+        return f"{self.index_name}:embedding-lease"
 
     def request_log_key(self, tag: str) -> str:
         """Sorted set of the user's model requests in the last minute (the rate limit)."""

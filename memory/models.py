@@ -189,6 +189,12 @@ class UsageTotals:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     replies: int = 0
+    estimated_replies: int = 0  # of those, counted by the app's estimate (no server usage)
+
+    @property
+    def estimated(self) -> bool:
+        """Some of these numbers are the app's estimate: show them marked (≈)."""
+        return self.estimated_replies > 0
 
 
 @dataclass(frozen=True)

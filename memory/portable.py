@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from memory.keys import check_conversation_id, new_conversation_id
 from memory.models import ChatMemoryError, InvalidInput, Role, Usage
 from memory.store import MAX_TITLE_CHARS
-from memory.writing import MAX_MESSAGE_CHARS
+from memory.writing import MAX_CREATED_AT, MAX_MESSAGE_CHARS
 
 if TYPE_CHECKING:
     from memory.models import ConversationInfo
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 FORMAT = "redis-chat-memory"
 VERSION = 1
 MAX_IMPORT_BYTES = 20_000_000
+# Objects and lists ('{' and '[', counted in the raw file, strings included) one import may
+# hold: parsing allocates per container, so this bounds its memory whatever the file's shape.
+# Measured (peak RSS): 20 MB of `{}` would take ~470 MB to parse; under this cap the densest
+# 20 MB file takes ~190 MB, a 19.5 MB ChatGPT-shaped export ~80 MB; ChatGPT's own export
+# holds about one container per 70 bytes (~290k in 20 MB).
+MAX_IMPORT_CONTAINERS = 600_000
+_CLOCK_SLACK_SECONDS = 86_400  # how far past this machine's clock an imported time may be
 _ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant"}
 
 
@@ -178,11 +186,20 @@ def download_name(title: str | None, extension: str) -> str:
 def parse_import(raw: bytes | str) -> list[PortableConversation]:
     """Our JSON export or ChatGPT's `conversations.json`, checked whole; ImportRejected names
     the first bad record. Conversations without a message to keep are left out."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    size = len(raw)
     if size > MAX_IMPORT_BYTES:
         raise ImportRejected(
             f"The file is {size / 1e6:.1f} MB; at most {MAX_IMPORT_BYTES / 1e6:.0f} MB can be "
             "imported at once."
+        )
+    containers = raw.count(b"{") + raw.count(b"[")
+    if containers > MAX_IMPORT_CONTAINERS:
+        raise ImportRejected(
+            f"The file holds {containers:,} objects and lists; at most "
+            f"{MAX_IMPORT_CONTAINERS:,} can be imported at once (an export of this size "
+            "normally holds far fewer): split it, or import fewer conversations."
         )
     try:
         document = json.loads(raw)
@@ -232,6 +249,7 @@ def _our_conversation(item: dict[str, Any], where: str) -> PortableConversation:
         raise ImportRejected(
             f"{where}: the title must be text of at most {MAX_TITLE_CHARS} characters."
         )
+    title = _storable(title, where, "title")
     conversation_id = item.get("id")
     if conversation_id is not None:
         try:
@@ -274,12 +292,31 @@ def _content(content: Any, where: str) -> str:
         raise ImportRejected(f"{where}: content must be non-empty text.")
     if len(content) > MAX_MESSAGE_CHARS:
         raise ImportRejected(f"{where}: content is longer than {MAX_MESSAGE_CHARS:,} characters.")
-    return content
+    return _storable(content, where, "content")
+
+
+def _storable(text: str, where: str, what: str) -> str:
+    """Text that can be stored: a JSON escape such as `\\ud800` (half of a pair) makes a
+    string that is not Unicode text and cannot be written."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ImportRejected(
+            f"{where}: the {what} holds {text[error.start]!r}, half of a character pair "
+            "(an unpaired surrogate), which is not text."
+        ) from None
+    return text
 
 
 def _time(value: Any, where: str) -> float:
+    """A time in seconds since 1970 that the store takes (before the year 2242) and that is
+    not in the future (a day of clock difference allowed): a future time would lead the
+    conversation list for years."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e11:
         raise ImportRejected(f"{where}: {value!r} is not a time in seconds since 1970.")
+    if value >= min(MAX_CREATED_AT, time.time() + _CLOCK_SLACK_SECONDS):
+        when = datetime.fromtimestamp(min(value, 2.5e11), UTC).strftime("%Y-%m-%d")
+        raise ImportRejected(f"{where}: {value!r} is a time in the future ({when}).")
     return float(value)
 
 
@@ -305,6 +342,7 @@ def _chatgpt(item: dict[str, Any], n: int) -> PortableConversation:
     raw_title = item.get("title")
     title = raw_title if isinstance(raw_title, str) else ""
     where = f"conversation {n} ({title[:40]!r})"
+    title = _storable(title, where, "title")
     mapping, node_id = item.get("mapping"), item.get("current_node")
     if not isinstance(mapping, dict):
         raise ImportRejected(f"{where}: mapping must be an object.")
@@ -383,6 +421,12 @@ def import_conversations(
             f"The file has {incoming:,} messages; with the {stored:,} you already keep that is "
             f"more than your limit of {cap:,} (MAX_MESSAGES_PER_USER). Nothing was imported."
         )
+    if len(taken) + len(conversations) > cap:
+        raise ImportRejected(
+            f"The file has {len(conversations):,} conversations; with the {len(taken):,} you "
+            f"already keep (empty ones included) that is more than your limit of {cap:,} "
+            "(MAX_MESSAGES_PER_USER caps conversations too). Nothing was imported."
+        )
     created: list[str] = []
     try:
         for conversation in conversations:
@@ -409,6 +453,11 @@ def _write(memory: ChatMemory, user_id: str, cid: str, conversation: PortableCon
             usage=message.usage,
             created_at=message.created_at,
         )
+    first = conversation.messages[0].created_at if conversation.messages else None
+    if conversation.created_at and round(conversation.created_at * 1000) != round(
+        (first or 0) * 1000
+    ):
+        memory.restore_created_at(user_id, cid, conversation.created_at)
     if conversation.title:
         memory.rename_conversation(user_id, cid, conversation.title)
     if conversation.pinned:

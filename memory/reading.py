@@ -104,6 +104,7 @@ class MessageReader:
                 prompt_tokens=int(settings.get("usage_prompt_tokens", 0)),
                 completion_tokens=int(settings.get("usage_completion_tokens", 0)),
                 replies=int(settings.get("usage_replies", 0)),
+                estimated_replies=int(settings.get("usage_estimated_replies", 0)),
             ),
             conversation_id=cid,
             info=conversation_info(row) if row else None,

@@ -20,24 +20,26 @@ batches looped from here, and clear-all walks a registry of users instead of the
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Any, ParamSpec, TypeVar, cast
 
 import redis
 from redis.cluster import RedisCluster
 from redis.commands.search.index_definition import IndexDefinition, IndexType
-from redis.commands.search.query import Query
 from redisvl.extensions.message_history import MessageHistory
 from redisvl.index import SearchIndex
 from redisvl.schema import IndexSchema
 
-from memory.connection import RedisClient
+from memory.connection import RedisClient, may_have_reached_redis
 from memory.errors import storage_errors
+from memory.hybrid import Candidate, HybridSearch, content_words, conversation_scope, user_scope
 from memory.keys import (
     LEGACY_CONVERSATION_ID,
     KeyLayout,
     check_conversation_id,
     check_message_id,
     conversation_of_tag,
+    conversation_tag,
     new_conversation_id,
     new_message_id,
     user_tag,
@@ -67,10 +69,18 @@ from memory.models import (
 )
 from memory.reading import MESSAGE_FIELDS, ROLES, MessageReader, pairs
 from memory.scripts import PER_USER, lua_script
-from memory.search import search_query, search_terms, snippet
+from memory.search import snippet
 from memory.tokens import TokenCounter
 from memory.turns import TurnAsk, begin_refusal, turn_start
-from memory.writing import MessageWriter, NewMessage, check_content, limit_reached
+from memory.vector_store import VectorStore
+from memory.vectors import Embedder, EmbedderUnavailable, text_to_embed
+from memory.writing import (
+    MessageWriter,
+    NewMessage,
+    check_content,
+    check_created_at,
+    limit_reached,
+)
 
 MAX_WINDOW = 1000
 DEFAULT_WINDOW = 5
@@ -95,7 +105,7 @@ INDEX_PAUSED = (
     "that finishes."
 )
 
-_HIT_FIELDS = ("content", "session_tag", "timestamp", "role", "created_at")
+_HIT_FIELDS = ("content", "session_tag", "timestamp", "role", "created_at")  # bench/conversations
 _INDEX_FIELDS: list[dict[str, Any]] = [
     {"name": "session_tag", "type": "tag"},
     {"name": "timestamp", "type": "numeric", "attrs": {"sortable": True}},
@@ -109,8 +119,14 @@ T = TypeVar("T")
 
 
 def _never_sent(error: redis.RedisError) -> bool:
-    """True when redis-py failed to connect at all, so a write cannot have reached Redis."""
-    return "connecting to" in str(error)
+    """True when no attempt of a write reached Redis (every one failed to connect)."""
+    return not may_have_reached_redis(error)
+
+
+def one_line(title: str) -> str:
+    """A title as the list shows it: one line, runs of whitespace and control characters
+    (a NUL would cut the list's row) made single spaces."""
+    return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in title).split())
 
 
 def _validate_window(size: int) -> int:
@@ -152,6 +168,7 @@ class ChatMemory:
         index_name: str = "chat",
         token_counter: TokenCounter | None = None,
         limits: StorageLimits | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self._redis = redis_client
         self._layout = KeyLayout(index_name)
@@ -182,6 +199,8 @@ class ChatMemory:
         self._index_due = 0.0
         self._index_paused = False
         self._history: MessageHistory | None = None
+        self._vectors = VectorStore(redis_client, self._layout, embedder) if embedder else None
+        self._hybrid = HybridSearch(redis_client, index_name)
         self._ensure_index()
 
     def _lean_index(self, index_name: str) -> SearchIndex:
@@ -230,6 +249,7 @@ class ChatMemory:
             return
         else:
             self._create_index()
+            self._add_missing_fields()  # the vector fields
         self._index_due = time.monotonic() + _INDEX_CHECK_SECONDS
 
     def _require_index(self) -> None:
@@ -276,6 +296,8 @@ class ChatMemory:
                     field["name"],
                     str(field["type"]).upper(),
                 )
+        if self._vectors is not None:
+            self._vectors.add_missing_fields(present)
 
     @property
     def token_counter(self) -> TokenCounter:
@@ -350,7 +372,7 @@ class ChatMemory:
             raise limit_reached(str(result[1]), int(result[3]))
         _, seq, stored_ms, _, registered = result
         if not int(registered):
-            self._register(tag, int(stored_ms))
+            self._register_stored(tag, int(stored_ms))
         return new.stored(int(seq), int(stored_ms))
 
     def _write(self, tag: str, script: Any, key: str, args: list[Any]) -> list[Any]:
@@ -380,16 +402,36 @@ class ChatMemory:
         self._redis.zadd(self._layout.user_registry_key, {tag: first_ms}, nx=True)
         self._redis.hset(self._layout.settings_key(tag), "registered", 1)
 
+    def _register_stored(self, tag: str, first_ms: int) -> None:
+        """Register the user of a message just stored. If Redis fails now, the message is
+        stored but the registry may not have them: that is an unknown outcome, so the caller
+        checks by id (`saved_message`) or resends, and either registers them (the scripts
+        tell a resend the user is still unregistered)."""
+        try:
+            self._register(tag, first_ms)
+        except redis.RedisError as error:
+            raise WriteOutcomeUnknown(
+                "Chat storage (Redis) stopped answering just after the message was stored: it "
+                "may not be complete yet. Checking by its id, or resending it, completes it; "
+                "resending cannot store it twice."
+            ) from error
+
     @storage_errors
     def saved_message(self, user_id: str, message_id: str) -> Message | None:
         """The stored message with this id, or None: answers "was it saved?" after an
-        unknown outcome."""
+        unknown outcome, and completes a write whose registration was cut short."""
         tag = user_tag(user_id)
         key = self._layout.message_key(tag, check_message_id(message_id))
-        values = self._redis.hmget(key, *MESSAGE_FIELDS)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(key, *MESSAGE_FIELDS)
+        pipe.hexists(self._layout.settings_key(tag), "registered")
+        values, registered = pipe.execute()
         if values[0] is None:
             return None
-        return self._reader.messages([key, values])[0]
+        message = self._reader.messages([key, values])[0]
+        if not registered:  # stored by a write whose registration was cut short
+            self._register(tag, round(message.created_at * 1000))
+        return message
 
     @storage_errors
     def set_system_instruction(
@@ -508,9 +550,10 @@ class ChatMemory:
         self, user_id: str, conversation_id: str, title: str
     ) -> ConversationInfo:
         """Give a conversation the user's own title; automatic titles never replace it."""
-        if not isinstance(title, str) or not 1 <= len(title.strip()) <= MAX_TITLE_CHARS:
+        line = one_line(title) if isinstance(title, str) else ""
+        if not 1 <= len(line) <= MAX_TITLE_CHARS:
             raise InvalidInput(f"A title must have 1 to {MAX_TITLE_CHARS} characters.")
-        _, info = self._change(user_id, conversation_id, "rename", " ".join(title.split()))
+        _, info = self._change(user_id, conversation_id, "rename", line)
         return info
 
     @storage_errors
@@ -522,11 +565,18 @@ class ChatMemory:
         checked = TitleSource(source)
         if checked not in (TitleSource.WORDS, TitleSource.MODEL):
             raise InvalidInput("An automatic title comes from 'words' or 'model'.")
-        flat = " ".join(str(title).split())[:MAX_TITLE_CHARS]
+        flat = one_line(str(title))[:MAX_TITLE_CHARS]
         if not flat:
             raise InvalidInput("A title must not be empty.")
         changed, _ = self._change(user_id, conversation_id, "auto", flat, checked.value)
         return changed
+
+    @storage_errors
+    def restore_created_at(self, user_id: str, conversation_id: str, created_at: float) -> None:
+        """Give an imported conversation its own creation time (seconds): it may be before
+        its first message's, as for one cleared and continued."""
+        created_ms = check_created_at(created_at)
+        self._change(user_id, conversation_id, "created", str(created_ms))
 
     @storage_errors
     def pin_conversation(self, user_id: str, conversation_id: str, pinned: bool) -> None:
@@ -734,51 +784,106 @@ class ChatMemory:
 
     # --- searching -------------------------------------------------------------------------
 
+    @property
+    def redis_client(self) -> RedisClient:
+        return self._redis
+
+    @property
+    def index_name(self) -> str:
+        return self._layout.index_name
+
+    @property
+    def search_unavailable(self) -> str | None:
+        """Why no search index can cover every message here (a cluster without a search
+        coordinator), or None."""
+        return self._index_missing_reason
+
+    @property
+    def vectors(self) -> VectorStore | None:
+        """The message vectors of the configured embedder (None: no embedder)."""
+        return self._vectors
+
     @storage_errors
     def search(self, user_id: str, text: str, *, limit: int = 20) -> list[SearchHit]:
-        """The user's messages, in any of their conversations, containing every word of
-        `text` (best match first). Whatever `text` holds is searched as words, never parsed
-        as query syntax; text without a word finds nothing. Raises IndexUnavailable where
-        the index cannot cover every message (a cluster without a coordinator)."""
+        """The user's messages, in any of their conversations, best match first: BM25 over
+        the words of `text` (stopwords dropped) fused with nearness in meaning when an
+        embedder is configured (memory/hybrid.py). Whatever `text` holds is searched as
+        words, never parsed as query syntax; text without a content word finds nothing.
+        Raises IndexUnavailable where the index cannot cover every message (a cluster
+        without a coordinator, or clear-all running)."""
         tag = user_tag(user_id)
         if not isinstance(text, str):
             raise InvalidInput("Search text must be text.")
         _validate_limit(limit)
-        if self._index_missing_reason is not None:
-            raise IndexUnavailable(self._index_missing_reason)
-        terms = search_terms(text)
-        if not terms or not limit:
-            return []
-        self._ensure_index()
-        query = (
-            Query(search_query(tag, terms)).return_fields(*_HIT_FIELDS).paging(0, limit).dialect(2)
-        )
-        try:
-            found = self._redis.ft(self._layout.index_name).search(query)
-        except redis.ResponseError as error:
-            if "no such index" not in str(error).lower():
-                raise
-            self._require_index()  # paused by clear-all, or gone and now recreated
-            found = self._redis.ft(self._layout.index_name).search(query)
+        found = self.ranked_messages(user_id, text, limit=limit)
         hits = []
-        for document in found.docs:
-            fields = {name: str(getattr(document, name, "")) for name in _HIT_FIELDS}
-            cid = conversation_of_tag(tag, fields["session_tag"])
-            if cid is None or fields["role"] not in ROLES:
-                continue
-            hits.append((cid, fields))
+        for candidate in found:
+            cid = conversation_of_tag(tag, candidate.session_tag)
+            if cid is not None and candidate.role in ROLES:
+                hits.append((cid, candidate))
         titles = self._titles(tag, {cid for cid, _ in hits})
+        terms = content_words(text)
         return [
             SearchHit(
                 conversation_id=cid,
                 title=titles.get(cid, ""),
-                seq=int(fields["timestamp"] or 0),
-                role=ROLES[fields["role"]],
-                snippet=snippet(fields["content"], terms),
-                created_at=float(fields["created_at"] or 0),
+                seq=candidate.seq,
+                role=ROLES[candidate.role],
+                snippet=snippet(candidate.content, terms),
+                created_at=candidate.created_at,
             )
-            for cid, fields in hits
+            for cid, candidate in hits
         ]
+
+    @storage_errors
+    def ranked_messages(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        conversation_id: str | None = None,
+        limit: int = 10,
+        exclude_keys: frozenset[str] = frozenset(),
+        query_vector: Any = None,
+        embed_query: bool = True,
+    ) -> list[Candidate]:
+        """The user's messages (of one conversation, or all) that best match `text`, best
+        first, none of `exclude_keys`. `query_vector` is `text` already embedded (recall
+        embeds the prompt once); without it (and with `embed_query`) the configured embedder
+        embeds `text`; an unavailable embedder leaves the words alone. Raises
+        IndexUnavailable like search."""
+        tag = user_tag(user_id)
+        if self._index_missing_reason is not None:
+            raise IndexUnavailable(self._index_missing_reason)
+        if not content_words(text) or not limit:
+            return []
+        self._ensure_index()
+        if self._index_paused:
+            self._require_index()  # checked again now: raises while clear-all still runs
+        scope = user_scope(tag)
+        if conversation_id is not None:
+            cid = check_conversation_id(conversation_id)
+            scope = conversation_scope(conversation_tag(tag, cid))
+        vectors = self._vectors
+        if vectors is not None and query_vector is None and embed_query:
+            try:
+                query_vector = vectors.embedder.embed([text_to_embed(text)])[0]
+            except EmbedderUnavailable:
+                query_vector = None
+        field = vectors.vector_field if vectors is not None else None
+        try:
+            return self._hybrid.ranked(
+                scope, text, vector=query_vector, vector_field=field, limit=limit,
+                exclude=exclude_keys,
+            )  # fmt: skip
+        except redis.ResponseError as error:
+            if "no such index" not in str(error).lower():
+                raise
+            self._require_index()  # paused by clear-all, or gone and now recreated
+            return self._hybrid.ranked(
+                scope, text, vector=query_vector, vector_field=field, limit=limit,
+                exclude=exclude_keys,
+            )  # fmt: skip
 
     def _titles(self, tag: str, ids: set[str]) -> dict[str, str]:
         ordered = sorted(ids)
@@ -889,7 +994,7 @@ class ChatMemory:
         if refused is not None:
             raise refused
         if ask.prompt and not int(reply[6]):
-            self._register(tag, int(reply[4]))
+            self._register_stored(tag, int(reply[4]))
         return turn_start(self._reader, user_id, ask, reply, new_message_id())
 
     def _turn_ask(

@@ -11,6 +11,7 @@ from memory.models import InvalidInput, Message, Role, StorageLimitReached, Stor
 from memory.tokens import TokenCounter
 
 MAX_MESSAGE_CHARS = 1_000_000
+MAX_CREATED_AT = 2**33  # seconds: the latest message time stored (the year 2242)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,13 @@ def check_content(content: str) -> str:
         raise InvalidInput("Message content must not be empty.")
     if len(content) > MAX_MESSAGE_CHARS:
         raise InvalidInput(f"A message may have at most {MAX_MESSAGE_CHARS:,} characters.")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidInput(
+            f"The text holds {content[error.start]!r} at character {error.start + 1:,}: half of "
+            "a character pair (an unpaired surrogate), which is not text. Nothing was saved."
+        ) from None
     return content
 
 
@@ -113,12 +121,21 @@ def check_created_at(created_at: float | None) -> int | None:
         return None
     if isinstance(created_at, bool) or not isinstance(created_at, int | float):
         raise InvalidInput("A message time must be a number of seconds since 1970.")
-    if not 0 <= created_at < 2**33:
+    if not 0 <= created_at < MAX_CREATED_AT:
         raise InvalidInput("A message time must be between 1970 and the year 2242.")
     return round(created_at * 1000)
 
 
 def limit_reached(limit: str, maximum: int) -> StorageLimitReached:
+    if limit == "conversations":
+        return StorageLimitReached(
+            f"You have as many conversations as your storage allows ({maximum:,}: "
+            "MAX_MESSAGES_PER_USER caps conversations too, empty ones included), so this "
+            "message was not saved. Delete conversations you no longer need, then send it "
+            "again.",
+            limit="MAX_MESSAGES_PER_USER",
+            value=maximum,
+        )
     what = "messages" if limit == "MAX_MESSAGES_PER_USER" else "bytes of messages"
     return StorageLimitReached(
         f"Your stored history is full ({maximum:,} {what}, {limit}), so this message was not "

@@ -20,6 +20,7 @@ from memory import (
     create_redis_client,
 )
 from memory.embedded import EmbeddedCluster, EmbeddedRedis, free_cluster_ports, free_port
+from memory.keys import NAMESPACE_OWNERS_KEY
 from tests.support.openai_server import ChatCompletionsServer
 
 DEFAULT_TEST_SYSTEM = SystemInstruction(text="You are a helpful assistant.", preset="standard")
@@ -35,6 +36,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(port=free_port(), data_dir=Path(tmp_path_factory.mktemp("redis")))
+    server.ensure_running()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis of this test's own, so it can be killed without disturbing the others."""
+    server = EmbeddedRedis(port=free_port(), data_dir=tmp_path / "redis")
     server.ensure_running()
     yield server
     server.stop()
@@ -70,6 +80,7 @@ def index_name(redis_client: redis.Redis) -> Iterator[str]:
         redis_client.ft(name).dropindex(delete_documents=True)
     for key in redis_client.scan_iter(match=f"{name}:*", count=1000):
         redis_client.delete(key)
+    redis_client.hdel(NAMESPACE_OWNERS_KEY, name)  # the app's claim of it (memory/namespaces.py)
 
 
 @pytest.fixture

@@ -104,8 +104,9 @@ def test_reply_streams_from_the_model_and_is_stored_with_usage(
 
 
 def test_model_gets_the_instruction_and_the_last_n_messages_starting_with_a_prompt(
-    online_env: ChatCompletionsServer,
+    online_env: ChatCompletionsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("RECALL_MAX_MESSAGES", "0")  # recall adds older ones: tests/test_recall.py
     app = start_app()
     for number in range(4):
         say(app, f"question {number}")

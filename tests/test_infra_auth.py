@@ -126,6 +126,15 @@ def test_only_the_public_demo_may_run_demo_mode_on_the_deployed_redis() -> None:
     assert src(prop(when_private, "STREAMLIT_SERVER_TRUSTED_USER_HEADERS")).startswith("'{")
 
 
+def test_the_public_demo_keeps_its_data_apart_from_signed_in_users() -> None:
+    """PUBLIC_DEMO gets a namespace of its own (memory/namespaces.py); the private app keeps
+    the default `chat`, so switching back and forth never mixes the two."""
+    union = declared("modules/web.bicep", "variable")["appSettings"].named_children[-1]
+    _, when_private, when_public = union.named_children[-1].named_children[-1].named_children
+    assert prop(when_private, "CHAT_INDEX_NAME") is None  # the default, `chat`
+    assert src(prop(when_public, "CHAT_INDEX_NAME")) == "'chat-demo'"
+
+
 def test_easy_auth_requires_sign_in_for_every_request() -> None:
     auth = body(declared("modules/web.bicep", "resource")["authSettings"])
     assert src(prop(auth, "properties.platform.enabled")) == "true"

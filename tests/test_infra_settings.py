@@ -24,6 +24,7 @@ OPTIONAL_GIVEN = {
     "ADMIN_USERS",
     "STREAMLIT_SERVER_TRUSTED_USER_HEADERS",
     "ALLOW_DEMO_WITH_REMOTE_REDIS",
+    "CHAT_INDEX_NAME",  # the public demo's own namespace
 }
 # App Service itself reads these; the app does not.
 PLATFORM = {
@@ -39,6 +40,7 @@ SOURCES = {
     "REDIS_PORT": "redis.outputs.port",
     "AZURE_OPENAI_ENDPOINT": "openAi.outputs.endpoint",
     "AZURE_OPENAI_DEPLOYMENT": "openAi.outputs.deploymentName",
+    "AZURE_OPENAI_EMBEDDING_DEPLOYMENT": "openAi.outputs.embeddingDeploymentName",
     "AZURE_OPENAI_MODEL": "openAiModelName",
     "AZURE_CLIENT_ID": "identity.outputs.clientId",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": (
@@ -143,3 +145,20 @@ def test_azure_yaml_deploys_the_repo_root_to_the_web_app_azd_finds_by_its_tag() 
     assert (REPO / service["project"]).resolve() == REPO
     site = web_resource("Microsoft.Web/sites")
     assert at(site.body, "tags.azd-service-name") == "web"
+
+
+def test_an_embedding_model_is_deployed_keyless_beside_the_chat_model() -> None:
+    """Search and recall embed with Azure OpenAI when deployed: a text-embedding-3 model (it
+    shortens its vectors to EMBEDDING_DIMENSIONS) on the same keyless account, deployed after
+    the chat model (an account takes one deployment at a time)."""
+    openai_module = main.module("openAi")
+    embedding = openai_module.resources["embeddingDeployment"]
+    assert at(embedding.body, "properties.model.name") == Expr("embeddingModelName")
+    assert str(openai_module.params["embeddingModelName"]).startswith("text-embedding-3")
+    assert embedding.body["dependsOn"] == [Expr("deployment")], "after the chat model"
+    account = openai_module.resources["account"]
+    assert at(account.body, "properties.disableLocalAuth") is True
+    assert main.outputs["AZURE_OPENAI_EMBEDDING_DEPLOYMENT"] == Expr(
+        "openAi.outputs.embeddingDeploymentName"
+    )
+    assert int(BY_NAME["EMBEDDING_DIMENSIONS"].default) <= 1536  # text-embedding-3-small's width

@@ -11,7 +11,6 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
-from redis.retry import Retry
 
 from memory import (
     ChatMemory,
@@ -32,6 +31,7 @@ from memory import (
     new_message_id,
     store,
 )
+from memory.connection import OutcomeTrackingRetry
 from memory.embedded import EmbeddedRedis, free_port
 from memory.keys import conversation_tag, user_tag
 from tests.conftest import DEFAULT_TEST_SYSTEM
@@ -398,7 +398,7 @@ def short_timeout_client(url: str, retries: int) -> redis.Redis:
     return redis.Redis.from_url(
         url,
         socket_timeout=0.5,
-        retry=Retry(NoBackoff(), retries),
+        retry=OutcomeTrackingRetry(NoBackoff(), retries),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         decode_responses=True,
     )

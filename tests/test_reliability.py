@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,15 +32,6 @@ from tests.test_app import unsent_key
 CONV = "c0ffee"  # the conversation these tests write to
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    """A Redis of this test's own, so it can be killed without disturbing the others."""
-    server = EmbeddedRedis(port=free_port(), data_dir=tmp_path / "redis")
-    server.ensure_running()
-    yield server
-    server.stop()
 
 
 def test_kill_9_loses_no_acknowledged_message(own_redis: EmbeddedRedis) -> None:

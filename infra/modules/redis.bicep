@@ -25,6 +25,9 @@ param appPrincipalId string
 @description('Object id of the deploying user, for local development. Empty: no assignment.')
 param userPrincipalId string = ''
 
+@description('Log Analytics workspace that receives the connection audit log.')
+param logAnalyticsWorkspaceId string
+
 resource cluster 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
   name: name
   location: location
@@ -95,6 +98,22 @@ resource userAccess 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssig
   dependsOn: [
     appAccess
   ]
+}
+
+// Every connection, authentication (which Entra principal, success or not) and disconnection
+// of the database, kept in the Log Analytics workspace (table REDConnectionEvents).
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: database
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'ConnectionEvents'
+        enabled: true
+      }
+    ]
+  }
 }
 
 output name string = cluster.name

@@ -20,6 +20,7 @@ param redisHost string
 param redisPort int
 param openAiEndpoint string
 param openAiDeploymentName string
+param openAiEmbeddingDeploymentName string
 param openAiModelName string
 param applicationInsightsConnectionString string
 param logAnalyticsWorkspaceId string
@@ -54,6 +55,7 @@ var appSettings = union(
     REDIS_PORT: string(redisPort)
     AZURE_OPENAI_ENDPOINT: openAiEndpoint
     AZURE_OPENAI_DEPLOYMENT: openAiDeploymentName
+    AZURE_OPENAI_EMBEDDING_DEPLOYMENT: openAiEmbeddingDeploymentName
     AZURE_OPENAI_MODEL: openAiModelName
     AZURE_CLIENT_ID: identityClientId
     AUTH_MODE: enableEasyAuth ? 'easyauth' : 'demo'
@@ -76,6 +78,10 @@ var appSettings = union(
         // The public demo, asked for with PUBLIC_DEMO: demo mode on the deployed Redis,
         // which the app otherwise refuses (chatbot/services.py check_demo_storage).
         ALLOW_DEMO_WITH_REMOTE_REDIS: 'true'
+        // Keys and index of its own, never the signed-in users' `chat` (memory/namespaces.py),
+        // so PUBLIC_DEMO false makes the environment private again with none of the demo's
+        // data; the app refuses to run the demo while this Redis holds signed-in users' data.
+        CHAT_INDEX_NAME: 'chat-demo'
       }
 )
 

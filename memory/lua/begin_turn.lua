@@ -83,7 +83,7 @@ if fresh then
   if window > 0 then
     estimate = estimate + tonumber(m.token_count)
   end
-  local refused = no_room(m, 0, #tail, freed)
+  local refused = no_room(cid, m, 0, #tail, freed)
   if refused then
     return refused
   end

@@ -223,10 +223,11 @@ local function utf8_cut(text, n)
   return text
 end
 
--- The title made of a prompt's first words (title source 'words').
+-- The title made of a prompt's first words (title source 'words'); control characters
+-- (a NUL would cut the list's row) count as spaces.
 local function first_words(text)
   local title, count = '', 0
-  for word in string.gmatch(text, '%S+') do
+  for word in string.gmatch((string.gsub(text, '%c', ' ')), '%S+') do
     local candidate = word
     if title ~= '' then
       candidate = title .. ' ' .. word
@@ -344,6 +345,8 @@ local function message_at(at)
 end
 
 -- The seq of the message already stored under `key` (a retried or resent write), or false.
+-- (Its caller returns the user's `registered` flag with it: a resend after an unknown outcome
+-- may find the user still missing from the registry.)
 local function stored_seq(cid, key)
   local existing = redis.call('ZSCORE', timeline_of(cid), key)
   if not existing and redis.call('EXISTS', key) == 1 then
@@ -352,14 +355,20 @@ local function stored_seq(cid, key)
   return existing and tonumber(existing)
 end
 
--- Whether the user's caps leave room for message `m` once `freed` messages of `freed_bytes`
--- go: false, or the refusal {'limit', name, current, maximum} / {'prune'} (expired messages,
--- `pending` of them, must go first).
-local function no_room(m, pending, freed, freed_bytes)
+-- Whether the user's caps leave room for message `m` in conversation `cid` once `freed`
+-- messages of `freed_bytes` go: false, or the refusal {'limit', name, current, maximum} /
+-- {'prune'} (expired messages, `pending` of them, must go first). A new conversation counts
+-- against the message cap too (name 'conversations'): each holds at least a message's worth
+-- (its record and list row), so empty ones cannot pile up past it.
+local function no_room(cid, m, pending, freed, freed_bytes)
   local count = tonumber(redis.call('HGET', SETTINGS, 'stored_messages') or '0') - pending
     - freed
   if count >= m.max_messages then
     return {'limit', 'MAX_MESSAGES_PER_USER', count, m.max_messages}
+  end
+  local conversations = redis.call('ZCARD', CONVS)
+  if conversations >= m.max_messages and redis.call('EXISTS', record_of(cid)) == 0 then
+    return {'limit', 'conversations', conversations, m.max_messages}
   end
   local stored = tonumber(redis.call('HGET', SETTINGS, 'stored_bytes') or '0') - freed_bytes
   if stored + #m.content + #m.metadata > m.max_bytes then
@@ -406,7 +415,8 @@ local function store_message(cid, key, m, now)
   local active = created
   if m.created == '' then
     local newest = tonumber(redis.call('ZREVRANGE', CONVS, 0, 0, 'WITHSCORES')[2] or '0')
-    if newest >= active then
+    -- (Only a tie of live writes: an imported time ahead of the clock is not followed.)
+    if newest >= active and newest < active + 1000 then
       active = newest + 0.001
     end
   end
@@ -426,6 +436,11 @@ local function store_message(cid, key, m, now)
     redis.call('HINCRBY', SETTINGS, 'usage_prompt_tokens', m.prompt_tokens)
     redis.call('HINCRBY', SETTINGS, 'usage_completion_tokens', m.completion_tokens)
     redis.call('HINCRBY', SETTINGS, 'usage_replies', 1)
+    -- Replies whose numbers are the app's estimate (the server reported none), so a total
+    -- holding any can be shown as an estimate (Usage.as_metadata writes the flag so).
+    if string.find(m.metadata, '"estimated": true', 1, true) then
+      redis.call('HINCRBY', SETTINGS, 'usage_estimated_replies', 1)
+    end
   end
   return seq, created
 end

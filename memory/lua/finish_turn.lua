@@ -16,10 +16,11 @@ end
 local now = now_ms()
 local existing = stored_seq(cid, reply)
 if existing then
-  return {'stored', existing, created_ms_of(reply) or now, 1, 1}
+  return {'stored', existing, created_ms_of(reply) or now, 1,
+    redis.call('HEXISTS', SETTINGS, 'registered')}
 end
 local m = message_at(7)
-local refused = no_room(m, begin(now, tonumber(ARGV[6])), 0, 0)
+local refused = no_room(cid, m, begin(now, tonumber(ARGV[6])), 0, 0)
 if refused then
   return refused
 end

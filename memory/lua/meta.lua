@@ -6,6 +6,8 @@
 --             ('words' and the new one is 'model'): an automatic title never replaces the
 --             user's
 --   'pin':    value '1' pins (scored by now), '0' unpins
+--   'created': created_ms := value (an import keeping the conversation's own creation time,
+--             which may be before its first message's: one cleared and continued)
 --   'erase':  once the user has no conversation left, delete up to ARGV[3] stray message
 --             keys still in the expiry set, then (none left) every remaining key of the user
 -- Returns {changed (0/1), the conversation's list row (false when it has no record)};
@@ -45,6 +47,8 @@ elseif op == 'auto' then
   else
     changed = 0
   end
+elseif op == 'created' then
+  redis.call('HSET', record, 'created_ms', ARGV[3])
 elseif ARGV[3] == '1' then
   -- The newest pin goes first even when two land in the same millisecond (whole ms, so the
   -- order survives LISTING's far larger pinned ranks).

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, Role
+from memory.recall import Recall, RecallScope
 from tests.browser.harness import (
     AppServer,
     StartApp,
@@ -109,6 +110,8 @@ def test_each_demo_user_sees_only_their_own_conversation(page: StreamlitPage) ->
 def test_the_model_gets_the_instruction_and_the_last_n_messages_and_the_metric_counts_them(
     page: StreamlitPage, fake_model: ChatCompletionsServer, stored: ChatMemory
 ) -> None:
+    # Rey turned recall off: earlier messages are recalled otherwise (tests/test_recall.py).
+    Recall(stored, stored.redis_client, stored.index_name).set_scope("Rey", RecallScope.OFF)
     as_user(page, "Rey")
     for number in range(4):
         page.send(f"question {number}")

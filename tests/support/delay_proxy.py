@@ -60,7 +60,14 @@ class DelayProxy:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        self.refuse_connections()
+
+    def refuse_connections(self) -> None:
+        """From now on a connection attempt is refused, as when nothing listens; connections
+        already open go on."""
         self._closed = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way
         self._listener.close()
 
     def _accept(self) -> None:
@@ -69,7 +76,11 @@ class DelayProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(self._upstream)
+            try:
+                server = socket.create_connection(self._upstream)
+            except OSError:  # Redis is gone: so is this connection
+                client.close()
+                continue
             delays: list[float] = []
             threading.Thread(target=self._pump, args=(client, server, delays), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, delays), daemon=True).start()

@@ -12,6 +12,12 @@ open models of issue 15 it can have a context size, reject non-alternating roles
 `stream_options.include_usage` and stop at `max_tokens` with finish_reason "length"; it counts
 tokens in cl100k_base, not the app's o200k_base, so the app's estimates really drift.
 
+`POST .../embeddings` answers deterministic vectors: each word (lower-cased) adds one to a
+dimension chosen by its hash, then the vector is L2-normalised, so texts sharing words are
+near and nothing else is; `dimensions` (default 64) sets the width unless `embedding_width`
+fixes it (a model that cannot shorten); `embeddings_down` makes it answer 503. Embedding
+requests are kept in `embedding_requests`.
+
 Conversation-title requests (chatbot.titles' instruction) are recorded apart, in
 `title_requests`, so `chat_requests` and `last_request` are the chat's own; they are answered
 at once and never take a fault meant for the chat (only `title_fault`).
@@ -26,7 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
+import math
 import re
 import socket
 import threading
@@ -64,6 +72,9 @@ class Fault(StrEnum):
     DISCONNECT = "disconnect"  # the connection closes after k content chunks [after_chunks]
     CONTENT_FILTER = "content_filter"  # Azure: stops after k chunks with that finish_reason
     EMPTY_STREAM = "empty_stream"  # HTTP 200 and not a single event
+    KEEPALIVE_ONLY = "keepalive_only"  # only SSE comments, one every 0.2 s, for [delay] s
+    MALFORMED_EVENT = "malformed_event"  # a `data:` line that is not JSON
+    ERROR_EVENT = "error_event"  # HTTP 200, then an error event saying [message]
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class FaultSpec:
     delay: float = 2.0
     after_chunks: int = 2
     retry_after: float | None = None
+    message: str = "The server failed."
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,11 @@ class ServerConfig:
     strict_roles: bool = False  # 400 unless user/assistant alternate after the system message
     title_reply: str | None = None  # a title request's answer (None echoes, as chat does)
     title_fault: Fault | None = None  # applied to every title request
+    embeddings_down: bool = False  # POST .../embeddings answers 503
+    embedding_width: int | None = None  # a fixed width, whatever `dimensions` asks
+    token_factor: float = 1.0  # its tokenizer counts this many times cl100k (llama.cpp: ~1.35)
+    tokenize: bool = False  # llama.cpp's POST /apply-template and /tokenize, agreeing with it
+    llama_cpp_errors: bool = False  # a 400 overflow as llama.cpp words it (n_ctx, n_prompt_tokens)
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,7 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]  # names in lower case
     json: JSON
+    token_factor: float = 1.0  # the server's ServerConfig.token_factor when it came
 
     @property
     def messages(self) -> list[JSON]:
@@ -129,7 +147,30 @@ class RecordedRequest:
     @property
     def prompt_tokens(self) -> int:
         """What this server counts for the prompt, in its own tokenizer."""
-        return count_request_tokens(self.messages, SERVER_ENCODING)
+        return server_count(count_request_tokens(self.messages, SERVER_ENCODING), self.token_factor)
+
+
+def server_count(cl100k_tokens: int, factor: float) -> int:
+    return math.ceil(cl100k_tokens * factor)
+
+
+_CHATML = re.compile(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>\n", re.DOTALL)
+_CHATML_PRIMER = "<|im_start|>assistant\n"
+
+
+def chatml(messages: list[JSON]) -> str:
+    """The prompt its chat template makes of messages (what /apply-template returns)."""
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return turns + _CHATML_PRIMER
+
+
+def tokens_of(text: str, factor: float) -> int:
+    """/tokenize: a prompt its template made counts as the request it came from does."""
+    turns = _CHATML.findall(text)
+    messages = [{"role": role, "content": content} for role, content in turns]
+    if turns and text == chatml(messages):
+        return server_count(count_request_tokens(messages, SERVER_ENCODING), factor)
+    return server_count(count_text_tokens(text, SERVER_ENCODING), factor)
 
 
 @dataclass(frozen=True)
@@ -191,11 +232,17 @@ class ChatCompletionsServer:
         self._timings: list[StreamTiming] = []
         self._queued: deque[FaultSpec] = deque()
         self._persistent: FaultSpec | None = None
+        self._tokenize_calls = 0
         self._stopping = threading.Event()
         self._http = HTTPServer(host="127.0.0.1", threaded=True)
         self._http.no_handler_status_code = 404
         chat = re.compile(r".*/chat/completions/?$")
         self._http.expect_request(chat, method="POST").respond_with_handler(self._chat)
+        self.embedding_requests: list[JSON] = []
+        embeddings = re.compile(r".*/embeddings/?$")
+        self._http.expect_request(embeddings, method="POST").respond_with_handler(self._embed)
+        for path, handler in (("/apply-template", self._template), ("/tokenize", self._tokenize)):
+            self._http.expect_request(path, method="POST").respond_with_handler(handler)
         timings = self._http.expect_request("/fake/stream-timings", method="GET")
         timings.respond_with_handler(self._timings_json)
 
@@ -284,6 +331,45 @@ class ChatCompletionsServer:
 
     # answering -----------------------------------------------------------------------------
 
+    def _embed(self, http: Request) -> Response:
+        body = json.loads(http.get_data() or b"{}")
+        with self._lock:
+            self.embedding_requests.append(body)
+            down, fixed = self._config.embeddings_down, self._config.embedding_width
+        if down:
+            return _error(503, "The embedding model is not available.", None)
+        texts = body.get("input") or []
+        texts = [texts] if isinstance(texts, str) else texts
+        width = fixed or int(body.get("dimensions") or 64)
+        data = [
+            {"object": "embedding", "index": i, "embedding": word_vector(str(text), width)}
+            for i, text in enumerate(texts)
+        ]
+        answer = {"object": "list", "data": data, "model": body.get("model", ""),
+                  "usage": {"prompt_tokens": 0, "total_tokens": 0}}  # fmt: skip
+        return Response(json.dumps(answer), content_type="application/json")
+
+    def _template(self, http: Request) -> Response:
+        if not self._config.tokenize:
+            return Response("Not Found", 404)
+        messages = (http.get_json(silent=True) or {}).get("messages") or []
+        return Response(json.dumps({"prompt": chatml(messages)}), mimetype="application/json")
+
+    def _tokenize(self, http: Request) -> Response:
+        config = self._config
+        with self._lock:
+            self._tokenize_calls += 1  # answered or not
+        if not config.tokenize:
+            return Response("Not Found", 404)
+        content = str((http.get_json(silent=True) or {}).get("content", ""))
+        tokens = [0] * tokens_of(content, config.token_factor)
+        return Response(json.dumps({"tokens": tokens}), mimetype="application/json")
+
+    @property
+    def tokenize_calls(self) -> int:
+        with self._lock:
+            return self._tokenize_calls
+
     def _chat(self, http: Request) -> Response:
         arrived = time.monotonic()
         request = RecordedRequest(
@@ -291,6 +377,7 @@ class ChatCompletionsServer:
             query=dict(http.args),
             headers={name.lower(): value for name, value in http.headers.items()},
             json=http.get_json(silent=True) or {},
+            token_factor=self._config.token_factor,
         )
         connection = http.environ["werkzeug.socket"]
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle stalls
@@ -317,7 +404,27 @@ class ChatCompletionsServer:
             return _error(400, "The prompt triggered the content filter.", "content_filter")
         if kind is Fault.EMPTY_STREAM:
             return Response("", 200, mimetype="text/event-stream")
+        if fault is not None and kind in (
+            Fault.KEEPALIVE_ONLY,
+            Fault.MALFORMED_EVENT,
+            Fault.ERROR_EVENT,
+        ):
+            return Response(self._broken_events(fault), 200, mimetype="text/event-stream")
         return self._refusal(request, config) or self._answer(request, config, fault, arrived)
+
+    def _broken_events(self, fault: FaultSpec) -> Iterator[str]:
+        """A stream that never becomes a reply: keep-alive comments, an unreadable event, or
+        an error event."""
+        if fault.kind is Fault.KEEPALIVE_ONLY:
+            ends = time.monotonic() + fault.delay
+            while time.monotonic() < ends and not self._stopping.wait(0.2):
+                yield ": keep-alive\n\n"
+            return
+        if fault.kind is Fault.MALFORMED_EVENT:
+            yield 'data: {"id": "chatcmpl-fake", "choices": [\n\n'
+            return
+        error = {"error": {"message": fault.message, "type": "server_error"}}
+        yield f"data: {json.dumps(error)}\n\n"
 
     def _refusal(self, request: RecordedRequest, config: ServerConfig) -> Response | None:
         """The 400s (or empty stream) of a strict server with a small context."""
@@ -331,6 +438,15 @@ class ChatCompletionsServer:
             return None
         if config.overflow_as_empty_stream and request.stream:
             return Response("", 200, mimetype="text/event-stream")
+        if config.llama_cpp_errors:
+            error = {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": request.prompt_tokens,
+                "n_ctx": config.context_tokens,
+            }
+            return Response(json.dumps({"error": error}), 400, mimetype="application/json")
         message = (
             f"This model's maximum context length is {config.context_tokens} tokens. However, "
             f"you requested {asked} tokens ({request.prompt_tokens} in the messages, "
@@ -414,3 +530,12 @@ class ChatCompletionsServer:
             yield "data: [DONE]\n\n"
 
         return Response(events(), 200, mimetype="text/event-stream")
+
+
+def word_vector(text: str, width: int) -> list[float]:
+    """The fake embedding: one count per word in a hashed dimension, L2-normalised."""
+    vector = [0.0] * width
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % width] += 1.0
+    norm = sum(x * x for x in vector) ** 0.5 or 1.0
+    return [x / norm for x in vector]

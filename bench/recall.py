@@ -1,0 +1,250 @@
+"""Recall by meaning on a LoCoMo-format file (issue 27), every method over the same Redis:
+
+    python -m bench.recall --dataset FILE [--json OUT] [--max-sessions N] [--questions N]
+    python -m bench.recall --memory-at 10000   # bytes a vector adds at that many messages
+
+Methods: `words` (BM25 over the content words), `vectors` (KNN over the stored vectors),
+`hybrid` (what the search box ranks with), `recall` (exactly what a request recalls, scope
+"all my conversations", asked for 10). Prints turn recall@5/@10, session hit@5, recall@10 per
+question category, p50/p95 latency of each method (the question embedded included), the
+append p50 (embedding is off the write path) and the background embedding per message, and
+Redis bytes per message before and after the vectors. `--json` writes every question's
+ranked dia_ids per method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import redis
+
+from bench.locomo import Loaded, Question, load
+from bench.server import embedded_redis
+from chatbot.embedders import OfflineEmbedder
+from memory import ChatMemory, SystemInstruction, create_redis_client
+from memory.connection import RedisTarget
+from memory.hybrid import Candidate, user_scope
+from memory.keys import user_tag
+from memory.recall import Recall, RecallScope
+from memory.vector_store import VectorStore
+
+METHODS = ("words", "vectors", "hybrid", "recall")
+RANKED = 10
+
+
+def quantile(samples: list[float], q: int) -> float:
+    if len(samples) < 2:
+        return samples[0] if samples else 0.0
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
+
+
+def embed_all(vectors: VectorStore) -> list[float]:
+    """Embed the whole backlog in the worker's batches; seconds per message of each batch."""
+    per_message: list[float] = []
+    while True:
+        began = time.perf_counter()
+        stored = vectors.embed_batch()
+        if not stored:
+            return per_message
+        per_message += [(time.perf_counter() - began) / stored] * stored
+
+
+def methods(memory: ChatMemory, client: redis.Redis) -> dict[str, Callable[[Question], list]]:
+    vectors = memory.vectors
+    assert vectors is not None
+    hybrid = memory._hybrid
+    recall = Recall(memory, client, memory._layout.index_name, max_messages=RANKED)
+
+    def embedded(question: Question):  # type: ignore[no-untyped-def]
+        return vectors.embedder.embed([question.text])[0]
+
+    return {
+        "words": lambda q: hybrid.by_words(user_scope(user_tag(q.user)), q.text, RANKED),
+        "vectors": lambda q: hybrid.by_vector(
+            user_scope(user_tag(q.user)), embedded(q), vectors.vector_field, RANKED
+        ),
+        "hybrid": lambda q: memory.ranked_messages(q.user, q.text, limit=RANKED),
+        "recall": lambda q: list(
+            recall.find(q.user, "ffff", q.text, scope=RecallScope.ALL).messages
+        ),
+    }
+
+
+def score(loaded: Loaded, runs: dict[str, dict[int, list[str]]]) -> dict[str, dict]:
+    results: dict[str, dict] = {}
+    for method, ranked in runs.items():
+        r5, r10, hit5 = [], [], []
+        by_category: dict[int, list[float]] = defaultdict(list)
+        for index, question in enumerate(loaded.questions):
+            turns = ranked[index]
+            wanted = set(question.evidence)
+            sessions = {loaded.session_of_turn[f"{question.user}/{t}"] for t in wanted}
+            found5 = {loaded.session_of_turn.get(f"{question.user}/{t}") for t in turns[:5]}
+            r5.append(len(wanted & set(turns[:5])) / len(wanted))
+            r10.append(len(wanted & set(turns[:10])) / len(wanted))
+            hit5.append(float(bool(sessions & found5)))
+            by_category[question.category].append(r10[-1])
+        results[method] = {
+            "turn_recall@5": statistics.fmean(r5),
+            "turn_recall@10": statistics.fmean(r10),
+            "session_hit@5": statistics.fmean(hit5),
+            "recall@10_by_category": {
+                c: statistics.fmean(v) for c, v in sorted(by_category.items())
+            },
+        }
+    return results
+
+
+def run(memory: ChatMemory, client: redis.Redis, loaded: Loaded) -> tuple[dict, dict]:
+    runs: dict[str, dict[int, list[str]]] = {m: {} for m in METHODS}
+    latency: dict[str, list[float]] = {m: [] for m in METHODS}
+    named = methods(memory, client)
+    for index, question in enumerate(loaded.questions):
+        for method in METHODS:
+            began = time.perf_counter()
+            found: list[Candidate] = named[method](question)
+            latency[method].append(time.perf_counter() - began)
+            runs[method][index] = [loaded.turn_of_key.get(c.key, "?") for c in found]
+    return runs, latency
+
+
+def used_memory(client: redis.Redis) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+class RandomUnitVectors:
+    """Vectors of the offline model's shape without running it (memory is all it measures)."""
+
+    model, dimensions = "random-unit", 384
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.random.default_rng(len(texts)).random((len(texts), 384), dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def memory_at(messages: int) -> dict[str, float]:
+    """Redis bytes per message without and with vectors, at `messages` messages of ~300
+    characters (100 per user), after RediSearch's garbage collection: a small data set
+    overstates what a vector costs (the FLAT index reserves 256 vectors at a time)."""
+    with embedded_redis() as server:
+        client = create_redis_client(RedisTarget(url=server.url))
+        memory = ChatMemory(client, default_system=SystemInstruction("x"), index_name="mem",
+                            embedder=RandomUnitVectors())  # fmt: skip
+        words, start = [f"w{n}" for n in range(5000)], used_memory(client)
+        for n in range(messages):
+            text = " ".join(words[(n * 7 + k * 13) % 5000] for k in range(60))
+            role = "user" if n % 2 == 0 else "assistant"
+            memory.append(f"user{n // 100}", role, text, conversation_id="abc")
+        plain = _collected(client)
+        assert memory.vectors is not None
+        while memory.vectors.embed_batch(500):
+            pass
+        embedded = _collected(client)
+        client.close()
+    return {"without_vectors": (plain - start) / messages,
+            "vectors_add": (embedded - plain) / messages}  # fmt: skip
+
+
+def _collected(client: redis.Redis) -> int:
+    time.sleep(1)
+    for _ in range(3):
+        client.execute_command("FT.DEBUG", "GC_FORCEINVOKE", "mem")
+    time.sleep(1)
+    return used_memory(client)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", type=Path)
+    parser.add_argument("--memory-at", type=int, metavar="MESSAGES")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--max-sessions", type=int)
+    parser.add_argument("--questions", type=int, help="score only the first N questions")
+    args = parser.parse_args(argv)
+    if args.memory_at:
+        sizes = memory_at(args.memory_at)
+        print(f"{args.memory_at} messages: {sizes['without_vectors']:.0f} B per message, "
+              f"vectors add {sizes['vectors_add']:.0f} B")  # fmt: skip
+        return sizes
+    if args.dataset is None:
+        parser.error("--dataset FILE (or --memory-at N) is needed")
+    with embedded_redis() as server:
+        client = create_redis_client(RedisTarget(url=server.url))
+        memory = ChatMemory(client, default_system=SystemInstruction("You help."),
+                            index_name="recallbench", embedder=OfflineEmbedder())  # fmt: skip
+        assert memory.vectors is not None
+        memory.vectors.embedder.embed(["warm up"])
+        before = used_memory(client)
+        loaded = load(memory, args.dataset, args.max_sessions)
+        time.sleep(0.5)  # the index catches up with the last writes
+        words_only = used_memory(client)
+        embedding = embed_all(memory.vectors)
+        with_vectors = used_memory(client)
+        loaded.questions = loaded.questions[: args.questions]
+        runs, latency = run(memory, client, loaded)
+        memory_use = (before, words_only, with_vectors)
+        report = summary(args.dataset, loaded, runs, latency, embedding, memory_use)
+        client.close()
+    print_report(report)
+    if args.json:
+        ranked = [
+            {"question": q.text, "category": q.category, "evidence": list(q.evidence)}
+            | {m: runs[m][i] for m in METHODS}
+            for i, q in enumerate(loaded.questions)
+        ]
+        args.json.write_text(json.dumps({"summary": report, "ranked": ranked}, indent=1))
+    return report
+
+
+def ms(samples: list[float]) -> dict[str, float]:
+    return {"p50": quantile(samples, 50) * 1000, "p95": quantile(samples, 95) * 1000}
+
+
+def summary(dataset: Path, loaded: Loaded, runs: dict, latency: dict, embedding: list[float],
+            memory_use: tuple[int, int, int]) -> dict:  # fmt: skip
+    before, words_only, with_vectors = memory_use
+    messages = len(loaded.turn_of_key)
+    return {
+        "dataset": str(dataset),
+        "messages": messages,
+        "questions": len(loaded.questions),
+        "questions_skipped_without_evidence": loaded.skipped_questions,
+        "evidence_ids_dropped": loaded.dropped_evidence,
+        "methods": score(loaded, runs),
+        "latency_ms": {m: ms(v) for m, v in latency.items()},
+        "append_ms": ms(loaded.append_seconds),
+        "background_embed_ms_per_message": ms(embedding),
+        "redis_bytes_per_message": {
+            "without_vectors": (words_only - before) / messages,
+            "vectors_add": (with_vectors - words_only) / messages,
+        },
+    }
+
+
+def print_report(report: dict) -> None:
+    print(f"{report['dataset']}: {report['messages']} messages, {report['questions']} questions "
+          f"({report['questions_skipped_without_evidence']} without evidence skipped, "
+          f"{report['evidence_ids_dropped']} evidence ids dropped)")  # fmt: skip
+    print(f"{'method':8} {'r@5':>6} {'r@10':>6} {'sess@5':>7} {'p50 ms':>7} {'p95 ms':>7}  "
+          "r@10 by category")  # fmt: skip
+    for method, m in report["methods"].items():
+        lat = report["latency_ms"][method]
+        cats = " ".join(f"{c}:{v:.0%}" for c, v in m["recall@10_by_category"].items())
+        print(f"{method:8} {m['turn_recall@5']:6.1%} {m['turn_recall@10']:6.1%} "
+              f"{m['session_hit@5']:7.1%} {lat['p50']:7.2f} {lat['p95']:7.2f}  {cats}")  # fmt: skip
+    b = report["redis_bytes_per_message"]
+    print(f"append p50 {report['append_ms']['p50']:.2f} ms (no embedding on the write path); "
+          f"background embedding {report['background_embed_ms_per_message']['p50']:.1f} ms per "
+          f"message; Redis {b['without_vectors']:.0f} B per message, vectors add "
+          f"{b['vectors_add']:.0f} B")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
