@@ -51,7 +51,7 @@ def main() -> None:
         turn_view.draft_editor(services, user, cid)
     if turn is not None:
         with new_turn:
-            turn_view.run_turn(services, conversation, turn)
+            turn_view.run_turn(services, user, conversation, turn)
 
 
 if __name__ == "__main__":

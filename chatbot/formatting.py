@@ -69,11 +69,19 @@ def usage_line(usage: Usage, prices: Prices | None) -> str:
 
 
 def totals_line(totals: UsageTotals, prices: Prices | None) -> str:
+    """The user's totals; marked ≈, and said how many, when some replies were counted by the
+    app's estimate (their server reported no usage)."""
     replies = "reply" if totals.replies == 1 else "replies"
+    mark = "≈" if totals.estimated else ""
     cost = _cost(prices, totals.prompt_tokens, totals.completion_tokens)
+    estimated = (
+        f" ({totals.estimated_replies} estimated: the server reported no usage)"
+        if totals.estimated
+        else ""
+    )
     return (
-        f"{totals.prompt_tokens:,} in / {totals.completion_tokens:,} out over "
-        f"{totals.replies} {replies} · {cost}"
+        f"{mark}{totals.prompt_tokens:,} in / {mark}{totals.completion_tokens:,} out over "
+        f"{totals.replies} {replies}{estimated} · {mark if prices else ''}{cost}"
     )
 
 

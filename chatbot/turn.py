@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 from chatbot.budget import PlannedRequest
 from chatbot.conversation_list import awaits_title, title_after_first_reply
-from chatbot.llm import TOO_LONG, ModelError, Reply
+from chatbot.llm import TOO_LONG, ContextOverflow, ModelError, Reply
+from chatbot.prompt_check import keepable_text, prompt_refusal
 from memory import (
     ChatMemoryError,
     Conversation,
@@ -95,9 +96,11 @@ class Refused:
 @dataclass(frozen=True)
 class Failed:
     """The prompt is stored but has no reply (the model failed, or a limit refused the
-    request, or the reply could not be stored); Retry can ask again."""
+    request, or the reply could not be stored); Retry can ask again. `location`: the model
+    server's URL when it failed (for admins only; `reason` never names it)."""
 
     reason: str
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,13 +166,6 @@ def reply_not_stored(error: ChatMemoryError) -> Failed | OutcomeUnknown:
     return Failed(f"The reply was not saved: {error}")
 
 
-def tokens_used_on_failure(reply: Reply | None, planned: PlannedRequest) -> int:
-    """What a failed model call counts against the user's limits: nothing, as before the turn
-    moved here (the reservation is released). The one place to change when a reply failing
-    mid-stream should count its prompt and what it produced."""
-    return 0
-
-
 class ChatTurn:
     """One turn of `request.user_id` in the open `conversation` (as this page run read it: the
     title decision comes from it)."""
@@ -188,6 +184,7 @@ class ChatTurn:
         self._reply: Reply | None = None
         self._chunks: Generator[str, None, None] | None = None
         self._failure: str | None = None
+        self._location: str | None = None  # the model server's, when it failed
         self.prompt_stored = False  # this turn's prompt is in the conversation now
         self._summary_on = False
 
@@ -204,8 +201,8 @@ class ChatTurn:
         prompt, message_id = self._request.prompt, self._request.message_id
         if prompt is None or message_id is None:
             return None
-        limit = self._services.max_prompt_chars
-        return Draft(self.user_id, keepable(prompt, limit), message_id, False, self.conversation_id)
+        text = keepable(keepable_text(prompt), self._services.max_prompt_chars)
+        return Draft(self.user_id, text, message_id, False, self.conversation_id)
 
     # --- start: admit, replace, store the prompt, build the request ------------------------
 
@@ -220,7 +217,9 @@ class ChatTurn:
             return begun
         self._start, self.prompt_stored = begun, prompt is not None
         self._summary_on = begun.summary.enabled
-        planned = self._services.context.plan(begun.window, begun.summary)
+        planned = self._services.context.sendable(
+            self.user_id, self.conversation_id, begun.window, begun.summary
+        )
         if not planned.messages or planned.messages[-1].role is not Role.USER:
             self._settle(0)
             return Failed(TOO_LONG)
@@ -233,6 +232,9 @@ class ChatTurn:
         services, draft = self._services, self.draft()
         if not prompt.strip():
             return Refused("Your message is empty; nothing was sent.")
+        not_text = prompt_refusal(prompt)
+        if not_text is not None:
+            return Refused(not_text, draft)
         limit = services.max_prompt_chars
         if len(prompt) > limit and draft is not None:
             kept = "" if draft.text == prompt else f" Only its first {limit:,} characters are kept."
@@ -258,7 +260,9 @@ class ChatTurn:
                 self.user_id,
                 self.conversation_id,
                 policy=services.admission.policy_for(self.user_id),
-                reply_tokens=services.context.budget.reply_tokens,
+                # what recall may add is planned after admission: reserved now too
+                reply_tokens=services.context.budget.reply_tokens
+                + services.context.recall_allowance,
                 prompt=request.prompt,
                 message_id=request.message_id,
                 replace_from=request.replace_from,
@@ -295,13 +299,34 @@ class ChatTurn:
         return self._chunks
 
     def _model_chunks(self) -> Generator[str, None, None]:
+        """The model's answer; refused as longer than its context before anything came, the
+        request is sent once more as the longest window that fits what the server said."""
         if self._planned is None:
             raise RuntimeError("stream() before a successful start()")
         try:
-            self._reply = self._services.model.stream(self._planned.as_openai())
-            yield from self._reply
+            try:
+                yield from self._ask(self._planned)
+            except ContextOverflow as overflow:
+                smaller = self._smaller(self._planned, overflow)
+                if smaller is None:
+                    self._failure = overflow.advice(has_history=False)
+                    return
+                self._planned = smaller
+                yield from self._ask(smaller)
         except ModelError as error:
-            self._failure = str(error)
+            self._failure, self._location = str(error), error.location
+
+    def _ask(self, planned: PlannedRequest) -> Generator[str, None, None]:
+        self._reply = self._services.model.stream(planned.as_openai())
+        yield from self._reply
+
+    def _smaller(self, refused: PlannedRequest, overflow: ContextOverflow) -> PlannedRequest | None:
+        """What still fits, when the server refused before answering anything."""
+        if self._reply is not None and self._reply.text:
+            return None
+        return self._services.context.fit(
+            self.user_id, self.conversation_id, self._conversation.window_size, refused, overflow
+        )
 
     def stop(self) -> Stopped:
         """The reader went away mid-reply (Stop, another action, a closed tab): the model
@@ -311,8 +336,7 @@ class ChatTurn:
             self._chunks.close()
         produced = self._reply.text if self._reply is not None else ""
         if self._planned is not None:
-            asked = self._reply is not None
-            self._settle(self._planned.token_count + self._count(produced) if asked else 0)
+            self._settle(self._services.context.tokens_spent(self._reply, self._planned))
         return Stopped(produced)
 
     def finish(self) -> Stored | Failed | OutcomeUnknown:
@@ -320,8 +344,9 @@ class ChatTurn:
         conversation's first reply asks for its title)."""
         planned, reply = self._planned, self._reply
         if planned is None or reply is None or self._failure is not None:
-            self._settle(tokens_used_on_failure(reply, planned) if planned else 0)
-            return Failed(self._failure or "The model sent no reply.")
+            # a reply failing part way counts its prompt and what it produced
+            self._settle(self._services.context.tokens_spent(reply, planned) if planned else 0)
+            return Failed(self._failure or "The model sent no reply.", self._location)
         stored = self._finish(planned, reply)
         if isinstance(stored, Stored) and self._needs_title:
             title_after_first_reply(
@@ -340,7 +365,7 @@ class ChatTurn:
         if start is None:
             return Failed("The model sent no reply.")
         usage = context.usage_of(reply, planned)
-        used = usage.total_tokens if usage else planned.token_count + self._count(reply.text)
+        used = usage.total_tokens if usage else context.tokens_spent(reply, planned)
         try:
             message = self._services.memory.finish_turn(
                 start, reply=reply.text, used_tokens=used, usage=usage
@@ -363,9 +388,6 @@ class ChatTurn:
             return f"Updating the summary failed: storage unavailable ({error})."
         except ChatMemoryError as error:
             return f"Updating the summary failed: {error}"
-
-    def _count(self, text: str) -> int:
-        return self._services.memory.token_counter.count_text(text)
 
     def _settle(self, used_tokens: int) -> None:
         """Once per turn, with no reply to store: the reservation becomes what was used (if

@@ -175,7 +175,11 @@ def test_context_overflow_says_what_to_do(online_env: ChatCompletionsServer, emp
     online_env.configure(context_tokens=40, overflow_as_empty_stream=empty)
     app = start_app()
     app.chat_input[0].set_value("A prompt the server finds too long for its context").run()
-    assert TOO_LONG in app.error[0].value and "Your message is saved" in app.error[0].value
+    # With no history sent, nothing smaller can go: the prompt itself must be shortened
+    # (issue 25: never "lower Length of chat history" when there is none to lower).
+    error = app.error[0].value
+    assert "too long for the model" in error and "Your message is saved" in error
+    assert "shorten the message itself" in error and "Length of chat history" not in error
 
 
 def test_a_reply_cut_by_its_length_is_stored_marked_and_can_continue(

@@ -240,3 +240,68 @@ def test_a_prompt_whose_write_outcome_is_unknown_is_kept_and_stored_once_when_re
         proxy.stall(b"", 0)
         assert isinstance(run(turn(built, cid, draft.text, message_id=draft.message_id)), Stored)
         assert contents(built, cid) == ["Did this arrive?", "Echo: Did this arrive?"]
+
+
+# --- what the turn brings together from the model side ----------------------------------------
+
+
+def test_a_prompt_holding_half_a_character_pair_is_refused_in_words_and_kept_showable(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    built, cid = services(), new_conversation_id()
+    outcome = run(turn(built, cid, "see \ud83d here"))
+    assert isinstance(outcome, Refused) and "not text" in outcome.reason
+    assert outcome.draft is not None and outcome.draft.text == "see \N{REPLACEMENT CHARACTER} here"
+    assert contents(built, cid) == [] and not model_server.chat_requests
+
+
+def test_a_reply_failing_part_way_counts_its_prompt_and_what_it_produced(
+    services: Build, model_server: ChatCompletionsServer, redis_client: redis.Redis, index_name: str
+) -> None:
+    built, cid = services(), new_conversation_id()
+    model_server.configure(reply="one two three four five six seven eight", omit_usage=True)
+    model_server.fail_next(Fault.DISCONNECT, after_chunks=3)
+    chat = turn(built, cid, "Count for me")
+    assert isinstance(chat.start(), Started)
+    produced = "".join(chat.stream())
+    outcome = chat.finish()
+    assert isinstance(outcome, Failed) and "lost before the reply was complete" in outcome.reason
+    assert outcome.location == model_server.base_url and "http" not in outcome.reason
+    sent = built.context.next_request(USER, cid, built.memory.conversation(USER, cid).window_size)
+    counted = tokens_counted(redis_client, index_name)
+    assert produced and counted == sent.token_count + built.memory.token_counter.count_text(
+        produced
+    )
+    assert contents(built, cid) == ["Count for me"]
+
+
+def test_a_request_the_server_refuses_as_too_long_is_sent_again_as_what_fits(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    """The server counts 1.35x the app's estimate and says its numbers: the turn sends the
+    longest window that fits and stores the reply (was: "too long", nothing stored)."""
+    model_server.configure(context_tokens=600, token_factor=1.35, omit_usage=True, reply="Noted.")
+    settings = {"OPENAI_MODEL": "llama3", "MODEL_CONTEXT_TOKENS": "600", "LLM_MAX_TOKENS": "60"}
+    built, cid = services(**settings), new_conversation_id()
+    fact = "Fact {n}: the sensor on line {n} read 42.{n} degrees at 12:{n:02d} on 2026-11-{n:02d}."
+    for n in range(12):
+        built.memory.append(USER, Role.USER, fact.format(n=n), conversation_id=cid)
+        built.memory.append(USER, Role.ASSISTANT, "Noted.", conversation_id=cid)
+    built.memory.set_window_size(USER, 50)
+    outcome = run(turn(built, cid, "What did line 3 read?"))
+    assert isinstance(outcome, Stored) and outcome.reply.content == "Noted."
+    first, second = model_server.chat_requests[-2:]
+    assert len(second.messages) < len(first.messages)
+    assert second.messages[-1]["content"] == "What did line 3 read?"
+
+
+def test_a_prompt_too_long_for_the_model_on_its_own_is_told_to_shorten_itself(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    model_server.configure(context_tokens=600, token_factor=1.35, omit_usage=True)
+    settings = {"OPENAI_MODEL": "llama3", "MODEL_CONTEXT_TOKENS": "600", "LLM_MAX_TOKENS": "60"}
+    built, cid = services(**settings), new_conversation_id()
+    fact = "Fact {n}: the sensor on line {n} read 42.{n} degrees at 12:{n:02d} on 2026-11-{n:02d}."
+    outcome = run(turn(built, cid, " ".join(fact.format(n=n) for n in range(15))))
+    assert isinstance(outcome, Failed) and "shorten the message itself" in outcome.reason
+    assert "Length of chat history" not in outcome.reason

@@ -96,8 +96,8 @@ def request_tokens(services: Services, page: PageView) -> None:
     budget = context.budget.prompt_limit
     st.caption(request_line(request))
     st.caption(
-        f"{request.token_count:,} of the {budget:,} tokens a request may use "
-        f"({request.token_count / budget:.0%})."
+        f"{'≈ ' if estimated else ''}{request.token_count:,} of the {budget:,} tokens a request "
+        f"may use ({request.token_count / budget:.0%})."
     )
     st.vega_lite_chart(*context_chart(request, window.system, budget), width="stretch")
 

@@ -59,7 +59,9 @@ def show_prompt_at_once(services: Services, request: TurnRequest) -> None:
 # --- running the turn --------------------------------------------------------------------------
 
 
-def run_turn(services: Services, conversation: Conversation, request: TurnRequest) -> NoReturn:
+def run_turn(
+    services: Services, identity: Identity, conversation: Conversation, request: TurnRequest
+) -> NoReturn:
     """Run the turn a callback asked for and rerun with its outcome on the page; inputs stay
     disabled until the run after it."""
     state.take_turn()
@@ -67,14 +69,15 @@ def run_turn(services: Services, conversation: Conversation, request: TurnReques
     started = turn.start()
     if turn.prompt_stored:
         prompt_stored(request.user_id, conversation.conversation_id)
+    internals = services.shows_internals_to(identity)
     if not isinstance(started, Started):
-        keep_outcome(request.user_id, started)
+        keep_outcome(request.user_id, started, internals)
         st.rerun()
     st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
     with st.chat_message("assistant"):
         show_stream(turn)
     outcome = turn.finish()
-    keep_outcome(request.user_id, outcome)
+    keep_outcome(request.user_id, outcome, internals)
     if isinstance(outcome, Stored):
         with st.spinner("Updating the summary…"):  # after the reply is stored, never before
             problem = turn.update_summary()
@@ -106,9 +109,12 @@ def prompt_stored(user_id: str, conversation_id: str) -> None:
     state.set_model_failure(None)
 
 
-def keep_outcome(user_id: str, outcome: Refused | Failed | OutcomeUnknown | Stored) -> None:
+def keep_outcome(
+    user_id: str, outcome: Refused | Failed | OutcomeUnknown | Stored, internals: bool = False
+) -> None:
     """What the next run shows of the outcome: a kept draft with why it is kept, a refusal
-    next to the prompt box, or why the stored prompt has no reply (until a reply is stored)."""
+    next to the prompt box, or why the stored prompt has no reply (until a reply is stored;
+    with `internals`, an admin's, where the failing model server is)."""
     if isinstance(outcome, Stored):
         state.set_model_failure(None)
         return
@@ -118,7 +124,9 @@ def keep_outcome(user_id: str, outcome: Refused | Failed | OutcomeUnknown | Stor
             state.keep_draft(draft)
         state.report(Place.PROMPT, outcome.reason)
     else:
-        state.set_model_failure(ModelFailure(user_id, outcome.reason))
+        where = outcome.location if isinstance(outcome, Failed) and internals else None
+        reason = outcome.reason + (f" (Model server: {where}.)" if where else "")
+        state.set_model_failure(ModelFailure(user_id, reason))
 
 
 # --- under the conversation --------------------------------------------------------------------
