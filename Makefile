@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-render bench-ui bench-load bench-recall clean
+.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-render bench-ui bench-rerun bench-load bench-recall clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ bench-render: $(BIN)/activate
 ## Page settle after a slider change, app vs a minimal Streamlit chat page (needs Chromium); UI_ARGS="--rounds 5"
 bench-ui: $(BIN)/activate
 	$(BIN)/python -m bench.ui_settle $(UI_ARGS)
+
+## One rerun with 50 messages, app vs a minimal Streamlit chat page (AppTest); RERUN_ARGS="--settings --profile"
+bench-rerun: $(BIN)/activate
+	$(BIN)/python -m bench.ui_rerun $(RERUN_ARGS)
 
 ## Search and recall by meaning on a LoCoMo-format file (not in CI); RECALL_ARGS="--dataset FILE"
 bench-recall: $(BIN)/activate

@@ -50,7 +50,7 @@ def memory():
     return ChatMemory(client, default_system=SystemInstruction("-"), index_name="{INDEX}")
 
 st.sidebar.slider("Length of chat history", 1, 50, 5)
-for message in memory().conversation("{USER}", page_size=50).recent:
+for message in memory().conversation("{USER}", "0", page_size=50).recent:
     with st.chat_message(message.role.value):
         st.markdown(message.content)
 st.chat_input("Type your message")

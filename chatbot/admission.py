@@ -25,8 +25,13 @@ class Admission:
         """Admit one request that may use up to `tokens` (its prompt plus the longest answer
         it asks for), or raise memory.limits.LimitExceeded (ChatMemoryError when Redis
         refuses writes)."""
+        return self.limits.acquire(user_id, tokens, self.policy_for(user_id))
+
+    def policy_for(self, user_id: str) -> LimitPolicy:
+        """The user's limits (an admin's scaled by the admin factor), for a script that admits
+        a request itself (ChatMemory.begin_turn)."""
         factor = self.admin_factor if user_id in self.admin_users else 1
-        return self.limits.acquire(user_id, tokens, self.policy.scaled(factor))
+        return self.policy.scaled(factor)
 
     def settle(self, reservation: Reservation, used_tokens: int) -> None:
         """Count what an admitted request really used; if Redis refuses now, the (larger)

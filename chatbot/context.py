@@ -113,6 +113,12 @@ class ContextBuilder:
         no room for the reply the window is shrunk to fit first. Otherwise `next_request`."""
         window = self.memory.context_window(user_id, conversation_id, window_size)
         state = self.summaries.state(user_id, conversation_id)
+        return self.sendable(user_id, conversation_id, window, state)
+
+    def sendable(
+        self, user_id: str, conversation_id: str, window: ContextWindow, state: SummaryState
+    ) -> PlannedRequest:
+        """`request_to_send` for a window already read (a begun turn's)."""
         request = self.request_for(user_id, conversation_id, window, state)
         counted = self._server_count(request)
         if counted is not None and counted > self.budget.prompt_limit:

@@ -29,13 +29,51 @@ def preview(text: str) -> str:
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
 
 
+# The chart's spec; only the axis end changes from run to run (a copy of x with its domain).
+SPEC: dict[str, Any] = {
+    # Without a y channel the bar's thickness must be set, or it is drawn 0 px high.
+    "mark": {"type": "bar", "size": 24, "stroke": "white", "strokeWidth": 1},
+    "encoding": {
+        "x": {
+            "field": "tokens",
+            "type": "quantitative",
+            "stack": "zero",
+            "axis": {"title": None, "tickCount": 4, "format": "~s"},
+        },
+        "color": {
+            "field": "role",
+            "type": "nominal",
+            "scale": {"domain": list(ROLE_COLORS), "range": list(ROLE_COLORS.values())},
+            "legend": {"orient": "bottom", "title": None},
+        },
+        "order": {"field": "order", "type": "quantitative"},
+        "tooltip": [
+            {"field": "message", "title": "Message"},
+            {"field": "tokens", "title": "Tokens", "format": ","},
+            {"field": "text", "title": "Text"},
+        ],
+    },
+}
+
+
 def context_chart(
     request: PlannedRequest, instruction: SystemInstruction, budget: int | None = None
 ) -> tuple[pyarrow.Table, dict[str, Any]]:
     """The rows and the spec of the chart of `request` (whose system message is `instruction`
     plus the summary, if any); the axis ends at `budget` (the tokens a request may use) when
-    the request uses a tenth of it or more, else at the tokens used."""
-    rows = [
+    the request uses a tenth of it or more, else at the tokens used: below that the bar would
+    be a sliver with segments too thin to see or hover."""
+    used = max(request.token_count, 1)
+    end = budget if budget and used * 10 >= budget else used
+    encoding = SPEC["encoding"]
+    x = {**encoding["x"], "scale": {"domain": [0, end]}}
+    spec = {**SPEC, "encoding": {**encoding, "x": x}}
+    return pyarrow.Table.from_pylist(chart_rows(request, instruction)), spec
+
+
+def chart_rows(request: PlannedRequest, instruction: SystemInstruction) -> list[dict[str, Any]]:
+    """A segment per message sent: the instruction, the summary (if any), then the messages."""
+    rows: list[dict[str, Any]] = [
         {
             "order": 0,
             "message": "system instruction",
@@ -65,33 +103,4 @@ def context_chart(
                 "text": preview(message.content),
             }
         )
-    # Out of the budget once the request uses a tenth of it; below that the bar would be a
-    # sliver with segments too thin to see or hover, so it ends at the tokens used.
-    used = max(request.token_count, 1)
-    end = budget if budget and used * 10 >= budget else used
-    spec = {
-        # Without a y channel the bar's thickness must be set, or it is drawn 0 px high.
-        "mark": {"type": "bar", "size": 24, "stroke": "white", "strokeWidth": 1},
-        "encoding": {
-            "x": {
-                "field": "tokens",
-                "type": "quantitative",
-                "stack": "zero",
-                "scale": {"domain": [0, end]},
-                "axis": {"title": None, "tickCount": 4, "format": "~s"},
-            },
-            "color": {
-                "field": "role",
-                "type": "nominal",
-                "scale": {"domain": list(ROLE_COLORS), "range": list(ROLE_COLORS.values())},
-                "legend": {"orient": "bottom", "title": None},
-            },
-            "order": {"field": "order", "type": "quantitative"},
-            "tooltip": [
-                {"field": "message", "title": "Message"},
-                {"field": "tokens", "title": "Tokens", "format": ","},
-                {"field": "text", "title": "Text"},
-            ],
-        },
-    }
-    return pyarrow.Table.from_pylist(rows), spec
+    return rows

@@ -11,11 +11,11 @@ its next run; a failing title call leaves the first words.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from chatbot.formatting import plain
 from chatbot.llm import Provider
 from chatbot.titles import title_request, write_title
 from memory import (
@@ -32,17 +32,10 @@ if TYPE_CHECKING:
 NEW_CHAT = "New chat"
 _log = logging.getLogger(__name__)
 _titles = ThreadPoolExecutor(max_workers=2, thread_name_prefix="titles")
-# Markdown's punctuation: a title is shown as the user (or model) wrote it, never as markup.
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 
 
 def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
-def plain(text: str) -> str:
-    """`text` with every Markdown character escaped (labels and messages render Markdown)."""
-    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def title_of(info: ConversationInfo | None) -> str:

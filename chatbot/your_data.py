@@ -1,49 +1,18 @@
-"""What the "Your data" part of the page (issue 16) needs besides app.py's own helpers: where a
-search hit sits in its conversation, what an erase would delete, the words of the notes shown
-after an import or an erase, and the download buttons, whose exports never raise."""
+"""What the "Your data" part of the page (issue 16) needs, with no Streamlit: where a search
+hit sits in its conversation, what an erase would delete, the words of the notes shown after
+an import or an erase, and the exports behind the download buttons, which never raise."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
-
-from streamlit.delta_generator import DeltaGenerator
 
 from chatbot.conversation_list import plural
+from chatbot.formatting import plain
 from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ConversationInfo, Role, SearchHit
-from memory.portable import (
-    ImportRejected,
-    download_name,
-    export_json,
-    export_markdown,
-    import_file,
-)
-
-FOUND_HERE = "🔎 found here"
-# Runs in a component's iframe (same origin): brings the message a search hit opened into view.
-# The page sticks to its bottom while a chat renders, so this keeps the mark in view until it
-# has stayed there for a second (or ten seconds have passed).
-SCROLL_TO_FOUND = """<script>
-const app = window.parent;
-const started = Date.now();
-let steady = 0;
-const step = () => {
-  const mark = [...app.document.querySelectorAll("[data-testid='stCaptionContainer']")]
-    .find(element => element.innerText.includes("🔎 found here"));
-  if (mark) {
-    const box = mark.getBoundingClientRect();
-    if (box.top >= 0 && box.bottom <= app.innerHeight) steady++;
-    else { mark.scrollIntoView({block: "center"}); steady = 0; }
-  }
-  if (steady < 10 && Date.now() - started < 10000) setTimeout(step, 100);
-};
-step();
-</script>"""
+from memory.portable import ImportRejected, import_file
 
 ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant"}
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
 def found_seq(raw: str | None) -> int | None:
@@ -104,18 +73,12 @@ def erased_note(conversations: int, messages: int) -> str:
     )
 
 
-def inert(text: str) -> str:
-    """Text from a user's file (its name, a record quoted in an error) for a Markdown element
-    (st.success, st.error): every Markdown, LaTeX and link character escaped, shown as typed."""
-    return _MARKDOWN.sub(r"\\\1", text)
-
-
 def import_upload_file(memory: ChatMemory, user_id: str, raw: bytes) -> list[ConversationInfo]:
     """`import_file`, its refusal (which may quote the file) made inert for the page."""
     try:
         return import_file(memory, user_id, raw)
     except ImportRejected as error:
-        raise ImportRejected(inert(str(error))) from None
+        raise ImportRejected(plain(str(error))) from None
 
 
 def exporter(export: Callable[[], str]) -> Callable[[], str]:
@@ -129,32 +92,3 @@ def exporter(export: Callable[[], str]) -> Callable[[], str]:
             return f"Export failed: {error}. Nothing was exported; try again.\n"
 
     return run
-
-
-def download_buttons(
-    where: DeltaGenerator,
-    memory: ChatMemory,
-    user_id: str,
-    ids: list[str] | None,
-    title: str | None,
-    busy: bool,
-) -> None:
-    """JSON and Markdown downloads of the conversations `ids` (None: all), made on click."""
-    which = "This chat" if ids else "All chats"
-    for column, (kind, export, extension, mime) in zip(
-        where.columns(2),
-        (
-            ("JSON", export_json, "json", "application/json"),
-            ("Markdown", export_markdown, "md", "text/markdown"),
-        ),
-        strict=True,
-    ):
-        column.download_button(
-            f"{which} ({kind})",
-            data=exporter(partial(export, memory, user_id, ids)),
-            file_name=download_name(title, extension),
-            mime=mime,
-            on_click="ignore",
-            disabled=busy,
-            key=f"export:{which}:{extension}",
-        )

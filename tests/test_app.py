@@ -3,7 +3,6 @@ server that speaks the OpenAI chat-completions protocol."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,17 @@ from tests.support.conversations import SEEDED, opened_count, opened_messages
 from tests.support.delay_proxy import DelayProxy
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.support.tokens import count_request_tokens, count_text_tokens
+from ui.sidebar import SETTINGS_KEY
+from ui.state import widget_key
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PRESETS = load_presets()
 
 
-def start_app() -> AppTest:
+def start_app(settings: bool = True) -> AppTest:
+    """The page, with its settings panel open (closed, it builds none of its controls)."""
     app = AppTest.from_file(APP, default_timeout=30)
+    app.session_state[SETTINGS_KEY] = settings
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
@@ -56,13 +59,11 @@ def stored(redis_client: redis.Redis, index_name: str) -> ChatMemory:
     )
 
 
-def user_key(name: str, user_id: str) -> str:
-    """The app's per-user widget key (app.widget_key)."""
-    return f"{name}:{hashlib.sha256(user_id.encode()).hexdigest()[:12]}"
+user_key = widget_key  # the app's per-user widget key
 
 
 def unsent_key(user_id: str) -> str:
-    return user_key("draft", user_id)
+    return widget_key("draft", user_id)
 
 
 def captions(app: AppTest) -> list[str]:

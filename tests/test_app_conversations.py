@@ -314,3 +314,62 @@ def test_an_edit_that_cannot_be_stored_keeps_the_edited_text(
     assert [t.value for t in app.text_area if t.label == "Your unsent message"] == ["edited"]
     assert memory.count("Luke", cid) == 4
     assert opened(memory, "Luke") == cid
+
+
+# --- stale targets: what the page showed is what an action removes, or nothing ------------------
+
+
+def test_a_regenerate_clicked_after_another_prompt_was_sent_removes_nothing(
+    online_env: ChatCompletionsServer, app_env: str, redis_client: redis.Redis
+) -> None:
+    """Was: A, its reply, then B sent (its reply still streaming) and the Regenerate still on
+    the page under A's reply clicked: A's reply and B were deleted."""
+    memory = stored(redis_client, app_env)
+    app = start_app()
+    say(app, "A")
+    memory.append("Luke", Role.USER, "B", conversation_id=open_id(app))  # sent meanwhile
+    click(app, "↻ Regenerate")
+    assert "Regenerating the reply failed" in app.error[0].value
+    assert "changed" in app.error[0].value
+    assert [m.content for m in memory.messages("Luke", open_id(app))] == ["A", "Echo: A", "B"]
+    assert transcript(app)[-1] == ("user", "B")
+    assert len(online_env.chat_requests) == 1
+
+
+def test_an_edit_sent_after_the_conversation_moved_on_removes_nothing_and_keeps_the_text(
+    online_env: ChatCompletionsServer, app_env: str, redis_client: redis.Redis
+) -> None:
+    """Was: the edit removed whatever the last two messages had become meanwhile."""
+    memory = stored(redis_client, app_env)
+    app = start_app()
+    say(app, "A")
+    click(app, "✏️ Edit")
+    cid = open_id(app)
+    memory.remove_last("Luke", cid, memory.messages("Luke", cid)[-1].seq)  # another tab
+    memory.append("Luke", Role.ASSISTANT, "a regenerated reply", conversation_id=cid)
+    next(t for t in app.text_area if t.label == "Edit your last message").set_value("A2")
+    click(app, "Send edited message")
+    assert "nothing was removed" in app.error[0].value
+    assert [t.value for t in app.text_area if t.label == "Your unsent message"] == ["A2"]
+    assert [m.content for m in memory.messages("Luke", cid)] == ["A", "a regenerated reply"]
+    assert len(online_env.chat_requests) == 1
+
+
+def test_clear_and_delete_confirmed_after_the_conversation_changed_remove_nothing(
+    app_env: str, redis_client: redis.Redis
+) -> None:
+    """Was: "Yes" deleted the messages that arrived after the question counted them."""
+    memory = stored(redis_client, app_env)
+    app = start_app()
+    say(app, "one")
+    cid = open_id(app)
+    click(app, "Clear this conversation")
+    memory.append("Luke", Role.USER, "from another tab", conversation_id=cid)
+    click(app, "Yes, clear it")
+    assert "Clearing the conversation failed" in app.sidebar.error[0].value
+    assert memory.count("Luke", cid) == 3
+    click(app, "🗑️ Delete…")
+    memory.append("Luke", Role.ASSISTANT, "its reply", conversation_id=cid)
+    click(app, "Yes, delete it")
+    assert "Deleting the conversation failed" in app.sidebar.error[0].value
+    assert memory.count("Luke", cid) == 4 and open_id(app) == cid

@@ -16,10 +16,11 @@ from streamlit.testing.v1.element_tree import DownloadButton
 
 from chatbot.identity import EASYAUTH_HEADERS
 from chatbot.presets import DEFAULT_PRESET, load_presets
-from chatbot.your_data import FOUND_HERE
 from memory import ChatMemory, Message, Role, new_conversation_id
 from memory.keys import user_tag
 from memory.portable import export_json
+from ui.chat import FOUND_HERE
+from ui.sidebar import SETTINGS_KEY
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SUPPORT = Path(__file__).resolve().parent / "support"
@@ -38,6 +39,7 @@ def stored(redis_client: redis.Redis, index_name: str) -> ChatMemory:
 
 def start_app(user: dict[str, object] | None = None, **params: str) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state[SETTINGS_KEY] = True  # the settings panel open: "Your data" is in it
     if user is not None:
         app.user = user
     app.query_params.update(params)

@@ -17,6 +17,7 @@ from memory import Role
 from tests.support.conversations import SEEDED, opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer
 from tests.test_app import click, say, start_app, stored, transcript, unsent_key, user_key
+from ui.sidebar import SETTINGS_KEY
 
 OFFLINE_SETUP_TEXT = "OPENAI_BASE_URL"
 
@@ -188,3 +189,23 @@ def test_the_context_chart_is_one_bar_with_every_message_on_hover(app_env: str) 
     )
     assert {t["field"] for t in spec["encoding"]["tooltip"]} >= {"message", "tokens", "text"}
     assert "y" not in spec["encoding"]  # one bar, not a column per message
+
+
+def test_a_new_page_shows_the_chat_search_and_list_and_opens_settings_on_request(
+    app_env: str,
+) -> None:
+    """The settings panel starts closed and builds none of its controls until opened; once
+    open it stays open, also for another user of the picker."""
+    app = start_app(settings=False)
+    say(app, "hello")
+    assert transcript(app)[0] == ("user", "hello")
+    assert [b.label for b in app.sidebar.button if str(b.key).startswith("conversation:")] == [
+        "hello"
+    ]
+    assert app.sidebar.text_input[0].label == "🔎 Search your chats"
+    assert not app.sidebar.slider and not app.sidebar.metric and not app.get("download_button")
+    app.sidebar.toggle(key=SETTINGS_KEY).set_value(True).run()
+    assert app.sidebar.slider[0].label == "Length of chat history"
+    assert app.sidebar.metric[0].label == "Chat history tokens"
+    app.sidebar.selectbox[0].set_value("Leia").run()
+    assert app.sidebar.slider and app.sidebar.toggle(key=SETTINGS_KEY).value

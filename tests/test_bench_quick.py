@@ -95,3 +95,19 @@ def test_a_page_render_is_no_slower_than_redisvl_reading_the_page(
     assert rows["page_view"].p50_us <= 1.25 * rows["get_recent"].p50_us
     assert rows["page_view"].p50_us < rows["three_reads"].p50_us
     assert rows["begin+finish"].p50_us < rows["six_calls"].p50_us
+
+
+def test_the_rerun_benchmark_runs_both_pages_and_prints_their_ratio() -> None:
+    """`make bench-rerun` with a few rounds: both pages render their 50 messages (the bench
+    asserts it) and the ratio is printed; its own Redis is gone afterwards."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.ui_rerun", "--rounds", "3", "--profile"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert re.search(r"ratio app / minimal \(median\): \d+\.\d\dx", completed.stdout)
+    assert "messages (50 bubbles)" in completed.stdout

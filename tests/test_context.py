@@ -46,6 +46,10 @@ def say(app, text: str) -> None:
     assert not app.error, app.error[0].value
 
 
+def summary_toggle(app):
+    return next(t for t in app.sidebar.toggle if t.label == "Rolling summary")
+
+
 def metric(app) -> str:
     return str(next(m for m in app.sidebar.metric if m.label == "Chat history tokens").value)
 
@@ -86,7 +90,7 @@ def test_early_facts_reach_the_model_through_the_summary_and_nothing_is_deleted(
     small_model: ChatCompletionsServer, redis_client: redis.Redis, app_env: str
 ) -> None:
     app = start_app()
-    app.sidebar.toggle[0].set_value(True).run()
+    summary_toggle(app).set_value(True).run()
     say(app, "My name is Ada Lovelace and my cat is called Babbage.")
     for number in range(8):
         say(app, f"Message {number}: let us talk about something else for a long while now.")
@@ -110,7 +114,7 @@ def test_offline_the_summary_is_extractive_and_labelled(
     monkeypatch.setenv("MODEL_CONTEXT_TOKENS", "1200")
     monkeypatch.setenv("LLM_MAX_TOKENS", "200")
     app = start_app()
-    app.sidebar.toggle[0].set_value(True).run()
+    summary_toggle(app).set_value(True).run()
     for number in range(6):
         say(app, f"Fact {number} is worth keeping. Filler words follow here.")
     state = SummaryStore(redis_client, app_env).state(
@@ -171,7 +175,11 @@ def test_context_overflow_says_what_to_do(online_env: ChatCompletionsServer, emp
     online_env.configure(context_tokens=40, overflow_as_empty_stream=empty)
     app = start_app()
     app.chat_input[0].set_value("A prompt the server finds too long for its context").run()
-    assert TOO_LONG in app.error[0].value and "Your message is saved" in app.error[0].value
+    # With no history sent, nothing smaller can go: the prompt itself must be shortened
+    # (issue 25: never "lower Length of chat history" when there is none to lower).
+    error = app.error[0].value
+    assert "too long for the model" in error and "Your message is saved" in error
+    assert "shorten the message itself" in error and "Length of chat history" not in error
 
 
 def test_a_reply_cut_by_its_length_is_stored_marked_and_can_continue(

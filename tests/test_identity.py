@@ -23,6 +23,7 @@ from chatbot.identity import (
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory
 from tests.support.conversations import SEEDED, opened_count, opened_messages
+from ui.sidebar import SETTINGS_KEY
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SETTINGS = AuthSettings(mode=AuthMode.EASYAUTH, admin_users=frozenset({"oid-admin"}))
@@ -38,6 +39,7 @@ def memory_of(redis_client: redis.Redis, index_name: str) -> ChatMemory:
 
 def run_as(user: dict[str, object]) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=30)
+    app.session_state[SETTINGS_KEY] = True  # the settings panel open
     app.user = user
     app.run()
     assert not app.exception, [e.value for e in app.exception]

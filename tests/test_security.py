@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from chatbot.config import ConfigError, Environment
+from chatbot.formatting import Block, inert_markdown, split_code_blocks
 from chatbot.identity import AuthMode
-from chatbot.rendering import Block, inert_markdown, split_code_blocks
 from chatbot.services import check_demo_storage, uses_local_redis
 from tests.support.conversations import SEEDED, opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer

@@ -1,7 +1,7 @@
 """A what-if, not the product: app.py unchanged except that a streaming reply is redrawn at
 most every `REDRAW_SECONDS` (and once at its end) instead of at every token.
 
-Today `chatbot.rendering.stream_reply` redraws the whole reply so far at every chunk: two
+Today `ui.rendering.stream_reply` redraws the whole reply so far at every chunk: two
 ForwardMsgs per token (the container and its Markdown), each serialized, hashed and queued,
 with text that grows with the reply. The load benchmark runs this page beside app.py
 (`python -m bench.load --script bench/load/whatif_app.py`) to show what coalescing would buy
@@ -16,7 +16,8 @@ from types import CodeType
 
 import streamlit as st
 
-import chatbot.rendering
+import ui.rendering
+import ui.turn_view
 
 REDRAW_SECONDS = 0.1
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -29,10 +30,10 @@ def stream_reply(chunks: Iterable[str]) -> str:
         text += chunk
         if chunk and time.monotonic() - drawn_at >= REDRAW_SECONDS:
             with placeholder.container():
-                chatbot.rendering.show_reply(text)
+                ui.rendering.show_reply(text)
             drawn_at = time.monotonic()
     with placeholder.container():
-        chatbot.rendering.show_reply(text)
+        ui.rendering.show_reply(text)
     return text
 
 
@@ -41,5 +42,5 @@ def _compiled() -> CodeType:
     return compile(APP.read_text(), str(APP), "exec")
 
 
-chatbot.rendering.stream_reply = stream_reply  # app.py imports it by name, after this
+ui.turn_view.stream_reply = stream_reply  # the name the turn's view streams with
 exec(_compiled(), {"__name__": "__main__", "__file__": str(APP)})

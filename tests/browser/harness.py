@@ -28,6 +28,7 @@ from chatbot.config import SETTINGS
 from memory.embedded import EmbeddedRedis, free_port
 from tests.support.openai_server import ChatCompletionsServer
 from tests.support.streamlit_process import StreamlitProcess
+from ui.sidebar import SETTINGS_LABEL
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -173,11 +174,15 @@ class ScriptRunTracker:
 
 
 class StreamlitPage:
-    """One browser tab on the app, with the waits and look-ups every journey uses."""
+    """One browser tab on the app, with the waits and look-ups every journey uses. The
+    sidebar's settings panel is opened whenever the page is (re)loaded with its sidebar
+    showing, as a user of those controls has it (`settings=False`: left as a new page has it,
+    closed)."""
 
-    def __init__(self, page: Page, url: str) -> None:
+    def __init__(self, page: Page, url: str, settings: bool = True) -> None:
         self.page = page
         self.url = url
+        self.settings = settings
         self.tracker = ScriptRunTracker()
         self.tracker.attach(page)
         page.set_default_timeout(DEFAULT_TIMEOUT_MS)
@@ -218,9 +223,29 @@ class StreamlitPage:
     def open(self) -> None:
         self.page.goto(self.url)
         self.wait_for_app_idle(timeout=60)  # a new app's first run imports the chart libraries
+        self._settings_as_asked()
 
     def reload(self) -> None:
         self.act(self.page.reload)
+        self._settings_as_asked()
+
+    def _settings_as_asked(self) -> None:
+        """Open the settings unless told not to, or there is no sidebar (a sign-in page), or
+        it is closed (a phone)."""
+        sidebar = self.sidebar
+        if self.settings and sidebar.count() and sidebar.get_attribute("data-collapsed") == "false":
+            self.open_settings()
+
+    @property
+    def settings_label(self) -> Locator:
+        return self.sidebar.get_by_text(SETTINGS_LABEL, exact=True)
+
+    def open_settings(self, wanted: bool = True) -> None:
+        """Open (or, `wanted=False`, close) the sidebar's settings panel."""
+        switch = self.sidebar.get_by_role("switch", name=SETTINGS_LABEL, exact=True)
+        if switch.is_checked() != wanted:
+            self.act(self.settings_label.click)
+        expect(switch).to_be_checked(checked=wanted)
 
     # look-ups --------------------------------------------------------------------------------
 

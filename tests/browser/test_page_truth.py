@@ -73,7 +73,9 @@ def test_expired_messages_leave_the_page_without_a_click(
     expect(countdown).to_be_visible()
     first = countdown.inner_text()
     expect(countdown).not_to_have_text(first, timeout=5_000)  # it counts down by itself
+    page.open_settings(False)  # with the settings closed the page still follows Redis
     expect(page.messages).to_have_count(0, timeout=15_000)  # no click, no reload
+    page.open_settings()
     expect(page.sidebar).to_contain_text("Policy: 5 s per message; no messages stored.")
     assert opened_count(stored, "Finn") == 0
 
@@ -110,6 +112,7 @@ def test_on_a_phone_sidebar_errors_show_and_switching_user_closes_the_sidebar(
     expect(sidebar).to_have_attribute("data-collapsed", "true")  # closed after the switch
     expect(page.chat_input).to_be_in_viewport()
     open_sidebar(page)
+    page.open_settings()
     page.choose("Preset", "Custom…")
     box = sidebar.get_by_role("textbox", name="Custom instruction")
     box.fill(" ")

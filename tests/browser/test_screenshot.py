@@ -52,6 +52,7 @@ def test_the_readme_screenshot_is_the_running_app(
         {"OPENAI_BASE_URL": fake_model.base_url, "OPENAI_API_KEY": "test", "LLM_MAX_RETRIES": "0"}
     )
     page = open_page(app)
+    page.open_settings(False)  # as a new page shows it
     page.page.set_viewport_size(SIZE)
     for prompt, reply in CONVERSATION:
         fake_model.configure(reply=reply)

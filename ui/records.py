@@ -1,32 +1,30 @@
-"""Records the page keeps in `st.session_state` between runs (UI state only, never user data).
+"""Records the page keeps between script runs (UI state only, never user data).
 
 They live in a module, not in app.py: Streamlit executes app.py afresh on every run, so a class
 defined there is a new class each time and `isinstance` against last run's record would fail.
 Each record names its user, so nothing of one demo user's page shows after switching to another.
+The unsent prompt (`chatbot.turn.Draft`) and the turn a callback asked for
+(`chatbot.turn.TurnRequest`) are the chat turn's own types.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
-from memory import new_message_id
 
+class Place(StrEnum):
+    """Where a failed action's message shows: the top of the section whose control failed, or
+    next to the prompt box."""
 
-@dataclass(frozen=True)
-class Draft:
-    """A prompt that was not stored (too long, or storage down), kept for its user to resend.
-
-    `message_id` was fixed before the first attempt to store it, so sending it again can never
-    store it twice; `outcome_unknown`: storage did not answer, so it may have been saved.
-    `conversation_id`: where it was typed; it shows (and is sent) only there ("" where the
-    page could not tell: it shows in any)."""
-
-    user_id: str
-    text: str
-    message_id: str = field(default_factory=new_message_id)
-    outcome_unknown: bool = False
-    conversation_id: str = ""
+    PROMPT = "prompt"
+    CONVERSATIONS = "conversations"
+    SEARCH = "search"
+    CONTEXT = "context"
+    INSTRUCTION = "instruction"
+    RETENTION = "retention"
+    HISTORY = "history"
+    DATA = "data"
 
 
 @dataclass(frozen=True)
@@ -38,27 +36,16 @@ class ModelFailure:
 
 
 @dataclass(frozen=True)
-class Turn:
-    """A turn asked for by a callback and run by the next script run: store `prompt` (None to
-    answer the stored last message) and stream the reply. While one runs, inputs are disabled."""
-
-    user_id: str
-    prompt: str | None
-    message_id: str | None = None  # a resent draft's id, so it is stored at most once
-    # Edit / regenerate: the open conversation's messages from this seq on are replaced (removed
-    # in one atomic step just before the new prompt is stored, or the reply asked for again).
-    replace_from: int | None = None
-
-
-@dataclass(frozen=True)
 class Editing:
     """The last prompt of a conversation, opened in the editor by "Edit"; sending the edited
-    text replaces the prompt and its reply (messages from `from_seq` on)."""
+    text replaces the prompt and its reply (messages from `from_seq` on), unless the
+    conversation's newest message is no longer `expect_last_seq` (what the page showed)."""
 
     user_id: str
     conversation_id: str
     from_seq: int
     text: str
+    expect_last_seq: int | None = None
 
 
 class Destructive(StrEnum):

@@ -1,13 +1,11 @@
-"""Turning stored text into what the page shows: durations, token counts and costs for people;
-model output made inert."""
+"""Text for people, with no Streamlit: durations, token counts and costs, what a request
+carries; model output made inert (no image fetched, code kept verbatim); user text shown as
+typed wherever the page renders Markdown."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-
-import streamlit as st
 
 from chatbot.budget import PlannedRequest
 from chatbot.pricing import Prices
@@ -21,6 +19,14 @@ _FENCE_OPEN = re.compile(r"^(`{3,})([^`]*)$|^(~{3,})(.*)$")
 # Between `!` and `[`, so Markdown's image syntax (`![alt](url)`, `![alt][ref]`) no longer
 # matches whatever escapes surround it; invisible on the page.
 _IMAGE_BREAK = "!\u200b["
+# Markdown's (and LaTeX's, links') punctuation, escaped in text shown as typed.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
+
+
+def plain(text: str) -> str:
+    """`text` with every Markdown character escaped: a title, a file's name or a record
+    quoted from a user's file reads as typed in a label or a message (which render Markdown)."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def format_duration(seconds: int) -> str:
@@ -63,11 +69,19 @@ def usage_line(usage: Usage, prices: Prices | None) -> str:
 
 
 def totals_line(totals: UsageTotals, prices: Prices | None) -> str:
+    """The user's totals; marked ≈, and said how many, when some replies were counted by the
+    app's estimate (their server reported no usage)."""
     replies = "reply" if totals.replies == 1 else "replies"
+    mark = "≈" if totals.estimated else ""
     cost = _cost(prices, totals.prompt_tokens, totals.completion_tokens)
+    estimated = (
+        f" ({totals.estimated_replies} estimated: the server reported no usage)"
+        if totals.estimated
+        else ""
+    )
     return (
-        f"{totals.prompt_tokens:,} in / {totals.completion_tokens:,} out over "
-        f"{totals.replies} {replies} · {cost}"
+        f"{mark}{totals.prompt_tokens:,} in / {mark}{totals.completion_tokens:,} out over "
+        f"{totals.replies} {replies}{estimated} · {mark if prices else ''}{cost}"
     )
 
 
@@ -137,28 +151,3 @@ def split_code_blocks(text: str) -> list[Block]:
 def _closes(line: str, fence: str) -> bool:
     stripped = line.strip()
     return stripped.startswith(fence) and stripped == fence[0] * len(stripped)
-
-
-def show_reply(text: str) -> None:
-    """Render a model reply: prose as inert Markdown, fenced code verbatim."""
-    for block in split_code_blocks(text):
-        if block.code:
-            st.code(block.text, language=block.language)
-        elif block.text.strip():
-            st.markdown(inert_markdown(block.text))
-
-
-def stream_reply(chunks: Iterable[str]) -> str:
-    """Show a streaming reply as it arrives, rendered like a stored one; the full text.
-    (`st.write_stream` would render the raw Markdown, images included, while it streams.)"""
-    placeholder = st.empty()
-    text = ""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        text += chunk
-        with placeholder.container():
-            show_reply(text)
-    with placeholder.container():
-        show_reply(text)
-    return text

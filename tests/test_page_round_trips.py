@@ -1,0 +1,65 @@
+"""What the page asks of Redis, counted on the real server (MONITOR): a rerun is one script
+call, and a prompt with its reply two more (begin_turn, finish_turn) besides the renders.
+Recall's own reads (the user's recall scope, its searches) are listed apart; the background
+embedder is off, so nothing else writes meanwhile."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from streamlit.testing.v1 import AppTest
+
+from memory import Role, new_conversation_id
+from tests.support.command_log import CommandLog, commands_during
+from tests.test_app import APP, say, stored
+
+RECALL_READS = {"HGET", "FT.SEARCH"}
+
+
+def app_calls(log: CommandLog, index_name: str) -> list[str]:
+    """The commands the app sent for this test's data (other clients' left out), recall's
+    reads apart (see recall_reads)."""
+    return [
+        c.name
+        for c in log.sent
+        if any(index_name in arg for arg in c.args) and c.name not in RECALL_READS
+    ]
+
+
+def recall_reads(log: CommandLog, index_name: str) -> list[str]:
+    """Recall's reads of a turn: the user's scope, then its searches (none when nothing
+    earlier is stored outside the window)."""
+    sent = [c for c in log.sent if any(index_name in arg for arg in c.args)]
+    return [
+        c.name + (f" {c.args[1]}" if c.name == "HGET" else "")
+        for c in sent
+        if c.name in RECALL_READS
+    ]
+
+
+def test_a_rerun_is_one_script_call_and_a_turn_two_more(
+    app_env: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "off")
+    memory = stored(redis_client, app_env)
+    cid = new_conversation_id()
+    for number in range(5):
+        memory.append("Luke", Role.USER, f"question {number}", conversation_id=cid)
+        memory.append("Luke", Role.ASSISTANT, f"answer {number}", conversation_id=cid)
+    app = AppTest.from_file(APP, default_timeout=30).run()  # services built, scripts loaded
+    app.query_params.clear()
+    first = commands_during(redis_client, app.run)  # no conversation in the URL
+    assert app_calls(first, app_env) == ["EVALSHA"] and app.query_params["c"] in (cid, [cid])
+    assert len(app.chat_message) == 10
+    rerun = commands_during(redis_client, app.run)
+    assert app_calls(rerun, app_env) == ["EVALSHA"]  # page_view: page, list, summary state
+    say(app, "first")  # the turn scripts loaded (a first EVALSHA is answered NOSCRIPT)
+    turn = commands_during(redis_client, lambda: say(app, "one more"))
+    # the run the prompt starts renders (1), begins (1) and finishes (1) the turn, then
+    # the run after it renders (1)
+    assert app_calls(turn, app_env) == ["EVALSHA"] * 4
+    assert recall_reads(turn, app_env) in (
+        ["HGET recall_scope"],
+        ["HGET recall_scope", "FT.SEARCH"],
+    )
+    assert [m.content for m in memory.messages("Luke", cid)][-2] == "one more"

@@ -1,0 +1,2 @@
+"""The page, one module per section (see README: Project layout). Only ui/state.py touches
+`st.session_state` and `st.query_params`."""

@@ -1,0 +1,30 @@
+"""The one confirmation question every destructive action asks before it deletes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from ui import state
+from ui.records import Confirmation
+
+
+def ask(confirmation: Confirmation | None) -> None:
+    """A button's callback: show (or, with None, dismiss) the question."""
+    state.ask(confirmation)
+
+
+def confirm(
+    question: str,
+    yes: tuple[str, Callable[..., None], tuple[object, ...]],
+    name: str,
+    busy: bool,
+) -> None:
+    """A destructive action's question in the sidebar, with its Yes (label, callback and
+    arguments) and Cancel; Yes is disabled while a reply streams."""
+    label, on_yes, args = yes
+    st.sidebar.warning(question)
+    left, right = st.sidebar.columns(2)
+    left.button(label, on_click=on_yes, args=args, type="primary", disabled=busy)
+    right.button("Cancel", key=f"cancel_{name}", on_click=ask, args=(None,))

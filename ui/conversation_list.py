@@ -1,0 +1,169 @@
+"""The sidebar's conversations: New chat, the list (pinned first, then the most recently
+active), and the open conversation's title, pin and delete."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from chatbot.conversation_list import (
+    NEW_CHAT,
+    activity_line,
+    entry_label,
+    listed,
+    plural,
+    title_of,
+)
+from chatbot.formatting import plain
+from chatbot.identity import Identity
+from chatbot.services import Services
+from memory import (
+    MAX_WINDOW,
+    ChatMemory,
+    ChatMemoryError,
+    ConversationInfo,
+    PageView,
+    new_conversation_id,
+)
+from ui import state
+from ui.confirm import ask, confirm
+from ui.feedback import act, show_error
+from ui.records import Confirmation, Destructive, Place
+
+LIST_STEP = 20  # conversations listed at first, and added by each "Show more"
+TITLE = "Title of this conversation"
+
+
+def list_limit(user_id: str) -> int:
+    """How many conversations the list shows (what the page reads)."""
+    return state.count_value(state.widget_key("conversation_limit", user_id), LIST_STEP)
+
+
+# --- callbacks ---------------------------------------------------------------------------------
+
+
+def start_new_chat() -> None:
+    """A fresh id in the URL; nothing is stored until its first prompt."""
+    state.open_conversation(new_conversation_id())
+
+
+def show_more(key: str, limit: int) -> None:
+    state.show_value(key, min(limit + LIST_STEP, MAX_WINDOW))
+
+
+def save_title(memory: ChatMemory, user_id: str, conversation_id: str, key: str) -> None:
+    title = str(state.widget_value(key) or "")
+    if act(
+        Place.CONVERSATIONS,
+        "Renaming the conversation",
+        lambda: memory.rename_conversation(user_id, conversation_id, title),
+    ):
+        st.toast("Conversation renamed.")
+
+
+def pin(memory: ChatMemory, user_id: str, conversation_id: str, pinned: bool) -> None:
+    act(
+        Place.CONVERSATIONS,
+        "Pinning the conversation" if pinned else "Unpinning the conversation",
+        lambda: memory.pin_conversation(user_id, conversation_id, pinned),
+    )
+
+
+def delete(services: Services, user_id: str, info: ConversationInfo, newest: int) -> None:
+    """Delete the open conversation (unless it changed since the question showed `newest`),
+    then open the most recent one left (or a New chat)."""
+    state.ask(None)
+    memory = services.memory
+    if not act(
+        Place.CONVERSATIONS,
+        "Deleting the conversation",
+        lambda: memory.delete_conversation(user_id, info.id, expect_last_seq=newest),
+    ):
+        return
+    st.toast(f"Deleted “{plain(title_of(info))}”.")
+    try:
+        remaining = memory.most_recent_conversation(user_id)
+    except ChatMemoryError:
+        remaining = None
+    state.open_conversation(remaining or new_conversation_id())
+
+
+# --- the section -------------------------------------------------------------------------------
+
+
+def conversations_section(
+    services: Services, identity: Identity, page: PageView, busy: bool
+) -> None:
+    bar = st.sidebar
+    bar.subheader("Conversations")
+    show_error(Place.CONVERSATIONS)
+    bar.button(
+        "New chat", icon=":material/add:", key="new_chat", on_click=start_new_chat, disabled=busy
+    )
+    conversation = page.conversation
+    if conversation.info is None:  # a New chat: listed once its first prompt is stored
+        bar.button(f"💬 {NEW_CHAT}", key="conversation:new", type="primary", disabled=True)
+    entries = listed(page.conversations)
+    for info in entries:
+        bar.button(
+            entry_label(info),
+            key=f"conversation:{info.id}",
+            on_click=state.open_conversation,
+            args=(info.id,),
+            type="primary" if info.id == conversation.conversation_id else "tertiary",
+            disabled=busy,
+        )
+        bar.caption(activity_line(info))
+    if page.conversations.total > len(entries):
+        key = state.widget_key("conversation_limit", identity.user_id)
+        bar.button(
+            f"Show more ({page.conversations.total - len(entries):,} more)",
+            key="more_conversations",
+            on_click=show_more,
+            args=(key, list_limit(identity.user_id)),
+        )
+    if conversation.info is not None:
+        open_conversation_controls(services, identity, page, busy)
+
+
+def open_conversation_controls(
+    services: Services, identity: Identity, page: PageView, busy: bool
+) -> None:
+    bar, memory, user = st.sidebar, services.memory, identity.user_id
+    info = page.conversation.info
+    if info is None:
+        return
+    title_key = state.widget_key("title", user)
+    state.show_value(title_key, info.title)  # what Redis holds, on every run
+    bar.text_input(
+        TITLE,
+        key=title_key,
+        max_chars=120,
+        on_change=save_title,
+        args=(memory, user, info.id, title_key),
+        disabled=busy,
+        help="Saved as soon as you leave the box (or press Enter).",
+    )
+    if state.confirmation_of(user, Destructive.DELETE_CONVERSATION, info.id) is not None:
+        confirm(
+            f"Delete “{plain(title_of(info))}” and its {plural(info.message_count, 'message')}? "
+            "This cannot be undone.",
+            ("Yes, delete it", delete, (services, user, info, page.conversation.last_seq)),
+            "delete_conversation",
+            busy,  # not while a reply to it streams
+        )
+        return
+    left, right = bar.columns(2)
+    left.button(
+        "Unpin" if info.pinned else "📌 Pin",
+        key="pin_conversation",
+        on_click=pin,
+        args=(memory, user, info.id, not info.pinned),
+        disabled=busy,
+    )
+    right.button(
+        "🗑️ Delete…",
+        key="delete_conversation",
+        on_click=ask,
+        args=(Confirmation(user, Destructive.DELETE_CONVERSATION, conversation_id=info.id),),
+        disabled=busy,
+    )

@@ -1,0 +1,61 @@
+"""The search box at the top of the sidebar and its hits: the user's messages in every
+conversation containing all its words. What the user typed goes to the memory layer as-is (it
+escapes); hits show as plain text, each with Open."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from chatbot.identity import Identity
+from chatbot.services import Services
+from chatbot.your_data import hit_line
+from memory import ChatMemoryError, IndexUnavailable, SearchHit
+from ui import state
+from ui.feedback import show_error
+from ui.records import FoundMessage, Place
+
+LABEL = "🔎 Search your chats"
+
+
+def open_hit(user_id: str, conversation_id: str, seq: int) -> None:
+    """A hit's Open: the URL names its conversation and message (`?c=…&m=<seq>`)."""
+    state.open_found(FoundMessage(user_id, conversation_id, seq))
+
+
+def search_section(services: Services, identity: Identity, busy: bool) -> None:
+    bar = st.sidebar
+    show_error(Place.SEARCH)
+    text = bar.text_input(
+        LABEL,
+        key=state.widget_key("search", identity.user_id),
+        placeholder="Words from any of your chats",
+        disabled=busy,
+    )
+    if not text.strip():
+        return
+    try:
+        hits = services.memory.search(identity.user_id, text)
+    except IndexUnavailable as error:
+        bar.info(str(error))  # a cluster without a coordinator, or clear-all running
+        return
+    except ChatMemoryError as error:
+        bar.error(f"Search failed: {error}")
+        return
+    if not hits:
+        bar.caption("No message of yours contains all of these words.")
+    for number, hit in enumerate(hits):
+        show_hit(identity, number, hit, busy)
+
+
+def show_hit(identity: Identity, number: int, hit: SearchHit, busy: bool) -> None:
+    box = st.sidebar.container(border=True)
+    box.text(hit.title or "Untitled chat")
+    box.caption(hit_line(hit))
+    box.text(hit.snippet)
+    box.button(
+        "Open",
+        key=f"search_hit:{number}",
+        on_click=open_hit,
+        args=(identity.user_id, hit.conversation_id, hit.seq),
+        disabled=busy,
+    )

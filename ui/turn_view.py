@@ -1,0 +1,257 @@
+"""The chat turn on the page: the prompt box, the prompt shown at once, the reply streaming
+with Stop, and what each outcome of `chatbot.turn.ChatTurn` leaves on the page (a kept draft
+and why, a missing reply with Retry, Continue after a cut-off reply, the draft's editor)."""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import NoReturn
+
+import streamlit as st
+
+from chatbot.identity import Identity
+from chatbot.services import Services
+from chatbot.turn import (
+    ChatTurn,
+    Draft,
+    Failed,
+    OutcomeUnknown,
+    Refused,
+    Started,
+    Stored,
+    TurnRequest,
+    keepable,
+)
+from memory import ChatMemoryError, Conversation, Role, new_message_id
+from ui import state
+from ui.records import ModelFailure, Place
+from ui.rendering import is_cut_off, render_message, stream_reply
+
+STOPPED = "You stopped the reply; nothing of it was saved."
+DRAFT_LABEL = "Your unsent message"
+
+
+def queue_prompt(user_id: str) -> None:
+    """The prompt box's on_submit: the prompt runs as a turn, with the inputs disabled."""
+    prompt = state.typed_prompt()
+    if prompt is not None and prompt.strip():
+        state.queue_turn(TurnRequest(user_id, prompt))
+
+
+def prompt_box(user_id: str, busy: bool) -> None:
+    st.chat_input(
+        "Type your message",
+        key=state.PROMPT_KEY,
+        on_submit=queue_prompt,
+        args=(user_id,),
+        disabled=busy,
+    )
+
+
+def show_prompt_at_once(services: Services, request: TurnRequest) -> None:
+    """The turn's prompt, on the page before anything is read or stored: the first feedback
+    after Enter. A prompt that will be refused (too long) waits for its message instead."""
+    prompt = request.prompt
+    if prompt is not None and prompt.strip() and len(prompt) <= services.max_prompt_chars:
+        render_message(Role.USER, prompt)
+
+
+# --- running the turn --------------------------------------------------------------------------
+
+
+def run_turn(
+    services: Services, identity: Identity, conversation: Conversation, request: TurnRequest
+) -> NoReturn:
+    """Run the turn a callback asked for and rerun with its outcome on the page; inputs stay
+    disabled until the run after it."""
+    state.take_turn()
+    turn = ChatTurn(services, request, conversation)
+    started = turn.start()
+    if turn.prompt_stored:
+        prompt_stored(request.user_id, conversation.conversation_id)
+    internals = services.shows_internals_to(identity)
+    if not isinstance(started, Started):
+        keep_outcome(request.user_id, started, internals)
+        st.rerun()
+    st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
+    with st.chat_message("assistant"):
+        show_stream(turn)
+    outcome = turn.finish()
+    keep_outcome(request.user_id, outcome, internals)
+    if isinstance(outcome, Stored):
+        with st.spinner("Updating the summary…"):  # after the reply is stored, never before
+            problem = turn.update_summary()
+        if problem:
+            state.report(Place.PROMPT, problem)
+    st.rerun()
+
+
+def show_stream(turn: ChatTurn) -> None:
+    """The reply as it arrives. Stop (or anything else that cuts this run short) stops the
+    turn, and leaves the mark set before the stream began: the next run says the reply was
+    stopped and that nothing of it was saved. (A run cut short cannot write the page's state:
+    Streamlit stops it again at its first touch.)"""
+    chunks = turn.stream()
+    state.mark_replying(turn.user_id)
+    try:
+        with st.spinner("Thinking…"):
+            first = next(chunks, "")
+        stream_reply(chain([first], chunks))
+    except BaseException:  # Streamlit ends a run cut short by raising through it
+        turn.stop()
+        raise
+    state.done_replying()
+
+
+def prompt_stored(user_id: str, conversation_id: str) -> None:
+    if state.draft_of(user_id, conversation_id) is not None:
+        state.drop_draft()  # a draft waiting in another conversation stays
+    state.set_model_failure(None)
+
+
+def keep_outcome(
+    user_id: str, outcome: Refused | Failed | OutcomeUnknown | Stored, internals: bool = False
+) -> None:
+    """What the next run shows of the outcome: a kept draft with why it is kept, a refusal
+    next to the prompt box, or why the stored prompt has no reply (until a reply is stored;
+    with `internals`, an admin's, where the failing model server is)."""
+    if isinstance(outcome, Stored):
+        state.set_model_failure(None)
+        return
+    draft = outcome.draft if isinstance(outcome, Refused | OutcomeUnknown) else None
+    if isinstance(outcome, Refused) or draft is not None:
+        if draft is not None:
+            state.keep_draft(draft)
+        state.report(Place.PROMPT, outcome.reason)
+    else:
+        where = outcome.location if isinstance(outcome, Failed) and internals else None
+        reason = outcome.reason + (f" (Model server: {where}.)" if where else "")
+        state.set_model_failure(ModelFailure(user_id, reason))
+
+
+# --- under the conversation --------------------------------------------------------------------
+
+
+def missing_reply(identity: Identity, conversation: Conversation, stopped: bool) -> None:
+    """The last stored message is the user's: say why no reply follows and offer a retry."""
+    if not conversation.recent or conversation.recent[-1].role is not Role.USER:
+        return
+    failure = state.model_failure_of(identity.user_id)
+    if stopped:
+        st.info(f"{STOPPED} Your message is saved.")
+    elif failure is not None:
+        st.error(f"{failure.message} Your message is saved.")
+    else:
+        st.caption("No reply was stored for your last message.")
+    st.button(
+        "↻ Retry reply",
+        key="retry_reply",
+        on_click=state.queue_turn,
+        args=(TurnRequest(identity.user_id, None),),
+    )
+
+
+def continue_button(identity: Identity, conversation: Conversation) -> None:
+    """A reply cut off at its length limit is stored, marked, and can be continued."""
+    if conversation.recent and is_cut_off(conversation.recent[-1]):
+        st.button(
+            "Continue",
+            key="continue_reply",
+            on_click=state.queue_turn,
+            args=(TurnRequest(identity.user_id, "Continue"),),
+        )
+
+
+# --- the unsent draft --------------------------------------------------------------------------
+
+
+def edit_draft(user_id: str, key: str) -> None:
+    """An edited draft is a new message (a new id); an unchanged one keeps its id."""
+    text = str(state.widget_value(key))
+    draft = state.draft_of(user_id)
+    if draft is None or draft.text != text:
+        where = draft.conversation_id if draft else ""
+        state.keep_draft(Draft(user_id, text, conversation_id=where))
+
+
+def send_draft(user_id: str, key: str) -> None:
+    text = str(state.widget_value(key))
+    draft = state.draft_of(user_id)
+    state.drop_draft()
+    same = draft is not None and draft.text == text
+    state.queue_turn(TurnRequest(user_id, text, draft.message_id if same and draft else None))
+
+
+def draft_editor(services: Services, identity: Identity, conversation_id: str | None) -> None:
+    """An unsent prompt, editable in full next to the prompt box, with its length against the
+    limit (the box counts as you type), its error, Send (only when it can succeed) and Discard.
+    A draft typed in another conversation waits there."""
+    if state.saved_after_all_now():
+        st.info("Your message was saved after all.")
+    draft = state.draft_of(identity.user_id, conversation_id)
+    error = state.take_report(Place.PROMPT)
+    if draft is None:
+        if error:
+            st.error(error)
+        return
+    limit = services.max_prompt_chars
+    key = state.widget_key("draft", identity.user_id)
+    state.show_value(key, draft.text)
+    with st.container(border=True):
+        if error:
+            st.error(error)
+        st.text_area(
+            DRAFT_LABEL,
+            key=key,
+            height=200,
+            max_chars=max(limit, len(draft.text)),
+            on_change=edit_draft,
+            args=(identity.user_id, key),
+        )
+        over = len(draft.text) - limit
+        st.caption(
+            f"{len(draft.text):,} characters: {over:,} over the {limit:,} limit; shorten it to "
+            "send it."
+            if over > 0
+            else f"{len(draft.text):,} of {limit:,} characters."
+        )
+        left, right = st.columns(2)
+        left.button(
+            "Send",
+            key="send_draft",
+            on_click=send_draft,
+            args=(identity.user_id, key),
+            disabled=over > 0,
+            type="primary",
+        )
+        right.button("Discard", key="discard_draft", on_click=state.drop_draft)
+
+
+def keep_unsent_prompt(services: Services, identity: Identity) -> None:
+    """While storage is down, a prompt typed into the page is kept, never dropped."""
+    request = state.waiting_turn()
+    if request is not None and request.prompt is not None:
+        message_id = request.message_id or new_message_id()
+        text = keepable(request.prompt, services.max_prompt_chars)
+        state.keep_draft(Draft(identity.user_id, text, message_id))
+    state.take_turn()
+    draft = state.draft_of(identity.user_id)
+    if draft is not None:
+        saved = "may not have been saved" if draft.outcome_unknown else "was NOT saved or sent"
+        st.warning(f"Your message {saved}. It is kept here to resend later:")
+        draft_editor(services, identity, None)
+
+
+def settle_unknown_draft(services: Services, user_id: str) -> None:
+    """A draft whose write outcome was unknown: ask Redis by its id whether it was saved."""
+    draft = state.draft_of(user_id)
+    if draft is None or not draft.outcome_unknown:
+        return
+    try:
+        saved = services.memory.saved_message(user_id, draft.message_id)
+    except ChatMemoryError:
+        return
+    if saved is not None:
+        state.drop_draft()
+        state.take_report(Place.PROMPT)
+        state.mark_saved_after_all()
