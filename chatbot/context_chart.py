@@ -19,6 +19,7 @@ PREVIEW_CHARS = 80
 ROLE_COLORS = {
     "system": "#8c8c8c",
     "summary": "#b8b8b8",
+    "recalled": "#9b59b6",
     "user": "#1c83e1",
     "assistant": "#ff4b4b",
 }
@@ -72,7 +73,8 @@ def context_chart(
 
 
 def chart_rows(request: PlannedRequest, instruction: SystemInstruction) -> list[dict[str, Any]]:
-    """A segment per message sent: the instruction, the summary (if any), then the messages."""
+    """A segment per part sent: the instruction, the summary (if any), the earlier messages
+    recalled (if any), then the messages."""
     rows: list[dict[str, Any]] = [
         {
             "order": 0,
@@ -88,8 +90,20 @@ def chart_rows(request: PlannedRequest, instruction: SystemInstruction) -> list[
                 "order": 0.5,
                 "message": f"summary of messages up to #{request.summary.covers_seq}",
                 "role": "summary",
-                "tokens": request.system.token_count - instruction.token_count,
+                "tokens": request.system.token_count
+                - instruction.token_count
+                - request.recall_tokens,
                 "text": preview(request.summary.text),
+            }
+        )
+    if request.recalled:
+        rows.append(
+            {
+                "order": 0.75,
+                "message": f"{len(request.recalled)} earlier messages recalled",
+                "role": "recalled",
+                "tokens": request.recall_tokens,
+                "text": preview(" · ".join(m.content for m in request.recalled)),
             }
         )
     count = len(request.messages)

@@ -196,6 +196,12 @@ class ChatTurn:
     def conversation_id(self) -> str:
         return self._conversation.conversation_id
 
+    @property
+    def planned(self) -> PlannedRequest | None:
+        """The request sent (or about to be): what it recalled and the memories it carried
+        are what the page says were used. None before a successful start()."""
+        return self._planned
+
     def draft(self) -> Draft | None:
         """The turn's prompt as a draft to keep, with its id."""
         prompt, message_id = self._request.prompt, self._request.message_id

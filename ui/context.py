@@ -17,6 +17,7 @@ from memory import ChatMemory, PageView
 from memory.summary import SummaryState
 from ui import state
 from ui.feedback import act, show_error
+from ui.recall import planned_now
 from ui.records import Place
 
 SLIDER_MAX_MESSAGES = 50  # the slider's top; memory itself accepts up to MAX_WINDOW
@@ -77,7 +78,7 @@ def context_section(services: Services, identity: Identity, page: PageView, busy
 def request_tokens(services: Services, page: PageView) -> None:
     """What a retry would send now: its tokens against the budget, message by message."""
     context, window = services.context, page.conversation.window
-    request = context.plan(window, page.summary)
+    request = planned_now(services, page)
     estimated = context.estimated
     st.metric(
         METRIC_LABEL,

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from memory.recall import RecalledMessage
+
 
 class Place(StrEnum):
     """Where a failed action's message shows: the top of the section whose control failed, or
@@ -25,6 +27,7 @@ class Place(StrEnum):
     RETENTION = "retention"
     HISTORY = "history"
     DATA = "data"
+    RECALL = "recall"
 
 
 @dataclass(frozen=True)
@@ -76,3 +79,17 @@ class FoundMessage:
     conversation_id: str
     seq: int
     size: int = 0
+
+
+@dataclass(frozen=True)
+class RequestNote:
+    """What the last request in a conversation carried besides its window: the earlier
+    messages recalled (best first) and how many recalled ones did not fit. Shown under the
+    reply it got (`reply_seq`) until another reply comes; kept here so a rerun never recalls
+    again (that costs an embedding)."""
+
+    user_id: str
+    conversation_id: str
+    reply_seq: int
+    recalled: tuple[RecalledMessage, ...] = ()
+    recall_left_out: int = 0

@@ -1,6 +1,6 @@
 """The search box at the top of the sidebar and its hits: the user's messages in every
-conversation containing all its words. What the user typed goes to the memory layer as-is (it
-escapes); hits show as plain text, each with Open."""
+conversation, ranked by their words and their meaning (hybrid search). What the user typed
+goes to the memory layer as-is (it escapes); hits show as plain text, each with Open."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from chatbot.identity import Identity
 from chatbot.services import Services
 from chatbot.your_data import hit_line
 from memory import ChatMemoryError, IndexUnavailable, SearchHit
+from memory.hybrid import content_words
 from ui import state
 from ui.feedback import show_error
 from ui.records import FoundMessage, Place
@@ -28,7 +29,7 @@ def search_section(services: Services, identity: Identity, busy: bool) -> None:
     text = bar.text_input(
         LABEL,
         key=state.widget_key("search", identity.user_id),
-        placeholder="Words from any of your chats",
+        placeholder="Words or a question, across all your chats",
         disabled=busy,
     )
     if not text.strip():
@@ -42,9 +43,20 @@ def search_section(services: Services, identity: Identity, busy: bool) -> None:
         bar.error(f"Search failed: {error}")
         return
     if not hits:
-        bar.caption("No message of yours contains all of these words.")
+        bar.caption(no_hits(text))
     for number, hit in enumerate(hits):
         show_hit(identity, number, hit, busy)
+
+
+def no_hits(text: str) -> str:
+    """Why nothing was found: hybrid search needs one word that is not a stopword (any one
+    such word, or the meaning, may match)."""
+    if not content_words(text):
+        return (
+            "Nothing to search for: type a word. Common words such as “the” or “is”, and "
+            "punctuation alone, are not searched."
+        )
+    return "No message of yours matches these words or their meaning."
 
 
 def show_hit(identity: Identity, number: int, hit: SearchHit, busy: bool) -> None:

@@ -14,6 +14,7 @@ from ui.context import context_section
 from ui.conversation_list import conversations_section
 from ui.history import history_section
 from ui.instruction import instruction_section
+from ui.recall import recall_settings
 from ui.retention import retention_section, watch_expiry
 from ui.search import search_section
 from ui.usage import usage_section
@@ -37,6 +38,7 @@ def sidebar(services: Services, identity: Identity, page: PageView, busy: bool) 
         return
     with st.sidebar:
         context_section(services, identity, page, busy)
+    recall_settings(services, identity, busy)
     instruction_section(services, identity, conversation.window.system, busy)
     retention_section(services, identity, conversation, busy)
     usage_section(services, conversation)

@@ -24,6 +24,7 @@ from chatbot.turn import (
 )
 from memory import ChatMemoryError, Conversation, Role, new_message_id
 from ui import state
+from ui.recall import keep_what_was_sent
 from ui.records import ModelFailure, Place
 from ui.rendering import is_cut_off, render_message, stream_reply
 
@@ -77,6 +78,7 @@ def run_turn(
     with st.chat_message("assistant"):
         show_stream(turn)
     outcome = turn.finish()
+    keep_what_was_sent(turn, outcome)
     keep_outcome(request.user_id, outcome, internals)
     if isinstance(outcome, Stored):
         with st.spinner("Updating the summary…"):  # after the reply is stored, never before

@@ -36,6 +36,7 @@ from ui.state.questions import (
     take_note,
     take_report,
 )
+from ui.state.recall import backlog_seen, keep_request_note, request_note_of
 from ui.state.turn import (
     done_replying,
     draft_of,
@@ -74,6 +75,7 @@ __all__ = [
     "EDIT_KEY",
     "PROMPT_KEY",
     "ask",
+    "backlog_seen",
     "close_sidebar_now",
     "confirmation_of",
     "count_value",
@@ -86,6 +88,7 @@ __all__ = [
     "found_message",
     "import_round",
     "keep_draft",
+    "keep_request_note",
     "leave_note",
     "mark_replying",
     "mark_saved_after_all",
@@ -99,6 +102,7 @@ __all__ = [
     "record_of",
     "remember_found",
     "report",
+    "request_note_of",
     "saved_after_all_now",
     "scroll_to_found_now",
     "set_model_failure",
