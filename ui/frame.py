@@ -16,6 +16,7 @@ from chatbot.telemetry import configure_telemetry
 from memory import ChatMemoryError, StorageUnavailable
 from ui import state
 from ui.prompt_echo import install_prompt_echo
+from ui.prompt_guard import install_prompt_guard
 
 TITLE = "💬 Chat with memory in Redis"
 # Runs in a component's iframe (same origin): closes the sidebar overlay on a phone-sized window.
@@ -90,8 +91,9 @@ def header(services: Services) -> None:
 
 
 def page_scripts(services: Services) -> None:
-    """After the sidebar: the prompt echo (once per page), and on a phone, the sidebar closed
-    after a switch (the chat it opened is under it)."""
+    """After the sidebar: the prompt guard and echo (once per page), and on a phone, the
+    sidebar closed after a switch (the chat it opened is under it)."""
+    install_prompt_guard(services.max_prompt_chars)
     install_prompt_echo(services.max_prompt_chars)
     if state.close_sidebar_now():
         components.html(CLOSE_SIDEBAR_ON_PHONE, height=0)
