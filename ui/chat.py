@@ -16,6 +16,8 @@ from chatbot.your_data import found_seq, messages_to_reach
 from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
 from ui import state
 from ui.conversation_list import list_limit
+from ui.message_actions import install as install_message_actions
+from ui.message_actions import message_actions
 from ui.recall import sent_note
 from ui.records import FoundMessage, Place
 from ui.rendering import is_cut_off, render_message
@@ -127,11 +129,13 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
             args=(key, len(conversation.recent) + PAGE_STEP),
         )
     found = found_here()
+    install_message_actions()
     for message in conversation.recent:
         if replaced is None or message.seq < replaced:
             if message.seq == found:
                 mark_found()
             render_message(message.role, message.content, is_cut_off(message))
+            message_actions(conversation, message)
             sent_note(conversation, message)
 
 
