@@ -42,6 +42,7 @@ from chatbot.model_errors import (
     is_context_overflow,
     plain_text,
     retry_after_seconds,
+    server_reason,
 )
 from memory import Usage
 from memory.tokens import ENCODINGS, TokenCounter
@@ -226,6 +227,9 @@ def _explain(error: Exception, attempts: Attempts, streaming: bool) -> ModelErro
         text = f"The model service reported an error: {plain_text(error.message)}"
     else:
         text = f"The model call failed ({type(error).__name__})."
+    if isinstance(error, openai.APIStatusError) and error.code != "content_filter":
+        said = server_reason(error)
+        text = f"{text} The server said: {said}" if said else text
     return ModelError(text, location=config.url)
 
 

@@ -392,3 +392,17 @@ def test_a_full_history_refuses_the_prompt_by_name_and_keeps_it(
     assert "MAX_MESSAGES_PER_USER" in app.error[0].value
     assert app.text_area[0].value == "two"
     assert opened_count(stored(redis_client, app_env), "Luke") == 2
+
+
+def test_a_refused_request_shows_the_servers_reason_as_plain_text(
+    online_env: ChatCompletionsServer,
+) -> None:
+    reason = "Invalid value for 'temperature': **2.5** is above <b>2</b>, see https://x.example/t"
+    online_env.fail_next(Fault.HTTP_400, message=reason)
+    app = start_app()
+    say(app, "Hi")
+    shown = app.error[0].value
+    assert shown.startswith("The model service failed (HTTP 400). The server said: ")
+    assert "Invalid value for 'temperature'" in shown.replace("\\", "")
+    assert "\\*\\*2\\.5\\*\\*" in shown and "\\<b\\>" in shown  # shown as typed, never bold
+    assert "x.example" not in shown  # a link the server sent is not repeated
