@@ -112,8 +112,11 @@ def test_model_gets_the_instruction_and_the_last_n_messages_starting_with_a_prom
         say(app, f"question {number}")
     app.sidebar.slider[0].set_value(3).run()
     expected_tokens = token_metric(app)
-    # The last 3 start with a reply: strict chat templates need a prompt first.
-    assert "2 messages sent, 1 left out to fit." in captions(app)
+    # The last 3 start with a reply: this server's chat template (not OpenAI's) needs a
+    # prompt first, and the page says that is why, not that the context is full.
+    assert "2 messages sent; left out: 1 reply out of turn (this model needs a prompt first)." in (
+        captions(app)
+    )
     say(app, "question 4")
     sent = online_env.last_request.messages
     assert sent[0] == {"role": "system", "content": PRESETS[DEFAULT_PRESET].text}
@@ -136,6 +139,25 @@ def test_model_gets_the_instruction_and_the_last_n_messages_starting_with_a_prom
     assert token_metric(app) == count_request_tokens(
         [sent[0], sent[3], {"role": "assistant", "content": "Echo: question 4"}]
     )
+
+
+def test_a_provider_that_takes_a_reply_first_gets_exactly_the_last_n_messages(
+    online_env: ChatCompletionsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECALL_MAX_MESSAGES", "0")
+    monkeypatch.setenv("LLM_STRICT_ROLES", "false")  # as OpenAI and Azure OpenAI are
+    app = start_app()
+    for number in range(3):
+        say(app, f"question {number}")
+    app.sidebar.slider[0].set_value(4).run()
+    assert "4 messages sent." in captions(app)
+    say(app, "question 3")
+    assert [(m["role"], m["content"]) for m in online_env.last_request.messages[1:]] == [
+        ("assistant", "Echo: question 1"),
+        ("user", "question 2"),
+        ("assistant", "Echo: question 2"),
+        ("user", "question 3"),
+    ]
 
 
 def test_token_metric_follows_the_slider_and_the_slider_persists(
