@@ -10,7 +10,6 @@ from pytest_playwright.pytest_playwright import CreateContextCallback
 
 from memory import ChatMemory
 from tests.browser.harness import (
-    VIEWPORT,
     AppServer,
     StartApp,
     StreamlitPage,
@@ -24,6 +23,7 @@ from ui.message_actions import COPIED_LABEL, COPY_LABEL
 
 pytestmark = pytest.mark.browser
 
+DESKTOP = ViewportSize(width=1400, height=900)
 PHONE = ViewportSize(width=390, height=844)
 USERS = ("Luke", "Leia", "Han")
 # Markdown that renders differently from its source: what is copied must be the source.
@@ -62,7 +62,7 @@ def copy_and_check(page: StreamlitPage, index: int, expected: str) -> None:
     expect(button).to_have_text(COPY_LABEL, timeout=5_000)  # back, ready for the next copy
 
 
-@pytest.mark.parametrize(("size", "user"), [(VIEWPORT, "Leia"), (PHONE, "Han")])
+@pytest.mark.parametrize(("size", "user"), [(DESKTOP, "Leia"), (PHONE, "Han")])
 def test_every_message_has_a_copy_button_that_copies_its_stored_text(
     new_context: CreateContextCallback,
     app: AppServer,
@@ -71,8 +71,8 @@ def test_every_message_has_a_copy_button_that_copies_its_stored_text(
     user: str,
 ) -> None:
     page = clipboard_page(new_context, app)
+    page.page.set_viewport_size(size)
     if size == PHONE:
-        page.page.set_viewport_size(PHONE)
         page.reload()
         open_sidebar(page)
     as_user(page, user)
