@@ -61,10 +61,11 @@ def erase_me(memory: ChatMemory, user_id: str, conversations: int, messages: int
 def download_buttons(
     memory: ChatMemory, user_id: str, ids: list[str] | None, title: str | None, busy: bool
 ) -> None:
-    """JSON and Markdown downloads of the conversations `ids` (None: all), made on click."""
+    """JSON and Markdown downloads of the conversations `ids` (None: all), made on click; one
+    a row, so that no label is cut off in the sidebar's width."""
     which = "This chat" if ids else "All chats"
-    for column, (kind, export, extension, mime) in zip(st.sidebar.columns(2), EXPORTS, strict=True):
-        column.download_button(
+    for kind, export, extension, mime in EXPORTS:
+        st.sidebar.download_button(
             f"{which} ({kind})",
             data=exporter(partial(export, memory, user_id, ids)),
             file_name=download_name(title, extension),

@@ -43,3 +43,26 @@ def test_while_the_first_reply_streams_the_welcome_is_gone_and_no_stale_count_sh
     assert "word90" not in page.messages.last.inner_text()  # all of that while it streamed
     page.wait_for_app_idle(timeout=60)
     expect(page.sidebar).to_contain_text("2 messages sent")
+
+
+CUT_OFF = """buttons => buttons.filter(button => {
+    const text = button.querySelector("[data-testid='stMarkdownContainer']") || button;
+    return text.scrollWidth > text.clientWidth + 1;
+}).map(button => button.innerText)"""
+
+
+def test_no_sidebar_label_is_cut_off_at_1400_px(
+    page: StreamlitPage, fake_model: ChatCompletionsServer
+) -> None:
+    """Was: "This chat (J…", "All chats (JS…", the destructive "Yes, erase e…"."""
+    page.page.set_viewport_size(DESKTOP)
+    as_user(page, "Cassian")
+    page.send("Hello there")
+    buttons = page.sidebar.locator("button, [data-testid='stDownloadButton'] button")
+    labels = buttons.all_inner_texts()
+    assert {"This chat (JSON)", "All chats (Markdown)"} <= {label.strip() for label in labels}
+    assert buttons.evaluate_all(CUT_OFF) == []
+    page.click("Erase all my data…")
+    expect(page.button("Yes, erase everything")).to_be_visible()
+    assert buttons.evaluate_all(CUT_OFF) == []
+    page.click("Cancel")
