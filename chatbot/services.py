@@ -43,7 +43,12 @@ from memory import (
     create_client,
     create_entra_credential_provider,
 )
-from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavailable
+from memory.embedded import (
+    DEFAULT_DATA_DIR,
+    EmbeddedRedis,
+    EmbeddedRedisUnavailable,
+    folder_port,
+)
 from memory.embedding_worker import EmbeddingWorker
 from memory.keys import KeyLayout
 from memory.limits import LimitPolicy, Reservation, UsageLimits
@@ -89,10 +94,10 @@ def embedded_redis(env: Environment) -> EmbeddedRedis | None:
     """The embedded local Redis the app uses, or None when REDIS_URL or REDIS_HOST is set."""
     if env.is_set("REDIS_URL") or env.is_set("REDIS_HOST"):
         return None
-    return EmbeddedRedis(
-        port=env.get_int("EMBEDDED_REDIS_PORT", minimum=1),
-        data_dir=Path(env.get("EMBEDDED_REDIS_DIR") or DEFAULT_DATA_DIR),
-    )
+    data_dir = Path(env.get("EMBEDDED_REDIS_DIR") or DEFAULT_DATA_DIR)
+    if env.is_set("EMBEDDED_REDIS_PORT"):
+        return EmbeddedRedis(port=env.get_int("EMBEDDED_REDIS_PORT", minimum=1), data_dir=data_dir)
+    return EmbeddedRedis(port=folder_port(data_dir), data_dir=data_dir)
 
 
 def resolve_redis_target(env: Environment) -> RedisTarget:

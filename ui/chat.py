@@ -156,7 +156,19 @@ def mark_found() -> None:
         frame.run_once(SCROLL_TO_FOUND)
 
 
-def welcome(identity: Identity) -> None:
+def welcome(identity: Identity, shown: bool) -> None:
+    """The welcome card of an empty chat, in a slot of its own made on every run: when a run
+    does not show it (the first prompt's reply is streaming), the empty slot replaces the card
+    at once, where Streamlit would otherwise keep the last run's card, example prompts
+    clickable, until the streaming run ends."""
+    slot = st.empty()
+    if not shown:
+        return
+    with slot.container():
+        welcome_card(identity)
+
+
+def welcome_card(identity: Identity) -> None:
     st.markdown(
         "#### 👋 Start a conversation\n"
         "Every message is stored in Redis, so the chat is here when you come back. "
