@@ -16,6 +16,7 @@ from chatbot.telemetry import configure_telemetry
 from memory import ChatMemoryError, StorageUnavailable
 from ui import page_follow, state
 from ui.prompt_echo import install_prompt_echo
+from ui.prompt_guard import install_prompt_guard
 from ui.shortcuts import shortcuts
 
 TITLE = "💬 Chat with memory in Redis"
@@ -92,9 +93,10 @@ def header(services: Services) -> None:
 
 
 def page_scripts(services: Services, busy: bool) -> None:
-    """After the sidebar: the prompt echo, focus-and-follow and the keyboard shortcuts (each
-    once per page), and on a phone, the sidebar closed after a switch (the chat it opened is
-    under it)."""
+    """After the sidebar: the prompt guard and echo, focus-and-follow and the keyboard
+    shortcuts (each once per page), and on a phone, the sidebar closed after a switch (the
+    chat it opened is under it)."""
+    install_prompt_guard(services.max_prompt_chars)
     install_prompt_echo(services.max_prompt_chars)
     page_follow.install()
     shortcuts(busy)
