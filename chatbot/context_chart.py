@@ -18,6 +18,7 @@ from memory import SystemInstruction
 PREVIEW_CHARS = 80
 ROLE_COLORS = {
     "system": "#8c8c8c",
+    "memories": "#27ae60",
     "summary": "#b8b8b8",
     "recalled": "#9b59b6",
     "user": "#1c83e1",
@@ -73,8 +74,8 @@ def context_chart(
 
 
 def chart_rows(request: PlannedRequest, instruction: SystemInstruction) -> list[dict[str, Any]]:
-    """A segment per part sent: the instruction, the summary (if any), the earlier messages
-    recalled (if any), then the messages."""
+    """A segment per part sent: the instruction, the memories (if any), the summary (if any),
+    the earlier messages recalled (if any), then the messages."""
     rows: list[dict[str, Any]] = [
         {
             "order": 0,
@@ -84,6 +85,16 @@ def chart_rows(request: PlannedRequest, instruction: SystemInstruction) -> list[
             "text": preview(instruction.text),
         }
     ]
+    if request.memories:
+        rows.append(
+            {
+                "order": 0.25,
+                "message": f"{len(request.memories)} of your memories",
+                "role": "memories",
+                "tokens": request.memory_tokens,
+                "text": preview(" · ".join(m.text for m in request.memories)),
+            }
+        )
     if request.summary is not None:
         rows.append(
             {
@@ -92,7 +103,8 @@ def chart_rows(request: PlannedRequest, instruction: SystemInstruction) -> list[
                 "role": "summary",
                 "tokens": request.system.token_count
                 - instruction.token_count
-                - request.recall_tokens,
+                - request.recall_tokens
+                - request.memory_tokens,
                 "text": preview(request.summary.text),
             }
         )

@@ -47,6 +47,7 @@ from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavai
 from memory.embedding_worker import EmbeddingWorker
 from memory.keys import KeyLayout
 from memory.limits import LimitPolicy, Reservation, UsageLimits
+from memory.memories import Memories
 from memory.namespaces import NamespaceRefused, Owner, claim_namespace
 from memory.recall import Recall
 from memory.summary import SummaryStore
@@ -68,6 +69,7 @@ class Services:
     recall: Recall | None = None
     # Embeds the backlog in the background (None: no embedder, or no index to keep one in).
     embedding_worker: EmbeddingWorker | None = None
+    memories: Memories | None = None
 
     def admit(self, user_id: str, prompt_tokens: int) -> Reservation:
         """Admit one reply (or title) request of the user, reserving its prompt plus the
@@ -223,6 +225,7 @@ def build_services(env: Environment) -> Services:
         memory, client, index_name, max_messages=env.get_int("RECALL_MAX_MESSAGES", minimum=0)
     )
     admission = build_admission(env, client, auth)
+    memories = Memories(memory, max_per_user=env.get_int("MEMORY_MAX_PER_USER", minimum=1))
     return Services(
         memory=memory,
         model=model,
@@ -237,6 +240,8 @@ def build_services(env: Environment) -> Services:
             recall=recall,
             recall_max_tokens=env.get_int("RECALL_MAX_TOKENS", minimum=0),
             server_tokens=server_tokens,
+            memories=memories,
+            memory_max_tokens=env.get_int("MEMORY_MAX_TOKENS", minimum=0),
         ),
         auth=auth,
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
@@ -245,6 +250,7 @@ def build_services(env: Environment) -> Services:
         local_only=is_local_demo(env),
         recall=recall,
         embedding_worker=start_embedding_worker(memory, index_name),
+        memories=memories,
     )
 
 

@@ -266,9 +266,9 @@ class ChatTurn:
                 self.user_id,
                 self.conversation_id,
                 policy=services.admission.policy_for(self.user_id),
-                # what recall may add is planned after admission: reserved now too
+                # what recall and memories may add is planned after admission: reserved now
                 reply_tokens=services.context.budget.reply_tokens
-                + services.context.recall_allowance,
+                + services.context.added_allowance,
                 prompt=request.prompt,
                 message_id=request.message_id,
                 replace_from=request.replace_from,
