@@ -73,6 +73,18 @@ def context_chart(
     return pyarrow.Table.from_pylist(chart_rows(request, instruction)), spec
 
 
+def memories_rows(request: PlannedRequest) -> list[dict[str, Any]]:
+    """The memories' segment, right after the instruction (none when none were sent)."""
+    if not request.memories:
+        return []
+    text = preview(" · ".join(m.text for m in request.memories))
+    message = f"{len(request.memories)} of your memories"
+    return [
+        {"order": 0.25, "message": message, "role": "memories",
+         "tokens": request.memory_tokens, "text": text}
+    ]  # fmt: skip
+
+
 def chart_rows(request: PlannedRequest, instruction: SystemInstruction) -> list[dict[str, Any]]:
     """A segment per part sent: the instruction, the memories (if any), the summary (if any),
     the earlier messages recalled (if any), then the messages."""
@@ -85,16 +97,7 @@ def chart_rows(request: PlannedRequest, instruction: SystemInstruction) -> list[
             "text": preview(instruction.text),
         }
     ]
-    if request.memories:
-        rows.append(
-            {
-                "order": 0.25,
-                "message": f"{len(request.memories)} of your memories",
-                "role": "memories",
-                "tokens": request.memory_tokens,
-                "text": preview(" · ".join(m.text for m in request.memories)),
-            }
-        )
+    rows += memories_rows(request)
     if request.summary is not None:
         rows.append(
             {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import openai
@@ -237,11 +238,8 @@ def build_services(env: Environment) -> Services:
             budget=TokenBudget.from_env(env, model_config.tokenizer_model),
             model=model,
             admission=admission,
-            recall=recall,
-            recall_max_tokens=env.get_int("RECALL_MAX_TOKENS", minimum=0),
             server_tokens=server_tokens,
-            memories=memories,
-            memory_max_tokens=env.get_int("MEMORY_MAX_TOKENS", minimum=0),
+            **additions(env, recall, memories),
         ),
         auth=auth,
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
@@ -252,6 +250,16 @@ def build_services(env: Environment) -> Services:
         embedding_worker=start_embedding_worker(memory, index_name),
         memories=memories,
     )
+
+
+def additions(env: Environment, recall: Recall, memories: Memories) -> dict[str, Any]:
+    """What the context builder adds to a request besides the window: recall and memories."""
+    return {
+        "recall": recall,
+        "recall_max_tokens": env.get_int("RECALL_MAX_TOKENS", minimum=0),
+        "memories": memories,
+        "memory_max_tokens": env.get_int("MEMORY_MAX_TOKENS", minimum=0),
+    }
 
 
 def build_model(

@@ -16,6 +16,7 @@ from chatbot.your_data import found_seq, messages_to_reach
 from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
 from ui import state
 from ui.conversation_list import list_limit
+from ui.memories import remember_this
 from ui.recall import sent_note
 from ui.records import FoundMessage, Place
 from ui.rendering import is_cut_off, render_message
@@ -133,6 +134,7 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
                 mark_found()
             render_message(message.role, message.content, is_cut_off(message))
             sent_note(conversation, message)
+            remember_this(conversation, message)
 
 
 def found_here() -> int | None:
