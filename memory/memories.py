@@ -44,6 +44,9 @@ MERGE_SIMILARITY = 0.9  # cosine: "prefers metric units" / "I prefer metric unit
 RELEVANT_LIMIT = 8
 MEMORY_SETTING = "memory_on"
 VECTOR_FIELD = "vec"
+# Words every memory and prompt is full of: matching on them would make every memory relevant.
+_PERSONAL = "i me my mine myself we us our you your what which who whom should do does did can"
+PERSONAL_WORDS = frozenset((_PERSONAL + " could would how get have has am tell about know").split())
 _ID = re.compile(r"[0-9a-f]{16}")
 _FIELDS = (
     "content", "origin", "pinned", "state", "superseded_by", "supersedes", "sources",
@@ -317,18 +320,24 @@ class Memories:
         return self._ranked(user_tag(user_id), prompt, limit, active_only=True)
 
     def _ranked(self, tag: str, text: str, limit: int, *, active_only: bool) -> list[MemoryRecord]:
-        if not content_words(text):
-            return []
+        """Words (those that tell memories apart: not "I", "my", "what") and meaning."""
+        words = " ".join(w for w in content_words(text) if w not in PERSONAL_WORDS)
         if not self._indexed:
-            return _by_words(self._records(tag), text, limit, active_only)
-        vector = self._embedded(text) if self._memory.vectors is not None else None
+            return _by_words(self._records(tag), words, limit, active_only)
+        vector = self._embedded(text) if content_words(text) else None
+        scope = _scope(tag, active_only=active_only)
         try:
-            found = self._search.ranked(
-                _scope(tag, active_only=active_only), text, vector=vector,
-                vector_field=VECTOR_FIELD if vector is not None else None, limit=limit,
-            )  # fmt: skip
+            if words:
+                found = self._search.ranked(
+                    scope, words, vector=vector, limit=limit,
+                    vector_field=VECTOR_FIELD if vector is not None else None,
+                )  # fmt: skip
+            elif vector is not None:
+                found = self._search.by_vector(scope, vector, VECTOR_FIELD, limit)
+            else:
+                return []
         except redis.ResponseError:
-            return _by_words(self._records(tag), text, limit, active_only)
+            return _by_words(self._records(tag), words, limit, active_only)
         return self._fetch(tag, [candidate.session_tag for candidate in found])
 
     def _records(self, tag: str) -> list[MemoryRecord]:

@@ -3,7 +3,6 @@ what merges or replaces, what goes with its source, and never another user's."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 
@@ -29,8 +28,6 @@ def chat(redis_client: redis.Redis, index_name: str) -> Iterator[ChatMemory]:
         redis_client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name,
         embedder=_EMBEDDER,
     )  # fmt: skip
-    with contextlib.suppress(redis.ResponseError):
-        redis_client.execute_command("FT.DROPINDEX", KeyLayout(index_name).memory_index_name)
 
 
 @pytest.fixture
