@@ -132,3 +132,17 @@ def test_the_reply_says_which_memories_its_request_used(
     table = pyarrow.ipc.open_stream(chart.proto.data.data).read_all()
     assert "memories" in table.column("role").to_pylist()
     assert "My daughter is Mia" in online_env.last_request.messages[0]["content"]
+
+
+def test_a_superseded_memory_shows_what_replaced_it_and_text_is_never_markdown(
+    app_env: str, redis_client: redis.Redis, index_name: str
+) -> None:
+    memories = stored(redis_client, index_name)
+    memories.add(LUKE, "My daughter is Mia")
+    hostile = "My daughter is **Emma** [x](javascript:alert(1))"
+    memories.add(LUKE, hostile)
+    app = start_app()
+    texts = memory_texts(app)
+    assert texts == [hostile, "My daughter is Mia", f"Replaced by: {hostile}"]
+    assert any("superseded: no longer used" in c.value for c in app.sidebar.caption)
+    assert not any("javascript" in m.value for m in app.sidebar.markdown)

@@ -120,7 +120,10 @@ def memory_list(services: Services, user: str, records: list[MemoryRecord], busy
 def memory_row(user: str, record: MemoryRecord, by_id: dict[str, MemoryRecord], busy: bool) -> None:
     box = st.container(border=True)
     box.text(record.text)  # as typed: never read as Markdown
-    box.caption(describe(record, by_id))
+    box.caption(describe(record))
+    newer = by_id.get(record.superseded_by or "") if not record.active else None
+    if newer is not None:
+        box.text(f"Replaced by: {newer.text}")  # user or model text: never Markdown
     for number, source in enumerate(record.sources, start=1):
         label = "Open source" if len(record.sources) == 1 else f"Open source {number}"
         box.button(label, key=f"memory:{record.id}:source:{number}", on_click=open_hit,
@@ -140,8 +143,9 @@ def memory_row(user: str, record: MemoryRecord, by_id: dict[str, MemoryRecord], 
                        on_change=change, args=(user, record.id, "edit", key))  # fmt: skip
 
 
-def describe(record: MemoryRecord, by_id: dict[str, MemoryRecord]) -> str:
-    """Where it came from, when it was made and last used, pinned or superseded."""
+def describe(record: MemoryRecord) -> str:
+    """Where it came from, when it was made and last used, pinned or superseded (app text
+    only: safe as Markdown)."""
     origin = "proposed by the model" if record.origin == "model" else "saved by you"
     parts = [f"{origin} · {_when(record.created_at)}"]
     if record.sources:
@@ -155,8 +159,7 @@ def describe(record: MemoryRecord, by_id: dict[str, MemoryRecord]) -> str:
     if record.pinned:
         parts.append("📌 pinned: kept when its messages expire")
     if not record.active:
-        newer = by_id.get(record.superseded_by or "")
-        parts.append(f"superseded by “{newer.text}”" if newer else "superseded (not used)")
+        parts.append("superseded: no longer used")
     return " · ".join(parts)
 
 
