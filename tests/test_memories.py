@@ -250,3 +250,29 @@ def test_never_another_users_memory(memories: Memories, suffix: str, text: str) 
     assert kept.text == " ".join(f"My secret is {text}".split()) and not kept.pinned
     memories.delete(victim, mine.memory_id)
     memories.delete(intruder, intruder_add.memory_id)
+
+
+def test_memories_work_on_a_cluster_without_a_search_coordinator(
+    redis_cluster_url: str, index_name: str
+) -> None:
+    """Each user's memories share their slot: scripts run, and relevance falls back to
+    shared words over the user's own list (no index can cover every shard)."""
+    from memory import RedisTarget, create_client
+
+    client = create_client(RedisTarget(url=redis_cluster_url, cluster=True))
+    chat = ChatMemory(client, default_system=DEFAULT_TEST_SYSTEM, index_name=index_name,
+                      embedder=_EMBEDDER)  # fmt: skip
+    memories = Memories(chat)
+    users = [f"user{n}@example.org" for n in range(6)]  # spread over the shards
+    for user in users:
+        cid = new_conversation_id()
+        seq = said(chat, user, cid, "My dog is Rex")
+        memories.add(user, "My dog is Rex", conversation_id=cid, seq=seq)
+        memories.add(user, f"I live in {user}")
+        assert [m.text for m in memories.relevant(user, "what is my dog called")] == [
+            "My dog is Rex"
+        ]
+        chat.clear(user, cid)
+        assert [m.text for m in memories.listed(user)] == [f"I live in {user}"]
+        chat.erase_user(user)
+        assert memories.listed(user) == []
