@@ -3,7 +3,9 @@ prompt, each with the model's own verdict on the user's existing memories (resta
 merged into it; contradicts one: replaces it, the old kept as superseded).
 
 Off the reply path: asked in the background once the reply is safe, like titles. A model
-request of the user's like any other: admitted by their limits and counted. Never offline
+request of the user's like any other: admitted by their limits and counted; so it is asked
+only for a prompt in the first person ("I", "my", "we", "our"), where facts about the user
+are said. Never offline
 (the offline responder proposes nothing), never with the user's memory off. Whatever the
 model answers is checked: JSON of at most MAX_PROPOSALS short texts; a verdict naming a
 memory that is not one of this user's active ones is ignored (then the offline rules of
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +41,10 @@ MAX_PROPOSALS = 3
 PROPOSAL_MAX_TOKENS = 200
 _EXCERPT_CHARS = 1500
 KNOWN_IN_REQUEST = 20  # of the user's active memories, the newest, shown to the model
+
+# A fact about the user is said in the first person ("I live…", "my daughter…", "we moved…");
+# a prompt without one ("tell me about Redis") is not worth a model request of the user's.
+_ABOUT_THE_USER = re.compile(r"\b(?:i|i'm|i've|i'd|my|mine|myself|we|we're|our|ours)\b", re.I)
 
 _log = logging.getLogger(__name__)
 _proposals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memories")
@@ -92,9 +99,12 @@ def propose_after_reply(
     reply: str,
 ) -> Future[list[AddResult]] | None:  # fmt: skip
     """Ask for proposals in the background (the future is returned for tests); None when
-    none are asked: offline, no memories, or the user's memory off."""
+    none are asked: offline, no memories, the user's memory off, or a prompt that says
+    nothing about the user (no "I", "my", "we", "our")."""
     memories = services.memories
     if services.model.config.provider is Provider.OFFLINE or memories is None:
+        return None
+    if not _ABOUT_THE_USER.search(prompt.replace("\u2019", "'")):
         return None
     try:
         if not memories.enabled(user_id):

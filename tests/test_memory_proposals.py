@@ -164,3 +164,14 @@ def test_a_proposal_over_the_users_limits_is_not_sent(
     proposes(model_server, {"text": "I work at Contoso"})
     chat(app, new_conversation_id(), "I work at Contoso")
     assert model_server.memory_requests == [] and memories_of(app).listed(USER) == []
+
+
+def test_a_prompt_that_says_nothing_about_the_user_asks_for_no_proposal(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    proposes(model_server, {"text": "I like Redis"})
+    app = services()
+    chat(app, new_conversation_id(), "Tell me about Redis streams and sorted sets")
+    assert model_server.memory_requests == [] and memories_of(app).listed(USER) == []
+    chat(app, new_conversation_id(), "I\u2019m learning Redis streams")
+    assert len(model_server.memory_requests) == 1

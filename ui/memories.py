@@ -181,17 +181,23 @@ def change(user: str, memory_id: str, what: str, value: object) -> None:
 # --- under the messages ---------------------------------------------------------------------
 
 
-def remember_this(conversation: Conversation, message: Message) -> None:
-    """A "Remember this" under each message; pressed, an editor of the memory (the
-    message's start, to shorten into a fact) and Save; saved, what happened."""
+def remember_button(conversation: Conversation, message: Message) -> None:
+    """ "Remember this" in the message's action row (ui/message_actions.py): opens the
+    editor below it; once saved, what happened instead."""
     here = Remembering(conversation.user_id, conversation.conversation_id, message.seq)
     now = state.remembering_now()
     if now is not None and now.saved and replace(now, saved="") == here:
         st.caption(f"🧠 {now.saved}")
-        return
-    if now != here:
+    elif now != here:
         st.button(REMEMBER_LABEL, key=f"remember:{message.seq}", type="tertiary",
                   on_click=state.start_remembering, args=(here,))  # fmt: skip
+
+
+def remember_editor(conversation: Conversation, message: Message) -> None:
+    """Under a message whose "Remember this" was pressed: the memory to keep (the message's
+    start, to shorten into a fact), Save and Cancel."""
+    here = Remembering(conversation.user_id, conversation.conversation_id, message.seq)
+    if state.remembering_now() != here:
         return
     key = f"remember_text:{message.seq}"
     if state.widget_value(key) is None:
