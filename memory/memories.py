@@ -113,6 +113,11 @@ def check_memory_text(text: str) -> str:
     if not isinstance(text, str):
         raise InvalidInput("A memory is text.")
     cleaned = " ".join(text.split())
+    if any("\ud800" <= character <= "\udfff" for character in cleaned):
+        raise InvalidInput(
+            "A memory holds half of a character pair (a lone surrogate), which cannot be "
+            "stored as text; nothing was saved."
+        )
     if not cleaned:
         raise InvalidInput("A memory cannot be empty; nothing was saved.")
     if len(cleaned) > MAX_MEMORY_CHARS:

@@ -24,14 +24,17 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 LUKE = "Luke"
 
 
-def stored(redis_client: redis.Redis, index_name: str) -> Memories:
-    memory = ChatMemory(
+def chat_memory(redis_client: redis.Redis, index_name: str) -> ChatMemory:
+    return ChatMemory(
         redis_client,
         default_system=load_presets()[DEFAULT_PRESET].instruction(),
         index_name=index_name,
         embedder=OfflineEmbedder(),
     )
-    return Memories(memory)
+
+
+def stored(redis_client: redis.Redis, index_name: str) -> Memories:
+    return Memories(chat_memory(redis_client, index_name))
 
 
 def ok(app: AppTest) -> AppTest:
@@ -146,3 +149,17 @@ def test_a_superseded_memory_shows_what_replaced_it_and_text_is_never_markdown(
     assert texts == [hostile, "My daughter is Mia", f"Replaced by: {hostile}"]
     assert any("superseded: no longer used" in c.value for c in app.sidebar.caption)
     assert not any("javascript" in m.value for m in app.sidebar.markdown)
+
+
+def test_remembering_a_message_deleted_meanwhile_is_refused_with_a_message(
+    app_env: str, redis_client: redis.Redis, index_name: str
+) -> None:
+    app = start_app()
+    ok(app.chat_input[0].set_value("My daughter is Mia").run())
+    ok(button(app, REMEMBER_LABEL).click().run())
+    memories = stored(redis_client, index_name)
+    cid = str(app.query_params["c"])
+    chat_memory(redis_client, index_name).clear(LUKE, cid)  # another tab cleared it
+    ok(button(app, "Save memory").click().run())
+    assert any("no longer stored" in e.value for e in app.main.error), app.main.error
+    assert memories.listed(LUKE) == []

@@ -194,7 +194,7 @@ def test_bad_input_is_refused_with_a_message_and_nothing_is_stored(
     chat: ChatMemory, memories: Memories
 ) -> None:
     cid = new_conversation_id()
-    for text in ["", "   ", "x" * (MAX_MEMORY_CHARS + 1)]:
+    for text in ["", "   ", "x" * (MAX_MEMORY_CHARS + 1), "My dog is \ud800"]:
         with pytest.raises(InvalidInput):
             memories.add(USER, text)
     with pytest.raises(InvalidInput, match="no longer stored"):
