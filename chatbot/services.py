@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import openai
@@ -52,6 +53,7 @@ from memory.embedded import (
 from memory.embedding_worker import EmbeddingWorker
 from memory.keys import KeyLayout
 from memory.limits import LimitPolicy, Reservation, UsageLimits
+from memory.memories import Memories
 from memory.namespaces import NamespaceRefused, Owner, claim_namespace
 from memory.recall import Recall
 from memory.summary import SummaryStore
@@ -73,6 +75,7 @@ class Services:
     recall: Recall | None = None
     # Embeds the backlog in the background (None: no embedder, or no index to keep one in).
     embedding_worker: EmbeddingWorker | None = None
+    memories: Memories | None = None
 
     def admit(self, user_id: str, prompt_tokens: int) -> Reservation:
         """Admit one reply (or title) request of the user, reserving its prompt plus the
@@ -228,6 +231,7 @@ def build_services(env: Environment) -> Services:
         memory, client, index_name, max_messages=env.get_int("RECALL_MAX_MESSAGES", minimum=0)
     )
     admission = build_admission(env, client, auth)
+    memories = Memories(memory, max_per_user=env.get_int("MEMORY_MAX_PER_USER", minimum=1))
     return Services(
         memory=memory,
         model=model,
@@ -239,9 +243,8 @@ def build_services(env: Environment) -> Services:
             budget=TokenBudget.from_env(env, model_config.tokenizer_model),
             model=model,
             admission=admission,
-            recall=recall,
-            recall_max_tokens=env.get_int("RECALL_MAX_TOKENS", minimum=0),
             server_tokens=server_tokens,
+            **additions(env, recall, memories),
         ),
         auth=auth,
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
@@ -250,7 +253,18 @@ def build_services(env: Environment) -> Services:
         local_only=is_local_demo(env),
         recall=recall,
         embedding_worker=start_embedding_worker(memory, index_name),
+        memories=memories,
     )
+
+
+def additions(env: Environment, recall: Recall, memories: Memories) -> dict[str, Any]:
+    """What the context builder adds to a request besides the window: recall and memories."""
+    return {
+        "recall": recall,
+        "recall_max_tokens": env.get_int("RECALL_MAX_TOKENS", minimum=0),
+        "memories": memories,
+        "memory_max_tokens": env.get_int("MEMORY_MAX_TOKENS", minimum=0),
+    }
 
 
 def build_model(

@@ -15,6 +15,7 @@ from chatbot.your_data import found_seq, messages_to_reach
 from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
 from ui import frame, state
 from ui.conversation_list import list_limit
+from ui.memories import remember_editor
 from ui.message_actions import install as install_message_actions
 from ui.message_actions import message_actions
 from ui.recall import sent_note
@@ -138,6 +139,7 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
                 mark_found()
             render_message(message.role, message.content, is_cut_off(message))
             message_actions(conversation, message)
+            remember_editor(conversation, message)
             sent_note(conversation, message)
 
 
