@@ -22,9 +22,10 @@ _ECHO = """<script>
   const shown = () => document.getElementById("prompt-echo");
   const users = main => main.querySelectorAll(
     "[data-testid='stChatMessage']:has([data-testid='stChatMessageAvatarUser'])");
-  // how many of the page's own prompt bubbles say `text` (the echo has no test ids)
-  const saying = (main, text) =>
-    [...users(main)].filter(m => m.innerText.trim() === text.trim()).length;
+  // how many of the page's own prompt bubbles say `text` (the echo has no test ids); their
+  // content only: the avatar's icon is text too (a font ligature)
+  const said = m => m.querySelector("[data-testid='stChatMessageContent']")?.innerText.trim();
+  const saying = (main, text) => [...users(main)].filter(m => said(m) === text.trim()).length;
   function echo(text) {
     const main = document.querySelector("[data-testid='stMainBlockContainer']");
     if (!main) return;
