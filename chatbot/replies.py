@@ -36,6 +36,7 @@ from memory.reply_stream import ReplyState, ReplyStreams
 BATCH_SECONDS = 0.05  # chunks are appended at most this often after the first ...
 BATCH_CHUNKS = 20  # ... or once this many are waiting
 WORKER_THREADS = 8  # replies produced at once by one process (the rest wait their turn)
+IDLE_SECONDS = 60.0  # a serving thread without work this long leaves (started again on demand)
 FINISHED_KEPT = 256  # outcomes kept for the page run that sent the prompt
 
 Finished = Stored | Stopped | Failed | OutcomeUnknown
@@ -63,7 +64,9 @@ class ReplyWorker:
         self._active: dict[str, _Job] = {}
         self._finished: dict[str, _Job] = {}
         self._lock = threading.Lock()
-        self._started = False
+        self._alive = 0  # serving threads (each leaves after IDLE_SECONDS without work)
+        self._idle = 0  # of those, waiting for work
+        self._keeper = False  # the lease keeper runs (while any reply is in flight)
 
     # --- what the page calls ---------------------------------------------------------------
 
@@ -81,11 +84,18 @@ class ReplyWorker:
 
     def submit(self, turn: ChatTurn, reply_id: str) -> None:
         """Produce the reply of `turn` (started) under the claimed `reply_id`."""
-        self._start_threads()
         job = _Job(turn, reply_id)
         with self._lock:
             self._active[reply_id] = job
-        self._queue.put(job)
+            # a thread of its own unless one waits for work (and none is taken by others)
+            serve = self._queue.qsize() >= self._idle and self._alive < self._threads
+            self._alive += serve
+            keep, self._keeper = not self._keeper, True
+            self._queue.put(job)
+        if serve:
+            threading.Thread(target=self._serve, name="reply", daemon=True).start()
+        if keep:
+            threading.Thread(target=self._keep_leases, name="reply-leases", daemon=True).start()
 
     def stop(self, user_id: str, conversation_id: str, reply_id: str) -> str:
         """Stop that reply wherever it is produced: 'ok', 'ended' (it had ended) or 'stale'
@@ -108,18 +118,9 @@ class ReplyWorker:
 
     # --- the threads -----------------------------------------------------------------------
 
-    def _start_threads(self) -> None:
-        with self._lock:
-            if self._started:
-                return
-            self._started = True
-        for number in range(self._threads):
-            threading.Thread(target=self._serve, name=f"reply-{number}", daemon=True).start()
-        threading.Thread(target=self._keep_leases, name="reply-leases", daemon=True).start()
-
     def _serve(self) -> None:
-        while True:
-            job = self._queue.get()
+        """Produce replies until none has come for IDLE_SECONDS."""
+        while (job := self._next_job()) is not None:
             try:
                 job.outcome = self._produce(job)
             except Exception:  # never leave a reply streaming, nor a thread dead
@@ -129,6 +130,27 @@ class ReplyWorker:
                 self._end(job, ReplyState.FAILED, job.outcome.reason)
             finally:
                 self._retire(job)
+            if isinstance(job.outcome, Stored) and not job.stop.is_set():
+                summary_problem = job.turn.update_summary()  # after the reply is shown stored
+                if summary_problem:
+                    logger.warning("reply %s: %s", job.reply_id, summary_problem)
+
+    def _next_job(self) -> _Job | None:
+        """The next reply to produce; None after IDLE_SECONDS without one (the thread leaves)."""
+        while True:
+            with self._lock:
+                self._idle += 1
+            try:
+                job: _Job | None = self._queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                job = None
+            with self._lock:
+                self._idle -= 1
+                if job is not None:
+                    return job
+                if self._queue.empty():  # else a job came as the wait ended: serve it
+                    self._alive -= 1
+                    return None
 
     def _retire(self, job: _Job) -> None:
         with self._lock:
@@ -145,6 +167,9 @@ class ReplyWorker:
             time.sleep(self.streams.lease_ms / 4000)  # four renewals a lease
             with self._lock:
                 jobs = list(self._active.values())
+                if not jobs:
+                    self._keeper = False
+                    return
             for job in jobs:
                 self._append(job, "")
 
@@ -169,8 +194,6 @@ class ReplyWorker:
             return turn.stop()
         outcome = turn.finish_stopped() if job.stop.is_set() else turn.finish()
         self._end(job, *ended_as(outcome))
-        if isinstance(outcome, Stored) and not job.stop.is_set():
-            turn.update_summary()  # after the reply is stored and shown, never before
         return outcome
 
     def _append(self, job: _Job, text: str) -> None:

@@ -154,3 +154,18 @@ def test_a_reply_in_flight_is_bounded_in_redis(
     chunks = KeyLayout(index_name).reply_chunks_key(user_tag(USER), cid)
     assert redis_client.xlen(chunks) <= 200  # batched and trimmed (MAXLEN ~)
     assert 0 < redis_client.pttl(chunks) <= 86_400_000  # expires after the end
+
+
+def test_replies_of_two_conversations_stream_at_the_same_time(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    chat = services()
+    slow(model_server, 1.5)
+    first, second = new_conversation_id(), new_conversation_id()
+    started = time.monotonic()
+    begin(chat, first)
+    begin(chat, second)
+    assert follow(chat, first)[-1].state is ReplyState.DONE
+    assert follow(chat, second)[-1].state is ReplyState.DONE
+    assert time.monotonic() - started < 2.8  # not one after the other
+    assert contents(chat, second) == ["Tell me", REPLY]
