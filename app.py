@@ -35,7 +35,7 @@ def main() -> None:
     turn_view.settle_unknown_draft(services, user.user_id)
 
     sidebar(services, user, page, busy=turn is not None)
-    frame.page_scripts(services)
+    frame.page_scripts(services, busy=turn is not None)
     conversation = page.conversation
     with messages:
         cid = conversation.conversation_id

@@ -2,9 +2,11 @@
 
 The request is the system instruction (with the rolling summary, when there is one, appended
 to it) plus the longest run of the last N messages that fits the model's context minus the
-reply reserve (`LLM_MAX_TOKENS`). It is valid for strict chat templates: after the system
-message it starts with a user message and the roles alternate, so an earlier prompt that never
-got a reply is left out (and counted, so the page can say so).
+reply reserve (`LLM_MAX_TOKENS`). For a server whose chat template is strict (`strict`, see
+`ModelConfig.strict_roles`) it starts with a user message after the system message and the
+roles alternate, so an earlier prompt that never got a reply, or a reply out of turn, is left
+out (and counted, so the page can say so); a provider that accepts any order (OpenAI, Azure
+OpenAI) gets exactly the last N that fit.
 """
 
 from __future__ import annotations
@@ -87,12 +89,18 @@ class PlannedRequest:
     messages: tuple[Message, ...]
     token_count: int  # in the app's encoding
     left_out: int  # of the last N messages, not sent (to fit the context or the template)
-    unanswered: int  # of those, earlier prompts that never got a reply
+    unanswered: int  # of those, earlier prompts that never got a reply (strict templates)
     summarized: int  # of those, already in the summary
+    out_of_turn: int = 0  # of those, replies a strict template cannot take where they stand
     recalled: tuple[RecalledMessage, ...] = ()  # sent after the summary, best first
     recall_tokens: int = 0  # what the recalled part adds to the system message
     recall_left_out: int = 0  # recalled but not sent: over RECALL_MAX_TOKENS or the context
     server_token_count: int | None = None  # the server's own count of it, when it said one
+
+    @property
+    def to_fit(self) -> int:
+        """Of the last N messages, those left out only because the context is full."""
+        return self.left_out - self.unanswered - self.summarized - self.out_of_turn
 
     def as_openai(self) -> list[dict[str, str]]:
         return [self.system.as_openai(), *(m.as_openai() for m in self.messages)]
@@ -104,8 +112,10 @@ def plan_request(
     counter: TokenCounter,
     summary: Summary | None = None,
     margin: float = 1.0,
+    strict: bool = True,
 ) -> PlannedRequest:
-    """The longest run of the window's newest messages that fits, roles alternating.
+    """The longest run of the window's newest messages that fits; with `strict`, roles
+    alternating and a prompt first.
 
     `margin` scales the app's counts (>1 when its tokenizer is only an estimate, or when the
     server has been counting more than the app did).
@@ -117,19 +127,23 @@ def plan_request(
     candidates = [m for m in window.messages if summary is None or m.seq > summary.covers_seq]
     total = TOKENS_REPLY_PRIMER + system.token_count
     chosen: list[Message] = []
-    unanswered = 0
+    unanswered = out_of_turn = 0
     expected = candidates[-1].role if candidates else Role.USER
+    full = False
     for message in reversed(candidates):
-        if message.role is not expected:  # a prompt after a prompt: the earlier got no reply
+        if strict and message.role is not expected:  # a prompt after a prompt: no reply
             unanswered += message.role is Role.USER
+            out_of_turn += message.role is not Role.USER
             continue
         if math.ceil((total + message.token_count) * margin) > budget.prompt_limit:
+            full = True
             break
         chosen.append(message)
         total += message.token_count
-        expected = Role.USER if expected is Role.ASSISTANT else Role.ASSISTANT
-    if chosen and chosen[-1].role is Role.ASSISTANT:  # the request starts with a user message
+        expected = Role.USER if message.role is Role.ASSISTANT else Role.ASSISTANT
+    if strict and chosen and chosen[-1].role is Role.ASSISTANT:  # a prompt first
         total -= chosen.pop().token_count
+        out_of_turn += not full  # when full, its prompt did not fit: it is left out to fit
     return PlannedRequest(
         system=system,
         summary=summary,
@@ -138,6 +152,7 @@ def plan_request(
         left_out=len(window.messages) - len(chosen),
         unanswered=unanswered,
         summarized=len(window.messages) - len(candidates),
+        out_of_turn=out_of_turn,
     )
 
 
@@ -200,6 +215,7 @@ def shrink_to_fit(
     counter: TokenCounter,
     summary: Summary | None,
     limit_tokens: int,
+    strict: bool = True,
 ) -> PlannedRequest:
     """The longest run of the window's newest messages (roles alternating, a prompt first)
     whose request is at most `limit_tokens` in the app's count: what to send instead of a
@@ -210,4 +226,4 @@ def shrink_to_fit(
         reply_tokens=budget.reply_tokens,
         context_known=budget.context_known,
     )
-    return plan_request(window, tight, counter, summary)
+    return plan_request(window, tight, counter, summary, strict=strict)

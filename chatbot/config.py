@@ -70,6 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Context size of the model; default known per model (gpt-4o 128000), else 8192",
     ),
     Setting(
+        "LLM_STRICT_ROLES",
+        "auto",
+        "true: requests start with a prompt and alternate prompt/reply (strict chat templates); "
+        "auto: false for Azure OpenAI and api.openai.com, true for other servers",
+    ),
+    Setting(
         "LLM_TOKENIZER",
         "",
         "Encoding of an OpenAI-compatible model (o200k_base, cl100k_base); unset: ≈ estimate",

@@ -57,7 +57,8 @@ class ContextBuilder:
         summary = state.checkpoint if state.enabled else None
         margin = self._margin(window)
         counter = self.memory.token_counter
-        plan = plan_request(window, self.budget, counter, summary, margin)
+        strict = self.model.config.strict_roles
+        plan = plan_request(window, self.budget, counter, summary, margin, strict)
         if not recalled or not recalled.messages:
             return plan
         return with_recalled(
@@ -161,7 +162,8 @@ class ContextBuilder:
 
     def _shrunk(self, window: ContextWindow, state: SummaryState, room: int) -> PlannedRequest:
         summary = state.checkpoint if state.enabled else None
-        return shrink_to_fit(window, self.budget, self.memory.token_counter, summary, room)
+        counter, strict = self.memory.token_counter, self.model.config.strict_roles
+        return shrink_to_fit(window, self.budget, counter, summary, room, strict)
 
     def _server_count(self, request: PlannedRequest) -> int | None:
         if self.server_tokens is None or not request.messages:

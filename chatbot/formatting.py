@@ -86,14 +86,22 @@ def totals_line(totals: UsageTotals, prices: Prices | None) -> str:
 
 
 def request_line(request: PlannedRequest) -> str:
-    """What the next request carries of the last N messages."""
+    """What the next request carries of the last N messages, and why each left-out one was:
+    every message is counted once, for one reason."""
     sent = len(request.messages)
-    line = f"{sent} message{'s' if sent != 1 else ''} sent, {request.left_out} left out to fit"
-    if request.summarized:
-        line += f" ({request.summarized} of them in the summary)"
-    if request.unanswered:
-        line += f"; {request.unanswered} earlier prompt(s) with no reply left out"
-    return line + "."
+    reasons = [
+        (request.to_fit, "message", "messages", "to fit the model's context"),
+        (request.summarized, "message", "messages", "already in the summary"),
+        (request.unanswered, "earlier prompt", "earlier prompts", "that got no reply"),
+        (request.out_of_turn, "reply", "replies", "out of turn (this model needs a prompt first)"),
+    ]
+    left_out = [
+        f"{count} {one if count == 1 else many} {reason}"
+        for count, one, many, reason in reasons
+        if count
+    ]
+    line = f"{sent} message{'s' if sent != 1 else ''} sent"
+    return line + (f"; left out: {'; '.join(left_out)}" if left_out else "") + "."
 
 
 def inert_markdown(text: str) -> str:

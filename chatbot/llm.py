@@ -42,6 +42,7 @@ from chatbot.model_errors import (
     is_context_overflow,
     plain_text,
     retry_after_seconds,
+    server_reason,
 )
 from memory import Usage
 from memory.tokens import ENCODINGS, TokenCounter
@@ -70,6 +71,7 @@ class ModelConfig:
     deadline_seconds: float = 180.0
     max_tokens: int = 1024
     encoding: str = ""  # LLM_TOKENIZER: the model's own encoding, when known
+    strict_roles: bool = False  # LLM_STRICT_ROLES: the server needs a prompt first, alternating
 
     @property
     def url(self) -> str:
@@ -92,8 +94,10 @@ class ModelConfig:
         encoding = env.get("LLM_TOKENIZER")
         if encoding and encoding not in ENCODINGS:
             raise ConfigError(f"LLM_TOKENIZER must be one of {', '.join(ENCODINGS)}: {encoding!r}")
+        provider = cls._provider_from_env(env)
         return dataclasses.replace(
-            cls._provider_from_env(env),
+            provider,
+            strict_roles=_strict_roles(env, provider),
             timeout_seconds=float(env.get_int("LLM_TIMEOUT_SECONDS", minimum=1)),
             max_retries=env.get_int("LLM_MAX_RETRIES", minimum=0),
             deadline_seconds=float(env.get_int("LLM_REPLY_DEADLINE_SECONDS", minimum=1)),
@@ -121,6 +125,18 @@ class ModelConfig:
                 encoding=env.get("LLM_TOKENIZER"),
             )
         return cls(provider=Provider.OFFLINE, model="offline", tokenizer_model="gpt-4o")
+
+
+def _strict_roles(env: Environment, config: ModelConfig) -> bool:
+    """LLM_STRICT_ROLES, or by provider: OpenAI and Azure OpenAI accept a request that starts
+    with a reply or holds two prompts in a row; other servers' chat templates (llama.cpp,
+    vLLM with Mistral or Gemma templates) may refuse one, so they get strict alternation."""
+    if env.get("LLM_STRICT_ROLES").lower() != "auto":
+        return env.get_bool("LLM_STRICT_ROLES")
+    hosted = config.provider is Provider.AZURE_OPENAI or (
+        config.provider is Provider.OPENAI_COMPATIBLE and "api.openai.com" in config.url
+    )
+    return config.provider is not Provider.OFFLINE and not hosted
 
 
 def create_azure_credential(env: Environment) -> TokenCredential:
@@ -226,6 +242,9 @@ def _explain(error: Exception, attempts: Attempts, streaming: bool) -> ModelErro
         text = f"The model service reported an error: {plain_text(error.message)}"
     else:
         text = f"The model call failed ({type(error).__name__})."
+    if isinstance(error, openai.APIStatusError) and error.code != "content_filter":
+        said = server_reason(error)
+        text = f"{text} The server said: {said}" if said else text
     return ModelError(text, location=config.url)
 
 

@@ -80,6 +80,17 @@ class ContextOverflow(ModelError):
         )
 
 
+def server_reason(error: openai.APIStatusError) -> str:
+    """What the server said was wrong, as plain text: the `message` of its JSON error body
+    (OpenAI, Azure, vLLM, llama.cpp, Ollama), else its body's text; "" when it said nothing."""
+    body = error.body
+    if isinstance(body, dict):
+        said = body.get("message") or body.get("detail") or body.get("error")
+    else:
+        said = body
+    return plain_text(said).strip() if isinstance(said, str) else ""
+
+
 def is_context_overflow(error: openai.BadRequestError) -> bool:
     """OpenAI's and vLLM's `context_length_exceeded`, llama.cpp's `exceed_context_size_error`,
     or words saying so."""

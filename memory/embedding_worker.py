@@ -11,6 +11,7 @@ longer (up to a minute); the backlog stays, and `progress()` says so.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import time
@@ -85,8 +86,12 @@ class EmbeddingWorker:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="embedder", daemon=True)
             self._thread.start()
+            # A daemon thread still inside onnxruntime when the interpreter finalises aborts
+            # the process ("terminate called without an active exception"): finish first.
+            atexit.register(self.stop)
 
     def stop(self, timeout: float = 5.0) -> None:
+        atexit.unregister(self.stop)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

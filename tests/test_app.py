@@ -112,8 +112,11 @@ def test_model_gets_the_instruction_and_the_last_n_messages_starting_with_a_prom
         say(app, f"question {number}")
     app.sidebar.slider[0].set_value(3).run()
     expected_tokens = token_metric(app)
-    # The last 3 start with a reply: strict chat templates need a prompt first.
-    assert "2 messages sent, 1 left out to fit." in captions(app)
+    # The last 3 start with a reply: this server's chat template (not OpenAI's) needs a
+    # prompt first, and the page says that is why, not that the context is full.
+    assert "2 messages sent; left out: 1 reply out of turn (this model needs a prompt first)." in (
+        captions(app)
+    )
     say(app, "question 4")
     sent = online_env.last_request.messages
     assert sent[0] == {"role": "system", "content": PRESETS[DEFAULT_PRESET].text}
@@ -136,6 +139,25 @@ def test_model_gets_the_instruction_and_the_last_n_messages_starting_with_a_prom
     assert token_metric(app) == count_request_tokens(
         [sent[0], sent[3], {"role": "assistant", "content": "Echo: question 4"}]
     )
+
+
+def test_a_provider_that_takes_a_reply_first_gets_exactly_the_last_n_messages(
+    online_env: ChatCompletionsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECALL_MAX_MESSAGES", "0")
+    monkeypatch.setenv("LLM_STRICT_ROLES", "false")  # as OpenAI and Azure OpenAI are
+    app = start_app()
+    for number in range(3):
+        say(app, f"question {number}")
+    app.sidebar.slider[0].set_value(4).run()
+    assert "4 messages sent." in captions(app)
+    say(app, "question 3")
+    assert [(m["role"], m["content"]) for m in online_env.last_request.messages[1:]] == [
+        ("assistant", "Echo: question 1"),
+        ("user", "question 2"),
+        ("assistant", "Echo: question 2"),
+        ("user", "question 3"),
+    ]
 
 
 def test_token_metric_follows_the_slider_and_the_slider_persists(
@@ -392,3 +414,17 @@ def test_a_full_history_refuses_the_prompt_by_name_and_keeps_it(
     assert "MAX_MESSAGES_PER_USER" in app.error[0].value
     assert app.text_area[0].value == "two"
     assert opened_count(stored(redis_client, app_env), "Luke") == 2
+
+
+def test_a_refused_request_shows_the_servers_reason_as_plain_text(
+    online_env: ChatCompletionsServer,
+) -> None:
+    reason = "Invalid value for 'temperature': **2.5** is above <b>2</b>, see https://x.example/t"
+    online_env.fail_next(Fault.HTTP_400, message=reason)
+    app = start_app()
+    say(app, "Hi")
+    shown = app.error[0].value
+    assert shown.startswith("The model service failed (HTTP 400). The server said: ")
+    assert "Invalid value for 'temperature'" in shown.replace("\\", "")
+    assert "\\*\\*2\\.5\\*\\*" in shown and "\\<b\\>" in shown  # shown as typed, never bold
+    assert "x.example" not in shown  # a link the server sent is not repeated

@@ -182,13 +182,36 @@ def test_the_context_chart_is_one_bar_with_every_message_on_hover(app_env: str) 
     chart = app.sidebar.get("vega_lite_chart")[0]
     spec = json.loads(chart.proto.spec)
     rows = pyarrow.ipc.open_stream(chart.proto.data.data).read_all().to_pylist()
-    assert [r["role"] for r in rows] == ["system", "user", "assistant"]
-    assert [r["text"] for r in rows][1] == "a question"
-    assert sum(r["tokens"] for r in rows) + 3 == int(
+    sent = [r for r in rows if r["part"] not in ("room for the reply", "free")]
+    assert [r["role"] for r in sent] == ["system", "user", "assistant"]
+    assert [r["text"] for r in sent][1] == "a question"
+    assert sum(r["tokens"] for r in sent) + 3 == int(
         str(app.sidebar.metric[0].value).replace(",", "")
     )
     assert {t["field"] for t in spec["encoding"]["tooltip"]} >= {"message", "tokens", "text"}
     assert "y" not in spec["encoding"]  # one bar, not a column per message
+
+
+def test_the_context_chart_is_the_whole_budget_in_labelled_parts(app_env: str) -> None:
+    """Was: a 20-25 px strip of the request alone, its parts named only on hover."""
+    app = start_app()
+    say(app, "a question")
+    chart = app.sidebar.get("vega_lite_chart")[0]
+    spec = json.loads(chart.proto.spec)
+    rows = pyarrow.ipc.open_stream(chart.proto.data.data).read_all().to_pylist()
+    tokens: dict[str, int] = {}
+    for row in rows:
+        tokens[row["part"]] = tokens.get(row["part"], 0) + row["tokens"]
+    assert list(tokens) == ["instruction", "history", "room for the reply", "free"]
+    assert tokens["room for the reply"] == 1024  # LLM_MAX_TOKENS
+    request = int(str(app.sidebar.metric[0].value).replace(",", ""))
+    assert sum(tokens.values()) + 3 == 128_000 == spec["encoding"]["x"]["scale"]["domain"][1]
+    assert tokens["free"] == 128_000 - 1024 - request
+    # every part is named with its tokens in the legend, readable without hovering
+    legend = spec["encoding"]["color"]["legend"]
+    for part, count in tokens.items():
+        assert f"'{part}': '{part} {count:,}'" in legend["labelExpr"]
+    assert spec["autosize"]["type"] == "fit-x" and "orient" in legend  # the legend is shown
 
 
 def test_a_new_page_shows_the_chat_search_and_list_and_opens_settings_on_request(

@@ -73,3 +73,29 @@ def test_known_models_have_their_context_and_list_price_and_others_have_neither(
     assert prices is not None and prices.source == "Azure OpenAI list price of gpt-4o"
     mine = Prices.from_env(Environment({"PRICE_INPUT_PER_MTOK": "1"}), "llama3", None)
     assert mine is not None and mine.cost(1_000_000, 0) == 1.0
+
+
+def test_each_left_out_message_is_counted_once_for_its_reason() -> None:
+    roles = [Role.USER, Role.USER, Role.USER, Role.ASSISTANT]
+    planned = plan_request(window(roles, [10] * 4), TokenBudget(10_000, 100), COUNTER)
+    assert (planned.unanswered, planned.to_fit, planned.out_of_turn) == (2, 0, 0)
+    reply_first = [Role.ASSISTANT, Role.USER, Role.ASSISTANT, Role.USER]
+    planned = plan_request(window(reply_first, [10] * 4), TokenBudget(10_000, 100), COUNTER)
+    assert (planned.out_of_turn, planned.to_fit, planned.left_out) == (1, 0, 1)
+
+
+def test_a_provider_that_accepts_any_order_gets_exactly_the_last_n() -> None:
+    roles = [Role.ASSISTANT, Role.USER, Role.USER, Role.ASSISTANT]
+    planned = plan_request(window(roles, [10] * 4), TokenBudget(10_000, 100), COUNTER, strict=False)
+    assert [m.seq for m in planned.messages] == [1, 2, 3, 4] and planned.left_out == 0
+
+
+def test_only_servers_other_than_openai_and_azure_get_strict_alternation() -> None:
+    def strict(**env: str) -> bool:
+        return ModelConfig.from_env(Environment(env)).strict_roles
+
+    assert not strict(AZURE_OPENAI_ENDPOINT="https://x.openai.azure.com/")
+    assert not strict(OPENAI_API_KEY="k")  # api.openai.com
+    assert strict(OPENAI_BASE_URL="http://localhost:8080/v1")
+    assert not strict(OPENAI_BASE_URL="http://localhost:8080/v1", LLM_STRICT_ROLES="false")
+    assert strict(AZURE_OPENAI_ENDPOINT="https://x.openai.azure.com/", LLM_STRICT_ROLES="true")

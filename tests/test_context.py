@@ -68,7 +68,7 @@ def test_a_long_conversation_keeps_fitting_and_says_what_it_leaves_out(
     assert fits(small_model, 600) and len(small_model.chat_requests) == 12
     assert all(r.max_tokens == 60 for r in small_model.chat_requests)
     assert small_model.last_request.messages[1]["role"] == "user"
-    (line,) = [c for c in captions(app) if "left out to fit" in c]
+    (line,) = [c for c in captions(app) if "to fit the model's context" in c]
     sent, left_out = map(int, re.findall(r"\d+", line))
     assert sent + left_out == 24 and left_out > 0
     assert metric(app).startswith("≈ ")  # llama3's tokenizer is unknown: an estimate
@@ -130,11 +130,14 @@ def test_an_unanswered_prompt_is_left_out_of_the_next_request_visibly(
     small_model: ChatCompletionsServer,
 ) -> None:
     small_model.fail_next(Fault.HTTP_500)
+    small_model.fail_next(Fault.HTTP_500)
     app = start_app()
     app.chat_input[0].set_value("First, unanswered").run()
-    say(app, "Second")
+    app.chat_input[0].set_value("Second, unanswered").run()
+    say(app, "Third")
     assert [m["role"] for m in small_model.last_request.messages] == ["system", "user"]
-    assert any("1 earlier prompt(s) with no reply left out" in c for c in captions(app))
+    # each left out once, for its one reason (not also "to fit")
+    assert "2 messages sent; left out: 2 earlier prompts that got no reply." in captions(app)
     assert transcript(app)[0] == ("user", "First, unanswered")  # still shown and stored
 
 

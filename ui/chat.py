@@ -5,7 +5,6 @@ an empty chat."""
 from __future__ import annotations
 
 import streamlit as st
-import streamlit.components.v1 as components
 from streamlit.delta_generator import DeltaGenerator
 
 from chatbot.identity import Identity
@@ -14,8 +13,10 @@ from chatbot.services import Services
 from chatbot.turn import TurnRequest
 from chatbot.your_data import found_seq, messages_to_reach
 from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
-from ui import state
+from ui import frame, state
 from ui.conversation_list import list_limit
+from ui.message_actions import install as install_message_actions
+from ui.message_actions import message_actions
 from ui.recall import sent_note
 from ui.records import FoundMessage, Place
 from ui.rendering import is_cut_off, is_stopped, render_message
@@ -27,24 +28,27 @@ EXAMPLE_PROMPTS = (
     "Give me three tips for naming variables.",
     "What was the first thing I asked you?",
 )
-# Runs in a component's iframe (same origin): brings the message a search hit opened into view.
-# The page sticks to its bottom while a chat renders, so this keeps the mark in view until it
-# has stayed there for a second (or ten seconds have passed).
+# Brings the message a search hit opened into view. The page sticks to its bottom while a chat
+# renders, so this keeps the mark in view until it has stayed there for a second (or ten
+# seconds have passed).
 SCROLL_TO_FOUND = """<script>
-const app = window.parent;
-const started = Date.now();
-let steady = 0;
-const step = () => {
-  const mark = [...app.document.querySelectorAll("[data-testid='stCaptionContainer']")]
-    .find(element => element.innerText.includes("FOUND_HERE"));
-  if (mark) {
-    const box = mark.getBoundingClientRect();
-    if (box.top >= 0 && box.bottom <= app.innerHeight) steady++;
-    else { mark.scrollIntoView({block: "center"}); steady = 0; }
-  }
-  if (steady < 10 && Date.now() - started < 10000) setTimeout(step, 100);
-};
-step();
+/* RUN */
+(() => {
+  const app = window;
+  const started = Date.now();
+  let steady = 0;
+  const step = () => {
+    const mark = [...app.document.querySelectorAll("[data-testid='stCaptionContainer']")]
+      .find(element => element.innerText.includes("FOUND_HERE"));
+    if (mark) {
+      const box = mark.getBoundingClientRect();
+      if (box.top >= 0 && box.bottom <= app.innerHeight) steady++;
+      else { mark.scrollIntoView({block: "center"}); steady = 0; }
+    }
+    if (steady < 10 && Date.now() - started < 10000) setTimeout(step, 100);
+  };
+  step();
+})();
 </script>""".replace("FOUND_HERE", FOUND_HERE)
 
 
@@ -127,11 +131,13 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
             args=(key, len(conversation.recent) + PAGE_STEP),
         )
     found = found_here()
+    install_message_actions()
     for message in conversation.recent:
         if replaced is None or message.seq < replaced:
             if message.seq == found:
                 mark_found()
             render_message(message.role, message.content, is_cut_off(message), is_stopped(message))
+            message_actions(conversation, message)
             sent_note(conversation, message)
 
 
@@ -147,7 +153,7 @@ def mark_found() -> None:
     """Marks the message a search hit opened, and scrolls to it once."""
     st.caption(FOUND_HERE)
     if state.scroll_to_found_now():
-        components.html(SCROLL_TO_FOUND, height=0)
+        frame.run_once(SCROLL_TO_FOUND)
 
 
 def welcome(identity: Identity) -> None:

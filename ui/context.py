@@ -85,8 +85,9 @@ def request_tokens(services: Services, page: PageView) -> None:
         f"{'≈ ' if estimated else ''}{request.token_count:,}",
         help=(
             "Prompt tokens of the system instruction (and summary) plus the last N stored "
-            "messages that fit the model: what a retry would send now. Hover the bar for each "
-            "message."
+            "messages that fit the model: what a retry would send now. The bar below is the "
+            "model's whole context, each part labelled with its tokens; hover a part for its "
+            "detail."
             + (
                 " ≈ estimated: the model's tokenizer is unknown (set LLM_TOKENIZER)."
                 if estimated
@@ -100,7 +101,7 @@ def request_tokens(services: Services, page: PageView) -> None:
         f"{'≈ ' if estimated else ''}{request.token_count:,} of the {budget:,} tokens a request "
         f"may use ({request.token_count / budget:.0%})."
     )
-    st.vega_lite_chart(*context_chart(request, window.system, budget), width="stretch")
+    st.vega_lite_chart(*context_chart(request, window.system, context.budget), width="stretch")
 
 
 def summary_toggle(services: Services, user_id: str, summary: SummaryState, busy: bool) -> None:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import NoReturn
 
 import streamlit as st
-import streamlit.components.v1 as components
 from dotenv import load_dotenv
 
 from chatbot.config import ConfigError, Environment
@@ -14,15 +14,18 @@ from chatbot.llm import Provider
 from chatbot.services import Services, build_services, is_local_demo
 from chatbot.telemetry import configure_telemetry
 from memory import ChatMemoryError, StorageUnavailable
-from ui import state
+from ui import page_follow, state
 from ui.prompt_echo import install_prompt_echo
+from ui.prompt_guard import install_prompt_guard
+from ui.shortcuts import shortcuts
 
 TITLE = "💬 Chat with memory in Redis"
-# Runs in a component's iframe (same origin): closes the sidebar overlay on a phone-sized window.
+# Closes the sidebar overlay on a phone-sized window. RUN makes each copy new: the page runs an
+# element's script when its text changes, and two switches in a row would send the same text.
 CLOSE_SIDEBAR_ON_PHONE = """<script>
-const app = window.parent;
-if (app.innerWidth <= 768) {
-  app.document.querySelector("[data-testid='stSidebarCollapseButton'] button")?.click();
+/* RUN */
+if (innerWidth <= 768) {
+  document.querySelector("[data-testid='stSidebarCollapseButton'] button")?.click();
 }
 </script>"""
 
@@ -89,9 +92,19 @@ def header(services: Services) -> None:
         )
 
 
-def page_scripts(services: Services) -> None:
-    """After the sidebar: the prompt echo (once per page), and on a phone, the sidebar closed
-    after a switch (the chat it opened is under it)."""
+def page_scripts(services: Services, busy: bool) -> None:
+    """After the sidebar: the prompt guard and echo, focus-and-follow and the keyboard
+    shortcuts (each once per page), and on a phone, the sidebar closed after a switch (the
+    chat it opened is under it)."""
+    install_prompt_guard(services.max_prompt_chars)
     install_prompt_echo(services.max_prompt_chars)
+    page_follow.install()
+    shortcuts(busy)
     if state.close_sidebar_now():
-        components.html(CLOSE_SIDEBAR_ON_PHONE, height=0)
+        run_once(CLOSE_SIDEBAR_ON_PHONE)
+
+
+def run_once(script: str) -> None:
+    """Run `script` in the page now (at the end of the sidebar, where its empty element
+    shows nothing), again even if the last run sent the same one."""
+    st.sidebar.html(script.replace("RUN", str(time.monotonic_ns())), unsafe_allow_javascript=True)

@@ -124,16 +124,22 @@ def test_the_model_gets_the_instruction_and_the_last_n_messages_and_the_metric_c
     # less the reply they start with (strict chat templates want a prompt first).
     shown = [{"role": role, "content": text} for role, text in page.transcript()]
     assert page.metric(TOKENS) == count_request_tokens([system, *shown[-2:]])
-    # The chart's segments follow the request: the instruction, then the messages oldest first.
+    # The chart's segments follow the request: the instruction, then the messages oldest first,
+    # then the reply's room and what is free; each part named with its tokens below the bar.
     segments = page.sidebar.locator(CHART_SEGMENTS)
-    expect(segments).to_have_count(3)
+    expect(segments).to_have_count(5)
     labels = segments.evaluate_all("marks => marks.map(mark => mark.getAttribute('aria-label'))")
     assert [("system instruction" in labels[0]), ("message 2 of 2 (assistant)" in labels[2])] == [
         True,
         True,
     ], labels
-    segments.nth(1).hover()  # each message's detail on hover
-    expect(page.page.locator("#vg-tooltip-element")).to_contain_text("message 1 of 2")
+    assert "part: room for the reply" in labels[3] and "part: free" in labels[4], labels
+    legend = page.sidebar.locator(".role-legend")
+    for part in ("instruction", "history", "room for the reply", "free"):
+        expect(legend).to_contain_text(part)
+    assert "message 1 of 2 (user)" in labels[1], labels  # each message's detail on hover
+    segments.nth(4).hover()  # (at 128k tokens a message is a sliver: hover what is free)
+    expect(page.page.locator("#vg-tooltip-element")).to_contain_text("room for more history")
 
     page.send("question 4")
     sent = fake_model.chat_requests[-1].messages

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 from pytest_httpserver import HTTPServer
 
-from tests.browser.harness import AppServer, OpenPage, StartApp, with_fake_model
+from tests.browser.harness import AppServer, OpenPage, StartApp, StreamlitPage, with_fake_model
 from tests.support.openai_server import ChatCompletionsServer
 
 pytestmark = pytest.mark.browser
@@ -59,3 +59,44 @@ def test_an_image_in_a_reply_is_never_fetched(
     while not httpserver.log and time.monotonic() - started < 5:
         time.sleep(0.05)
     assert len(httpserver.log) == 1
+
+
+PUT_IN_THE_BOX = """(box, text) => {
+  const setter = Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, "value").set;
+  setter.call(box, text.replace("LONE", String.fromCharCode(0xd800)));
+  box.dispatchEvent(new Event("input", {bubbles: true}));
+}"""
+
+
+def test_a_pasted_lone_surrogate_is_sent_as_a_replacement_character(
+    page: StreamlitPage, fake_model: ChatCompletionsServer
+) -> None:
+    """Issue 25 item 12: a lone surrogate used to drop the connection (invalid UTF-8)."""
+    page.chat_input.evaluate(PUT_IN_THE_BOX, "Broken LONE paste")
+    assert page.chat_input.input_value() == "Broken \ufffd paste"
+    shown = page.messages.count()
+    page.act(lambda: page.chat_input.press("Enter"))
+    expect(page.messages.nth(shown + 1)).to_be_visible()
+    assert fake_model.last_request.messages[-1]["content"] == "Broken \ufffd paste"
+    page.reload()
+    assert page.transcript()[-2] == ("user", "Broken \ufffd paste")
+
+
+def test_a_prompt_beyond_what_the_connection_carries_stays_in_the_box_with_a_message(
+    page: StreamlitPage, fake_model: ChatCompletionsServer
+) -> None:
+    """Issue 25 item 12: over 8 MB the connection dropped the prompt, and nothing was said;
+    now any prompt over the limit is kept whole in the box and the page says why."""
+    size = 9_000_000
+    shown = page.messages.count()
+    page.chat_input.evaluate(PUT_IN_THE_BOX, "x" * size)
+    page.chat_input.press("Enter")
+    expect(page.page.get_by_role("alert").filter(has_text="9,000,000 characters")).to_be_visible()
+    page.page.get_by_test_id("stChatInputSubmitButton").click()
+    page.wait_for_app_idle()
+    assert page.chat_input.evaluate("box => box.value.length") == size
+    assert fake_model.chat_requests == [] and page.messages.count() == shown
+    page.chat_input.fill("Short now")
+    page.act(lambda: page.chat_input.press("Enter"))
+    expect(page.messages.nth(shown + 1)).to_be_visible()
+    expect(page.page.get_by_role("alert").filter(has_text="characters;")).to_have_count(0)

@@ -14,7 +14,8 @@ import contextlib
 import socket
 import threading
 from collections.abc import Mapping
-from types import TracebackType
+
+from tests.support.loopback import LoopbackProxy, pump
 
 _HEAD_END = b"\r\n\r\n"
 _PREFIX = b"x-ms-client-principal"
@@ -28,41 +29,19 @@ def signed_in_head(head: bytes, identity: Mapping[str, str]) -> bytes:
     return b"\r\n".join([request_line, *kept, *added])
 
 
-class IdentityProxy:
+class IdentityProxy(LoopbackProxy):
     """Listens on a loopback port and forwards to `upstream_port`, signing each connection's
     first request in as `identity` (header name to value)."""
 
     def __init__(self, upstream_port: int, identity: Mapping[str, str]) -> None:
-        self._upstream = ("127.0.0.1", upstream_port)
+        super().__init__(upstream_port)
         self._identity = dict(identity)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def __enter__(self) -> IdentityProxy:
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
+    def serve(self, client: socket.socket) -> None:
         buffered = b""
         with contextlib.suppress(OSError):
             while _HEAD_END not in buffered:
@@ -72,19 +51,7 @@ class IdentityProxy:
                     return
                 buffered += chunk
             head, _, rest = buffered.partition(_HEAD_END)
-            server = socket.create_connection(self._upstream)
+            server = self.connect_upstream()
             server.sendall(signed_in_head(head, self._identity) + _HEAD_END + rest)
-            threading.Thread(target=_pump, args=(server, client), daemon=True).start()
-            _pump(client, server)
-
-
-def _pump(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while chunk := source.recv(65536):
-            target.sendall(chunk)
-    except OSError:
-        pass
-    finally:
-        for end in (source, target):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
+            threading.Thread(target=pump, args=(server, client), daemon=True).start()
+            pump(client, server)

@@ -66,6 +66,7 @@ class Fault(StrEnum):
     """What goes wrong with one chat request (parameters of `FaultSpec` in brackets)."""
 
     HTTP_500 = "http_500"
+    HTTP_400 = "http_400"  # a request the server refuses, saying why [message]
     HTTP_429 = "http_429"  # with Retry-After [retry_after]
     PROMPT_FILTERED = "prompt_filtered"  # Azure: 400 with code "content_filter"
     SLOW = "slow"  # sleeps before answering [delay]
@@ -397,6 +398,8 @@ class ChatCompletionsServer:
             self._stopping.wait(fault.delay)
         if kind is Fault.HTTP_500:
             return _error(500, "The server had an error processing your request.", None)
+        if fault is not None and kind is Fault.HTTP_400:
+            return _error(400, fault.message, "invalid_value")
         if fault is not None and kind is Fault.HTTP_429:
             retry = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after else {}
             return _error(429, "Rate limit reached.", "rate_limit_exceeded", **retry)

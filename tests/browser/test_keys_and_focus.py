@@ -1,0 +1,165 @@
+"""Issue 28 in headless Chromium at desktop and phone size: the message box has the focus on
+load and after every reply (the next message is typed without a click), the new prompt and
+its streaming reply stay in view, and the keyboard shortcuts (listed in their dialog) do what
+their buttons do. One app for the module, one demo user per journey."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from playwright.sync_api import ViewportSize, expect
+from pytest_playwright.pytest_playwright import CreateContextCallback
+
+from memory import ChatMemory
+from tests.browser.harness import (
+    AppServer,
+    StartApp,
+    StreamlitPage,
+    as_user,
+    open_sidebar,
+    with_fake_model,
+)
+from tests.support.conversations import opened_messages
+from tests.support.openai_server import ChatCompletionsServer
+from ui.shortcuts import HELP_LABEL, SHORTCUTS
+
+pytestmark = pytest.mark.browser
+
+PHONE = ViewportSize(width=390, height=844)
+SIZES = {"desktop": ViewportSize(width=1400, height=900), "phone": PHONE}
+USERS = ("Luke", "Leia", "Han", "Rey", "Finn", "Poe", "Rose", "Kylo")
+LONG_REPLY = " ".join(f"word{i}" for i in range(80))
+# The bottom of the last message (a new prompt, or the reply streaming under it) against the
+# top of the message box, which covers the page's bottom edge: positive is hidden below it.
+HIDDEN_BELOW = """() => {
+  const messages = document.querySelectorAll("[data-testid='stChatMessage']");
+  const last = messages[messages.length - 1];
+  const box = document.querySelector("[data-testid='stChatInput']");
+  return last.getBoundingClientRect().bottom - box.getBoundingClientRect().top;
+}"""
+
+SCROLL_UP = """() => {
+  const first = document.querySelector("[data-testid='stChatMessage']");
+  for (let node = first; node; node = node.parentElement) node.scrollTop = 0;
+  document.scrollingElement.scrollTop = 0;
+}"""
+
+
+@pytest.fixture(scope="module")
+def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
+    return start_app(with_fake_model(fake_model, DEMO_USERS=",".join(USERS)))
+
+
+def open_as(
+    new_context: CreateContextCallback, app: AppServer, size: ViewportSize, user: str
+) -> StreamlitPage:
+    """A fresh tab at `size`, as `user`, the settings left closed (as a new page has them)."""
+    tab = new_context().new_page()
+    tab.set_viewport_size(size)
+    page = StreamlitPage(tab, app.url, settings=False)
+    page.open()
+    if size == PHONE:
+        open_sidebar(page)
+    as_user(page, user)
+    if size == PHONE:
+        expect(page.sidebar).to_have_attribute("data-collapsed", "true")
+    return page
+
+
+def conversation_id(page: StreamlitPage) -> str:
+    return parse_qs(urlparse(page.page.url).query)["c"][0]
+
+
+@pytest.mark.parametrize(("size", "user"), [("desktop", "Luke"), ("phone", "Leia")])
+def test_the_box_has_the_focus_on_load_and_after_every_reply(
+    new_context: CreateContextCallback,
+    app: AppServer,
+    stored: ChatMemory,
+    size: str,
+    user: str,
+) -> None:
+    page = open_as(new_context, app, SIZES[size], user)
+    page.reload()
+    expect(page.chat_input).to_be_focused()  # on load
+    keyboard = page.page.keyboard
+    keyboard.type("first, typed without a click")
+    page.act(lambda: keyboard.press("Enter"))
+    expect(page.messages).to_have_count(2)
+    expect(page.chat_input).to_be_focused()  # after the reply
+    keyboard.type("second, typed without a click")
+    page.act(lambda: keyboard.press("Enter"))
+    assert [m.content for m in opened_messages(stored, user)] == [
+        "first, typed without a click",
+        "Echo: first, typed without a click",
+        "second, typed without a click",
+        "Echo: second, typed without a click",
+    ]
+    expect(page.chat_input).to_be_focused()
+
+
+@pytest.mark.parametrize(("size", "user"), [("desktop", "Han"), ("phone", "Rey")])
+def test_the_new_prompt_and_its_streaming_reply_stay_in_view(
+    new_context: CreateContextCallback,
+    app: AppServer,
+    fake_model: ChatCompletionsServer,
+    size: str,
+    user: str,
+) -> None:
+    page = open_as(new_context, app, SIZES[size], user)
+    fake_model.configure(reply=LONG_REPLY)
+    for turn in range(3):  # a page taller than the screen
+        page.send(f"tell me more, part {turn}")
+    fake_model.configure(reply=LONG_REPLY, chunk_delay=0.08)
+    page.page.evaluate(SCROLL_UP)  # reading an earlier reply
+    expect(page.messages.first).to_be_in_viewport()
+    page.send("and the last part", wait=False)
+    expect(page.messages.filter(has_text="and the last part")).to_be_in_viewport()
+    expect(page.messages.last).to_contain_text("word20")  # streaming
+    assert page.page.evaluate(HIDDEN_BELOW) <= 2
+    expect(page.messages.last).to_contain_text("word70")
+    assert page.page.evaluate(HIDDEN_BELOW) <= 2  # followed as it grew
+    page.wait_for_app_idle()
+    expect(page.messages.last).to_contain_text("word79")
+    expect(page.messages.last).to_be_in_viewport()
+
+
+@pytest.mark.parametrize(("size", "user"), [("desktop", "Finn"), ("phone", "Poe")])
+def test_keyboard_shortcuts_are_listed_and_do_what_their_buttons_do(
+    new_context: CreateContextCallback,
+    app: AppServer,
+    fake_model: ChatCompletionsServer,
+    size: str,
+    user: str,
+) -> None:
+    page = open_as(new_context, app, SIZES[size], user)
+    keyboard = page.page.keyboard
+    page.send("before the new chat")
+    before = conversation_id(page)
+
+    page.act(lambda: keyboard.press("Control+Slash"))  # the list
+    dialog = page.page.get_by_role("dialog")
+    expect(dialog).to_contain_text(HELP_LABEL)
+    for keys, action in SHORTCUTS:
+        expect(dialog).to_contain_text(keys)
+        expect(dialog).to_contain_text(action)
+    keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+
+    page.act(lambda: keyboard.press("Control+Shift+O"))  # new chat
+    assert conversation_id(page) != before
+    expect(page.messages).to_have_count(0)
+    expect(page.page.get_by_text("Start a conversation")).to_be_visible()
+
+    page.page.get_by_role("heading", name="Chat with memory in Redis").click()
+    expect(page.chat_input).not_to_be_focused()
+    keyboard.press("Shift+Escape")  # focus the box
+    expect(page.chat_input).to_be_focused()
+
+    fake_model.configure(reply=LONG_REPLY, chunk_delay=0.1)
+    page.send("a long one", wait=False)
+    expect(page.messages.last).to_contain_text("word3")
+    page.act(lambda: keyboard.press("Escape"))  # stop the reply
+    expect(page.button("■ Stop")).to_have_count(0)
+    expect(page.page.get_by_text("word79")).to_have_count(0)
+    expect(page.chat_input).to_be_enabled()

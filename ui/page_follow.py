@@ -1,0 +1,107 @@
+"""What the page does on its own so a user can keep typing and keep reading: the message box
+has the focus when the page loads and after every reply, and the new prompt and the reply
+streaming under it stay in view (on a phone the page otherwise stays where it was, showing
+the previous reply).
+
+Both run in the browser, in one script per page (it guards itself, so each run re-sends the
+same element and nothing runs twice). Focus is only taken from nothing: the page body, a
+button just clicked or an element a rerun removed, never from a box, a slider or a menu the
+user is in, nor on a phone while the sidebar covers the chat. Following stops as soon as the
+user scrolls, and when the run that showed the reply is over.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+_SCRIPT = """<script>
+(() => {
+  if (window.pageFollow) return;
+  window.pageFollow = true;
+  const doc = document;
+  const box = () => doc.querySelector("[data-testid='stChatInputTextArea']");
+  const state = () => doc.querySelector("[data-testid='stApp']")
+    ?.getAttribute("data-test-script-state");
+  const sidebarCovers = () => innerWidth <= 768 && doc.querySelector(
+    "[data-testid='stSidebar']")?.getAttribute("data-collapsed") === "false";
+  const free = element => !element || element === doc.body || !element.isConnected
+    || (element.tagName === "BUTTON" && !element.matches(".message-copy")
+        && !element.closest("[role='dialog'], [data-testid='stPopoverBody']"));
+
+  const touch = matchMedia("(pointer: coarse)").matches;  // focus would pop the keyboard up
+  function focusBox() {
+    const input = box();
+    if (!input || input.disabled || touch || sidebarCovers() || !free(doc.activeElement)) return;
+    input.focus({preventScroll: true});
+  }
+
+  let following = null;  // {href, idleSince} while a prompt's exchange is followed
+  function follow() { following = {href: location.href, idleSince: null}; }
+  function scroller(element) {
+    for (let node = element.parentElement; node; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      const scrolls = /(auto|scroll)/.test(style.overflowY);
+      if (scrolls && node.scrollHeight > node.clientHeight) return node;
+    }
+    return doc.scrollingElement;
+  }
+  function keepInView() {
+    if (!following) return;
+    if (location.href !== following.href) { following = null; return; }
+    const main = doc.querySelector("[data-testid='stMainBlockContainer']");
+    const last = main && [...main.querySelectorAll(
+      "[data-testid='stChatMessage'], [data-testid='promptEcho']")].pop();
+    if (!last) return;
+    const input = doc.querySelector("[data-testid='stChatInput']");
+    const limit = (input ? input.getBoundingClientRect().top : innerHeight) - 8;
+    const below = last.getBoundingClientRect().bottom - limit;
+    if (below > 1) scroller(last).scrollBy({top: below});
+  }
+
+  addEventListener("keydown", event => {
+    const target = event.target;
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing
+        && target.matches?.("[data-testid='stChatInputTextArea']") && target.value.trim()) follow();
+    const reading = ["PageUp", "ArrowUp", "Home"].includes(event.key);
+    if (reading && !target.matches?.("textarea, input")) following = null;
+  }, true);
+  addEventListener("click", event => {
+    const button = event.target.closest?.("button");
+    if (!button || button.matches(".message-copy")) return;
+    const inMain = button.closest("[data-testid='stMain']");
+    if (button.closest("[data-testid='stChatInput']")
+        || (inMain && !button.innerText.startsWith("Show earlier"))) follow();
+    else following = null;
+  }, true);
+  for (const kind of ["wheel", "touchmove"]) {
+    addEventListener(kind, () => { following = null; }, {capture: true, passive: true});
+  }
+
+  let queued = false, lastState = null, lastDisabled = null;
+  function onChange() {
+    queued = false;
+    const now = state(), input = box(), disabled = input ? input.disabled : null;
+    const ended = lastState === "running" && now === "notRunning";
+    const ready = disabled === false && lastDisabled !== false;  // shown, or enabled again
+    lastState = now;
+    lastDisabled = disabled;
+    if (following) {
+      following.idleSince = now === "notRunning" ? following.idleSince ?? Date.now() : null;
+      if (following.idleSince !== null && Date.now() - following.idleSince > 1500) following = null;
+    }
+    keepInView();
+    if (ended || ready) focusBox();
+  }
+  new MutationObserver(() => {
+    if (!queued) { queued = true; requestAnimationFrame(onChange); }
+  }).observe(doc.body, {childList: true, subtree: true, characterData: true, attributes: true,
+                        attributeFilter: ["data-test-script-state", "disabled"]});
+  focusBox();
+})();
+</script>"""
+
+
+def install() -> None:
+    """The page's focus-and-follow script (once per page), at the end of the sidebar, where
+    its empty element shows nothing."""
+    st.sidebar.html(_SCRIPT, unsafe_allow_javascript=True)
