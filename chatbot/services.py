@@ -34,6 +34,7 @@ from chatbot.llm import (
 from chatbot.offline import OfflineChatModel
 from chatbot.presets import DEFAULT_PRESET, Preset, load_presets
 from chatbot.pricing import Prices
+from chatbot.replies import ReplyWorker
 from chatbot.server_tokens import ServerTokenCounter
 from memory import (
     ChatMemory,
@@ -56,6 +57,7 @@ from memory.limits import LimitPolicy, Reservation, UsageLimits
 from memory.memories import Memories
 from memory.namespaces import NamespaceRefused, Owner, claim_namespace
 from memory.recall import Recall
+from memory.reply_stream import ReplyStreams
 from memory.summary import SummaryStore
 
 
@@ -70,6 +72,7 @@ class Services:
     max_prompt_chars: int
     storage_description: str
     admission: Admission  # the user's limits, for every model request made for them
+    replies: ReplyWorker  # asks the model for every reply, outside any page's script run
     # Local demo against a local Redis: error details and internals may show to anyone.
     local_only: bool = False
     recall: Recall | None = None
@@ -250,6 +253,7 @@ def build_services(env: Environment) -> Services:
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
         storage_description=redis_target.describe(),
         admission=admission,
+        replies=ReplyWorker(ReplyStreams(client, KeyLayout(index_name))),
         local_only=is_local_demo(env),
         recall=recall,
         embedding_worker=start_embedding_worker(memory, index_name),
