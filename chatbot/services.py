@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import openai
 from azure.core.credentials import TokenCredential
+from redis.credentials import CredentialProvider
 
 from chatbot.admission import Admission
 from chatbot.budget import TokenBudget
@@ -215,14 +216,7 @@ def build_services(env: Environment) -> Services:
         check_oidc_secrets(auth_secrets())
     model_config = ModelConfig.from_env(env)
     redis_target = resolve_redis_target(env)
-    credential: TokenCredential | None = None
-    if model_config.keyless or redis_target.uses_entra_id:
-        credential = create_azure_credential(env)
-    credential_provider = (
-        create_entra_credential_provider(credential)
-        if redis_target.uses_entra_id and credential is not None
-        else None
-    )
+    credential, credential_provider = build_credentials(env, model_config, redis_target)
     counter = TokenCounter(model_config.tokenizer_model, model_config.encoding)
     client = create_client(redis_target, credential_provider)
     claim_storage(env, client, auth)
@@ -259,6 +253,19 @@ def build_services(env: Environment) -> Services:
         embedding_worker=start_embedding_worker(memory, index_name),
         memories=memories,
     )
+
+
+def build_credentials(
+    env: Environment, model_config: ModelConfig, redis_target: RedisTarget
+) -> tuple[TokenCredential | None, CredentialProvider | None]:
+    """The Azure credential when the model or Redis is keyless, and Redis's Entra ID
+    provider built on it."""
+    if not (model_config.keyless or redis_target.uses_entra_id):
+        return None, None
+    credential = create_azure_credential(env)
+    if not redis_target.uses_entra_id:
+        return credential, None
+    return credential, create_entra_credential_provider(credential)
 
 
 def additions(env: Environment, recall: Recall, memories: Memories) -> dict[str, Any]:
