@@ -7,6 +7,9 @@ request, stream the reply, store it, settle, each step ending in a typed outcome
     outcome = turn.finish()           # Stored, Failed or OutcomeUnknown
     problem = turn.update_summary()   # after a stored reply only
     turn.stop()                       # instead of finish, when the reader goes away: Stopped
+    turn.finish_stopped()             # instead of finish, on Stop: the partial reply stored
+
+`abort()` (from any thread) hangs up on the model at once; the reading thread's stream ends.
 
 The page only renders outcomes. Redis is two script calls a turn (titles and the summary
 apart): `ChatMemory.begin_turn` (admit under the limits, remove what an edit or regenerate
@@ -39,6 +42,7 @@ from memory import (
     Role,
     StorageUnavailable,
     TurnStart,
+    Usage,
     WriteOutcomeUnknown,
     new_message_id,
 )
@@ -335,12 +339,21 @@ class ChatTurn:
             self.user_id, self.conversation_id, self._conversation.window_size, refused, overflow
         )
 
-    def stop(self) -> Stopped:
-        """The reader went away mid-reply (Stop, another action, a closed tab): the model
-        stream is closed, and what it used so far (the prompt and what was produced) is
-        counted; nothing is stored."""
+    def abort(self) -> None:
+        """Hang up on the model now (safe from another thread): the stream being read ends."""
+        if self._reply is not None:
+            self._reply.close()
+
+    def _close_stream(self) -> None:
         if self._chunks is not None:
             self._chunks.close()
+        if self._reply is not None:
+            self._reply.close()
+
+    def stop(self) -> Stopped:
+        """The reader went away mid-reply: the model stream is closed, and what it used so far
+        (the prompt and what was produced) is counted; nothing is stored."""
+        self._close_stream()
         produced = self._reply.text if self._reply is not None else ""
         if self._planned is not None:
             self._settle(self._services.context.tokens_spent(self._reply, self._planned))
@@ -368,6 +381,31 @@ class ChatTurn:
             propose_after_reply(self._services, self.user_id, self.conversation_id,
                                 prompt.seq, prompt.content, stored.reply.content)  # fmt: skip
         return stored
+
+    def finish_stopped(self) -> Stored | Stopped | Failed | OutcomeUnknown:
+        """The user stopped the reply: the model stream is closed and what it had produced is
+        stored (once, by its id), marked stopped, counting the prompt and that text; with
+        nothing produced, only that is counted (Stopped)."""
+        self._close_stream()
+        planned, reply, start = self._planned, self._reply, self._start
+        if planned is None or reply is None or start is None or not reply.text.strip():
+            return self.stop()
+        used = self._services.context.tokens_spent(reply, planned)
+        counter = self._services.memory.token_counter
+        usage = Usage(
+            prompt_tokens=planned.server_token_count or planned.token_count,
+            completion_tokens=counter.count_text(reply.text),
+            estimated=True,
+            stopped=True,
+        )
+        try:
+            message = self._services.memory.finish_turn(
+                start, reply=reply.text, used_tokens=used, usage=usage
+            )
+        except ChatMemoryError as error:
+            return reply_not_stored(error)
+        self._start = None
+        return Stored(message) if message is not None else Stopped(reply.text)
 
     def _finish(self, planned: PlannedRequest, reply: Reply) -> Stored | Failed | OutcomeUnknown:
         """One script: store the reply once by the id begin_turn fixed, and settle the

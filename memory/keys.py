@@ -205,6 +205,15 @@ class KeyLayout:
         removing a message finds its memories here, in the same script."""
         return f"{self.index_name}:memsrc:{{{tag}}}"
 
+    def reply_key(self, tag: str, conversation_id: str) -> str:
+        """Hash of the conversation's latest reply in flight (memory/reply_stream.py): id,
+        state, owner, lease, stop flag, its text so far, why it failed."""
+        return f"{self.index_name}:reply:{{{tag}}}:{conversation_id}"
+
+    def reply_chunks_key(self, tag: str, conversation_id: str) -> str:
+        """Stream of that reply's chunks as they arrive (bounded; expires after it ends)."""
+        return f"{self.reply_key(tag, conversation_id)}:chunks"
+
     def request_log_key(self, tag: str) -> str:
         """Sorted set of the user's model requests in the last minute (the rate limit)."""
         return f"{self.index_name}:limits:requests:{{{tag}}}"

@@ -1,5 +1,6 @@
 """What the page asks of Redis, counted on the real server (MONITOR): a rerun is one script
-call, and a prompt with its reply two more (begin_turn, finish_turn) besides the renders.
+call, and a prompt with its reply two more (begin_turn, finish_turn) besides the renders and
+the few calls of the reply in flight (claim, batched appends, end, the page following it).
 Recall's own reads (the user's recall scope, its searches) are listed apart; the background
 embedder is off, so nothing else writes meanwhile."""
 
@@ -16,13 +17,16 @@ from tests.test_app import APP, say, stored
 RECALL_READS = {"HGET", "FT.SEARCH"}
 
 
-def app_calls(log: CommandLog, index_name: str) -> list[str]:
+def app_calls(log: CommandLog, index_name: str, replies: bool = False) -> list[str]:
     """The commands the app sent for this test's data (other clients' left out), recall's
-    reads apart (see recall_reads)."""
+    reads apart (see recall_reads); with `replies`, only those about a reply in flight, else
+    only the others."""
     return [
         c.name
         for c in log.sent
-        if any(index_name in arg for arg in c.args) and c.name not in RECALL_READS
+        if any(index_name in arg for arg in c.args)
+        and c.name not in RECALL_READS
+        and any(f"{index_name}:reply:" in arg for arg in c.args) == replies
     ]
 
 
@@ -57,7 +61,11 @@ def test_a_rerun_is_one_script_call_and_a_turn_two_more(
     turn = commands_during(redis_client, lambda: say(app, "one more"))
     # the run the prompt starts renders (1), begins (1) and finishes (1) the turn, then
     # the run after it renders (1)
-    assert app_calls(turn, app_env) == ["EVALSHA"] * 4
+    assert app_calls(turn, app_env, replies=False) == ["EVALSHA"] * 4
+    # the reply in flight (memory/reply_stream.py): claimed, appended in batches, ended;
+    # followed by the page (read, then XREAD while it streams): a few calls, not one a token
+    in_flight = app_calls(turn, app_env, replies=True)
+    assert 4 <= len(in_flight) <= 12 and in_flight.count("EVALSHA") <= 8
     assert recall_reads(turn, app_env) in (  # recall's, then the memories' (setting, search)
         ["HGET recall_scope", "HGET memory_on", "FT.SEARCH"],
         ["HGET recall_scope", "FT.SEARCH", "HGET memory_on", "FT.SEARCH"],

@@ -224,26 +224,44 @@ local function utf8_cut(text, n)
 end
 
 -- The title made of a prompt's first words (title source 'words'); control characters
--- (a NUL would cut the list's row) count as spaces.
+-- (a NUL would cut the list's row) count as spaces. Where the prompt goes on past
+-- TITLE_WORDS words or TITLE_BYTES bytes, the title ends with the last whole phrase (a word
+-- past the first ending in . ! ? ; : , or a bracket), else with the words kept and '…'. The
+-- same rule as chatbot/titles.py's first_words.
+local function without_stop(text)
+  return (string.gsub(text, '[%.,;:]+$', ''))
+end
+
 local function first_words(text)
-  local title, count = '', 0
+  local words, length, continues = {}, 0, false
   for word in string.gmatch((string.gsub(text, '%c', ' ')), '%S+') do
-    local candidate = word
-    if title ~= '' then
-      candidate = title .. ' ' .. word
+    local added = #word
+    if #words > 0 then
+      added = added + 1
     end
-    if #candidate > TITLE_BYTES then
-      if title == '' then
-        title = utf8_cut(word, TITLE_BYTES)
+    if #words == TITLE_WORDS or length + added > TITLE_BYTES then
+      if #words == 0 then
+        words[1] = utf8_cut(word, TITLE_BYTES)
       end
+      continues = true
       break
     end
-    title, count = candidate, count + 1
-    if count == TITLE_WORDS then
-      break
+    words[#words + 1] = word
+    length = length + added
+  end
+  if not continues then
+    return without_stop(table.concat(words, ' '))
+  end
+  local last = 0
+  for i = 2, #words do
+    if string.find(words[i], '[%.!?;:,%)]$') then
+      last = i
     end
   end
-  return title
+  if last > 0 then
+    return without_stop(table.concat(words, ' ', 1, last))
+  end
+  return table.concat(words, ' ') .. '…'
 end
 
 -- Data of the release before conversations (one timeline per user, no conversation list)
