@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
 
 from chatbot.admission import Admission
 from chatbot.budget import (
@@ -27,6 +32,7 @@ from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ContextWindow, Messa
 from memory.memories import Memories, MemoryRecord
 from memory.recall import Recall, RecallResult
 from memory.summary import Summary, SummaryState, SummaryStore
+from memory.vectors import EmbedderUnavailable, text_to_embed
 
 SUMMARY_MAX_TOKENS = 400
 FOLD_LIMIT = 100  # messages folded per turn at most (a summary turned on late starts there)
@@ -113,19 +119,40 @@ class ContextBuilder:
         """The request a turn sends for `window` (from begin_turn, or read now): the
         summary when on, the user's memories relevant to its newest prompt, and the earlier
         messages recalled for it."""
-        recalled = self.recall_for(user_id, conversation_id, window)
-        return self.plan(window, state, recalled, self.memories_for(user_id, window))
+        prompts = [m for m in window.messages if m.role is Role.USER]
+        vector_of = functools.cache(
+            partial(self._prompt_vector, prompts[-1].content if prompts else "")
+        )
+        recalled = self.recall_for(user_id, conversation_id, window, vector_of)
+        memories = self.memories_for(user_id, window, vector_of)
+        return self.plan(window, state, recalled, memories)
 
-    def memories_for(self, user_id: str, window: ContextWindow) -> tuple[MemoryRecord, ...]:
+    def _prompt_vector(self, prompt: str) -> np.ndarray | None:
+        """The prompt's vector, embedded once a turn for recall and memories both."""
+        vectors = self.memory.vectors
+        if vectors is None or not prompt:
+            return None
+        try:
+            return vectors.embedder.embed([text_to_embed(prompt)])[0]
+        except EmbedderUnavailable:
+            return None
+
+    def memories_for(
+        self,
+        user_id: str,
+        window: ContextWindow,
+        vector_of: Callable[[], np.ndarray | None] | None = None,
+    ) -> tuple[MemoryRecord, ...]:
         """The user's memories relevant to the window's newest prompt (none with memory off,
         or when storage cannot say: the request goes without them)."""
         prompts = [m for m in window.messages if m.role is Role.USER]
         if self.memories is None or not prompts:
             return ()
         try:
-            return tuple(self.memories.relevant(user_id, prompts[-1].content))
+            found = self.memories.relevant(user_id, prompts[-1].content, vector_of=vector_of)
         except ChatMemoryError:
             return ()
+        return tuple(found)
 
     def next_request(self, user_id: str, conversation_id: str, window_size: int) -> PlannedRequest:
         window = self.memory.context_window(user_id, conversation_id, window_size)
@@ -133,7 +160,11 @@ class ContextBuilder:
         return self.request_for(user_id, conversation_id, window, state)
 
     def recall_for(
-        self, user_id: str, conversation_id: str, window: ContextWindow
+        self,
+        user_id: str,
+        conversation_id: str,
+        window: ContextWindow,
+        vector_of: Callable[[], np.ndarray | None] | None = None,
     ) -> RecallResult | None:
         """The messages outside `window` most relevant to its newest prompt (None: recall
         is not configured, or there is no prompt)."""
@@ -145,6 +176,7 @@ class ContextBuilder:
             conversation_id,
             prompts[-1].content,
             exclude_keys={m.key for m in window.messages},
+            vector_of=vector_of,
         )
 
     def request_to_send(

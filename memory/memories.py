@@ -21,7 +21,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -157,8 +157,9 @@ class Memories:
         vectors = self._memory.vectors
         if vectors is not None:
             dims = str(vectors.embedder.dimensions)
-            schema += [VECTOR_FIELD, "VECTOR", "FLAT", "6", "TYPE", "FLOAT16", "DIM", dims]
-            schema += ["DISTANCE_METRIC", "COSINE"]
+            # Blocks of 256 vectors: the default 1,024 reserves ~0.8 MB before the first memory.
+            schema += [VECTOR_FIELD, "VECTOR", "FLAT", "8", "TYPE", "FLOAT16", "DIM", dims]
+            schema += ["DISTANCE_METRIC", "COSINE", "BLOCK_SIZE", "256"]
         try:
             self._redis.execute_command(
                 "FT.CREATE", name, "ON", "HASH", "PREFIX", "1", self._layout.memory_prefix,
@@ -317,19 +318,34 @@ class Memories:
 
     @storage_errors
     def relevant(
-        self, user_id: str, prompt: str, *, limit: int = RELEVANT_LIMIT
+        self,
+        user_id: str,
+        prompt: str,
+        *,
+        limit: int = RELEVANT_LIMIT,
+        vector_of: Callable[[], np.ndarray | None] | None = None,
     ) -> list[MemoryRecord]:
-        """The active memories most relevant to `prompt`, best first; none with memory off."""
+        """The active memories most relevant to `prompt`, best first; none with memory off.
+        `vector_of`: the prompt's vector, when the caller shares one embedding."""
         if not self.enabled(user_id):
             return []
-        return self._ranked(user_tag(user_id), prompt, limit, active_only=True)
+        return self._ranked(user_tag(user_id), prompt, limit, active_only=True, vector_of=vector_of)
 
-    def _ranked(self, tag: str, text: str, limit: int, *, active_only: bool) -> list[MemoryRecord]:
+    def _ranked(
+        self,
+        tag: str,
+        text: str,
+        limit: int,
+        *,
+        active_only: bool,
+        vector_of: Callable[[], np.ndarray | None] | None = None,
+    ) -> list[MemoryRecord]:
         """Words (those that tell memories apart: not "I", "my", "what") and meaning."""
         words = " ".join(w for w in content_words(text) if w not in PERSONAL_WORDS)
         if not self._indexed:
             return _by_words(self._records(tag), words, limit, active_only)
-        vector = self._embedded(text) if content_words(text) else None
+        embedded = vector_of or (lambda: self._embedded(text))
+        vector = embedded() if content_words(text) else None
         scope = _scope(tag, active_only=active_only)
         try:
             if words:

@@ -9,7 +9,7 @@ nothing and says why.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -90,18 +90,20 @@ class Recall:
         *,
         exclude_keys: Iterable[str] = (),
         scope: RecallScope | None = None,
+        vector_of: Callable[[], np.ndarray | None] | None = None,
     ) -> RecallResult:
         """The messages most relevant to `prompt` in the user's chosen scope, best first,
         none of `exclude_keys` (the window). Never raises for an unavailable index, embedder
         or storage: the result is then empty (with the reason) or ranked by words alone, and
-        the request goes without it."""
+        the request goes without it. `vector_of` gives the prompt's vector when the caller
+        shares one embedding between recall and memories."""
         try:
             scope = scope or self.scope(user_id)
         except ChatMemoryError as error:
             return RecallResult(DEFAULT_RECALL_SCOPE, unavailable=f"Recall is unavailable: {error}")
         if scope is RecallScope.OFF or not self.max_messages:
             return RecallResult(scope)
-        vector = self._embedded(prompt)
+        vector = vector_of() if vector_of is not None else self._embedded(prompt)
         try:
             found = self._memory.ranked_messages(
                 user_id,

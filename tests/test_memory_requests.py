@@ -94,3 +94,26 @@ def test_memories_never_pass_their_allowance_or_the_budget(services: Services) -
                              max_tokens=1000)  # fmt: skip
     assert squeezed.token_count <= tight.prompt_limit
     assert squeezed.memories_left_out == 8 - len(squeezed.memories) > 0
+
+
+def test_recall_and_memories_share_one_embedding_of_the_prompt(
+    redis_url: str, index_name: str, model_server: ChatCompletionsServer
+) -> None:
+    env = {
+        "REDIS_URL": redis_url, "CHAT_INDEX_NAME": index_name,
+        "OPENAI_BASE_URL": model_server.base_url, "OPENAI_API_KEY": "test-key",
+        "LLM_MAX_RETRIES": "0", "EMBEDDING_PROVIDER": "openai",
+        "OPENAI_EMBEDDING_MODEL": "fake-embedder",
+    }  # fmt: skip
+    services = build_services(Environment(env))
+    assert services.memories is not None
+    services.memories.add(USER, "My daughter is Mia")
+    cid = new_conversation_id()
+    reply_to(services, cid, "Hello there")
+    prompt = "What should I get my daughter Mia?"
+    turn = reply_to(services, cid, prompt)
+    assert turn.planned is not None and [m.text for m in turn.planned.memories] == [
+        "My daughter is Mia"
+    ]
+    asked = [r for r in model_server.embedding_requests if r.get("input") in ([prompt], prompt)]
+    assert len(asked) == 1  # the query's embedding (the backlog embeds it with its context)
