@@ -110,6 +110,8 @@ SETTINGS: tuple[Setting, ...] = (
         "RECALL_MAX_MESSAGES", "5", "Earlier messages recalled into a request at most; 0: none"
     ),
     Setting("RECALL_MAX_TOKENS", "1000", "Tokens the recalled messages may add to a request"),
+    Setting("MEMORY_MAX_PER_USER", "200", "Memories kept per user at most"),
+    Setting("MEMORY_MAX_TOKENS", "300", "Tokens the user's memories may add to a request"),
     # Users
     Setting("AUTH_MODE", "demo", "demo | easyauth | oidc", Scope.AZURE),
     Setting("DEMO_USERS", "Luke,Leia,Han", "Users of the demo-mode picker, comma separated"),

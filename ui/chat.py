@@ -15,11 +15,12 @@ from chatbot.your_data import found_seq, messages_to_reach
 from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
 from ui import frame, state
 from ui.conversation_list import list_limit
+from ui.memories import remember_editor
 from ui.message_actions import install as install_message_actions
 from ui.message_actions import message_actions
 from ui.recall import sent_note
 from ui.records import FoundMessage, Place
-from ui.rendering import is_cut_off, render_message
+from ui.rendering import is_cut_off, is_stopped, render_message
 
 PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
 FOUND_HERE = "🔎 found here"
@@ -136,8 +137,9 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
         if replaced is None or message.seq < replaced:
             if message.seq == found:
                 mark_found()
-            render_message(message.role, message.content, is_cut_off(message))
+            render_message(message.role, message.content, is_cut_off(message), is_stopped(message))
             message_actions(conversation, message)
+            remember_editor(conversation, message)
             sent_note(conversation, message)
 
 

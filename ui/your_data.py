@@ -118,8 +118,8 @@ def erase_controls(memory: ChatMemory, user_id: str, busy: bool) -> None:
         return
     confirm(
         f"Erase everything stored for you: {plural(conversations, 'conversation')} with "
-        f"{plural(messages, 'message')}, your settings, usage totals and summaries? This "
-        "cannot be undone.",
+        f"{plural(messages, 'message')}, your memories, settings, usage totals and summaries? "
+        "This cannot be undone.",
         ("Yes, erase everything", erase_me, (memory, user_id, conversations, messages)),
         "erase",
         busy,
