@@ -83,9 +83,24 @@ def under_prompt(services: Services, identity: Identity, conversation: Conversat
     if view is not None and view.streaming:
         follow(services, identity.user_id, conversation.conversation_id, view.reply_id)
         st.rerun()
-    if view is not None and stored_since(view) and state.first_reread_for(view.reply_id):
+    if (
+        view is not None
+        and stored_since(view)
+        and not shown_already(conversation, view)
+        and state.first_reread_for(view.reply_id)
+    ):
         st.rerun()  # it ended, stored, after this run read the conversation
     missing_reply(identity, view)
+
+
+def shown_already(conversation: Conversation, view: ReplyView) -> bool:
+    """The ended reply is on the page: it answered an earlier prompt, and the newest one
+    came without a reply (another tab's message). A rerun then would show nothing new and
+    wipe what this run says once (a refused clear's message)."""
+    return any(
+        message.role is Role.ASSISTANT and message.content == view.text
+        for message in conversation.recent
+    )
 
 
 def stored_since(view: ReplyView) -> bool:
