@@ -11,6 +11,7 @@ from chatbot.budget import PlannedRequest
 from chatbot.pricing import Prices
 from memory import Usage, UsageTotals
 
+# For admins only (the settings panel's details): a person chatting sees no cost at all.
 NO_PRICE = "no cost shown: unknown price (set PRICE_INPUT_PER_MTOK / PRICE_OUTPUT_PER_MTOK)"
 
 # A fence that opens a code block: three or more backticks (whose info string may not hold a
@@ -45,9 +46,10 @@ def format_duration(seconds: int) -> str:
 
 
 def _cost(prices: Prices | None, prompt_tokens: int, completion_tokens: int) -> str:
+    """ " · $0.0012 (source)", or "" when the price is unknown (admins are told why apart)."""
     if prices is None:
-        return NO_PRICE
-    return f"${prices.cost(prompt_tokens, completion_tokens):.4f} ({prices.source})"
+        return ""
+    return f" · ${prices.cost(prompt_tokens, completion_tokens):.4f} ({prices.source})"
 
 
 def usage_line(usage: Usage, prices: Prices | None) -> str:
@@ -57,7 +59,7 @@ def usage_line(usage: Usage, prices: Prices | None) -> str:
     if usage.estimated:
         return (
             f"≈{usage.prompt_tokens:,} in / ≈{usage.completion_tokens:,} out (estimated: the "
-            f"server reported no usage) · {'≈' if prices else ''}{cost}"
+            f"server reported no usage){cost.replace(' · ', ' · ≈', 1)}"
         )
     line = f"{usage.prompt_tokens:,} in / {usage.completion_tokens:,} out"
     if usage.prompt_drift is not None:
@@ -65,7 +67,7 @@ def usage_line(usage: Usage, prices: Prices | None) -> str:
             f" (the app estimated ≈{usage.estimated_prompt_tokens:,} in: the server counted "
             f"{usage.prompt_drift:+.0%})"
         )
-    return f"{line} · {cost}"
+    return f"{line}{cost}"
 
 
 def totals_line(totals: UsageTotals, prices: Prices | None) -> str:
@@ -81,7 +83,7 @@ def totals_line(totals: UsageTotals, prices: Prices | None) -> str:
     )
     return (
         f"{mark}{totals.prompt_tokens:,} in / {mark}{totals.completion_tokens:,} out over "
-        f"{totals.replies} {replies}{estimated} · {mark if prices else ''}{cost}"
+        f"{totals.replies} {replies}{estimated}{cost.replace(' · ', ' · ' + mark, 1)}"
     )
 
 

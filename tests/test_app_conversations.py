@@ -63,7 +63,9 @@ def test_new_chat_opens_empty_with_the_welcome_and_stores_nothing_until_a_prompt
     assert transcript(app) == []
     assert any("Start a conversation" in m.value for m in app.markdown)
     assert memory.conversations("Luke").total == 1  # nothing stored for the New chat
-    assert entries(app) == ["💬 New chat", "first chat"]
+    assert entries(app) == ["first chat"]  # one "New chat" entry, marked as the open one
+    (new_chat,) = [b for b in app.sidebar.button if "New chat" in b.label]
+    assert new_chat.proto.type == "primary"
     say(app, "second chat")
     assert memory.conversations("Luke").total == 2
     assert entries(app) == ["second chat", "first chat"]  # most recently active first

@@ -297,3 +297,14 @@ def test_erase_in_easyauth_and_never_offered_to_nobody(
     app = start_app({"oid": "oid-luke", "name": "luke@example.com"})
     erase(app)
     assert keys_of(redis_client, "oid-luke") == []
+
+
+def test_a_user_who_is_not_an_admin_sees_no_developer_text(
+    easyauth: str, redis_client: redis.Redis, online_env: object
+) -> None:
+    """Was: "no cost shown: unknown price (set PRICE_INPUT_PER_MTOK …)", twice, for anyone."""
+    app = start_app({"oid": "oid-luke", "name": "luke@example.com"})
+    ok(app.chat_input[0].set_value("Hello").run())
+    texts = [c.value for c in app.sidebar.caption]
+    assert any(t.startswith("Last reply:") for t in texts)  # the usage is shown, in tokens
+    assert not any("PRICE_" in t or "no cost shown" in t for t in texts), texts

@@ -7,7 +7,6 @@ from __future__ import annotations
 import streamlit as st
 
 from chatbot.conversation_list import (
-    NEW_CHAT,
     activity_line,
     entry_label,
     listed,
@@ -59,12 +58,15 @@ def conversations_section(
     bar = st.sidebar
     bar.subheader("Conversations")
     show_error(Place.CONVERSATIONS)
-    bar.button(
-        "New chat", icon=":material/add:", key="new_chat", on_click=start_new_chat, disabled=busy
-    )
     conversation = page.conversation
-    if conversation.info is None:  # a New chat: listed once its first prompt is stored
-        bar.button(f"💬 {NEW_CHAT}", key="conversation:new", type="primary", disabled=True)
+    bar.button(  # one entry: marked as the open one while a New chat is open (listed once
+        "New chat",  # its first prompt is stored)
+        icon=":material/add:",
+        key="new_chat",
+        on_click=start_new_chat,
+        disabled=busy,
+        type="primary" if conversation.info is None else "secondary",
+    )
     entries = listed(page.conversations)
     for info in entries:
         with bar.container(

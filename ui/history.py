@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from chatbot.conversation_list import plural, title_of
-from chatbot.formatting import plain
+from chatbot.formatting import NO_PRICE, plain
 from chatbot.identity import Identity
 from chatbot.services import Services
 from memory import Conversation
@@ -85,5 +85,5 @@ def internals(services: Services) -> None:
     st.sidebar.caption(
         f"Storage: {services.storage_description} · Model: {services.model.config.describe()}"
         f" · context {budget.context_tokens:,} tokens{assumed}, replies up to "
-        f"{budget.reply_tokens:,}"
+        f"{budget.reply_tokens:,}" + ("" if services.prices else f" · {NO_PRICE}")
     )

@@ -66,3 +66,21 @@ def test_no_sidebar_label_is_cut_off_at_1400_px(
     expect(page.button("Yes, erase everything")).to_be_visible()
     assert buttons.evaluate_all(CUT_OFF) == []
     page.click("Cancel")
+
+
+def test_the_sidebar_is_for_conversations_one_new_chat_and_within_a_screen(
+    page: StreamlitPage, fake_model: ChatCompletionsServer
+) -> None:
+    """Was: 2.9 screens tall, settings mixed into the conversation list, two "New chat"
+    entries (a button and a disabled item)."""
+    page.page.set_viewport_size(DESKTOP)
+    page.open_settings(False)
+    as_user(page, "Bodhi")
+    expect(page.sidebar.get_by_role("button", name="New chat")).to_have_count(1)
+    page.send("Hello there")
+    page.click("New chat")
+    expect(page.sidebar.get_by_role("button", name="New chat")).to_have_count(1)
+    content = page.sidebar.get_by_test_id("stSidebarUserContent")
+    height = content.evaluate("element => element.scrollHeight")
+    assert height <= DESKTOP["height"], height
+    assert "PRICE_" not in page.sidebar.inner_text()
