@@ -68,7 +68,7 @@ _SCRIPT = """<script>
   addEventListener("click", event => {
     const button = event.target.closest?.("button");
     if (!button || button.matches(".message-copy")) return;
-    const inMain = button.closest("[data-testid='stMain']");
+    const inMain = button.closest("[data-testid='stMainBlockContainer']");
     if (button.closest("[data-testid='stChatInput']")
         || (inMain && !button.innerText.startsWith("Show earlier"))) follow();
     else following = null;
