@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-render bench-ui bench-rerun bench-load bench-recall clean
+.PHONY: run stop test check lint redis redis-stop screenshot bench bench-quick bench-scale bench-conversations bench-render bench-ui bench-rerun bench-load bench-recall bench-replies clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ bench-recall: $(BIN)/activate
 ## instance, then two instances; LOAD_ARGS="--users 1,10 --duration 20 --two 0" for less
 bench-load: $(BIN)/activate
 	$(BIN)/python -m bench.load $(LOAD_ARGS)
+
+## Time to first token through the reply stream vs in-script, side by side; Redis memory of a reply in flight
+bench-replies: $(BIN)/activate
+	$(BIN)/python -m bench.reply_stream $(REPLIES_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

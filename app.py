@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from memory import ChatMemoryError
-from ui import chat, editing, frame, identity, state, turn_view
+from ui import chat, editing, frame, identity, live_reply, state, turn_view
 from ui.sidebar import sidebar
 
 
@@ -22,7 +22,6 @@ def main() -> None:
     if turn is not None and turn.user_id != user.user_id:
         turn = None
     turn_view.prompt_box(user.user_id, busy=turn is not None)
-    stopped = state.take_stopped(user.user_id)
     frame.header(services)
     notice, messages, new_turn = st.container(), st.container(), st.container()
     if turn is not None:
@@ -41,11 +40,10 @@ def main() -> None:
     with messages:
         cid = conversation.conversation_id
         empty = not conversation.total_messages and state.draft_of(user.user_id, cid) is None
-        if empty and turn is None:
-            chat.welcome(user)
+        chat.welcome(user, shown=empty and turn is None)
         chat.show_messages(conversation, turn.replace_from if turn is not None else None)
         if turn is None:
-            turn_view.missing_reply(user, conversation, stopped)
+            live_reply.under_prompt(services, user, conversation)
             turn_view.continue_button(user, conversation)
             editing.edit_and_regenerate(services, user, conversation)
         turn_view.draft_editor(services, user, cid)

@@ -340,6 +340,13 @@ class ReplyStream:
                 if choice.finish_reason:
                     self.finish_reason = choice.finish_reason
 
+    def close(self) -> None:
+        """Hang up on the model (safe from another thread, and more than once): the read in
+        progress ends at once, and the server stops generating what nobody will read."""
+        if self._close is not None:
+            with contextlib.suppress(Exception):
+                self._close()
+
     def _expire(self) -> None:
         """The reply's deadline passed: stop reading (the read in progress ends at once)."""
         self._expired.set()
@@ -379,6 +386,8 @@ class Reply(Protocol):
 
     @property
     def cut_off(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class ChatModel(Protocol):

@@ -39,6 +39,9 @@ class OfflineReply:
     cut_off = False
     processed = True
 
+    def close(self) -> None:
+        """Nothing to hang up on."""
+
 
 @dataclass
 class OfflineChatModel:

@@ -7,6 +7,9 @@ request, stream the reply, store it, settle, each step ending in a typed outcome
     outcome = turn.finish()           # Stored, Failed or OutcomeUnknown
     problem = turn.update_summary()   # after a stored reply only
     turn.stop()                       # instead of finish, when the reader goes away: Stopped
+    turn.finish_stopped()             # instead of finish, on Stop: the partial reply stored
+
+`abort()` (from any thread) hangs up on the model at once; the reading thread's stream ends.
 
 The page only renders outcomes. Redis is two script calls a turn (titles and the summary
 apart): `ChatMemory.begin_turn` (admit under the limits, remove what an edit or regenerate
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING
 from chatbot.budget import PlannedRequest
 from chatbot.conversation_list import awaits_title, title_after_first_reply
 from chatbot.llm import TOO_LONG, ContextOverflow, ModelError, Reply
+from chatbot.memory_proposals import propose_after_reply
 from chatbot.prompt_check import keepable_text, prompt_refusal
 from memory import (
     ChatMemoryError,
@@ -38,6 +42,7 @@ from memory import (
     Role,
     StorageUnavailable,
     TurnStart,
+    Usage,
     WriteOutcomeUnknown,
     new_message_id,
 )
@@ -266,9 +271,9 @@ class ChatTurn:
                 self.user_id,
                 self.conversation_id,
                 policy=services.admission.policy_for(self.user_id),
-                # what recall may add is planned after admission: reserved now too
+                # what recall and memories may add is planned after admission: reserved now
                 reply_tokens=services.context.budget.reply_tokens
-                + services.context.recall_allowance,
+                + services.context.added_allowance,
                 prompt=request.prompt,
                 message_id=request.message_id,
                 replace_from=request.replace_from,
@@ -334,12 +339,21 @@ class ChatTurn:
             self.user_id, self.conversation_id, self._conversation.window_size, refused, overflow
         )
 
-    def stop(self) -> Stopped:
-        """The reader went away mid-reply (Stop, another action, a closed tab): the model
-        stream is closed, and what it used so far (the prompt and what was produced) is
-        counted; nothing is stored."""
+    def abort(self) -> None:
+        """Hang up on the model now (safe from another thread): the stream being read ends."""
+        if self._reply is not None:
+            self._reply.close()
+
+    def _close_stream(self) -> None:
         if self._chunks is not None:
             self._chunks.close()
+        if self._reply is not None:
+            self._reply.close()
+
+    def stop(self) -> Stopped:
+        """The reader went away mid-reply: the model stream is closed, and what it used so far
+        (the prompt and what was produced) is counted; nothing is stored."""
+        self._close_stream()
         produced = self._reply.text if self._reply is not None else ""
         if self._planned is not None:
             self._settle(self._services.context.tokens_spent(self._reply, self._planned))
@@ -347,7 +361,7 @@ class ChatTurn:
 
     def finish(self) -> Stored | Failed | OutcomeUnknown:
         """After the stream ended: a failure says why; a complete reply is stored (and the
-        conversation's first reply asks for its title)."""
+        conversation's first reply asks for its title; with a model, memories are proposed)."""
         planned, reply = self._planned, self._reply
         if planned is None or reply is None or self._failure is not None:
             # a reply failing part way counts its prompt and what it produced
@@ -362,7 +376,36 @@ class ChatTurn:
                 planned.messages[-1].content,
                 stored.reply.content,
             )
+        if isinstance(stored, Stored):  # in the background, from the prompt just answered
+            prompt = planned.messages[-1]
+            propose_after_reply(self._services, self.user_id, self.conversation_id,
+                                prompt.seq, prompt.content, stored.reply.content)  # fmt: skip
         return stored
+
+    def finish_stopped(self) -> Stored | Stopped | Failed | OutcomeUnknown:
+        """The user stopped the reply: the model stream is closed and what it had produced is
+        stored (once, by its id), marked stopped, counting the prompt and that text; with
+        nothing produced, only that is counted (Stopped)."""
+        self._close_stream()
+        planned, reply, start = self._planned, self._reply, self._start
+        if planned is None or reply is None or start is None or not reply.text.strip():
+            return self.stop()
+        used = self._services.context.tokens_spent(reply, planned)
+        counter = self._services.memory.token_counter
+        usage = Usage(
+            prompt_tokens=planned.server_token_count or planned.token_count,
+            completion_tokens=counter.count_text(reply.text),
+            estimated=True,
+            stopped=True,
+        )
+        try:
+            message = self._services.memory.finish_turn(
+                start, reply=reply.text, used_tokens=used, usage=usage
+            )
+        except ChatMemoryError as error:
+            return reply_not_stored(error)
+        self._start = None
+        return Stored(message) if message is not None else Stopped(reply.text)
 
     def _finish(self, planned: PlannedRequest, reply: Reply) -> Stored | Failed | OutcomeUnknown:
         """One script: store the reply once by the id begin_turn fixed, and settle the

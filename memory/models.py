@@ -100,6 +100,7 @@ class Usage:
     `estimated`: the server reported nothing, these are the app's own counts.
     `estimated_prompt_tokens`: the app's count of a prompt the server did report on, so the
     drift between the two stays visible. `cut_off`: the reply hit its length limit.
+    `stopped`: the user stopped it; these count what it had produced.
     """
 
     prompt_tokens: int
@@ -107,6 +108,7 @@ class Usage:
     estimated: bool = False
     estimated_prompt_tokens: int | None = None
     cut_off: bool = False
+    stopped: bool = False
 
     def as_metadata(self) -> str:
         """The JSON stored in the message's redisvl `metadata` field."""
@@ -122,6 +124,7 @@ class Usage:
             estimated=bool(usage.get("estimated")),
             estimated_prompt_tokens=usage.get("estimated_prompt_tokens"),
             cut_off=bool(usage.get("cut_off")),
+            stopped=bool(usage.get("stopped")),
         )
 
     @property

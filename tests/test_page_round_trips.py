@@ -1,5 +1,6 @@
 """What the page asks of Redis, counted on the real server (MONITOR): a rerun is one script
-call, and a prompt with its reply two more (begin_turn, finish_turn) besides the renders.
+call, and a prompt with its reply two more (begin_turn, finish_turn) besides the renders and
+the few calls of the reply in flight (claim, batched appends, end, the page following it).
 Recall's own reads (the user's recall scope, its searches) are listed apart; the background
 embedder is off, so nothing else writes meanwhile."""
 
@@ -16,19 +17,22 @@ from tests.test_app import APP, say, stored
 RECALL_READS = {"HGET", "FT.SEARCH"}
 
 
-def app_calls(log: CommandLog, index_name: str) -> list[str]:
+def app_calls(log: CommandLog, index_name: str, replies: bool = False) -> list[str]:
     """The commands the app sent for this test's data (other clients' left out), recall's
-    reads apart (see recall_reads)."""
+    reads apart (see recall_reads); with `replies`, only those about a reply in flight, else
+    only the others."""
     return [
         c.name
         for c in log.sent
-        if any(index_name in arg for arg in c.args) and c.name not in RECALL_READS
+        if any(index_name in arg for arg in c.args)
+        and c.name not in RECALL_READS
+        and any(f"{index_name}:reply:" in arg for arg in c.args) == replies
     ]
 
 
 def recall_reads(log: CommandLog, index_name: str) -> list[str]:
     """Recall's reads of a turn: the user's scope, then its searches (none when nothing
-    earlier is stored outside the window)."""
+    earlier is stored outside the window); then the memories' setting and search."""
     sent = [c for c in log.sent if any(index_name in arg for arg in c.args)]
     return [
         c.name + (f" {c.args[1]}" if c.name == "HGET" else "")
@@ -57,9 +61,13 @@ def test_a_rerun_is_one_script_call_and_a_turn_two_more(
     turn = commands_during(redis_client, lambda: say(app, "one more"))
     # the run the prompt starts renders (1), begins (1) and finishes (1) the turn, then
     # the run after it renders (1)
-    assert app_calls(turn, app_env) == ["EVALSHA"] * 4
-    assert recall_reads(turn, app_env) in (
-        ["HGET recall_scope"],
-        ["HGET recall_scope", "FT.SEARCH"],
+    assert app_calls(turn, app_env, replies=False) == ["EVALSHA"] * 4
+    # the reply in flight (memory/reply_stream.py): claimed, appended in batches, ended;
+    # followed by the page (read, then XREAD while it streams): a few calls, not one a token
+    in_flight = app_calls(turn, app_env, replies=True)
+    assert 4 <= len(in_flight) <= 12 and in_flight.count("EVALSHA") <= 8
+    assert recall_reads(turn, app_env) in (  # recall's, then the memories' (setting, search)
+        ["HGET recall_scope", "HGET memory_on", "FT.SEARCH"],
+        ["HGET recall_scope", "FT.SEARCH", "HGET memory_on", "FT.SEARCH"],
     )
     assert [m.content for m in memory.messages("Luke", cid)][-2] == "one more"

@@ -15,9 +15,10 @@ from chatbot.your_data import found_seq, messages_to_reach
 from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
 from ui import frame, message_actions, state
 from ui.conversation_list import list_limit
+from ui.memories import remember_editor
 from ui.recall import sent_note
 from ui.records import FoundMessage, Place
-from ui.rendering import is_cut_off, render_message
+from ui.rendering import is_cut_off, is_stopped, render_message
 
 PAGE_STEP = 50  # messages shown at first, and added by each "Show earlier messages"
 FOUND_HERE = "🔎 found here"
@@ -135,8 +136,9 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
     for message in shown:
         if message.seq == found:
             mark_found()
-        render_message(message.role, message.content, is_cut_off(message))
+        render_message(message.role, message.content, is_cut_off(message), is_stopped(message))
         message_actions.message_actions(conversation, message)
+        remember_editor(conversation, message)
         sent_note(conversation, message)
 
 
@@ -155,7 +157,19 @@ def mark_found() -> None:
         frame.run_once(SCROLL_TO_FOUND)
 
 
-def welcome(identity: Identity) -> None:
+def welcome(identity: Identity, shown: bool) -> None:
+    """The welcome card of an empty chat, in a slot of its own made on every run: when a run
+    does not show it (the first prompt's reply is streaming), the empty slot replaces the card
+    at once, where Streamlit would otherwise keep the last run's card, example prompts
+    clickable, until the streaming run ends."""
+    slot = st.empty()
+    if not shown:
+        return
+    with slot.container():
+        welcome_card(identity)
+
+
+def welcome_card(identity: Identity) -> None:
     st.markdown(
         "#### 👋 Start a conversation\n"
         "Every message is stored in Redis, so the chat is here when you come back. "

@@ -1,5 +1,6 @@
 """The actions on each message, in a small row under it: Copy puts the message's text, exactly as
-stored (a reply's Markdown source, not its rendering), on the clipboard.
+stored (a reply's Markdown source, not its rendering), on the clipboard. Remember this keeps
+it (shortened to a fact) as a memory (ui/memories.py), drawn by Streamlit in a row under it.
 
 Copy runs in the browser (the clipboard is the user's, not the server's) and costs a rerun
 one element, not one per message: the stored texts of the messages shown go to the page as
@@ -22,6 +23,7 @@ from html import escape
 import streamlit as st
 
 from memory import Conversation, Message
+from ui.memories import remember_button
 
 COPY_LABEL = "Copy"
 COPIED_LABEL = "Copied"
@@ -110,7 +112,7 @@ button.message-copy:hover, button.message-copy:focus-visible { opacity: 1; }
 </script>"""
 
 MessageAction = Callable[[Conversation, Message], None]
-ACTIONS: list[MessageAction] = []  # server-side actions; Copy is the browser's
+ACTIONS: list[MessageAction] = [remember_button]  # server-side; Copy is the browser's
 
 
 def install() -> None:

@@ -5,7 +5,8 @@ turns stale, the sidebar disabled, 50 messages and the chart) before it paints t
 run sends back: 150-600 ms on a busy machine with a long history. So the page echoes the
 prompt itself: a script, installed once per page, copies the newest user message's look, puts
 the text (as text, never HTML) below the conversation, and removes the copy as soon as the
-run's own message shows or the run ends (a refused prompt is then explained by the page).
+run's own message shows (one more prompt bubble saying it, even when the reply's bubble came
+in the same frame) or the run ends (a refused prompt is then explained by the page).
 Prompts the app will refuse at once (blank, or longer than the limit) are not echoed.
 """
 
@@ -19,15 +20,19 @@ _ECHO = """<script>
   window.promptEcho = true;
   const limit = LIMIT;
   const shown = () => document.getElementById("prompt-echo");
-  const lastMessage = main => [...main.querySelectorAll("[data-testid='stChatMessage']")].pop();
+  const users = main => main.querySelectorAll(
+    "[data-testid='stChatMessage']:has([data-testid='stChatMessageAvatarUser'])");
+  // how many of the page's own prompt bubbles say `text` (the echo has no test ids); their
+  // content only: the avatar's icon is text too (a font ligature)
+  const said = m => m.querySelector("[data-testid='stChatMessageContent']")?.innerText.trim();
+  const saying = (main, text) => [...users(main)].filter(m => said(m) === text.trim()).length;
   function echo(text) {
     const main = document.querySelector("[data-testid='stMainBlockContainer']");
     if (!main) return;
     shown()?.remove();
-    const users = main.querySelectorAll(
-      "[data-testid='stChatMessage']:has([data-testid='stChatMessageAvatarUser'])");
-    const copy = users.length ? users[users.length - 1].cloneNode(true)
-                              : document.createElement("div");
+    const prompts = users(main);
+    const copy = prompts.length ? prompts[prompts.length - 1].cloneNode(true)
+                                : document.createElement("div");
     const body = copy.querySelector("[data-testid='stChatMessageContent']") || copy;
     const line = document.createElement("div");
     line.style.whiteSpace = "pre-wrap";
@@ -39,14 +44,14 @@ _ECHO = """<script>
     copy.style.padding = copy.style.padding || "0 1rem";
     main.append(copy);
     copy.scrollIntoView({block: "nearest"});
-    const before = lastMessage(main);
+    const before = saying(main, text);
     const app = document.querySelector("[data-testid='stApp']");
     let running = false;
     const watch = new MutationObserver(() => {
       const state = app?.getAttribute("data-test-script-state");
       running = running || state === "running";
-      const last = lastMessage(main);
-      const arrived = last !== before && last?.innerText.trim() === text.trim();
+      // the run's own prompt shows (wherever it is: a reply may already stream below it)
+      const arrived = saying(main, text) > before;
       if (arrived || (running && state === "notRunning") || !copy.isConnected) {
         copy.remove();
         watch.disconnect();

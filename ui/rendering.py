@@ -1,9 +1,8 @@
 """How a message shows on the page: a prompt as plain text, a reply as inert Markdown with its
-code verbatim (stored or while it streams), and the mark of a reply cut off at its limit."""
+code verbatim (stored, or while it streams: ui/live_reply.py), and the marks of a reply cut
+off at its limit or stopped by the user."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import streamlit as st
 
@@ -11,13 +10,18 @@ from chatbot.formatting import inert_markdown, split_code_blocks
 from memory import Message, Role
 
 CUT_OFF = "✂️ Cut off: the reply reached its length limit (LLM_MAX_TOKENS)."
+STOPPED = "■ Stopped: you stopped this reply; what it had written is kept."
 
 
 def is_cut_off(message: Message) -> bool:
     return message.role is Role.ASSISTANT and bool(message.usage and message.usage.cut_off)
 
 
-def render_message(role: Role, content: str, cut_off: bool = False) -> None:
+def is_stopped(message: Message) -> bool:
+    return message.role is Role.ASSISTANT and bool(message.usage and message.usage.stopped)
+
+
+def render_message(role: Role, content: str, cut_off: bool = False, stopped: bool = False) -> None:
     with st.chat_message(role.value):
         if role is Role.USER:
             st.text(content)
@@ -25,6 +29,8 @@ def render_message(role: Role, content: str, cut_off: bool = False) -> None:
             show_reply(content)
         if cut_off:
             st.caption(CUT_OFF)
+        if stopped:
+            st.caption(STOPPED)
 
 
 def show_reply(text: str) -> None:
@@ -34,19 +40,3 @@ def show_reply(text: str) -> None:
             st.code(block.text, language=block.language)
         elif block.text.strip():
             st.markdown(inert_markdown(block.text))
-
-
-def stream_reply(chunks: Iterable[str]) -> str:
-    """Show a streaming reply as it arrives, rendered like a stored one; the full text.
-    (`st.write_stream` would render the raw Markdown, images included, while it streams.)"""
-    placeholder = st.empty()
-    text = ""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        text += chunk
-        with placeholder.container():
-            show_reply(text)
-    with placeholder.container():
-        show_reply(text)
-    return text

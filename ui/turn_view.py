@@ -4,7 +4,6 @@ and why, a missing reply with Retry, Continue after a cut-off reply, the draft's
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import NoReturn
 
 import streamlit as st
@@ -18,17 +17,18 @@ from chatbot.turn import (
     OutcomeUnknown,
     Refused,
     Started,
+    Stopped,
     Stored,
     TurnRequest,
     keepable,
+    storage_refusal,
 )
 from memory import ChatMemoryError, Conversation, Role, new_message_id
-from ui import state
+from ui import live_reply, state
 from ui.recall import keep_what_was_sent
 from ui.records import ModelFailure, Place
-from ui.rendering import is_cut_off, render_message, stream_reply
+from ui.rendering import is_cut_off, render_message
 
-STOPPED = "You stopped the reply; nothing of it was saved."
 DRAFT_LABEL = "Your unsent message"
 
 
@@ -63,46 +63,48 @@ def show_prompt_at_once(services: Services, request: TurnRequest) -> None:
 def run_turn(
     services: Services, identity: Identity, conversation: Conversation, request: TurnRequest
 ) -> NoReturn:
-    """Run the turn a callback asked for and rerun with its outcome on the page; inputs stay
-    disabled until the run after it."""
+    """Run the turn a callback asked for: claim the conversation's reply, store the prompt,
+    hand the model call to the process's reply worker, follow the reply from Redis and rerun
+    with its outcome on the page; inputs stay disabled until the run after it. A run cut
+    short (Stop, a reload, a closed tab) leaves the reply to the worker."""
     state.take_turn()
     turn = ChatTurn(services, request, conversation)
+    reply_id = claimed_reply(services, turn)
     started = turn.start()
     if turn.prompt_stored:
         prompt_stored(request.user_id, conversation.conversation_id)
     internals = services.shows_internals_to(identity)
     if not isinstance(started, Started):
+        services.replies.release(turn, reply_id)
         keep_outcome(request.user_id, started, internals)
         st.rerun()
-    st.button("■ Stop", key="stop_reply", help="Stops the reply; nothing of it is saved.")
-    with st.chat_message("assistant"):
-        show_stream(turn)
-    outcome = turn.finish()
-    keep_what_was_sent(turn, outcome)
-    keep_outcome(request.user_id, outcome, internals)
-    if isinstance(outcome, Stored):
-        with st.spinner("Updating the summary…"):  # after the reply is stored, never before
-            problem = turn.update_summary()
-        if problem:
-            state.report(Place.PROMPT, problem)
+    services.replies.submit(turn, reply_id)
+    live_reply.follow(services, turn.user_id, turn.conversation_id, reply_id)
+    outcome = services.replies.outcome(reply_id, timeout=1.0)
+    if outcome is not None:
+        keep_what_was_sent(turn, outcome)
+        keep_outcome(request.user_id, outcome, internals)
     st.rerun()
 
 
-def show_stream(turn: ChatTurn) -> None:
-    """The reply as it arrives. Stop (or anything else that cuts this run short) stops the
-    turn, and leaves the mark set before the stream began: the next run says the reply was
-    stopped and that nothing of it was saved. (A run cut short cannot write the page's state:
-    Streamlit stops it again at its first touch.)"""
-    chunks = turn.stream()
-    state.mark_replying(turn.user_id)
+def claimed_reply(services: Services, turn: ChatTurn) -> str:
+    """The new reply's id, the conversation claimed for it; refused (the prompt kept as a
+    draft) while another reply is in flight there: one prompt, one model call."""
     try:
-        with st.spinner("Thinking…"):
-            first = next(chunks, "")
-        stream_reply(chain([first], chunks))
-    except BaseException:  # Streamlit ends a run cut short by raising through it
-        turn.stop()
-        raise
-    state.done_replying()
+        reply_id = services.replies.claim(turn.user_id, turn.conversation_id)
+    except ChatMemoryError as error:
+        refuse(turn, storage_refusal(error))
+    if reply_id is None:
+        refuse(turn, live_reply.BUSY)
+    return reply_id
+
+
+def refuse(turn: ChatTurn, reason: str) -> NoReturn:
+    draft = turn.draft()
+    if draft is not None:
+        state.keep_draft(draft)
+    state.report(Place.PROMPT, reason)
+    st.rerun()
 
 
 def prompt_stored(user_id: str, conversation_id: str) -> None:
@@ -112,12 +114,14 @@ def prompt_stored(user_id: str, conversation_id: str) -> None:
 
 
 def keep_outcome(
-    user_id: str, outcome: Refused | Failed | OutcomeUnknown | Stored, internals: bool = False
+    user_id: str,
+    outcome: Refused | Failed | OutcomeUnknown | Stored | Stopped,
+    internals: bool = False,
 ) -> None:
     """What the next run shows of the outcome: a kept draft with why it is kept, a refusal
     next to the prompt box, or why the stored prompt has no reply (until a reply is stored;
     with `internals`, an admin's, where the failing model server is)."""
-    if isinstance(outcome, Stored):
+    if isinstance(outcome, Stored | Stopped):
         state.set_model_failure(None)
         return
     draft = outcome.draft if isinstance(outcome, Refused | OutcomeUnknown) else None
@@ -132,25 +136,6 @@ def keep_outcome(
 
 
 # --- under the conversation --------------------------------------------------------------------
-
-
-def missing_reply(identity: Identity, conversation: Conversation, stopped: bool) -> None:
-    """The last stored message is the user's: say why no reply follows and offer a retry."""
-    if not conversation.recent or conversation.recent[-1].role is not Role.USER:
-        return
-    failure = state.model_failure_of(identity.user_id)
-    if stopped:
-        st.info(f"{STOPPED} Your message is saved.")
-    elif failure is not None:
-        st.error(f"{failure.message} Your message is saved.")
-    else:
-        st.caption("No reply was stored for your last message.")
-    st.button(
-        "↻ Retry reply",
-        key="retry_reply",
-        on_click=state.queue_turn,
-        args=(TurnRequest(identity.user_id, None),),
-    )
 
 
 def continue_button(identity: Identity, conversation: Conversation) -> None:

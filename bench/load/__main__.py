@@ -50,7 +50,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--variant", action="append", default=[], metavar="NAME=SCRIPT[,OPTION=VALUE...]",
         help="run each level on this page and options too, interleaved (default: app=app.py); "
-        "e.g. nogc=app.py,runner.postScriptGC=false or coalesced=bench/load/whatif_app.py",
+        "e.g. nogc=app.py,runner.postScriptGC=false",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, default=RESULTS / "load.json")
     return parser.parse_args(argv)

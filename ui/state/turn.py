@@ -53,18 +53,13 @@ def saved_after_all_now() -> bool:
     return take_flag("saved_after_all")
 
 
-def mark_replying(user_id: str) -> None:
-    """A reply for `user_id` streams; still set on the next run, it was cut short (Stop)."""
-    st.session_state["replying"] = user_id
-
-
-def done_replying() -> None:
-    st.session_state.pop("replying", None)
-
-
-def take_stopped(user_id: str) -> bool:
-    """Whether the last run's reply was cut short (read once)."""
-    return st.session_state.pop("replying", None) == user_id
+def first_reread_for(reply_id: str) -> bool:
+    """True the first time a run asks for `reply_id`: the page read before that reply was
+    stored, so one rerun shows it (never more than one, whatever Redis holds)."""
+    if st.session_state.get("reply_reread") == reply_id:
+        return False
+    st.session_state["reply_reread"] = reply_id
+    return True
 
 
 def model_failure_of(user_id: str) -> ModelFailure | None:

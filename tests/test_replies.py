@@ -1,0 +1,171 @@
+"""Replies produced outside the page (chatbot/replies.py) into Redis (memory/reply_stream.py),
+on the real local Redis and the local OpenAI-protocol server streaming slowly: what a reader
+of the stream sees, what is stored (once), what the model server was asked (once) and what
+the user's limits counted."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from chatbot.services import Services
+from chatbot.turn import ChatTurn, Started, Stored
+from memory import Role, new_conversation_id
+from memory.keys import KeyLayout, user_tag
+from memory.reply_stream import ReplyState, ReplyStreams, ReplyView
+from tests.support.openai_server import ChatCompletionsServer
+from tests.test_turn import USER, Build, contents, services, tokens_counted, turn
+
+__all__ = ["services"]  # the fixture, shared with tests/test_turn.py
+
+REPLY = " ".join(f"word{n}" for n in range(40))
+
+
+def slow(server: ChatCompletionsServer, seconds: float = 2.0) -> None:
+    """40 chunks over `seconds`."""
+    server.configure(reply=REPLY, chunk_delay=seconds / 40)
+
+
+def begin(services: Services, cid: str, prompt: str = "Tell me") -> tuple[ChatTurn, str]:
+    chat = turn(services, cid, prompt)
+    reply_id = services.replies.claim(USER, cid)
+    assert reply_id is not None
+    assert isinstance(chat.start(), Started)
+    services.replies.submit(chat, reply_id)
+    return chat, reply_id
+
+
+def follow(services: Services, cid: str) -> list[ReplyView]:
+    return list(services.replies.streams.follow(USER, cid))
+
+
+def test_a_reply_streams_through_redis_and_is_stored_once_from_one_model_call(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    chat = services()
+    slow(model_server, 1.0)
+    cid = new_conversation_id()
+    _, reply_id = begin(chat, cid)
+    views = follow(chat, cid)
+    assert len(views) >= 3  # it grew while we watched
+    assert views[0].streaming and views[-1].state is ReplyState.DONE
+    assert views[-1].text == REPLY
+    texts = [v.text for v in views]
+    assert all(REPLY.startswith(t) for t in texts) and texts == sorted(texts, key=len)
+    outcome = chat.replies.outcome(reply_id)
+    assert isinstance(outcome, Stored) and outcome.reply.content == REPLY
+    assert contents(chat, cid) == ["Tell me", REPLY]
+    assert len(model_server.chat_requests) == 1
+
+
+def test_a_second_reader_joining_late_sees_the_whole_reply(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    chat = services()
+    slow(model_server, 1.0)
+    cid = new_conversation_id()
+    begin(chat, cid)
+    time.sleep(0.5)
+    joined = follow(chat, cid)
+    assert joined[0].streaming and 0 < len(joined[0].text) < len(REPLY)
+    assert joined[-1].text == REPLY
+
+
+def test_while_a_reply_is_in_flight_no_second_one_is_asked(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    chat = services()
+    slow(model_server, 1.0)
+    cid = new_conversation_id()
+    begin(chat, cid)
+    other_instance = services()  # another app process on the same Redis
+    assert other_instance.replies.claim(USER, cid) is None
+    follow(chat, cid)
+    assert len(model_server.chat_requests) == 1
+    assert other_instance.replies.claim(USER, cid) is not None  # free once it ended
+
+
+def test_stop_from_another_instance_keeps_what_was_produced_and_hangs_up(
+    services: Build, model_server: ChatCompletionsServer, redis_client: redis.Redis, index_name: str
+) -> None:
+    chat = services()
+    slow(model_server, 4.0)
+    cid = new_conversation_id()
+    _, reply_id = begin(chat, cid)
+    time.sleep(1.0)
+    assert services().replies.stop(USER, cid, reply_id) == "ok"
+    started = time.monotonic()
+    views = follow(chat, cid)
+    assert time.monotonic() - started < 1.5  # the keeper saw the flag within a lease quarter
+    assert views[-1].state is ReplyState.STOPPED
+    stored = chat.memory.messages(USER, cid)
+    assert [m.role for m in stored] == [Role.USER, Role.ASSISTANT]
+    partial = stored[-1]
+    assert 0 < len(partial.content) < len(REPLY) and REPLY.startswith(partial.content)
+    assert partial.usage is not None and partial.usage.stopped
+    counted = tokens_counted(redis_client, index_name)
+    assert counted == partial.usage.prompt_tokens + partial.usage.completion_tokens
+    time.sleep(0.5)
+    assert model_server.stream_timings == []  # the server never got to its end
+    assert chat.replies.stop(USER, cid, reply_id) == "ended"
+    assert chat.replies.stop(USER, cid, "another") == "stale"
+
+
+def test_stop_on_the_producing_instance_acts_at_once(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    chat = services()
+    slow(model_server, 4.0)
+    cid = new_conversation_id()
+    _, reply_id = begin(chat, cid)
+    time.sleep(0.5)
+    asked = time.monotonic()
+    chat.replies.stop(USER, cid, reply_id)
+    assert isinstance(chat.replies.outcome(reply_id), Stored)
+    assert time.monotonic() - asked < 0.5
+    assert chat.memory.messages(USER, cid)[-1].usage.stopped  # type: ignore[union-attr]
+
+
+def test_a_reply_whose_producer_died_is_interrupted_with_its_text(
+    redis_client: redis.Redis, index_name: str
+) -> None:
+    streams = ReplyStreams(redis_client, KeyLayout(index_name), lease_ms=300)
+    cid = new_conversation_id()
+    assert streams.claim(USER, cid, "r1", "dead-instance") is None
+    streams.append(USER, cid, "r1", "dead-instance", "Half a ")
+    streams.append(USER, cid, "r1", "dead-instance", "reply")
+    assert streams.claim(USER, cid, "r2", "live-instance") == "r1"  # the lease holds
+    views = list(streams.follow(USER, cid))  # nothing more arrives
+    assert views[-1] == ReplyView("r1", ReplyState.INTERRUPTED, "Half a reply")
+    # the dead producer, back, cannot write into it; a new reply may start
+    assert streams.append(USER, cid, "r1", "dead-instance", " more") is None
+    assert streams.claim(USER, cid, "r2", "live-instance") is None
+
+
+def test_a_reply_in_flight_is_bounded_in_redis(
+    services: Build, model_server: ChatCompletionsServer, redis_client: redis.Redis, index_name: str
+) -> None:
+    chat = services()
+    model_server.configure(reply=" ".join(["token"] * 600), chunk_delay=0.002)
+    cid = new_conversation_id()
+    begin(chat, cid)
+    follow(chat, cid)
+    chunks = KeyLayout(index_name).reply_chunks_key(user_tag(USER), cid)
+    assert redis_client.xlen(chunks) <= 200  # batched and trimmed (MAXLEN ~)
+    assert 0 < redis_client.pttl(chunks) <= 86_400_000  # expires after the end
+
+
+def test_replies_of_two_conversations_stream_at_the_same_time(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    chat = services()
+    slow(model_server, 1.5)
+    first, second = new_conversation_id(), new_conversation_id()
+    started = time.monotonic()
+    begin(chat, first)
+    begin(chat, second)
+    assert follow(chat, first)[-1].state is ReplyState.DONE
+    assert follow(chat, second)[-1].state is ReplyState.DONE
+    assert time.monotonic() - started < 2.8  # not one after the other
+    assert contents(chat, second) == ["Tell me", REPLY]
