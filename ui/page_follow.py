@@ -7,7 +7,8 @@ Both run in the browser, in one script per page (it guards itself, so each run r
 same element and nothing runs twice). Focus is only taken from nothing: the page body, a
 button just clicked or an element a rerun removed, never from a box, a slider or a menu the
 user is in, nor on a phone while the sidebar covers the chat. Following stops as soon as the
-user scrolls, and when the run that showed the reply is over.
+user scrolls, and once the last message has not grown for fifteen seconds (a slow model may
+take that long to its first word).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ _SCRIPT = """<script>
     input.focus({preventScroll: true});
   }
 
-  let following = null;  // {href, idleSince} while a prompt's exchange is followed
-  function follow() { following = {href: location.href, idleSince: null}; }
+  // While a prompt's exchange is followed: where it started, and when the last message last
+  // grew (timers rerun parts of the page all the time, so "the run ended" is not the end).
+  let following = null;
+  function follow() { following = {href: location.href, size: -1, grew: Date.now()}; }
   function scroller(element) {
     for (let node = element.parentElement; node; node = node.parentElement) {
       const style = getComputedStyle(node);
@@ -52,6 +55,9 @@ _SCRIPT = """<script>
     const last = main && [...main.querySelectorAll(
       "[data-testid='stChatMessage'], [data-testid='promptEcho']")].pop();
     if (!last) return;
+    const size = last.innerText.length;
+    if (size !== following.size) { following.size = size; following.grew = Date.now(); }
+    else if (Date.now() - following.grew > 15000) { following = null; return; }
     const input = doc.querySelector("[data-testid='stChatInput']");
     const limit = (input ? input.getBoundingClientRect().top : innerHeight) - 8;
     const below = last.getBoundingClientRect().bottom - limit;
@@ -85,10 +91,6 @@ _SCRIPT = """<script>
     const ready = disabled === false && lastDisabled !== false;  // shown, or enabled again
     lastState = now;
     lastDisabled = disabled;
-    if (following) {
-      following.idleSince = now === "notRunning" ? following.idleSince ?? Date.now() : null;
-      if (following.idleSince !== null && Date.now() - following.idleSince > 1500) following = null;
-    }
     keepInView();
     if (ended || ready) focusBox();
   }
