@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.turn_view import BUSY_PLACEHOLDER
+
 _SCRIPT = """<script>
 (() => {
   if (window.pageFollow) return;
@@ -64,6 +66,36 @@ _SCRIPT = """<script>
     if (below > 1) scroller(last).scrollBy({top: below});
   }
 
+  // While a reply streams the box takes typing but not Enter (nor its send button): the page
+  // says so beside it, and the text waits in the box.
+  const streaming = input => input?.getAttribute("placeholder") === "BUSY_PLACEHOLDER";
+  function hold(event, input) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    let note = doc.getElementById("reply-still-coming");
+    if (!note) {
+      note = doc.createElement("div");
+      note.id = "reply-still-coming";
+      note.setAttribute("role", "status");
+      note.style.cssText = "font-size:0.875rem;padding:0.25rem 0.5rem;opacity:0.8";
+      input.closest("[data-testid='stChatInput']")?.before(note);
+    }
+    note.textContent = "The reply is still being written: your message is kept here; " +
+      "press Enter again once it is done (Esc stops it).";
+  }
+  addEventListener("keydown", event => {
+    const input = event.target;
+    const enter = event.key === "Enter" && !event.shiftKey && !event.isComposing;
+    if (enter && input.matches?.("[data-testid='stChatInputTextArea']") && streaming(input)) {
+      hold(event, input);
+    }
+  }, true);
+  addEventListener("click", event => {
+    const input = event.target.closest?.("[data-testid='stChatInputSubmitButton']")
+      ?.closest("[data-testid='stChatInput']")?.querySelector("textarea");
+    if (streaming(input)) hold(event, input);
+  }, true);
+
   addEventListener("keydown", event => {
     const target = event.target;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing
@@ -92,6 +124,7 @@ _SCRIPT = """<script>
     lastState = now;
     lastDisabled = disabled;
     keepInView();
+    if (!streaming(input)) doc.getElementById("reply-still-coming")?.remove();
     if (ended || ready) focusBox();
   }
   new MutationObserver(() => {
@@ -105,5 +138,8 @@ _SCRIPT = """<script>
 
 def install() -> None:
     """The page's focus-and-follow script (once per page), at the end of the sidebar, where
-    its empty element shows nothing."""
-    st.sidebar.html(_SCRIPT, unsafe_allow_javascript=True)
+    its empty element shows nothing. Installed before the other page scripts, so a held
+    Enter is neither echoed nor checked."""
+    st.sidebar.html(
+        _SCRIPT.replace("BUSY_PLACEHOLDER", BUSY_PLACEHOLDER), unsafe_allow_javascript=True
+    )
