@@ -13,11 +13,9 @@ from chatbot.services import Services
 from chatbot.turn import TurnRequest
 from chatbot.your_data import found_seq, messages_to_reach
 from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
-from ui import frame, state
+from ui import frame, message_actions, state
 from ui.conversation_list import list_limit
 from ui.memories import remember_editor
-from ui.message_actions import install as install_message_actions
-from ui.message_actions import message_actions
 from ui.recall import sent_note
 from ui.records import FoundMessage, Place
 from ui.rendering import is_cut_off, is_stopped, render_message
@@ -132,15 +130,16 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
             args=(key, len(conversation.recent) + PAGE_STEP),
         )
     found = found_here()
-    install_message_actions()
-    for message in conversation.recent:
-        if replaced is None or message.seq < replaced:
-            if message.seq == found:
-                mark_found()
-            render_message(message.role, message.content, is_cut_off(message), is_stopped(message))
-            message_actions(conversation, message)
-            remember_editor(conversation, message)
-            sent_note(conversation, message)
+    shown = [m for m in conversation.recent if replaced is None or m.seq < replaced]
+    message_actions.install()
+    message_actions.show_sources(shown)
+    for message in shown:
+        if message.seq == found:
+            mark_found()
+        render_message(message.role, message.content, is_cut_off(message), is_stopped(message))
+        message_actions.message_actions(conversation, message)
+        remember_editor(conversation, message)
+        sent_note(conversation, message)
 
 
 def found_here() -> int | None:

@@ -70,7 +70,11 @@ def conversations_section(
     entries = listed(page.conversations)
     for info in entries:
         with bar.container(
-            horizontal=True, gap="small", vertical_alignment="center", key=f"entry_{info.id}"
+            horizontal=True,
+            gap="small",
+            vertical_alignment="center",
+            wrap=False,  # the menu stays beside its entry, however long the title
+            key=f"entry_{info.id}",
         ):
             st.button(
                 entry_label(info),

@@ -1,19 +1,23 @@
-"""Under each message, a small row of actions on it: Copy puts the message's text, exactly as
-stored (a reply's Markdown source, not its rendering), on the clipboard; Remember this keeps
-it (shortened to a fact) as a memory (ui/memories.py).
+"""The actions on each message, in a small row under it: Copy puts the message's text, exactly as
+stored (a reply's Markdown source, not its rendering), on the clipboard. Remember this keeps
+it (shortened to a fact) as a memory (ui/memories.py), drawn by Streamlit in a row under it.
 
-Copy runs in the browser (the clipboard is the user's, not the server's): each row holds a
-plain button carrying the text, and one script per page (installed with `install`) answers
-every such button's click, so fifty messages cost fifty small elements and no script each.
+Copy runs in the browser (the clipboard is the user's, not the server's) and costs a rerun
+one element, not one per message: the stored texts of the messages shown go to the page as
+one data element (`show_sources`), and one script per page (`install`) puts a Copy button
+under each of those messages, in the order they are shown, and answers its click. (Fifty
+rows of Streamlit elements made every rerun ~25% slower.)
 
-Adding an action: a function `(conversation, message) -> None` that draws its control (a
-Streamlit button keyed by the message's seq, so a click on a stale page names its target),
-appended to `ACTIONS`.
+Adding a server-side action (one that writes Redis, e.g. "Remember"): a function
+`(conversation, message) -> None` that draws its control (a Streamlit button keyed by the
+message's seq, so a click on a stale page names its target), appended to `ACTIONS`; the row
+of those is drawn under each message by `message_actions`, called from ui/chat.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from html import escape
 
 import streamlit as st
@@ -24,10 +28,16 @@ from ui.memories import remember_button
 COPY_LABEL = "Copy"
 COPIED_LABEL = "Copied"
 COPY_FAILED_LABEL = "Copy failed"
-# One per page (it guards itself): a click on any copy button writes its text to the clipboard
-# (through a hidden text area where the Clipboard API is missing: plain HTTP) and says so on
-# the button for a moment.
+# One per page (it guards itself). After every change of the page, each of the first N chat
+# messages in the main area (N: how many texts the data element holds; the stored messages
+# come first, a streaming turn after them) gets its Copy row (shown last, by CSS order); a
+# click writes that message's text to the clipboard (through a hidden text area
+# where the Clipboard API is missing: plain HTTP) and says so on the button for a moment.
 _COPY_SCRIPT = """<style>
+[data-testid='stChatMessage']:has(> .message-actions) { flex-wrap: wrap; }
+.message-actions { order: 99; flex-basis: 100%; display: flex; gap: 0.5rem; padding-left: 2.75rem;
+  position: relative; z-index: 1; }
+#prompt-echo .message-actions { display: none; }
 button.message-copy { font-size: 0.8rem; padding: 0.1rem 0.5rem; border-radius: 0.5rem;
   border: 1px solid rgba(128, 128, 128, 0.35); background: transparent; color: inherit;
   cursor: pointer; opacity: 0.75; }
@@ -36,6 +46,33 @@ button.message-copy:hover, button.message-copy:focus-visible { opacity: 1; }
 (() => {
   if (window.messageCopy) return;
   window.messageCopy = true;
+  const texts = () => {
+    try {
+      return JSON.parse(document.querySelector(".message-sources")?.getAttribute("data-sources")
+                        || "[]");
+    } catch (error) { return []; }
+  };
+  function sync() {
+    const known = texts().length;
+    const messages = document.querySelectorAll(
+      "[data-testid='stMainBlockContainer'] [data-testid='stChatMessage']");
+    messages.forEach((message, index) => {
+      let row = message.querySelector(":scope > .message-actions");
+      if (index >= known) { row?.remove(); return; }
+      if (!row) {
+        row = document.createElement("div");
+        row.className = "message-actions";
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "message-copy";
+        button.title = "Copy this message";
+        button.textContent = "COPY_LABEL";
+        row.append(button);
+        message.append(row);  // never moved after: a moved button loses the click on it
+      }
+      if (row.dataset.index !== String(index)) row.dataset.index = String(index);
+    });
+  }
   const say = (button, text) => {
     button.textContent = text;
     clearTimeout(button.restore);
@@ -55,7 +92,7 @@ button.message-copy:hover, button.message-copy:focus-visible { opacity: 1; }
   document.addEventListener("click", async event => {
     const button = event.target.closest?.("button.message-copy");
     if (!button) return;
-    const text = button.getAttribute("data-copy") ?? "";
+    const text = texts()[Number(button.parentElement.dataset.index)] ?? "";
     try {
       if (navigator.clipboard?.writeText) await navigator.clipboard.writeText(text);
       else byTextArea(text);
@@ -65,10 +102,17 @@ button.message-copy:hover, button.message-copy:focus-visible { opacity: 1; }
       catch (again) { say(button, "COPY_FAILED_LABEL"); }
     }
   });
+  let queued = false;
+  new MutationObserver(() => {
+    if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; sync(); }); }
+  }).observe(document.body, {childList: true, subtree: true,
+                             attributes: true, attributeFilter: ["data-sources"]});
+  sync();
 })();
 </script>"""
 
 MessageAction = Callable[[Conversation, Message], None]
+ACTIONS: list[MessageAction] = [remember_button]  # server-side; Copy is the browser's
 
 
 def install() -> None:
@@ -82,21 +126,18 @@ def install() -> None:
     )
 
 
-def copy_button(conversation: Conversation, message: Message) -> None:
-    """A button carrying the message's stored text (escaped: it is data, never markup)."""
-    st.html(
-        f'<button type="button" class="message-copy" title="Copy this message" '
-        f'aria-label="{COPY_LABEL}" data-copy="{escape(message.content, quote=True)}">'
-        f"{COPY_LABEL}</button>",
-        width="content",
-    )
-
-
-ACTIONS: list[MessageAction] = [copy_button, remember_button]
+def show_sources(shown: Sequence[Message]) -> None:
+    """The stored texts of the messages shown, in their order, as one inert data element
+    (escaped: it is data, never markup), before the messages draw."""
+    texts = escape(json.dumps([message.content for message in shown]), quote=True)
+    st.sidebar.html(f'<div class="message-sources" hidden data-sources="{texts}"></div>')
 
 
 def message_actions(conversation: Conversation, message: Message) -> None:
-    """The row of actions under `message`, one control per entry of `ACTIONS`."""
+    """The row of server-side actions under `message`, one control per entry of `ACTIONS`
+    (nothing, no element, while there is none)."""
+    if not ACTIONS:
+        return
     with st.container(horizontal=True, gap="small", key=f"message_actions_{message.seq}"):
         for action in ACTIONS:
             action(conversation, message)

@@ -7,12 +7,15 @@ Both run in the browser, in one script per page (it guards itself, so each run r
 same element and nothing runs twice). Focus is only taken from nothing: the page body, a
 button just clicked or an element a rerun removed, never from a box, a slider or a menu the
 user is in, nor on a phone while the sidebar covers the chat. Following stops as soon as the
-user scrolls, and when the run that showed the reply is over.
+user scrolls, and once the last message has not grown for fifteen seconds (a slow model may
+take that long to its first word).
 """
 
 from __future__ import annotations
 
 import streamlit as st
+
+from ui.turn_view import BUSY_PLACEHOLDER
 
 _SCRIPT = """<script>
 (() => {
@@ -35,8 +38,10 @@ _SCRIPT = """<script>
     input.focus({preventScroll: true});
   }
 
-  let following = null;  // {href, idleSince} while a prompt's exchange is followed
-  function follow() { following = {href: location.href, idleSince: null}; }
+  // While a prompt's exchange is followed: where it started, and when the last message last
+  // grew (timers rerun parts of the page all the time, so "the run ended" is not the end).
+  let following = null;
+  function follow() { following = {href: location.href, size: -1, grew: Date.now()}; }
   function scroller(element) {
     for (let node = element.parentElement; node; node = node.parentElement) {
       const style = getComputedStyle(node);
@@ -52,11 +57,44 @@ _SCRIPT = """<script>
     const last = main && [...main.querySelectorAll(
       "[data-testid='stChatMessage'], [data-testid='promptEcho']")].pop();
     if (!last) return;
+    const size = last.innerText.length;
+    if (size !== following.size) { following.size = size; following.grew = Date.now(); }
+    else if (Date.now() - following.grew > 15000) { following = null; return; }
     const input = doc.querySelector("[data-testid='stChatInput']");
     const limit = (input ? input.getBoundingClientRect().top : innerHeight) - 8;
     const below = last.getBoundingClientRect().bottom - limit;
     if (below > 1) scroller(last).scrollBy({top: below});
   }
+
+  // While a reply streams the box takes typing but not Enter (nor its send button): the page
+  // says so beside it, and the text waits in the box.
+  const streaming = input => input?.getAttribute("placeholder") === "BUSY_PLACEHOLDER";
+  function hold(event, input) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    let note = doc.getElementById("reply-still-coming");
+    if (!note) {
+      note = doc.createElement("div");
+      note.id = "reply-still-coming";
+      note.setAttribute("role", "status");
+      note.style.cssText = "font-size:0.875rem;padding:0.25rem 0.5rem;opacity:0.8";
+      input.closest("[data-testid='stChatInput']")?.before(note);
+    }
+    note.textContent = "The reply is still being written: your message is kept here; " +
+      "press Enter again once it is done (Esc stops it).";
+  }
+  addEventListener("keydown", event => {
+    const input = event.target;
+    const enter = event.key === "Enter" && !event.shiftKey && !event.isComposing;
+    if (enter && input.matches?.("[data-testid='stChatInputTextArea']") && streaming(input)) {
+      hold(event, input);
+    }
+  }, true);
+  addEventListener("click", event => {
+    const input = event.target.closest?.("[data-testid='stChatInputSubmitButton']")
+      ?.closest("[data-testid='stChatInput']")?.querySelector("textarea");
+    if (streaming(input)) hold(event, input);
+  }, true);
 
   addEventListener("keydown", event => {
     const target = event.target;
@@ -68,7 +106,7 @@ _SCRIPT = """<script>
   addEventListener("click", event => {
     const button = event.target.closest?.("button");
     if (!button || button.matches(".message-copy")) return;
-    const inMain = button.closest("[data-testid='stMain']");
+    const inMain = button.closest("[data-testid='stMainBlockContainer']");
     if (button.closest("[data-testid='stChatInput']")
         || (inMain && !button.innerText.startsWith("Show earlier"))) follow();
     else following = null;
@@ -85,11 +123,8 @@ _SCRIPT = """<script>
     const ready = disabled === false && lastDisabled !== false;  // shown, or enabled again
     lastState = now;
     lastDisabled = disabled;
-    if (following) {
-      following.idleSince = now === "notRunning" ? following.idleSince ?? Date.now() : null;
-      if (following.idleSince !== null && Date.now() - following.idleSince > 1500) following = null;
-    }
     keepInView();
+    if (!streaming(input)) doc.getElementById("reply-still-coming")?.remove();
     if (ended || ready) focusBox();
   }
   new MutationObserver(() => {
@@ -103,5 +138,8 @@ _SCRIPT = """<script>
 
 def install() -> None:
     """The page's focus-and-follow script (once per page), at the end of the sidebar, where
-    its empty element shows nothing."""
-    st.sidebar.html(_SCRIPT, unsafe_allow_javascript=True)
+    its empty element shows nothing. Installed before the other page scripts, so a held
+    Enter is neither echoed nor checked."""
+    st.sidebar.html(
+        _SCRIPT.replace("BUSY_PLACEHOLDER", BUSY_PLACEHOLDER), unsafe_allow_javascript=True
+    )

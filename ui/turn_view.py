@@ -30,6 +30,8 @@ from ui.records import ModelFailure, Place
 from ui.rendering import is_cut_off, render_message
 
 DRAFT_LABEL = "Your unsent message"
+PLACEHOLDER = "Type your message"
+BUSY_PLACEHOLDER = "Type your next message: Enter sends it once this reply is done"
 
 
 def queue_prompt(user_id: str) -> None:
@@ -40,12 +42,14 @@ def queue_prompt(user_id: str) -> None:
 
 
 def prompt_box(user_id: str, busy: bool) -> None:
+    """Open for typing even while a reply streams (the next message is written meanwhile);
+    the page's script (ui/page_follow.py) holds Enter until the reply is done, and a send
+    that gets through anyway is refused with the text kept (one reply per conversation)."""
     st.chat_input(
-        "Type your message",
+        BUSY_PLACEHOLDER if busy else PLACEHOLDER,
         key=state.PROMPT_KEY,
         on_submit=queue_prompt,
         args=(user_id,),
-        disabled=busy,
     )
 
 

@@ -39,12 +39,6 @@ HIDDEN_BELOW = """() => {
   return last.getBoundingClientRect().bottom - box.getBoundingClientRect().top;
 }"""
 
-SCROLL_UP = """() => {
-  const first = document.querySelector("[data-testid='stChatMessage']");
-  for (let node = first; node; node = node.parentElement) node.scrollTop = 0;
-  document.scrollingElement.scrollTop = 0;
-}"""
-
 
 @pytest.fixture(scope="module")
 def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
@@ -98,6 +92,38 @@ def test_the_box_has_the_focus_on_load_and_after_every_reply(
     expect(page.chat_input).to_be_focused()
 
 
+@pytest.mark.parametrize(("size", "user"), [("desktop", "Rose"), ("phone", "Kylo")])
+def test_the_next_message_is_typed_while_a_reply_streams_and_sent_once_it_is_done(
+    new_context: CreateContextCallback,
+    app: AppServer,
+    fake_model: ChatCompletionsServer,
+    stored: ChatMemory,
+    size: str,
+    user: str,
+) -> None:
+    page = open_as(new_context, app, SIZES[size], user)
+    fake_model.configure(reply=LONG_REPLY, chunk_delay=0.08)
+    page.send("a long one", wait=False)
+    expect(page.messages.last).to_contain_text("word3")  # streaming
+    expect(page.chat_input).to_be_focused()
+    keyboard = page.page.keyboard
+    keyboard.type("typed while it streams")
+    keyboard.press("Enter")  # held: it would cut the reply
+    expect(page.page.get_by_role("status")).to_contain_text("still being written")
+    expect(page.chat_input).to_have_value("typed while it streams")
+    page.wait_for_app_idle()
+    expect(page.messages.last).to_contain_text("word79")  # the reply went on to its end
+    expect(page.chat_input).to_have_value("typed while it streams")
+    expect(page.chat_input).to_be_focused()
+    page.act(lambda: keyboard.press("Enter"))
+    assert [m.content for m in opened_messages(stored, user)] == [
+        "a long one",
+        LONG_REPLY,
+        "typed while it streams",
+        LONG_REPLY,
+    ]
+
+
 @pytest.mark.parametrize(("size", "user"), [("desktop", "Han"), ("phone", "Rey")])
 def test_the_new_prompt_and_its_streaming_reply_stay_in_view(
     new_context: CreateContextCallback,
@@ -111,8 +137,6 @@ def test_the_new_prompt_and_its_streaming_reply_stay_in_view(
     for turn in range(3):  # a page taller than the screen
         page.send(f"tell me more, part {turn}")
     fake_model.configure(reply=LONG_REPLY, chunk_delay=0.08)
-    page.page.evaluate(SCROLL_UP)  # reading an earlier reply
-    expect(page.messages.first).to_be_in_viewport()
     page.send("and the last part", wait=False)
     expect(page.messages.filter(has_text="and the last part")).to_be_in_viewport()
     expect(page.messages.last).to_contain_text("word20")  # streaming

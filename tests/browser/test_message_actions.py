@@ -43,9 +43,7 @@ def clipboard_page(new_context: CreateContextCallback, app: AppServer) -> Stream
 
 
 def copy_buttons(page: StreamlitPage) -> Locator:
-    return page.page.locator("[class*='st-key-message_actions_']").get_by_role(
-        "button", name=COPY_LABEL
-    )
+    return page.messages.locator("button.message-copy")
 
 
 def clipboard(page: StreamlitPage) -> str:

@@ -21,6 +21,7 @@ from tests.browser.harness import (
 from tests.support.conversations import opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer
 from ui.rendering import STOPPED
+from ui.turn_view import BUSY_PLACEHOLDER
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +41,7 @@ def app(start_app: StartApp, fake_model: ChatCompletionsServer) -> AppServer:
     )
 
 
-def test_while_a_reply_streams_the_prompt_box_is_disabled_and_stop_keeps_what_it_wrote(
+def test_while_a_reply_streams_the_prompt_box_holds_enter_and_stop_keeps_what_it_wrote(
     page: StreamlitPage, fake_model: ChatCompletionsServer, stored: ChatMemory
 ) -> None:
     as_user(page, "Rey")
@@ -48,7 +49,8 @@ def test_while_a_reply_streams_the_prompt_box_is_disabled_and_stop_keeps_what_it
     page.send("Tell me a long story", wait=False)
     expect(page.messages.first).to_contain_text("Tell me a long story")  # shown at once
     expect(page.messages.last).to_contain_text("word3")  # streaming
-    expect(page.chat_input).to_be_disabled()  # a second prompt cannot cut this reply
+    # The box takes typing, but holds Enter: a second prompt cannot cut this reply.
+    expect(page.chat_input).to_have_attribute("placeholder", BUSY_PLACEHOLDER)
     expect(page.combobox("User")).to_be_disabled()
     page.click("■ Stop")
     expect(page.page.get_by_text(STOPPED)).to_be_visible()
