@@ -188,6 +188,7 @@ class ReplyWorker:
                     pending, flushed, first = [], time.monotonic(), False
                 if job.stop.is_set() or job.lost:
                     break
+        turn.abort()  # whatever ended the reading (the end, a stop, an error): hang up
         if pending and not job.lost:
             self._append(job, "".join(pending))
         if job.lost:
