@@ -40,8 +40,7 @@ def main() -> None:
     with messages:
         cid = conversation.conversation_id
         empty = not conversation.total_messages and state.draft_of(user.user_id, cid) is None
-        if empty and turn is None:
-            chat.welcome(user)
+        chat.welcome(user, shown=empty and turn is None)
         chat.show_messages(conversation, turn.replace_from if turn is not None else None)
         if turn is None:
             live_reply.under_prompt(services, user, conversation)

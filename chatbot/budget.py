@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from chatbot.config import Environment
 from memory import ContextWindow, Message, Role, SystemInstruction, TokenCounter
+from memory.memories import MemoryRecord
 from memory.recall import RecalledMessage
 from memory.summary import Summary
 from memory.tokens import TOKENS_REPLY_PRIMER
@@ -96,6 +97,9 @@ class PlannedRequest:
     recall_tokens: int = 0  # what the recalled part adds to the system message
     recall_left_out: int = 0  # recalled but not sent: over RECALL_MAX_TOKENS or the context
     server_token_count: int | None = None  # the server's own count of it, when it said one
+    memories: tuple[MemoryRecord, ...] = ()  # sent right after the instruction, best first
+    memory_tokens: int = 0  # what the memories part adds to the system message
+    memories_left_out: int = 0  # relevant but not sent: over MEMORY_MAX_TOKENS or the context
 
     @property
     def to_fit(self) -> int:
@@ -191,6 +195,57 @@ def with_recalled(
             )
         chosen.pop()
     return replace(plan, recall_left_out=len(recalled))
+
+
+def with_memories(
+    plan: PlannedRequest,
+    memories: Sequence[MemoryRecord],
+    budget: TokenBudget,
+    counter: TokenCounter,
+    *,
+    instruction: str,
+    max_tokens: int,
+    margin: float = 1.0,
+) -> PlannedRequest:
+    """`plan` with as many of `memories` (best first) as fit, right after the `instruction`
+    (the start of the system message, before any summary): the window keeps what it had, the
+    memories add at most `max_tokens`, and the whole request never passes the budget (checked
+    on the exact count of the final system message). What does not fit is counted."""
+    base = plan.system
+    if not base.text.startswith(instruction):
+        return replace(plan, memories_left_out=len(memories))
+    rest = base.text[len(instruction) :]
+    chosen, estimate = [], 0
+    for memory in memories:
+        if estimate + memory.token_count <= max_tokens:
+            chosen.append(memory)
+            estimate += memory.token_count
+    while chosen:
+        text = f"{instruction}\n\n{MEMORY_HEADING}\n{memory_block(chosen)}{rest}"
+        system = SystemInstruction(text, base.preset, counter.count_message("system", text))
+        added = system.token_count - base.token_count
+        total = plan.token_count + added
+        if added <= max_tokens and math.ceil(total * margin) <= budget.prompt_limit:
+            return replace(
+                plan,
+                system=system,
+                token_count=total,
+                memories=tuple(chosen),
+                memory_tokens=added,
+                memories_left_out=len(memories) - len(chosen),
+            )
+        chosen.pop()
+    return replace(plan, memories_left_out=len(memories))
+
+
+MEMORY_HEADING = (
+    "What this user asked you to remember about them (their saved memories, which they can "
+    "see and edit; use them when relevant):"
+)
+
+
+def memory_block(memories: Sequence[MemoryRecord]) -> str:
+    return "\n".join(f"- {memory.text}" for memory in memories)
 
 
 RECALL_HEADING = (

@@ -36,7 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REDIS_PORT", "10000", "Azure Managed Redis port (TLS)", Scope.AZURE),
     Setting("REDIS_CLUSTER", "false", "true: an open-source Redis Cluster (RedisCluster client)"),
     Setting("CHAT_INDEX_NAME", "chat", "Name of the search index; keys start with it"),
-    Setting("EMBEDDED_REDIS_PORT", "6399", "Port of the local Redis used when none is set"),
+    Setting(
+        "EMBEDDED_REDIS_PORT",
+        "6399",
+        "Port of the local Redis used when none is set; unset: 6399, or the next free one when "
+        "another checkout's Redis holds it (remembered in the data folder's `port` file)",
+    ),
     Setting("EMBEDDED_REDIS_DIR", "", "Data folder of the local Redis (default .data/redis)"),
     # Model providers
     Setting("AZURE_OPENAI_ENDPOINT", "", "https://<name>.openai.azure.com/", Scope.AZURE),
@@ -105,6 +110,8 @@ SETTINGS: tuple[Setting, ...] = (
         "RECALL_MAX_MESSAGES", "5", "Earlier messages recalled into a request at most; 0: none"
     ),
     Setting("RECALL_MAX_TOKENS", "1000", "Tokens the recalled messages may add to a request"),
+    Setting("MEMORY_MAX_PER_USER", "200", "Memories kept per user at most"),
+    Setting("MEMORY_MAX_TOKENS", "300", "Tokens the user's memories may add to a request"),
     # Users
     Setting("AUTH_MODE", "demo", "demo | easyauth | oidc", Scope.AZURE),
     Setting("DEMO_USERS", "Luke,Leia,Han", "Users of the demo-mode picker, comma separated"),

@@ -5,6 +5,7 @@ once a reply is stored."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from chatbot.budget import (
     TokenBudget,
     plan_request,
     shrink_to_fit,
+    with_memories,
     with_recalled,
 )
 from chatbot.llm import ChatModel, ContextOverflow, ModelError, Provider, Reply, tokens_spent
 from chatbot.server_tokens import ServerTokenCounter
 from chatbot.summary import extractive_summary, summary_request
 from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ContextWindow, Message, Role, Usage
+from memory.memories import Memories, MemoryRecord
 from memory.recall import Recall, RecallResult
 from memory.summary import Summary, SummaryState, SummaryStore
 
@@ -40,6 +43,8 @@ class ContextBuilder:
     recall: Recall | None = None  # None: no recall at all (the setting is then moot)
     recall_max_tokens: int = 1000  # RECALL_MAX_TOKENS
     server_tokens: ServerTokenCounter | None = None  # the server's own count, where it has one
+    memories: Memories | None = None  # None: no memories at all
+    memory_max_tokens: int = 300  # MEMORY_MAX_TOKENS
 
     @property
     def estimated(self) -> bool:
@@ -51,14 +56,24 @@ class ContextBuilder:
         return min(SUMMARY_MAX_TOKENS, self.budget.prompt_limit // 4)
 
     def plan(
-        self, window: ContextWindow, state: SummaryState, recalled: RecallResult | None = None
+        self,
+        window: ContextWindow,
+        state: SummaryState,
+        recalled: RecallResult | None = None,
+        memories: tuple[MemoryRecord, ...] = (),
     ) -> PlannedRequest:
-        """The request for `window`: the summary when on, then what of `recalled` fits."""
+        """The request for `window`: the summary when on, the `memories` that fit right after
+        the instruction, then what of `recalled` fits."""
         summary = state.checkpoint if state.enabled else None
         margin = self._margin(window)
         counter = self.memory.token_counter
         strict = self.model.config.strict_roles
         plan = plan_request(window, self.budget, counter, summary, margin, strict)
+        if memories:
+            plan = with_memories(
+                plan, memories, self.budget, counter, instruction=window.system.text,
+                max_tokens=self.memory_allowance, margin=margin,
+            )  # fmt: skip
         if not recalled or not recalled.messages:
             return plan
         return with_recalled(
@@ -79,12 +94,38 @@ class ContextBuilder:
             return 0
         return min(self.recall_max_tokens, self.budget.prompt_limit // 4)
 
+    @property
+    def memory_allowance(self) -> int:
+        """Tokens memories may add to a request: MEMORY_MAX_TOKENS, at most an eighth of the
+        prompt's room (reserved at admission like the recall allowance)."""
+        if self.memories is None:
+            return 0
+        return min(self.memory_max_tokens, self.budget.prompt_limit // 8)
+
+    @property
+    def added_allowance(self) -> int:
+        """What a turn's request may add after admission: recalled messages and memories."""
+        return self.recall_allowance + self.memory_allowance
+
     def request_for(
         self, user_id: str, conversation_id: str, window: ContextWindow, state: SummaryState
     ) -> PlannedRequest:
         """The request a turn sends for `window` (from begin_turn, or read now): the
-        summary when on, and the earlier messages recalled for its newest prompt."""
-        return self.plan(window, state, self.recall_for(user_id, conversation_id, window))
+        summary when on, the user's memories relevant to its newest prompt, and the earlier
+        messages recalled for it."""
+        recalled = self.recall_for(user_id, conversation_id, window)
+        return self.plan(window, state, recalled, self.memories_for(user_id, window))
+
+    def memories_for(self, user_id: str, window: ContextWindow) -> tuple[MemoryRecord, ...]:
+        """The user's memories relevant to the window's newest prompt (none with memory off,
+        or when storage cannot say: the request goes without them)."""
+        prompts = [m for m in window.messages if m.role is Role.USER]
+        if self.memories is None or not prompts:
+            return ()
+        try:
+            return tuple(self.memories.relevant(user_id, prompts[-1].content))
+        except ChatMemoryError:
+            return ()
 
     def next_request(self, user_id: str, conversation_id: str, window_size: int) -> PlannedRequest:
         window = self.memory.context_window(user_id, conversation_id, window_size)
@@ -126,6 +167,9 @@ class ContextBuilder:
             room = self.budget.prompt_limit * request.token_count / counted
             request = self._shrunk(window, state, math.floor(room))
             counted = self._server_count(request)
+        if request.memories and self.memories is not None:
+            with contextlib.suppress(ChatMemoryError):  # "last used" is a note, not the turn
+                self.memories.mark_used(user_id, [m.id for m in request.memories])
         return dataclasses.replace(request, server_token_count=counted)
 
     def fit(

@@ -1,7 +1,7 @@
 """The sidebar's context chart: one bar of the model's whole context, in labelled parts (the
-instruction, the summary, the recalled messages, the history, the room kept for the reply,
-what is free), each part's tokens in its legend label, each message of the history its own
-segment with the message on hover.
+instruction, the memories, the summary, the recalled messages, the history, the room kept for
+the reply, what is free), each part's tokens in its legend label, each message of the history
+its own segment with the message on hover.
 
 The parts are `PARTS`, in the order they are drawn; a new part of the request is one more
 `Part` and one more row builder in `SENT` (its rows name the part).
@@ -35,12 +35,13 @@ class Part:
 
 
 INSTRUCTION = Part("instruction", "#6c6c6c")
+MEMORIES = Part("memories", "#27ae60")
 SUMMARY = Part("summary", "#b0b0b0")
 RECALLED = Part("recalled", "#9b59b6")
 HISTORY = Part("history", "#1c83e1")
 REPLY_ROOM = Part("room for the reply", "#ffbd45")
 FREE = Part("free", "#e6eaf1")
-PARTS: tuple[Part, ...] = (INSTRUCTION, SUMMARY, RECALLED, HISTORY, REPLY_ROOM, FREE)
+PARTS: tuple[Part, ...] = (INSTRUCTION, MEMORIES, SUMMARY, RECALLED, HISTORY, REPLY_ROOM, FREE)
 
 
 def preview(text: str) -> str:
@@ -67,9 +68,18 @@ def _instruction(request: PlannedRequest, instruction: SystemInstruction) -> lis
 def _summary(request: PlannedRequest, instruction: SystemInstruction) -> list[Row]:
     if request.summary is None:
         return []
-    tokens = request.system.token_count - instruction.token_count - request.recall_tokens
+    added = request.recall_tokens + request.memory_tokens
+    tokens = request.system.token_count - instruction.token_count - added
     message = f"summary of messages up to #{request.summary.covers_seq}"
     return [_row(SUMMARY, "summary", message, tokens, preview(request.summary.text))]
+
+
+def _memories(request: PlannedRequest, instruction: SystemInstruction) -> list[Row]:
+    if not request.memories:
+        return []
+    message = f"{len(request.memories)} of your memories"
+    text = preview(" · ".join(m.text for m in request.memories))
+    return [_row(MEMORIES, "memories", message, request.memory_tokens, text)]
 
 
 def _recalled(request: PlannedRequest, instruction: SystemInstruction) -> list[Row]:
@@ -95,12 +105,12 @@ def _history(request: PlannedRequest, instruction: SystemInstruction) -> list[Ro
 
 
 RowBuilder = Callable[[PlannedRequest, SystemInstruction], list[Row]]
-SENT: tuple[RowBuilder, ...] = (_instruction, _summary, _recalled, _history)
+SENT: tuple[RowBuilder, ...] = (_instruction, _memories, _summary, _recalled, _history)
 
 
 def chart_rows(request: PlannedRequest, instruction: SystemInstruction) -> list[Row]:
-    """A segment per part sent, in order: the instruction, the summary (if any), the earlier
-    messages recalled (if any), then the history message by message."""
+    """A segment per part sent, in order: the instruction, the memories (if any), the summary
+    (if any), the earlier messages recalled (if any), then the history message by message."""
     return [row for build in SENT for row in build(request, instruction)]
 
 

@@ -83,7 +83,16 @@ def title_after_first_reply(
     model request of the user's like any other: admitted by their limits and counted."""
     if services.model.config.provider is Provider.OFFLINE:
         return None
-    return _titles.submit(_model_title, services, user_id, conversation_id, prompt, reply)
+    future = _titles.submit(_model_title, services, user_id, conversation_id, prompt, reply)
+    future.add_done_callback(_log_failure)
+    return future
+
+
+def _log_failure(future: Future[None]) -> None:
+    """A title thread's unexpected error is logged (a future keeps it silently otherwise)."""
+    error = future.exception()
+    if error is not None:
+        _log.error("The title was not written (the first words stay)", exc_info=error)
 
 
 def _model_title(

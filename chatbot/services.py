@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import openai
 from azure.core.credentials import TokenCredential
+from redis.credentials import CredentialProvider
 
 from chatbot.admission import Admission
 from chatbot.budget import TokenBudget
@@ -44,10 +46,16 @@ from memory import (
     create_client,
     create_entra_credential_provider,
 )
-from memory.embedded import DEFAULT_DATA_DIR, EmbeddedRedis, EmbeddedRedisUnavailable
+from memory.embedded import (
+    DEFAULT_DATA_DIR,
+    EmbeddedRedis,
+    EmbeddedRedisUnavailable,
+    folder_port,
+)
 from memory.embedding_worker import EmbeddingWorker
 from memory.keys import KeyLayout
 from memory.limits import LimitPolicy, Reservation, UsageLimits
+from memory.memories import Memories
 from memory.namespaces import NamespaceRefused, Owner, claim_namespace
 from memory.recall import Recall
 from memory.reply_stream import ReplyStreams
@@ -71,6 +79,7 @@ class Services:
     recall: Recall | None = None
     # Embeds the backlog in the background (None: no embedder, or no index to keep one in).
     embedding_worker: EmbeddingWorker | None = None
+    memories: Memories | None = None
 
     def admit(self, user_id: str, prompt_tokens: int) -> Reservation:
         """Admit one reply (or title) request of the user, reserving its prompt plus the
@@ -92,10 +101,10 @@ def embedded_redis(env: Environment) -> EmbeddedRedis | None:
     """The embedded local Redis the app uses, or None when REDIS_URL or REDIS_HOST is set."""
     if env.is_set("REDIS_URL") or env.is_set("REDIS_HOST"):
         return None
-    return EmbeddedRedis(
-        port=env.get_int("EMBEDDED_REDIS_PORT", minimum=1),
-        data_dir=Path(env.get("EMBEDDED_REDIS_DIR") or DEFAULT_DATA_DIR),
-    )
+    data_dir = Path(env.get("EMBEDDED_REDIS_DIR") or DEFAULT_DATA_DIR)
+    if env.is_set("EMBEDDED_REDIS_PORT"):
+        return EmbeddedRedis(port=env.get_int("EMBEDDED_REDIS_PORT", minimum=1), data_dir=data_dir)
+    return EmbeddedRedis(port=folder_port(data_dir), data_dir=data_dir)
 
 
 def resolve_redis_target(env: Environment) -> RedisTarget:
@@ -207,14 +216,7 @@ def build_services(env: Environment) -> Services:
         check_oidc_secrets(auth_secrets())
     model_config = ModelConfig.from_env(env)
     redis_target = resolve_redis_target(env)
-    credential: TokenCredential | None = None
-    if model_config.keyless or redis_target.uses_entra_id:
-        credential = create_azure_credential(env)
-    credential_provider = (
-        create_entra_credential_provider(credential)
-        if redis_target.uses_entra_id and credential is not None
-        else None
-    )
+    credential, credential_provider = build_credentials(env, model_config, redis_target)
     counter = TokenCounter(model_config.tokenizer_model, model_config.encoding)
     client = create_client(redis_target, credential_provider)
     claim_storage(env, client, auth)
@@ -226,6 +228,7 @@ def build_services(env: Environment) -> Services:
         memory, client, index_name, max_messages=env.get_int("RECALL_MAX_MESSAGES", minimum=0)
     )
     admission = build_admission(env, client, auth)
+    memories = Memories(memory, max_per_user=env.get_int("MEMORY_MAX_PER_USER", minimum=1))
     return Services(
         memory=memory,
         model=model,
@@ -237,9 +240,8 @@ def build_services(env: Environment) -> Services:
             budget=TokenBudget.from_env(env, model_config.tokenizer_model),
             model=model,
             admission=admission,
-            recall=recall,
-            recall_max_tokens=env.get_int("RECALL_MAX_TOKENS", minimum=0),
             server_tokens=server_tokens,
+            **additions(env, recall, memories),
         ),
         auth=auth,
         max_prompt_chars=env.get_int("MAX_PROMPT_CHARS", minimum=1),
@@ -249,7 +251,31 @@ def build_services(env: Environment) -> Services:
         local_only=is_local_demo(env),
         recall=recall,
         embedding_worker=start_embedding_worker(memory, index_name),
+        memories=memories,
     )
+
+
+def build_credentials(
+    env: Environment, model_config: ModelConfig, redis_target: RedisTarget
+) -> tuple[TokenCredential | None, CredentialProvider | None]:
+    """The Azure credential when the model or Redis is keyless, and Redis's Entra ID
+    provider built on it."""
+    if not (model_config.keyless or redis_target.uses_entra_id):
+        return None, None
+    credential = create_azure_credential(env)
+    if not redis_target.uses_entra_id:
+        return credential, None
+    return credential, create_entra_credential_provider(credential)
+
+
+def additions(env: Environment, recall: Recall, memories: Memories) -> dict[str, Any]:
+    """What the context builder adds to a request besides the window: recall and memories."""
+    return {
+        "recall": recall,
+        "recall_max_tokens": env.get_int("RECALL_MAX_TOKENS", minimum=0),
+        "memories": memories,
+        "memory_max_tokens": env.get_int("MEMORY_MAX_TOKENS", minimum=0),
+    }
 
 
 def build_model(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from chatbot.budget import PlannedRequest
 from chatbot.conversation_list import awaits_title, title_after_first_reply
 from chatbot.llm import TOO_LONG, ContextOverflow, ModelError, Reply
+from chatbot.memory_proposals import propose_after_reply
 from chatbot.prompt_check import keepable_text, prompt_refusal
 from memory import (
     ChatMemoryError,
@@ -270,9 +271,9 @@ class ChatTurn:
                 self.user_id,
                 self.conversation_id,
                 policy=services.admission.policy_for(self.user_id),
-                # what recall may add is planned after admission: reserved now too
+                # what recall and memories may add is planned after admission: reserved now
                 reply_tokens=services.context.budget.reply_tokens
-                + services.context.recall_allowance,
+                + services.context.added_allowance,
                 prompt=request.prompt,
                 message_id=request.message_id,
                 replace_from=request.replace_from,
@@ -360,7 +361,7 @@ class ChatTurn:
 
     def finish(self) -> Stored | Failed | OutcomeUnknown:
         """After the stream ended: a failure says why; a complete reply is stored (and the
-        conversation's first reply asks for its title)."""
+        conversation's first reply asks for its title; with a model, memories are proposed)."""
         planned, reply = self._planned, self._reply
         if planned is None or reply is None or self._failure is not None:
             # a reply failing part way counts its prompt and what it produced
@@ -375,6 +376,10 @@ class ChatTurn:
                 planned.messages[-1].content,
                 stored.reply.content,
             )
+        if isinstance(stored, Stored):  # in the background, from the prompt just answered
+            prompt = planned.messages[-1]
+            propose_after_reply(self._services, self.user_id, self.conversation_id,
+                                prompt.seq, prompt.content, stored.reply.content)  # fmt: skip
         return stored
 
     def finish_stopped(self) -> Stored | Stopped | Failed | OutcomeUnknown:

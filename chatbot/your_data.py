@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from chatbot.conversation_list import plural
 from chatbot.formatting import plain
-from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, ConversationInfo, Role, SearchHit
-from memory.portable import ImportRejected, import_file
+from memory import MAX_WINDOW, ChatMemory, ChatMemoryError, Role, SearchHit
+from memory.portable import ImportRejected, ImportResult, import_file
 
 ROLE_NAMES = {Role.USER: "You", Role.ASSISTANT: "Assistant"}
 
@@ -58,12 +58,25 @@ def stored_amounts(memory: ChatMemory, user_id: str) -> tuple[int, int]:
     return listing.total, messages
 
 
-def import_note(imported: list[ConversationInfo], file_name: str) -> str:
-    messages = sum(info.message_count for info in imported)
-    return (
-        f"Imported {plural(len(imported), 'conversation')} with {plural(messages, 'message')} "
-        f"from {file_name}."
+def import_note(result: ImportResult, file_name: str) -> str:
+    """What an import did, the conversations it recognised as already here included."""
+    messages = sum(info.message_count for info in result.imported)
+    here = len(result.already_here)
+    if not result.imported and here:
+        return (
+            f"{file_name} holds nothing new: its {plural(here, 'conversation')} "
+            f"{'is' if here == 1 else 'are'} already here (imported before). Nothing was added."
+        )
+    note = (
+        f"Imported {plural(len(result.imported), 'conversation')} with "
+        f"{plural(messages, 'message')} from {file_name}."
     )
+    if here:
+        note += (
+            f" {plural(here, 'conversation')} of it {'was' if here == 1 else 'were'} already "
+            "here (imported before) and not added again."
+        )
+    return note
 
 
 def erased_note(conversations: int, messages: int) -> str:
@@ -73,7 +86,7 @@ def erased_note(conversations: int, messages: int) -> str:
     )
 
 
-def import_upload_file(memory: ChatMemory, user_id: str, raw: bytes) -> list[ConversationInfo]:
+def import_upload_file(memory: ChatMemory, user_id: str, raw: bytes) -> ImportResult:
     """`import_file`, its refusal (which may quote the file) made inert for the page."""
     try:
         return import_file(memory, user_id, raw)

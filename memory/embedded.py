@@ -137,6 +137,13 @@ class EmbeddedRedis:
                 f"A Redis on port {self.port} lacks the modules {sorted(missing)}; "
                 "stop it or choose another port (EMBEDDED_REDIS_PORT)."
             )
+        served = _served_dir(self.port)
+        if served is not None and served != self.data_dir.resolve():
+            raise EmbeddedRedisError(
+                f"Port {self.port} serves the local Redis of another folder ({served}), with "
+                f"its data; this one keeps its data in {self.data_dir}. Stop that one (`make "
+                "stop` in its checkout) or give this one another port (EMBEDDED_REDIS_PORT)."
+            )
         return True
 
     @contextmanager
@@ -306,9 +313,58 @@ def _cluster_info(client: redis.Redis) -> dict[str, str]:
 
 
 def from_environment() -> EmbeddedRedis:
-    port = int(os.environ.get("EMBEDDED_REDIS_PORT", DEFAULT_PORT))
-    data_dir = Path(os.environ.get("EMBEDDED_REDIS_DIR", DEFAULT_DATA_DIR))
-    return EmbeddedRedis(port=port, data_dir=data_dir)
+    data_dir = Path(os.environ.get("EMBEDDED_REDIS_DIR") or DEFAULT_DATA_DIR)
+    port = os.environ.get("EMBEDDED_REDIS_PORT", "").strip()
+    return EmbeddedRedis(port=int(port) if port else folder_port(data_dir), data_dir=data_dir)
+
+
+def _served_dir(port: int) -> Path | None:
+    """The data folder of the Redis answering on `port` (None: nothing answers there)."""
+    client = redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        socket_timeout=2,
+        retry=Retry(NoBackoff(), 0),
+        decode_responses=True,
+    )
+    try:
+        found = client.config_get("dir").get("dir")
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+    return Path(found).resolve() if found else None
+
+
+def folder_port(data_dir: Path) -> int:
+    """The port of the local Redis keeping its data in `data_dir` when EMBEDDED_REDIS_PORT is
+    not set: the one remembered in `data_dir/port`, else DEFAULT_PORT unless another folder's
+    Redis holds it (a second checkout of the project), else the first free one after it;
+    remembered, so every later run of this checkout (the app's processes included) uses it
+    and no checkout ever uses another's data."""
+    remembered = data_dir / "port"
+    try:
+        return int(remembered.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        pass
+    port = DEFAULT_PORT
+    while port < DEFAULT_PORT + 100:
+        served = _served_dir(port)
+        if served == data_dir.resolve() or (served is None and _port_free(port)):
+            break
+        port += 1
+    data_dir.mkdir(parents=True, exist_ok=True)
+    remembered.write_text(f"{port}\n")
+    return port
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -182,6 +182,29 @@ class KeyLayout:
         worker embeds the backlog: one at a time, so two instances never embed twice."""
         return f"{self.index_name}:embedding-lease"
 
+    @property
+    def memory_prefix(self) -> str:
+        """Prefix of every memory record (memory/memories.py); its own small search index
+        (`memory_index_name`) covers them."""
+        return f"{self.index_name}:mem:"
+
+    @property
+    def memory_index_name(self) -> str:
+        return f"{self.index_name}-memories"
+
+    def memory_key(self, tag: str, memory_id: str) -> str:
+        """Hash of one memory; common.lua `memory_key` builds the same name."""
+        return f"{self.memory_prefix}{{{tag}}}:{memory_id}"
+
+    def memories_key(self, tag: str) -> str:
+        """Sorted set of the user's memory ids scored by creation time (ms)."""
+        return f"{self.index_name}:mems:{{{tag}}}"
+
+    def memory_sources_key(self, tag: str) -> str:
+        """Hash of message key -> ids of the memories that came from it (space-separated):
+        removing a message finds its memories here, in the same script."""
+        return f"{self.index_name}:memsrc:{{{tag}}}"
+
     def reply_key(self, tag: str, conversation_id: str) -> str:
         """Hash of the conversation's latest reply in flight (memory/reply_stream.py): id,
         state, owner, lease, stop flag, its text so far, why it failed."""

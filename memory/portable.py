@@ -6,7 +6,8 @@ export time, so export -> import into a fresh user -> export gives the same byte
 
 An import is checked whole before anything is written (the error names the first bad record),
 then written through ChatMemory's own API; if a write fails part way, the conversations this
-import created are deleted again and the error is raised: all or nothing.
+import created are deleted again and the error is raised: all or nothing. A conversation the
+user already has (the same messages, imported before) is recognised and not written again.
 """
 
 from __future__ import annotations
@@ -401,35 +402,36 @@ def _chatgpt_message(
 # --- import: writing -----------------------------------------------------------------------
 
 
-def import_file(memory: ChatMemory, user_id: str, raw: bytes | str) -> list[ConversationInfo]:
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: the conversations it created, and those of the file the user
+    already has (imported before, or never deleted since the export), left as they are."""
+
+    imported: list[ConversationInfo]
+    already_here: list[ConversationInfo]
+
+
+def import_file(memory: ChatMemory, user_id: str, raw: bytes | str) -> ImportResult:
     """Parse an uploaded file and import it: `parse_import`, then `import_conversations`."""
     return import_conversations(memory, user_id, parse_import(raw))
 
 
 def import_conversations(
     memory: ChatMemory, user_id: str, conversations: Sequence[PortableConversation]
-) -> list[ConversationInfo]:
-    """Write parsed conversations as new conversations of the user, all or nothing. A
-    conversation keeps its id when the user has none by that id, else it gets a fresh one.
-    Refused whole (ImportRejected) when the user's message cap could not take them all."""
+) -> ImportResult:
+    """Write parsed conversations as new conversations of the user, all or nothing, except
+    those the user already has (`already_here`): one whose messages (role, text, time to the
+    millisecond) begin one of theirs is not written again, so importing the same file twice
+    adds nothing the second time, pins included. A new conversation keeps its id when the
+    user has none by that id, else it gets a fresh one. Refused whole (ImportRejected) when
+    the user's message cap could not take the new ones."""
     taken = set(memory.conversation_ids(user_id))
-    stored = sum(info.message_count for info in _infos(memory, user_id, taken))
-    incoming = sum(len(conversation.messages) for conversation in conversations)
-    cap = memory.limits.max_messages
-    if stored + incoming > cap:
-        raise ImportRejected(
-            f"The file has {incoming:,} messages; with the {stored:,} you already keep that is "
-            f"more than your limit of {cap:,} (MAX_MESSAGES_PER_USER). Nothing was imported."
-        )
-    if len(taken) + len(conversations) > cap:
-        raise ImportRejected(
-            f"The file has {len(conversations):,} conversations; with the {len(taken):,} you "
-            f"already keep (empty ones included) that is more than your limit of {cap:,} "
-            "(MAX_MESSAGES_PER_USER caps conversations too). Nothing was imported."
-        )
+    found = _already_here(memory, user_id, taken, conversations)
+    new = [c for n, c in enumerate(conversations) if n not in found]
+    _check_room(memory, user_id, taken, new)
     created: list[str] = []
     try:
-        for conversation in conversations:
+        for conversation in new:
             cid = conversation.id if conversation.id and conversation.id not in taken else None
             cid = cid or new_conversation_id()
             taken.add(cid)
@@ -440,7 +442,61 @@ def import_conversations(
             with contextlib.suppress(ChatMemoryError):
                 memory.delete_conversation(user_id, cid)
         raise
-    return _infos(memory, user_id, created)
+    here = sorted(set(found.values()), key=list(found.values()).index)
+    return ImportResult(_infos(memory, user_id, created), _infos(memory, user_id, here))
+
+
+def _check_room(
+    memory: ChatMemory, user_id: str, taken: set[str], new: Sequence[PortableConversation]
+) -> None:
+    stored = sum(info.message_count for info in _infos(memory, user_id, taken))
+    incoming = sum(len(conversation.messages) for conversation in new)
+    cap = memory.limits.max_messages
+    if stored + incoming > cap:
+        raise ImportRejected(
+            f"The file has {incoming:,} new messages; with the {stored:,} you already keep that "
+            f"is more than your limit of {cap:,} (MAX_MESSAGES_PER_USER). Nothing was imported."
+        )
+    if len(taken) + len(new) > cap:
+        raise ImportRejected(
+            f"The file has {len(new):,} new conversations; with the {len(taken):,} you "
+            f"already keep (empty ones included) that is more than your limit of {cap:,} "
+            "(MAX_MESSAGES_PER_USER caps conversations too). Nothing was imported."
+        )
+
+
+Signature = tuple[str, str, int]
+
+
+def _signature(role: Role, content: str, created_at: float) -> Signature:
+    return role.value, content, round(created_at * 1000)
+
+
+def _already_here(
+    memory: ChatMemory,
+    user_id: str,
+    conversation_ids: Iterable[str],
+    conversations: Sequence[PortableConversation],
+) -> dict[int, str]:
+    """Which of `conversations` (by position) the user already has, and in which of theirs:
+    its messages are the first messages of that conversation (which may have gone on)."""
+    if not any(c.messages for c in conversations):
+        return {}
+    by_first: dict[Signature, list[tuple[str, list[Signature]]]] = {}
+    for cid in conversation_ids:
+        held = [_signature(m.role, m.content, m.created_at) for m in memory.messages(user_id, cid)]
+        if held:
+            by_first.setdefault(held[0], []).append((cid, held))
+    found: dict[int, str] = {}
+    for position, conversation in enumerate(conversations):
+        wanted = [_signature(m.role, m.content, m.created_at) for m in conversation.messages]
+        if not wanted:
+            continue
+        for cid, held in by_first.get(wanted[0], []):
+            if held[: len(wanted)] == wanted:
+                found[position] = cid
+                break
+    return found
 
 
 def _write(memory: ChatMemory, user_id: str, cid: str, conversation: PortableConversation) -> None:

@@ -78,6 +78,8 @@ def index_name(redis_client: redis.Redis) -> Iterator[str]:
     yield name
     with contextlib.suppress(redis.ResponseError):
         redis_client.ft(name).dropindex(delete_documents=True)
+    with contextlib.suppress(redis.ResponseError):  # memory/memories.py's own index
+        redis_client.ft(f"{name}-memories").dropindex(delete_documents=True)
     for key in redis_client.scan_iter(match=f"{name}:*", count=1000):
         redis_client.delete(key)
     redis_client.hdel(NAMESPACE_OWNERS_KEY, name)  # the app's claim of it (memory/namespaces.py)

@@ -204,6 +204,17 @@ def test_offline_the_title_is_the_first_words(app_env: str, redis_client: redis.
     assert titled.title.startswith("Plan a three day trip to Lisbon")
 
 
+def test_the_first_words_title_ends_with_a_whole_phrase(
+    app_env: str, redis_client: redis.Redis
+) -> None:
+    """Was: "Hi! My name is Ana. What is the", cut mid-phrase."""
+    app = start_app()
+    say(app, "Hi! My name is Ana. What is the capital of France?")
+    titled = info(stored(redis_client, app_env), "Luke", open_id(app))
+    assert (titled.title, titled.title_source) == ("Hi! My name is Ana", "words")
+    assert entries(app) == ["Hi! My name is Ana"]
+
+
 def test_the_model_titles_a_conversation_once_after_its_first_reply(
     online_env: ChatCompletionsServer, app_env: str, redis_client: redis.Redis
 ) -> None:

@@ -202,6 +202,26 @@ def test_import_our_export_and_chatgpts_then_a_bad_file_changes_nothing(
     assert "at most 20 MB" in app.sidebar.error[0].value
 
 
+def test_importing_the_same_file_again_adds_nothing_and_says_so(
+    app_env: str, redis_client: redis.Redis
+) -> None:
+    """Was: every re-import duplicated every conversation, pins included."""
+    memory = stored(redis_client, app_env)
+    cid = conversation(memory, LEIA, "first", "second")
+    memory.pin_conversation(LEIA, cid, True)
+    exported = export_json(memory, LEIA).encode()
+    app = start_app()
+    upload(app, "leia.json", exported)
+    assert app.sidebar.success[0].value.startswith("Imported 1 conversation with 4 messages")
+    upload(app, "leia.json", exported)
+    assert app.sidebar.success[0].value == (
+        r"leia\.json holds nothing new: its 1 conversation is already here (imported before). "
+        "Nothing was added."
+    )
+    listing = memory.conversations(LUKE)
+    assert listing.total == 1 and len(listing.pinned) == 1
+
+
 def test_the_open_conversation_can_be_downloaded(app_env: str, redis_client: redis.Redis) -> None:
     memory = stored(redis_client, app_env)
     cid = conversation(memory, LUKE, "hello")

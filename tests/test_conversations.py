@@ -175,7 +175,7 @@ def test_titles_the_user_wrote_are_never_replaced_by_automatic_ones(memory: Chat
     cid = new_conversation_id()
     say(memory, USER, cid, "  tell   me\nabout  droids and their many uses across the galaxy ")
     info = memory.conversations(USER).recent[0]
-    assert (info.title, info.title_source) == ("tell me about droids and their many uses", "words")
+    assert (info.title, info.title_source) == ("tell me about droids and their many uses…", "words")
     assert not memory.set_auto_title(USER, cid, "other words", TitleSource.WORDS)
     assert memory.set_auto_title(USER, cid, "Droids", TitleSource.MODEL)
     assert not memory.set_auto_title(USER, cid, "Droid talk", TitleSource.MODEL)
@@ -191,7 +191,7 @@ def test_titles_the_user_wrote_are_never_replaced_by_automatic_ones(memory: Chat
     long_word = new_conversation_id()
     say(memory, USER, long_word, "é" * 100)
     title = memory.conversation(USER, long_word).info.title  # type: ignore[union-attr]
-    assert title == "é" * 30  # cut at 60 bytes, never inside a character
+    assert title == "é" * 30 + "…"  # cut at 60 bytes, never inside a character
 
 
 def test_clearing_one_conversation_leaves_the_others(memory: ChatMemory) -> None:

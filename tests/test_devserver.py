@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.config import SETTINGS
+from chatbot.config import SETTINGS, Environment
 from chatbot.devserver import browser_url
-from memory.embedded import EmbeddedRedis
+from chatbot.services import embedded_redis
+from memory import embedded
+from memory.embedded import EmbeddedRedis, EmbeddedRedisError
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,3 +112,26 @@ def test_make_run_serves_on_loopback_and_ctrl_c_stops_what_it_started(
 def test_a_wildcard_bind_is_opened_through_localhost() -> None:
     assert browser_url("0.0.0.0", 8501) == "http://localhost:8501/"
     assert browser_url("::1", 80) == "http://[::1]:80/"
+
+
+def test_a_second_checkout_gets_a_redis_of_its_own_never_the_first_ones_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: `make run` in a second checkout silently used the first one's Redis on the
+    default port, and its data."""
+    first = EmbeddedRedis(port=free_port(), data_dir=tmp_path / "first" / ".data" / "redis")
+    first.ensure_running()
+    try:
+        monkeypatch.setattr(embedded, "DEFAULT_PORT", first.port)
+        second_dir = tmp_path / "second" / ".data" / "redis"
+        second = embedded_redis(Environment({"EMBEDDED_REDIS_DIR": str(second_dir)}))
+        assert second is not None and second.port != first.port
+        assert second.data_dir == second_dir and not second.is_running()
+        again = embedded_redis(Environment({"EMBEDDED_REDIS_DIR": str(second_dir)}))
+        assert again is not None and again.port == second.port  # remembered for later runs
+        own = embedded_redis(Environment({"EMBEDDED_REDIS_DIR": str(first.data_dir)}))
+        assert own is not None and own.port == first.port  # the first keeps its port
+        with pytest.raises(EmbeddedRedisError, match="serves the local Redis of another folder"):
+            EmbeddedRedis(port=first.port, data_dir=second_dir).is_running()
+    finally:
+        first.stop()

@@ -95,7 +95,8 @@ def test_a_control_character_in_a_title_never_cuts_it_in_the_list(
     memory: ChatMemory, control: str
 ) -> None:
     memory.append(USER, Role.USER, f"first{control}words of the prompt", conversation_id="a1")
-    imported = import_file(memory, USER, ours(conversation(f"Trip{control}to Rome", message())))
+    file = ours(conversation(f"Trip{control}to Rome", message()))
+    imported = import_file(memory, USER, file).imported
     memory.append(USER, Role.USER, "hello", conversation_id="a2")
     memory.rename_conversation(USER, "a2", f"Renamed{control}title here")
     titles = {info.id: info.title for info in memory.conversations(USER).recent}
@@ -125,7 +126,7 @@ def test_empty_conversations_count_against_the_storage_cap(
     refused = None
     for _ in range(10):  # import, then clear: the loop of the attack
         try:
-            (info,) = import_file(memory, USER, file)
+            (info,) = import_file(memory, USER, file).imported
         except ImportRejected as error:
             refused = error
             break

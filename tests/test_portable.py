@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 
+from chatbot.your_data import import_note
 from memory import ChatMemory, InvalidInput, Role, StorageLimitReached, Usage
 from memory.portable import (
     FORMAT,
@@ -201,7 +202,7 @@ def test_export_import_export_is_byte_identical(memory: ChatMemory) -> None:
     memory.pin_conversation("ana", "b2", True)
     exported = export_json(memory, "ana")
 
-    infos = import_file(memory, "bea", exported)
+    infos = import_file(memory, "bea", exported).imported
 
     assert export_json(memory, "bea") == exported
     assert [info.id for info in infos] == ["a1", "b2", "0"]
@@ -217,15 +218,44 @@ def test_export_import_export_is_byte_identical(memory: ChatMemory) -> None:
         export_json(memory, "bea", ["a1", "ff"])
 
 
-def test_importing_into_a_user_who_has_those_ids_adds_copies(memory: ChatMemory) -> None:
+def test_reimporting_the_same_export_adds_nothing_and_says_so(memory: ChatMemory) -> None:
+    """Was: every re-import duplicated every conversation, pins included."""
     chat(memory, "ana", "a1", "Plan a trip", "Lisbon")
-    infos = import_file(memory, "ana", export_json(memory, "ana"))
-    assert infos[0].id != "a1" and infos[0].message_count == 2
+    memory.pin_conversation("ana", "a1", True)
+    exported = export_json(memory, "ana")
+    again = import_file(memory, "ana", exported)
+    assert again.imported == [] and [info.id for info in again.already_here] == ["a1"]
+    chat(memory, "ana", "a1", "And Porto?")  # went on since: still recognised
+    assert import_file(memory, "ana", exported).imported == []
+    listing = memory.conversations("ana")
+    assert listing.total == 1 and [info.id for info in listing.pinned] == ["a1"]
+    assert import_note(again, "mine.json") == (
+        "mine.json holds nothing new: its 1 conversation is already here (imported before). "
+        "Nothing was added."
+    )
+
+
+def test_a_chatgpt_export_imported_twice_is_recognised(memory: ChatMemory) -> None:
+    first = import_file(memory, "ana", CHATGPT_SAMPLE.read_bytes())
+    second = import_file(memory, "ana", CHATGPT_SAMPLE.read_bytes())
+    assert second.imported == [] and len(second.already_here) == len(first.imported) == 2
     assert memory.conversations("ana").total == 2
 
 
+def test_a_conversation_with_the_same_id_but_other_messages_is_imported_as_a_copy(
+    memory: ChatMemory,
+) -> None:
+    chat(memory, "ana", "a1", "Plan a trip", "Lisbon")
+    exported = export_json(memory, "ana")
+    chat(memory, "bob", "a1", "Something else")
+    result = import_file(memory, "bob", exported)
+    assert result.already_here == [] and result.imported[0].id != "a1"
+    assert memory.conversations("bob").total == 2
+    assert "already here" not in import_note(result, "ana.json")
+
+
 def test_a_chatgpt_export_imports_its_current_branch(memory: ChatMemory) -> None:
-    trip, untitled = import_file(memory, "ana", CHATGPT_SAMPLE.read_bytes())
+    trip, untitled = import_file(memory, "ana", CHATGPT_SAMPLE.read_bytes()).imported
     assert trip.title == "Trip to Lisbon" and trip.message_count == 4
     assert [m.content for m in memory.messages("ana", trip.id)][-1] == (
         "Yes: tram 28 passes Alfama on day 1."

@@ -47,7 +47,7 @@ def imported_conversation(services: Services, messages: int = 60) -> str:
             for n in range(messages)
         ),
     )
-    (info,) = import_conversations(services.memory, USER, [conversation])
+    (info,) = import_conversations(services.memory, USER, [conversation]).imported
     services.context.summaries.set_enabled(USER, True)
     return info.id
 

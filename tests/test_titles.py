@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from chatbot.llm import ModelConfig, OpenAIChatModel, Provider, create_openai_client
@@ -38,8 +40,8 @@ def test_a_failing_or_empty_title_reply_falls_back_to_the_first_words(
 ) -> None:
     model = model_at(model_server)
     model_server.configure(title_fault=Fault.HTTP_500)
-    assert write_title(model, "why is my redis cluster slow today at noon", "…") == (
-        "why is my redis cluster slow…",
+    assert write_title(model, "why is my redis cluster slow today at noon, again", "…") == (
+        "why is my redis cluster slow today at…",
         "words",
         0,
     )
@@ -55,10 +57,45 @@ def test_offline_titles_are_the_first_words_and_never_call_anything() -> None:
     )
 
 
-def test_titles_are_one_clean_line_of_bounded_length() -> None:
+def test_titles_are_one_clean_line_of_a_few_words() -> None:
     assert clean_title("Title: **Redis streams**\nmore text") == "Redis streams"
-    assert len(clean_title("word " * 100)) == MAX_TITLE_CHARS
+    assert clean_title("# [Redis](https://redis.io) `basics`") == "Redis basics"
+    assert clean_title("word " * 100) == ""  # not a title: refused, never cut
+    assert len(clean_title("a" * MAX_TITLE_CHARS)) == MAX_TITLE_CHARS
     assert first_words("") == "New chat"
+
+
+def test_first_words_end_with_a_whole_phrase() -> None:
+    """Was: "Hi! My name is Ana. What is the", cut mid-phrase."""
+    assert first_words("Hi! My name is Ana. What is the capital of France?") == (
+        "Hi! My name is Ana"
+    )
+    assert first_words("What is Redis?") == "What is Redis?"
+    assert first_words("one two three four five six seven eight nine") == (
+        "one two three four five six seven eight…"
+    )
+
+
+def test_a_long_markdown_answer_is_refused_and_logged(
+    model_server: ChatCompletionsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Was: a 75-character markdown reply accepted as the "short title"."""
+    answer = "**Redis Overview**: A discussion of Redis data structures and their use cases"
+    model_server.configure(title_reply=answer)
+    with caplog.at_level(logging.WARNING, logger="chatbot.titles"):
+        title, source, _ = write_title(model_at(model_server), "Tell me about Redis", "Redis…")
+    assert (title, source) == ("Tell me about Redis", "words")
+    assert "title was refused" in caplog.text and "Redis Overview" in caplog.text
+
+
+def test_a_failed_title_is_logged(
+    model_server: ChatCompletionsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Was: with a small real model the title never came and nothing said why."""
+    model_server.configure(title_fault=Fault.DISCONNECT)
+    with caplog.at_level(logging.WARNING, logger="chatbot.titles"):
+        assert write_title(model_at(model_server), "hello there", "hi")[1] == "words"
+    assert "title failed" in caplog.text
 
 
 @pytest.mark.parametrize("raw", ["", "\n\n", '""'])

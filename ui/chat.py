@@ -15,6 +15,7 @@ from chatbot.your_data import found_seq, messages_to_reach
 from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
 from ui import frame, state
 from ui.conversation_list import list_limit
+from ui.memories import remember_editor
 from ui.message_actions import install as install_message_actions
 from ui.message_actions import message_actions
 from ui.recall import sent_note
@@ -138,6 +139,7 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
                 mark_found()
             render_message(message.role, message.content, is_cut_off(message), is_stopped(message))
             message_actions(conversation, message)
+            remember_editor(conversation, message)
             sent_note(conversation, message)
 
 
@@ -156,7 +158,19 @@ def mark_found() -> None:
         frame.run_once(SCROLL_TO_FOUND)
 
 
-def welcome(identity: Identity) -> None:
+def welcome(identity: Identity, shown: bool) -> None:
+    """The welcome card of an empty chat, in a slot of its own made on every run: when a run
+    does not show it (the first prompt's reply is streaming), the empty slot replaces the card
+    at once, where Streamlit would otherwise keep the last run's card, example prompts
+    clickable, until the streaming run ends."""
+    slot = st.empty()
+    if not shown:
+        return
+    with slot.container():
+        welcome_card(identity)
+
+
+def welcome_card(identity: Identity) -> None:
     st.markdown(
         "#### 👋 Start a conversation\n"
         "Every message is stored in Redis, so the chat is here when you come back. "

@@ -22,9 +22,9 @@ def confirm(
     busy: bool,
 ) -> None:
     """A destructive action's question in the sidebar, with its Yes (label, callback and
-    arguments) and Cancel; Yes is disabled while a reply streams."""
+    arguments) and Cancel, one a row, so that the label saying what Yes does is never cut
+    off; Yes is disabled while a reply streams."""
     label, on_yes, args = yes
     st.sidebar.warning(question)
-    left, right = st.sidebar.columns(2)
-    left.button(label, on_click=on_yes, args=args, type="primary", disabled=busy)
-    right.button("Cancel", key=f"cancel_{name}", on_click=ask, args=(None,))
+    st.sidebar.button(label, on_click=on_yes, args=args, type="primary", disabled=busy)
+    st.sidebar.button("Cancel", key=f"cancel_{name}", on_click=ask, args=(None,))

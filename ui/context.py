@@ -71,7 +71,12 @@ def context_section(services: Services, identity: Identity, page: PageView, busy
         args=(services.memory, user, key),
         disabled=busy,
     )
-    request_tokens(services, page)
+    if busy:  # read before the prompt being answered was stored: its numbers are stale
+        st.caption(
+            "⏳ A reply is being written: these numbers are counted again once it is stored."
+        )
+    else:
+        request_tokens(services, page)
     summary_toggle(services, user, page.summary, busy)
 
 

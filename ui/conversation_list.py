@@ -1,5 +1,6 @@
 """The sidebar's conversations: New chat, the list (pinned first, then the most recently
-active), and the open conversation's title, pin and delete."""
+active; each entry with its ⋮ menu: rename, pin, delete), and the open conversation's title,
+pin and delete."""
 
 from __future__ import annotations
 
@@ -18,15 +19,14 @@ from chatbot.identity import Identity
 from chatbot.services import Services
 from memory import (
     MAX_WINDOW,
-    ChatMemory,
-    ChatMemoryError,
-    ConversationInfo,
     PageView,
     new_conversation_id,
 )
 from ui import state
 from ui.confirm import ask, confirm
-from ui.feedback import act, show_error
+from ui.conversation_actions import delete, pin, save_title
+from ui.entry_menu import entry_menu
+from ui.feedback import show_error
 from ui.records import Confirmation, Destructive, Place
 
 LIST_STEP = 20  # conversations listed at first, and added by each "Show more"
@@ -50,43 +50,6 @@ def show_more(key: str, limit: int) -> None:
     state.show_value(key, min(limit + LIST_STEP, MAX_WINDOW))
 
 
-def save_title(memory: ChatMemory, user_id: str, conversation_id: str, key: str) -> None:
-    title = str(state.widget_value(key) or "")
-    if act(
-        Place.CONVERSATIONS,
-        "Renaming the conversation",
-        lambda: memory.rename_conversation(user_id, conversation_id, title),
-    ):
-        st.toast("Conversation renamed.")
-
-
-def pin(memory: ChatMemory, user_id: str, conversation_id: str, pinned: bool) -> None:
-    act(
-        Place.CONVERSATIONS,
-        "Pinning the conversation" if pinned else "Unpinning the conversation",
-        lambda: memory.pin_conversation(user_id, conversation_id, pinned),
-    )
-
-
-def delete(services: Services, user_id: str, info: ConversationInfo, newest: int) -> None:
-    """Delete the open conversation (unless it changed since the question showed `newest`),
-    then open the most recent one left (or a New chat)."""
-    state.ask(None)
-    memory = services.memory
-    if not act(
-        Place.CONVERSATIONS,
-        "Deleting the conversation",
-        lambda: memory.delete_conversation(user_id, info.id, expect_last_seq=newest),
-    ):
-        return
-    st.toast(f"Deleted “{plain(title_of(info))}”.")
-    try:
-        remaining = memory.most_recent_conversation(user_id)
-    except ChatMemoryError:
-        remaining = None
-    state.open_conversation(remaining or new_conversation_id())
-
-
 # --- the section -------------------------------------------------------------------------------
 
 
@@ -104,14 +67,19 @@ def conversations_section(
         bar.button(f"💬 {NEW_CHAT}", key="conversation:new", type="primary", disabled=True)
     entries = listed(page.conversations)
     for info in entries:
-        bar.button(
-            entry_label(info),
-            key=f"conversation:{info.id}",
-            on_click=state.open_conversation,
-            args=(info.id,),
-            type="primary" if info.id == conversation.conversation_id else "tertiary",
-            disabled=busy,
-        )
+        with bar.container(
+            horizontal=True, gap="small", vertical_alignment="center", key=f"entry_{info.id}"
+        ):
+            st.button(
+                entry_label(info),
+                key=f"conversation:{info.id}",
+                on_click=state.open_conversation,
+                args=(info.id,),
+                type="primary" if info.id == conversation.conversation_id else "tertiary",
+                disabled=busy,
+                width="stretch",
+            )
+            entry_menu(services, identity, info, conversation.conversation_id, busy)
         bar.caption(activity_line(info))
     if page.conversations.total > len(entries):
         key = state.widget_key("conversation_limit", identity.user_id)

@@ -1,5 +1,6 @@
 """Under each message, a small row of actions on it: Copy puts the message's text, exactly as
-stored (a reply's Markdown source, not its rendering), on the clipboard.
+stored (a reply's Markdown source, not its rendering), on the clipboard; Remember this keeps
+it (shortened to a fact) as a memory (ui/memories.py).
 
 Copy runs in the browser (the clipboard is the user's, not the server's): each row holds a
 plain button carrying the text, and one script per page (installed with `install`) answers
@@ -18,6 +19,7 @@ from html import escape
 import streamlit as st
 
 from memory import Conversation, Message
+from ui.memories import remember_button
 
 COPY_LABEL = "Copy"
 COPIED_LABEL = "Copied"
@@ -90,7 +92,7 @@ def copy_button(conversation: Conversation, message: Message) -> None:
     )
 
 
-ACTIONS: list[MessageAction] = [copy_button]
+ACTIONS: list[MessageAction] = [copy_button, remember_button]
 
 
 def message_actions(conversation: Conversation, message: Message) -> None:

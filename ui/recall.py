@@ -24,6 +24,7 @@ from memory.recall import DEFAULT_RECALL_SCOPE, RecalledMessage, RecallResult, R
 from memory.search import snippet
 from ui import state
 from ui.feedback import act, show_error
+from ui.memories import memories_used
 from ui.records import Place, RequestNote
 from ui.search import open_hit
 
@@ -94,6 +95,8 @@ def keep_what_was_sent(turn: ChatTurn, outcome: Outcome) -> None:
             reply_seq=outcome.reply.seq,
             recalled=planned.recalled,
             recall_left_out=planned.recall_left_out,
+            memories=planned.memories,
+            memories_left_out=planned.memories_left_out,
         )
     )
 
@@ -118,12 +121,14 @@ def recalled_line(item: RecalledMessage, conversation_id: str) -> str:
 
 
 def sent_note(conversation: Conversation, message: Message) -> None:
-    """Under the reply the last request got: what it recalled, each with Open."""
+    """Under the reply the last request got: the memories it carried, and what it recalled,
+    each with Open."""
     if message.role is not Role.ASSISTANT:
         return
     note = state.request_note_of(conversation.user_id, conversation.conversation_id)
     if note is None or note.reply_seq != message.seq:
         return
+    memories_used(note)
     label = recalled_label(note)
     if label is None:
         return
@@ -149,7 +154,8 @@ def planned_now(services: Services, page: PageView) -> PlannedRequest:
         in_window = {m.key for m in conversation.window.messages}
         recalled = tuple(m for m in note.recalled if m.key not in in_window)
         kept = RecallResult(DEFAULT_RECALL_SCOPE, recalled)
-    return services.context.plan(conversation.window, page.summary, kept)
+    memories = note.memories if note is not None else ()
+    return services.context.plan(conversation.window, page.summary, kept, memories)
 
 
 # --- the embedding backlog -----------------------------------------------------------------

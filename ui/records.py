@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from memory.memories import MemoryRecord
 from memory.recall import RecalledMessage
 
 
@@ -28,6 +29,7 @@ class Place(StrEnum):
     HISTORY = "history"
     DATA = "data"
     RECALL = "recall"
+    MEMORIES = "memories"
 
 
 @dataclass(frozen=True)
@@ -93,3 +95,17 @@ class RequestNote:
     reply_seq: int
     recalled: tuple[RecalledMessage, ...] = ()
     recall_left_out: int = 0
+    memories: tuple[MemoryRecord, ...] = ()  # the user's memories it carried, best first
+    memories_left_out: int = 0
+
+
+@dataclass(frozen=True)
+class Remembering:
+    """A message whose "Remember this" was pressed: its editor shows under it until saved or
+    cancelled. Saving names the message (conversation and seq), so a message deleted since is
+    refused with a message."""
+
+    user_id: str
+    conversation_id: str
+    seq: int
+    saved: str = ""  # once saved: what happened ("Remembered."), shown under the message

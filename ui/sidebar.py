@@ -1,6 +1,6 @@
-"""The sidebar, top to bottom: search, conversations, then "Settings" (context, instruction,
-retention, usage, history, your data), built only while it is open: a closed panel costs a
-rerun nothing (the sections were 40% of a rerun's time).
+"""The sidebar, top to bottom: search, conversations, then "Settings" (context, recall,
+memories, instruction, retention, usage, history, your data), built only while it is open: a
+closed panel costs a rerun nothing (the sections were 40% of a rerun's time).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from ui.context import context_section
 from ui.conversation_list import conversations_section
 from ui.history import history_section
 from ui.instruction import instruction_section
+from ui.memories import memories_section
 from ui.recall import recall_settings
 from ui.retention import retention_section, watch_expiry
 from ui.search import search_section
@@ -32,13 +33,15 @@ def sidebar(services: Services, identity: Identity, page: PageView, busy: bool) 
         SETTINGS_LABEL,
         key=SETTINGS_KEY,
         disabled=busy,
-        help="History length and tokens, system instruction, retention, usage, your data.",
+        help="History length and tokens, recall, memories, system instruction, retention, "
+        "usage, your data.",
     ):
         watch_expiry(services, identity, conversation)
         return
     with st.sidebar:
         context_section(services, identity, page, busy)
     recall_settings(services, identity, busy)
+    memories_section(services, identity, busy)
     instruction_section(services, identity, conversation.window.system, busy)
     retention_section(services, identity, conversation, busy)
     usage_section(services, conversation)

@@ -13,8 +13,14 @@ from chatbot.formatting import plain
 from chatbot.identity import Identity
 from chatbot.services import Services
 from chatbot.your_data import erased_note, exporter, import_note, import_upload_file, stored_amounts
-from memory import ChatMemory, ChatMemoryError, Conversation, ConversationInfo
-from memory.portable import MAX_IMPORT_BYTES, download_name, export_json, export_markdown
+from memory import ChatMemory, ChatMemoryError, Conversation
+from memory.portable import (
+    MAX_IMPORT_BYTES,
+    ImportResult,
+    download_name,
+    export_json,
+    export_markdown,
+)
 from ui import state
 from ui.confirm import ask, confirm
 from ui.feedback import act, show_error
@@ -34,14 +40,14 @@ def import_upload(memory: ChatMemory, user_id: str, key: str) -> None:
     state.next_import_round()
     if not isinstance(upload, UploadedFile):
         return
-    imported: list[ConversationInfo] = []
+    results: list[ImportResult] = []
     name = plain(upload.name)
     if act(
         Place.DATA,
         f"Importing {name}",
-        lambda: imported.extend(import_upload_file(memory, user_id, upload.getvalue())),
+        lambda: results.append(import_upload_file(memory, user_id, upload.getvalue())),
     ):
-        state.leave_note(import_note(imported, name))
+        state.leave_note(import_note(results[0], name))
 
 
 def erase_me(memory: ChatMemory, user_id: str, conversations: int, messages: int) -> None:
@@ -55,10 +61,11 @@ def erase_me(memory: ChatMemory, user_id: str, conversations: int, messages: int
 def download_buttons(
     memory: ChatMemory, user_id: str, ids: list[str] | None, title: str | None, busy: bool
 ) -> None:
-    """JSON and Markdown downloads of the conversations `ids` (None: all), made on click."""
+    """JSON and Markdown downloads of the conversations `ids` (None: all), made on click; one
+    a row, so that no label is cut off in the sidebar's width."""
     which = "This chat" if ids else "All chats"
-    for column, (kind, export, extension, mime) in zip(st.sidebar.columns(2), EXPORTS, strict=True):
-        column.download_button(
+    for kind, export, extension, mime in EXPORTS:
+        st.sidebar.download_button(
             f"{which} ({kind})",
             data=exporter(partial(export, memory, user_id, ids)),
             file_name=download_name(title, extension),
@@ -111,8 +118,8 @@ def erase_controls(memory: ChatMemory, user_id: str, busy: bool) -> None:
         return
     confirm(
         f"Erase everything stored for you: {plural(conversations, 'conversation')} with "
-        f"{plural(messages, 'message')}, your settings, usage totals and summaries? This "
-        "cannot be undone.",
+        f"{plural(messages, 'message')}, your memories, settings, usage totals and summaries? "
+        "This cannot be undone.",
         ("Yes, erase everything", erase_me, (memory, user_id, conversations, messages)),
         "erase",
         busy,

@@ -54,6 +54,7 @@ end
 if #deleted > 0 then
   redis.call('DEL', unpack(deleted))
 end
+forget_sources(gone, false)
 add_bytes(-freed)
 add_messages(-#gone)
 local more = 0

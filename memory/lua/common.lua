@@ -224,26 +224,44 @@ local function utf8_cut(text, n)
 end
 
 -- The title made of a prompt's first words (title source 'words'); control characters
--- (a NUL would cut the list's row) count as spaces.
+-- (a NUL would cut the list's row) count as spaces. Where the prompt goes on past
+-- TITLE_WORDS words or TITLE_BYTES bytes, the title ends with the last whole phrase (a word
+-- past the first ending in . ! ? ; : , or a bracket), else with the words kept and '…'. The
+-- same rule as chatbot/titles.py's first_words.
+local function without_stop(text)
+  return (string.gsub(text, '[%.,;:]+$', ''))
+end
+
 local function first_words(text)
-  local title, count = '', 0
+  local words, length, continues = {}, 0, false
   for word in string.gmatch((string.gsub(text, '%c', ' ')), '%S+') do
-    local candidate = word
-    if title ~= '' then
-      candidate = title .. ' ' .. word
+    local added = #word
+    if #words > 0 then
+      added = added + 1
     end
-    if #candidate > TITLE_BYTES then
-      if title == '' then
-        title = utf8_cut(word, TITLE_BYTES)
+    if #words == TITLE_WORDS or length + added > TITLE_BYTES then
+      if #words == 0 then
+        words[1] = utf8_cut(word, TITLE_BYTES)
       end
+      continues = true
       break
     end
-    title, count = candidate, count + 1
-    if count == TITLE_WORDS then
-      break
+    words[#words + 1] = word
+    length = length + added
+  end
+  if not continues then
+    return without_stop(table.concat(words, ' '))
+  end
+  local last = 0
+  for i = 2, #words do
+    if string.find(words[i], '[%.!?;:,%)]$') then
+      last = i
     end
   end
-  return title
+  if last > 0 then
+    return without_stop(table.concat(words, ' ', 1, last))
+  end
+  return table.concat(words, ' ') .. '…'
 end
 
 -- Data of the release before conversations (one timeline per user, no conversation list)
@@ -278,6 +296,62 @@ local function adopt(now)
   refresh_head()
 end
 
+-- Memories (memory/memories.py) live in the user's slot too; their keys are derived from
+-- SETTINGS ('<index>:user:{tag}'), like the per-conversation keys from their bases:
+-- MEMORIES ('<index>:mems:{tag}', sorted set of memory ids by creation ms), SOURCES
+-- ('<index>:memsrc:{tag}', hash of message key -> space-separated ids of the memories that
+-- came from it) and each record '<index>:mem:{tag}:<id>' (a hash; `sources` is a JSON list
+-- of {c = conversation id, m = seq, k = message key, gone = 1 once expired}).
+local MEM_INDEX, MEM_TAG = string.match(SETTINGS, '^(.*):user:(%b{})$')
+local MEMORIES = MEM_INDEX .. ':mems:' .. MEM_TAG
+local SOURCES = MEM_INDEX .. ':memsrc:' .. MEM_TAG
+
+local function memory_key(id)
+  return MEM_INDEX .. ':mem:' .. MEM_TAG .. ':' .. id
+end
+
+local function delete_memory(id)
+  redis.call('DEL', memory_key(id))
+  redis.call('ZREM', MEMORIES, id)
+end
+
+-- The messages `keys` are gone: each memory that came from one of them loses that source,
+-- and a memory left with no live source is deleted with them, in the same script. Expiring
+-- (retention) keeps a pinned memory, its source marked gone.
+local function forget_sources(keys, expiring)
+  for _, key in ipairs(keys) do
+    local ids = redis.call('HGET', SOURCES, key)
+    if ids then
+      redis.call('HDEL', SOURCES, key)
+      for id in string.gmatch(ids, '%S+') do
+        local record = memory_key(id)
+        local fields = redis.call('HMGET', record, 'sources', 'pinned')
+        if fields[1] then
+          local kept, live = {}, 0
+          for _, source in ipairs(cjson.decode(fields[1])) do
+            if source.k == key then
+              if expiring and fields[2] == '1' then
+                source.gone = 1
+                kept[#kept + 1] = source
+              end
+            else
+              kept[#kept + 1] = source
+            end
+            if source.k ~= key and not source.gone then
+              live = live + 1
+            end
+          end
+          if live == 0 and not (expiring and fields[2] == '1') then
+            delete_memory(id)
+          else
+            redis.call('HSET', record, 'sources', cjson.encode(kept))
+          end
+        end
+      end
+    end
+  end
+end
+
 -- Remove up to `batch` messages whose retention ran out; returns how many expired remain.
 local function prune(now, batch)
   local expired = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', now, 'LIMIT', 0, batch)
@@ -294,6 +368,7 @@ local function prune(now, batch)
   end
   redis.call('DEL', unpack(keys))
   redis.call('ZREM', EXPIRY, unpack(expired))
+  forget_sources(keys, true)
   for cid in pairs(touched) do
     refresh_row(cid)
   end
@@ -467,6 +542,7 @@ local function remove_tail(cid, keys, from, bytes)
   end
   redis.call('ZREM', timeline_of(cid), unpack(keys))
   redis.call('DEL', unpack(keys))
+  forget_sources(keys, false)
   local covers = tonumber(redis.call('HGET', summary_of(cid), 'covers_seq') or '0')
   if covers >= tonumber(from) then
     redis.call('DEL', summary_of(cid))

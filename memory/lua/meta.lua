@@ -9,7 +9,7 @@
 --   'created': created_ms := value (an import keeping the conversation's own creation time,
 --             which may be before its first message's: one cleared and continued)
 --   'erase':  once the user has no conversation left, delete up to ARGV[3] stray message
---             keys still in the expiry set, then (none left) every remaining key of the user
+--             keys still in the expiry set, then (none left) every remaining key of the user, memories included
 -- Returns {changed (0/1), the conversation's list row (false when it has no record)};
 --   'erase' returns {done (0/1)}
 local op, cid = ARGV[1], ARGV[2]
@@ -28,8 +28,11 @@ if op == 'erase' then
     redis.call('ZREM', EXPIRY, unpack(stray))
     return {0}
   end
+  for _, id in ipairs(redis.call('ZRANGE', MEMORIES, 0, -1)) do  -- capped per user
+    redis.call('DEL', memory_key(id))
+  end
   redis.call('DEL', SETTINGS, EXPIRY, CONVS, PINNED, SUMMARY_BASE, REQUEST_LOG, TOKEN_BUDGET,
-    ROWS, LISTING)
+    ROWS, LISTING, MEMORIES, SOURCES)
   return {1}
 end
 adopt(now_ms())

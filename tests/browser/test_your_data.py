@@ -111,7 +111,8 @@ def test_an_export_of_several_megabytes_imports(
     chatgpt_export(path, 3)  # a real ChatGPT export is often larger than 1 MB
     as_user(page, "Han")
     upload = page.sidebar.get_by_test_id("stFileUploaderDropzoneInput")
-    page.act(lambda: upload.set_input_files(path))
+    # Uploading and storing several MB takes a while on a loaded machine: waited for below.
+    page.act(lambda: upload.set_input_files(path), wait=False)
     imported = len(json.loads(path.read_text()))
     expect(page.sidebar.get_by_test_id("stAlertContentSuccess")).to_contain_text(
         f"Imported {imported} conversations", timeout=60_000

@@ -20,7 +20,8 @@ requests are kept in `embedding_requests`.
 
 Conversation-title requests (chatbot.titles' instruction) are recorded apart, in
 `title_requests`, so `chat_requests` and `last_request` are the chat's own; they are answered
-at once and never take a fault meant for the chat (only `title_fault`).
+at once and never take a fault meant for the chat (only `title_fault`). Memory-proposal
+requests (chatbot.memory_proposals) likewise, in `memory_requests`, answered `memory_reply`.
 
 Paced like a hosted model (`first_token_delay`, `chunk_delay`, `token_chunks`), it keeps each
 streamed chat reply's own timing in `stream_timings` (also served as JSON at `GET
@@ -49,6 +50,7 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from chatbot.memory_proposals import INSTRUCTION as MEMORY_INSTRUCTION
 from chatbot.titles import INSTRUCTION as TITLE_INSTRUCTION
 from tests.support.tokens import (
     count_request_tokens,
@@ -102,6 +104,7 @@ class ServerConfig:
     strict_roles: bool = False  # 400 unless user/assistant alternate after the system message
     title_reply: str | None = None  # a title request's answer (None echoes, as chat does)
     title_fault: Fault | None = None  # applied to every title request
+    memory_reply: str = '{"memories": []}'  # a memory-proposal request's answer
     embeddings_down: bool = False  # POST .../embeddings answers 503
     embedding_width: int | None = None  # a fixed width, whatever `dimensions` asks
     token_factor: float = 1.0  # its tokenizer counts this many times cl100k (llama.cpp: ~1.35)
@@ -132,6 +135,14 @@ class RecordedRequest:
         """A conversation-title request of the app (chatbot.titles)."""
         first = self.messages[0] if self.messages else {}
         return first.get("role") == "system" and first.get("content") == TITLE_INSTRUCTION
+
+    @property
+    def is_memory(self) -> bool:
+        """A memory-proposal request of the app (chatbot.memory_proposals)."""
+        first = self.messages[0] if self.messages else {}
+        return first.get("role") == "system" and str(first.get("content", "")).startswith(
+            MEMORY_INSTRUCTION
+        )
 
     @property
     def stream(self) -> bool:
@@ -230,6 +241,7 @@ class ChatCompletionsServer:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._title_requests: list[RecordedRequest] = []
+        self._memory_requests: list[RecordedRequest] = []
         self._timings: list[StreamTiming] = []
         self._queued: deque[FaultSpec] = deque()
         self._persistent: FaultSpec | None = None
@@ -295,6 +307,7 @@ class ChatCompletionsServer:
         with self._lock:
             self._requests.clear()
             self._title_requests.clear()
+            self._memory_requests.clear()
             self._timings.clear()
 
     def reset(self) -> None:
@@ -312,6 +325,11 @@ class ChatCompletionsServer:
     def title_requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._title_requests)
+
+    @property
+    def memory_requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._memory_requests)
 
     @property
     def stream_timings(self) -> list[StreamTiming]:
@@ -384,7 +402,13 @@ class ChatCompletionsServer:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle stalls
         with self._lock:
             config = self._config
-            if request.is_title:
+            if request.is_memory:
+                self._memory_requests.append(request)
+                fault = None
+                config = dataclasses.replace(
+                    config, reply=config.memory_reply, chunk_delay=0, first_token_delay=0
+                )
+            elif request.is_title:
                 self._title_requests.append(request)
                 fault = FaultSpec(config.title_fault) if config.title_fault else None
                 config = dataclasses.replace(

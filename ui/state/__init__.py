@@ -36,7 +36,16 @@ from ui.state.questions import (
     take_note,
     take_report,
 )
-from ui.state.recall import backlog_seen, keep_request_note, request_note_of
+from ui.state.recall import (
+    backlog_seen,
+    keep_request_note,
+    leave_memory_note,
+    remembering_now,
+    request_note_of,
+    start_remembering,
+    stop_remembering,
+    take_memory_note,
+)
 from ui.state.turn import (
     draft_of,
     drop_draft,
@@ -87,6 +96,7 @@ __all__ = [
     "import_round",
     "keep_draft",
     "keep_request_note",
+    "leave_memory_note",
     "leave_note",
     "mark_saved_after_all",
     "model_failure_of",
@@ -98,6 +108,7 @@ __all__ = [
     "queue_turn",
     "record_of",
     "remember_found",
+    "remembering_now",
     "report",
     "request_note_of",
     "saved_after_all_now",
@@ -106,8 +117,11 @@ __all__ = [
     "show_value",
     "start_editing",
     "start_fresh",
+    "start_remembering",
+    "stop_remembering",
     "take_editing",
     "take_flag",
+    "take_memory_note",
     "take_note",
     "take_report",
     "take_turn",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.records import RequestNote
+from ui.records import Remembering, RequestNote
 from ui.state.base import count_value
 
 _NOTES = "request_notes"
@@ -32,3 +32,29 @@ def backlog_seen(user_id: str, pending: int) -> int:
     seen = max(count_value(key, 0), pending) if pending else 0
     st.session_state[key] = seen
     return seen
+
+
+_REMEMBERING = "remembering"
+
+
+def start_remembering(remembering: Remembering) -> None:
+    st.session_state[_REMEMBERING] = remembering
+
+
+def remembering_now() -> Remembering | None:
+    value = st.session_state.get(_REMEMBERING)
+    return value if isinstance(value, Remembering) else None
+
+
+def stop_remembering() -> None:
+    st.session_state.pop(_REMEMBERING, None)
+
+
+def leave_memory_note(note: str) -> None:
+    """The outcome of a memory typed in the panel, shown once at its top."""
+    st.session_state["memory_note"] = note
+
+
+def take_memory_note() -> str | None:
+    note = st.session_state.pop("memory_note", None)
+    return note if isinstance(note, str) else None
