@@ -188,6 +188,7 @@ class ReplyWorker:
                     pending, flushed, first = [], time.monotonic(), False
                 if job.stop.is_set() or job.lost:
                     break
+        turn.abort()  # whatever ended the reading (the end, a stop, an error): hang up
         if pending and not job.lost:
             self._append(job, "".join(pending))
         if job.lost:
@@ -212,11 +213,11 @@ class ReplyWorker:
             return
         turn.abort()
 
-    def _end(self, job: _Job, state: ReplyState, error: str = "") -> None:
+    def _end(self, job: _Job, state: ReplyState, error: str = "", seq: int | None = None) -> None:
         turn = job.turn
         with contextlib.suppress(ChatMemoryError):
             self.streams.end(
-                turn.user_id, turn.conversation_id, job.reply_id, self.owner, state, error
+                turn.user_id, turn.conversation_id, job.reply_id, self.owner, state, error, seq
             )
 
 
@@ -231,11 +232,11 @@ def hung_up(job: _Job) -> Iterator[None]:
             raise
 
 
-def ended_as(outcome: Finished) -> tuple[ReplyState, str]:
-    """The state a finished reply's record ends in, and why it failed."""
+def ended_as(outcome: Finished) -> tuple[ReplyState, str, int | None]:
+    """The state a finished reply's record ends in, why it failed, the seq it was stored as."""
     if isinstance(outcome, Stored):
-        usage = outcome.reply.usage
-        return (ReplyState.STOPPED if usage and usage.stopped else ReplyState.DONE), ""
+        usage, seq = outcome.reply.usage, outcome.reply.seq
+        return (ReplyState.STOPPED if usage and usage.stopped else ReplyState.DONE), "", seq
     if isinstance(outcome, Stopped):
-        return ReplyState.STOPPED, ""
-    return ReplyState.FAILED, outcome.reason
+        return ReplyState.STOPPED, "", None
+    return ReplyState.FAILED, outcome.reason, None

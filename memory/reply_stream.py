@@ -4,11 +4,12 @@ switching conversations, and a producer that dies leaves it `interrupted` with i
 
 Per conversation two keys in the user's slot (memory/lua/reply.lua does every change):
 `<index>:reply:{tag}:<conversation>` (hash: `id`, `state`, `owner`, `lease`, `stop`, `text`
-so far, `error`) and `...:chunks` (a stream of `{at, d}` deltas, MAXLEN ~ STREAM_MAXLEN, then
-an `end` entry). A producer claims the conversation (one reply in flight per conversation: a
-second claim is refused while the lease is live), renews the lease with every append, and
-ends it once. Bounded: the text is at most one reply (LLM_MAX_TOKENS), the stream at most
-~STREAM_MAXLEN entries; both expire ENDED_TTL_MS after the end.
+so far, `error`, the stored reply's `seq`) and `...:chunks` (a stream of `{at, d}` deltas,
+MAXLEN ~ STREAM_MAXLEN, then an `end` entry). A producer claims the conversation (one reply
+in flight per conversation: a second claim is refused while the lease is live), renews the
+lease with every append, and ends it once. Bounded: the text is at most one reply
+(LLM_MAX_TOKENS), the stream at most ~STREAM_MAXLEN entries; both expire ENDED_TTL_MS after
+the end.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class ReplyView:
     state: ReplyState
     text: str
     error: str = ""
+    seq: int | None = None  # the message it was stored as, once it was
 
     @property
     def streaming(self) -> bool:
@@ -106,11 +108,14 @@ class ReplyStreams:
         owner: str,
         state: ReplyState,
         error: str = "",
+        seq: int | None = None,
     ) -> bool:
-        """End the reply once (False: it was not this owner's any more)."""
+        """End the reply once (False: it was not this owner's any more); `seq`: the message
+        it was stored as."""
         reply = self._run(
-            user_id, conversation_id, "end", reply_id, owner, state.value, error, ENDED_TTL_MS
-        )
+            user_id, conversation_id, "end", reply_id, owner, state.value, error, ENDED_TTL_MS,
+            "" if seq is None else seq,
+        )  # fmt: skip
         return bool(reply[0] == "ok")
 
     def stop(self, user_id: str, conversation_id: str, reply_id: str) -> str:
@@ -181,6 +186,7 @@ def view_of(record: dict[str, str]) -> ReplyView:
         state=ReplyState(record.get("state", ReplyState.INTERRUPTED)),
         text=record.get("text", ""),
         error=record.get("error", ""),
+        seq=int(record["seq"]) if record.get("seq") else None,
     )
 
 

@@ -16,6 +16,7 @@ from memory.keys import KeyLayout, user_tag
 from memory.reply_stream import ReplyState, ReplyStreams, ReplyView
 from tests.support.openai_server import ChatCompletionsServer
 from tests.test_turn import USER, Build, contents, services, tokens_counted, turn
+from ui.live_reply import BUSY
 
 __all__ = ["services"]  # the fixture, shared with tests/test_turn.py
 
@@ -169,3 +170,27 @@ def test_replies_of_two_conversations_stream_at_the_same_time(
     assert follow(chat, second)[-1].state is ReplyState.DONE
     assert time.monotonic() - started < 2.8  # not one after the other
     assert contents(chat, second) == ["Tell me", REPLY]
+
+
+def test_the_page_refuses_a_prompt_or_regenerate_while_a_reply_is_in_flight(
+    online_env: ChatCompletionsServer, redis_client: redis.Redis, app_env: str
+) -> None:
+    """Another instance is writing a reply in this conversation: the page asks no model,
+    removes nothing, says why, and keeps the prompt to send again."""
+    from tests.test_app import click, say, start_app, stored
+
+    app = say(start_app(), "first")
+    cid = str(app.query_params["c"])
+    online_env.clear()
+    other = ReplyStreams(redis_client, KeyLayout(app_env))
+    assert other.claim("Luke", cid, "theirs", "another-instance") is None
+    say(app, "second")
+    assert any(BUSY in e.value for e in app.error), [e.value for e in app.error]
+    assert [e.value for e in app.text_area] == ["second"]  # kept, to send again
+    click(app, "↻ Regenerate")
+    assert any(BUSY in e.value for e in app.error)
+    assert [m.content for m in stored(redis_client, app_env).messages("Luke", cid)] == [
+        "first",
+        "Echo: first",
+    ]
+    assert online_env.chat_requests == []

@@ -83,31 +83,11 @@ def under_prompt(services: Services, identity: Identity, conversation: Conversat
     if view is not None and view.streaming:
         follow(services, identity.user_id, conversation.conversation_id, view.reply_id)
         st.rerun()
-    if (
-        view is not None
-        and stored_since(view)
-        and not shown_already(conversation, view)
-        and state.first_reread_for(view.reply_id)
-    ):
-        st.rerun()  # it ended, stored, after this run read the conversation
+    stored = view.seq if view is not None else None
+    newer = stored is not None and stored > recent[-1].seq
+    if view is not None and newer and state.first_reread_for(view.reply_id):
+        st.rerun()  # it was stored after this run read the conversation
     missing_reply(identity, view)
-
-
-def shown_already(conversation: Conversation, view: ReplyView) -> bool:
-    """The ended reply is on the page: it answered an earlier prompt, and the newest one
-    came without a reply (another tab's message). A rerun then would show nothing new and
-    wipe what this run says once (a refused clear's message)."""
-    return any(
-        message.role is Role.ASSISTANT and message.content == view.text
-        for message in conversation.recent
-    )
-
-
-def stored_since(view: ReplyView) -> bool:
-    """The reply ended with a message stored (a stop stores what it had written)."""
-    return view.state is ReplyState.DONE or (
-        view.state is ReplyState.STOPPED and bool(view.text.strip())
-    )
 
 
 def missing_reply(identity: Identity, view: ReplyView | None) -> None:

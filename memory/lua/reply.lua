@@ -1,5 +1,5 @@
 -- A reply in flight (memory/reply_stream.py): a small hash (id, state, owner, lease, stop,
--- text so far, error) and a stream of its chunks, both of one conversation and one user slot.
+-- text so far, error, the stored reply's seq) and a stream of its chunks, both of one conversation and one user slot.
 -- KEYS: the hash, the stream
 -- ARGV: the operation, then its arguments (below). Times are Redis's own (TIME), in ms.
 local HASH, CHUNKS, op = KEYS[1], KEYS[2], ARGV[1]
@@ -46,11 +46,11 @@ elseif op == 'append' then -- id, owner, lease ms, ttl ms, maxlen, text: {'ok'|'
   redis.call('HSET', HASH, 'lease', now + tonumber(ARGV[4]))
   keep(tonumber(ARGV[5]))
   return {'ok', redis.call('HGET', HASH, 'stop')}
-elseif op == 'end' then -- id, owner, state, error, ttl ms: {'ok'|'lost'}
+elseif op == 'end' then -- id, owner, state, error, ttl ms, the stored reply's seq ('' none)
   if not mine(ARGV[3], ARGV[2]) then
     return {'lost'}
   end
-  redis.call('HSET', HASH, 'state', ARGV[4], 'error', ARGV[5], 'lease', now)
+  redis.call('HSET', HASH, 'state', ARGV[4], 'error', ARGV[5], 'lease', now, 'seq', ARGV[7])
   redis.call('XADD', CHUNKS, 'MAXLEN', '~', 64, '*', 'end', ARGV[4])
   keep(tonumber(ARGV[6]))
   return {'ok'}
