@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
 from chatbot.config import Environment
 from memory import ContextWindow, Message, Role, SystemInstruction, TokenCounter
@@ -160,6 +161,44 @@ def plan_request(
     )
 
 
+class _Counted(Protocol):
+    @property
+    def token_count(self) -> int: ...
+
+
+Counted = TypeVar("Counted", bound=_Counted)
+
+
+def fitted_system(
+    plan: PlannedRequest,
+    candidates: Sequence[Counted],
+    compose: Callable[[Sequence[Counted]], str],
+    budget: TokenBudget,
+    counter: TokenCounter,
+    *,
+    max_tokens: int,
+    margin: float,
+) -> tuple[tuple[Counted, ...], SystemInstruction] | None:
+    """The most of `candidates` (best first) whose system message, `compose(chosen)`, adds at
+    most `max_tokens` to the plan's and keeps the whole request within the budget (checked
+    on its exact count), with that message; None when not even one fits."""
+    base = plan.system
+    chosen, estimate = [], 0
+    for candidate in candidates:  # stored counts first: an oversized one is never encoded
+        if estimate + candidate.token_count <= max_tokens:
+            chosen.append(candidate)
+            estimate += candidate.token_count
+    while chosen:
+        text = compose(chosen)
+        system = SystemInstruction(text, base.preset, counter.count_message("system", text))
+        added = system.token_count - base.token_count
+        total = plan.token_count + added
+        if added <= max_tokens and math.ceil(total * margin) <= budget.prompt_limit:
+            return tuple(chosen), system
+        chosen.pop()
+    return None
+
+
 def with_recalled(
     plan: PlannedRequest,
     recalled: Sequence[RecalledMessage],
@@ -174,27 +213,25 @@ def with_recalled(
     never passes the budget (checked on the exact count of the final system message).
     What does not fit is left out and counted."""
     base = plan.system
-    chosen, estimate = [], 0
-    for message in recalled:  # stored counts first: an oversized message is never encoded
-        if estimate + message.token_count <= max_tokens:
-            chosen.append(message)
-            estimate += message.token_count
-    while chosen:
-        text = f"{base.text}\n\n{RECALL_HEADING}\n{recalled_block(chosen)}"
-        system = SystemInstruction(text, base.preset, counter.count_message("system", text))
-        added = system.token_count - base.token_count
-        total = plan.token_count + added
-        if added <= max_tokens and math.ceil(total * margin) <= budget.prompt_limit:
-            return replace(
-                plan,
-                system=system,
-                token_count=total,
-                recalled=tuple(chosen),
-                recall_tokens=added,
-                recall_left_out=len(recalled) - len(chosen),
-            )
-        chosen.pop()
-    return replace(plan, recall_left_out=len(recalled))
+
+    def compose(chosen: Sequence[RecalledMessage]) -> str:
+        return f"{base.text}\n\n{RECALL_HEADING}\n{recalled_block(chosen)}"
+
+    fit = fitted_system(
+        plan, recalled, compose, budget, counter, max_tokens=max_tokens, margin=margin
+    )
+    if fit is None:
+        return replace(plan, recall_left_out=len(recalled))
+    chosen, system = fit
+    added = system.token_count - base.token_count
+    return replace(
+        plan,
+        system=system,
+        token_count=plan.token_count + added,
+        recalled=chosen,
+        recall_tokens=added,
+        recall_left_out=len(recalled) - len(chosen),
+    )
 
 
 def with_memories(
@@ -215,27 +252,25 @@ def with_memories(
     if not base.text.startswith(instruction):
         return replace(plan, memories_left_out=len(memories))
     rest = base.text[len(instruction) :]
-    chosen, estimate = [], 0
-    for memory in memories:
-        if estimate + memory.token_count <= max_tokens:
-            chosen.append(memory)
-            estimate += memory.token_count
-    while chosen:
-        text = f"{instruction}\n\n{MEMORY_HEADING}\n{memory_block(chosen)}{rest}"
-        system = SystemInstruction(text, base.preset, counter.count_message("system", text))
-        added = system.token_count - base.token_count
-        total = plan.token_count + added
-        if added <= max_tokens and math.ceil(total * margin) <= budget.prompt_limit:
-            return replace(
-                plan,
-                system=system,
-                token_count=total,
-                memories=tuple(chosen),
-                memory_tokens=added,
-                memories_left_out=len(memories) - len(chosen),
-            )
-        chosen.pop()
-    return replace(plan, memories_left_out=len(memories))
+
+    def compose(chosen: Sequence[MemoryRecord]) -> str:
+        return f"{instruction}\n\n{MEMORY_HEADING}\n{memory_block(chosen)}{rest}"
+
+    fit = fitted_system(
+        plan, memories, compose, budget, counter, max_tokens=max_tokens, margin=margin
+    )
+    if fit is None:
+        return replace(plan, memories_left_out=len(memories))
+    chosen, system = fit
+    added = system.token_count - base.token_count
+    return replace(
+        plan,
+        system=system,
+        token_count=plan.token_count + added,
+        memories=chosen,
+        memory_tokens=added,
+        memories_left_out=len(memories) - len(chosen),
+    )
 
 
 MEMORY_HEADING = (
