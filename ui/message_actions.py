@@ -34,7 +34,12 @@ COPY_FAILED_LABEL = "Copy failed"
 # click writes that message's text to the clipboard (through a hidden text area
 # where the Clipboard API is missing: plain HTTP) and says so on the button for a moment.
 _COPY_SCRIPT = """<style>
+/* The server-side row (Remember this) sits tight under its own message, aligned with Copy,
+   not halfway to the next one. */
+div[class*="st-key-message_actions_"] { margin-top: -1rem; padding-left: 3.75rem; }
 [data-testid='stChatMessage']:has(> .message-actions) { flex-wrap: wrap; }
+[data-testid='stChatMessage']:has(> .message-actions) > [data-testid='stChatMessageContent'] {
+  flex: 1 1 0; min-width: 0; }
 .message-actions { order: 99; flex-basis: 100%; display: flex; gap: 0.5rem; padding-left: 2.75rem;
   position: relative; z-index: 1; }
 #prompt-echo .message-actions { display: none; }
