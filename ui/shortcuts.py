@@ -30,6 +30,12 @@ _SCRIPT = """<script>
     button.click();
     return true;
   };
+  // Esc closes an open dialog wherever the focus is (a run may have moved it out).
+  const closeDialog = () => {
+    const close = document.querySelector("[role='dialog'] button[aria-label='Close']");
+    close?.click();
+    return Boolean(close);
+  };
   addEventListener("keydown", event => {
     const command = event.ctrlKey || event.metaKey;
     let done = false;
@@ -40,7 +46,7 @@ _SCRIPT = """<script>
       const box = document.querySelector("[data-testid='stChatInputTextArea']");
       if (box && !box.disabled) box.focus();
       done = true;
-    } else if (event.key === "Escape" && !command) done = press("stop_reply");
+    } else if (event.key === "Escape" && !command) done = press("stop_reply") || closeDialog();
     if (done) { event.preventDefault(); event.stopPropagation(); }
   }, true);
 })();
