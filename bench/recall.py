@@ -4,12 +4,13 @@
     python -m bench.recall --memory-at 10000   # bytes a vector adds at that many messages
 
 Methods: `words` (BM25 over the content words), `vectors` (KNN over the stored vectors),
-`hybrid` (what the search box ranks with), `recall` (exactly what a request recalls, scope
-"all my conversations", asked for 10). Prints turn recall@5/@10, session hit@5, recall@10 per
-question category, p50/p95 latency of each method (the question embedded included), the
-append p50 (embedding is off the write path) and the background embedding per message, and
-Redis bytes per message before and after the vectors. `--json` writes every question's
-ranked dia_ids per method.
+`turns` (the hybrid fusion of turns alone, without the conversation-level words score and the
+date boost: what the search box ranked with before), `hybrid` (what the search box ranks
+with), `recall` (exactly what a request recalls, scope "all my conversations", asked for 10).
+Prints turn recall@5/@10, session hit@5, recall@10 per question category, p50/p95 latency
+of each method (the question embedded included), the append p50 (embedding is off the write
+path) and the background embedding per message, and Redis bytes per message before and after
+the vectors. `--json` writes every question's ranked dia_ids per method.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from memory.keys import user_tag
 from memory.recall import Recall, RecallScope
 from memory.vector_store import VectorStore
 
-METHODS = ("words", "vectors", "hybrid", "recall")
+METHODS = ("words", "vectors", "turns", "hybrid", "recall")
 RANKED = 10
 
 
@@ -69,6 +70,13 @@ def methods(memory: ChatMemory, client: redis.Redis) -> dict[str, Callable[[Ques
         "words": lambda q: hybrid.by_words(user_scope(user_tag(q.user)), q.text, RANKED),
         "vectors": lambda q: hybrid.by_vector(
             user_scope(user_tag(q.user)), embedded(q), vectors.vector_field, RANKED
+        ),
+        "turns": lambda q: hybrid.ranked(
+            user_scope(user_tag(q.user)),
+            q.text,
+            vector=embedded(q),
+            vector_field=vectors.vector_field,
+            limit=RANKED,
         ),
         "hybrid": lambda q: memory.ranked_messages(q.user, q.text, limit=RANKED),
         "recall": lambda q: list(

@@ -10,11 +10,21 @@ Fusion (measured on LoCoMo, bench/README.md): each list's scores scaled to 0..1 
 best, cosine similarity min-max over the candidates), averaged; then each candidate gains a
 share of the score of a candidate next to it in the same conversation (evidence comes in
 runs of turns). Vector candidates below a similarity floor are not candidates at all.
+
+Across conversations, each candidate also gains a share of its conversation's own words
+score: BM25 over conversations, a word's frequency being how many of the conversation's
+messages hold it (`FT.AGGREGATE ... GROUPBY @session_tag` per word, so RediSearch's stemming
+applies), scaled by the best conversation. A question's words are often spread over the turns
+of the conversation that answers it rather than in one turn. And a message written in a
+period the question names ("in June", "on October 13, 2023": memory/dates.py) gains a fixed
+share. Every query of a ranking goes in one pipelined round trip.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,6 +33,7 @@ import numpy as np
 from redisvl.utils.token_escaper import TokenEscaper
 
 from memory.connection import RedisClient
+from memory.dates import Period, named_period
 from memory.vectors import VECTOR_DTYPE
 
 MAX_QUERY_WORDS = 20
@@ -30,6 +41,9 @@ CANDIDATES = 50  # per list
 WORDS_WEIGHT = 0.5
 NEIGHBOUR_SHARE = 0.3
 MIN_SIMILARITY = 0.25  # cosine: below it a message is not "about" the query
+CONVERSATION_SHARE = 0.3  # of the conversation's words score (the best conversation: 1)
+PERIOD_SHARE = 0.6  # for a message written in the period the question names
+_BM25_K1 = 1.2  # term-frequency saturation of the conversation-level BM25 (no length norm)
 # RediSearch's default stopword list (the index is created with it).
 _DEFAULT_STOPWORDS = (
     "a is the an and are as at be but by for if in into it no not of on or such that their "
@@ -93,16 +107,36 @@ class HybridSearch:
         vector_field: str | None = None,
         limit: int = 10,
         exclude: Iterable[str] = (),
+        conversations_key: str | None = None,
+        dated: bool = False,
     ) -> list[Candidate]:
-        """The best `limit` messages in `scope` for `text`, best first, none of `exclude`."""
+        """The best `limit` messages in `scope` for `text`, best first, none of `exclude`.
+        `conversations_key` (the user's conversations, a sorted set) asks for the
+        conversation-level words score, for a scope spanning several conversations;
+        `dated` for the boost of messages written in a period `text` names."""
         words = content_words(text)
         if not words or not limit:
             return []
-        lexical = self._words(scope, words)
-        semantic: dict[str, Candidate] = {}
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.execute_command("FT.SEARCH", self._index, *_words_args(scope, words))
         if vector is not None and vector_field is not None:
-            semantic = self._vectors(scope, vector, vector_field)
-        return _best(_smoothed(_fused(lexical, semantic)), limit, exclude)
+            pipe.execute_command(
+                "FT.SEARCH", self._index, *_vector_args(scope, vector, vector_field)
+            )
+        if conversations_key is not None:
+            for word in words:
+                pipe.execute_command("FT.AGGREGATE", self._index, *_per_conversation(scope, word))
+            pipe.zcard(conversations_key)
+        replies = iter(pipe.execute())
+        lexical = _words_hits(next(replies))
+        semantic = _vector_hits(next(replies)) if vector is not None and vector_field else {}
+        fused = _smoothed(_fused(lexical, semantic))
+        if conversations_key is not None:
+            counts = [_conversation_counts(next(replies)) for _ in words]
+            fused = _with_conversations(fused, counts, conversations=int(next(replies)))
+        if dated and (period := named_period(text)) is not None:
+            fused = _with_period(fused, period)
+        return _best(fused, limit, exclude)
 
     def by_words(self, scope: str, text: str, limit: int) -> list[Candidate]:
         """BM25 alone (the benchmark's "words" method)."""
@@ -116,45 +150,81 @@ class HybridSearch:
         return _best(self._vectors(scope, vector, vector_field), limit)
 
     def _words(self, scope: str, words: list[str]) -> dict[str, Candidate]:
-        rows = self._search(
-            words_query(scope, words), "SCORER", "BM25", "WITHSCORES", *_RETURN,
-            "LIMIT", 0, CANDIDATES, "DIALECT", 2,
-        )  # fmt: skip
-        return {key: _candidate(key, fields, score) for key, score, fields in rows}
+        reply = self._redis.execute_command("FT.SEARCH", self._index, *_words_args(scope, words))
+        return _words_hits(reply)
 
     def _vectors(self, scope: str, vector: np.ndarray, field: str) -> dict[str, Candidate]:
-        knn = f"({scope})=>[KNN {CANDIDATES} @{field} $vector AS vector_distance]"
-        blob = np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
-        rows = self._search(
-            knn, "PARAMS", 2, "vector", blob, "SORTBY", "vector_distance",
-            "RETURN", len(_FIELDS) + 1, *_FIELDS, "vector_distance",
-            "LIMIT", 0, CANDIDATES, "DIALECT", 2,
-        )  # fmt: skip
-        hits = {}
-        for key, _, fields in rows:
-            similarity = 1 - float(fields.get("vector_distance") or 1)
-            if similarity >= MIN_SIMILARITY:
-                hits[key] = _candidate(key, fields, similarity)
-        return hits
+        reply = self._redis.execute_command(
+            "FT.SEARCH", self._index, *_vector_args(scope, vector, field)
+        )
+        return _vector_hits(reply)
 
-    def _search(self, query: str, *args: object) -> list[tuple[str, float, dict[str, str]]]:
-        """(id, score, fields) of each result. The raw reply is read here: redis-py's own
-        search result costs ~1 ms per 50 documents to build (measured), the queries ~1 ms."""
-        reply = self._redis.execute_command("FT.SEARCH", self._index, query, *args)
-        if isinstance(reply, dict):  # RESP3
-            return [
-                (str(row["id"]), float(row.get("score") or 0), _strings(row["extra_attributes"]))
-                for row in reply.get("results", [])
-            ]
-        with_scores = "WITHSCORES" in args
-        step = 3 if with_scores else 2
-        rows = []
-        for at in range(1, len(reply), step):
-            score = float(reply[at + 1]) if with_scores else 0.0
-            flat = reply[at + step - 1]
-            fields = dict(zip(flat[::2], flat[1::2], strict=True))
-            rows.append((str(reply[at]), score, _strings(fields)))
-        return rows
+
+def _words_args(scope: str, words: list[str]) -> tuple[object, ...]:
+    return (
+        words_query(scope, words), "SCORER", "BM25", "WITHSCORES", *_RETURN,
+        "LIMIT", 0, CANDIDATES, "DIALECT", 2,
+    )  # fmt: skip
+
+
+def _vector_args(scope: str, vector: np.ndarray, field: str) -> tuple[object, ...]:
+    knn = f"({scope})=>[KNN {CANDIDATES} @{field} $vector AS vector_distance]"
+    blob = np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
+    return (
+        knn, "PARAMS", 2, "vector", blob, "SORTBY", "vector_distance",
+        "RETURN", len(_FIELDS) + 1, *_FIELDS, "vector_distance",
+        "LIMIT", 0, CANDIDATES, "DIALECT", 2,
+    )  # fmt: skip
+
+
+def _per_conversation(scope: str, word: str) -> tuple[object, ...]:
+    """FT.AGGREGATE arguments: how many messages of each conversation in `scope` hold `word`
+    (one word: never an OR, so never the shape that crashes RediSearch 2.10.5)."""
+    return (
+        f"{scope} @content:{_ESCAPER.escape(word)}", "GROUPBY", 1, "@session_tag",
+        "REDUCE", "COUNT", 0, "AS", "n", "DIALECT", 2,
+    )  # fmt: skip
+
+
+def _words_hits(reply: Any) -> dict[str, Candidate]:
+    return {key: _candidate(key, fields, score) for key, score, fields in _rows(reply, True)}
+
+
+def _vector_hits(reply: Any) -> dict[str, Candidate]:
+    hits = {}
+    for key, _, fields in _rows(reply, False):
+        similarity = 1 - float(fields.get("vector_distance") or 1)
+        if similarity >= MIN_SIMILARITY:
+            hits[key] = _candidate(key, fields, similarity)
+    return hits
+
+
+def _rows(reply: Any, with_scores: bool) -> list[tuple[str, float, dict[str, str]]]:
+    """(id, score, fields) of each result of an FT.SEARCH reply, RESP3 or RESP2. The raw
+    reply is read here: redis-py's own search result costs ~1 ms per 50 documents to build
+    (measured), the queries ~1 ms."""
+    if isinstance(reply, dict):  # RESP3
+        return [
+            (str(row["id"]), float(row.get("score") or 0), _strings(row["extra_attributes"]))
+            for row in reply.get("results", [])
+        ]
+    step = 3 if with_scores else 2
+    rows = []
+    for at in range(1, len(reply), step):
+        score = float(reply[at + 1]) if with_scores else 0.0
+        flat = reply[at + step - 1]
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        rows.append((str(reply[at]), score, _strings(fields)))
+    return rows
+
+
+def _conversation_counts(reply: Any) -> dict[str, int]:
+    """{session tag: messages holding the word} from an FT.AGGREGATE reply, RESP3 or RESP2."""
+    if isinstance(reply, dict):
+        groups = [_strings(row["extra_attributes"]) for row in reply.get("results", [])]
+    else:
+        groups = [_strings(dict(zip(row[::2], row[1::2], strict=True))) for row in reply[1:]]
+    return {group["session_tag"]: int(group["n"]) for group in groups if "session_tag" in group}
 
 
 def _strings(fields: dict[Any, Any]) -> dict[str, str]:
@@ -206,3 +276,33 @@ def _smoothed(candidates: dict[str, Candidate]) -> dict[str, Candidate]:
         near = at.get((c.session_tag, c.seq - 1), 0.0) + at.get((c.session_tag, c.seq + 1), 0.0)
         result[key] = replace(c, score=c.score + NEIGHBOUR_SHARE * near)
     return result
+
+
+def _with_conversations(
+    candidates: dict[str, Candidate], counts: list[dict[str, int]], conversations: int
+) -> dict[str, Candidate]:
+    """Each candidate gains CONVERSATION_SHARE of its conversation's words score (BM25 over
+    conversations, each word's count in `counts`), scaled by the best conversation's."""
+    scores: dict[str, float] = defaultdict(float)
+    total = max([conversations, *(len(per_word) for per_word in counts)])
+    for per_word in counts:
+        holding = len(per_word)
+        if not holding:
+            continue
+        idf = math.log(1 + (total - holding + 0.5) / (holding + 0.5))
+        for tag, n in per_word.items():
+            scores[tag] += idf * n * (_BM25_K1 + 1) / (n + _BM25_K1)
+    best = max(scores.values(), default=0.0)
+    if best <= 0:
+        return candidates
+    return {
+        key: replace(c, score=c.score + CONVERSATION_SHARE * scores.get(c.session_tag, 0.0) / best)
+        for key, c in candidates.items()
+    }
+
+
+def _with_period(candidates: dict[str, Candidate], period: Period) -> dict[str, Candidate]:
+    return {
+        key: replace(c, score=c.score + PERIOD_SHARE) if period.contains(c.created_at) else c
+        for key, c in candidates.items()
+    }

@@ -861,9 +861,10 @@ class ChatMemory:
         if self._index_paused:
             self._require_index()  # checked again now: raises while clear-all still runs
         scope = user_scope(tag)
+        conversations: str | None = self._layout.conversations_key(tag)
         if conversation_id is not None:
             cid = check_conversation_id(conversation_id)
-            scope = conversation_scope(conversation_tag(tag, cid))
+            scope, conversations = conversation_scope(conversation_tag(tag, cid)), None
         vectors = self._vectors
         if vectors is not None and query_vector is None and embed_query:
             try:
@@ -874,7 +875,7 @@ class ChatMemory:
         try:
             return self._hybrid.ranked(
                 scope, text, vector=query_vector, vector_field=field, limit=limit,
-                exclude=exclude_keys,
+                exclude=exclude_keys, conversations_key=conversations, dated=True,
             )  # fmt: skip
         except redis.ResponseError as error:
             if "no such index" not in str(error).lower():
@@ -882,7 +883,7 @@ class ChatMemory:
             self._require_index()  # paused by clear-all, or gone and now recreated
             return self._hybrid.ranked(
                 scope, text, vector=query_vector, vector_field=field, limit=limit,
-                exclude=exclude_keys,
+                exclude=exclude_keys, conversations_key=conversations, dated=True,
             )  # fmt: skip
 
     def _titles(self, tag: str, ids: set[str]) -> dict[str, str]:

@@ -24,6 +24,7 @@ from chatbot.embedders import OfflineEmbedder, OpenAIEmbedder, embedder_from_env
 from chatbot.offline import OfflineChatModel
 from chatbot.services import build_services
 from memory import ChatMemory, InvalidInput, Role, new_conversation_id
+from memory.dates import Period, named_period
 from memory.embedding_worker import EmbeddingWorker, WorkerState
 from memory.hybrid import STOPWORDS, content_words, user_scope, words_query
 from memory.keys import KeyLayout, user_tag
@@ -89,6 +90,65 @@ def test_search_finds_a_message_by_meaning_that_shares_no_word(vmemory: ChatMemo
     assert embed_all(vmemory) == 3
     hits = vmemory.search(USER, "which dog breed")
     assert hits and hits[0].snippet == "I adopted a puppy last spring"
+
+
+def test_search_ranks_the_conversation_that_covers_the_question_above_a_passing_mention(
+    redis_client: redis.Redis, index_name: str
+) -> None:
+    """The question's words are spread over one conversation's turns (between others); another
+    conversation repeats one of them in one turn. Ranked by turns alone that turn came before
+    one of the trip's; with the conversation-level words score the trip's turns come first."""
+    memory = build(redis_client, index_name, None)
+    trip, other = new_conversation_id(), new_conversation_id()
+    say(memory, USER, trip, "We take the ferry at eight", "Sounds good",
+        "Then the lighthouse tour", "Sure", "Lunch at the harbour", "Fine")  # fmt: skip
+    say(memory, USER, other, "Ferry, ferry: the ferry was late", "Oh no")
+    hits = memory.search(USER, "ferry lighthouse harbour")
+    assert [hit.conversation_id for hit in hits] == [trip, trip, trip, other]
+
+
+def test_search_puts_what_was_said_in_the_named_month_or_day_first(
+    redis_client: redis.Redis, index_name: str
+) -> None:
+    memory = build(redis_client, index_name, None)
+    june, october = 1_686_000_000.0, 1_697_200_000.0  # 5 June 2023, 13 October 2023 (UTC)
+    cid = new_conversation_id()
+    memory.append(USER, Role.USER, "We went camping by the lake", conversation_id=cid,
+                  created_at=june)  # fmt: skip
+    memory.append(USER, Role.USER, "We went camping in the hills", conversation_id=cid,
+                  created_at=october)  # fmt: skip
+    assert memory.search(USER, "when did we go camping in June?")[0].snippet.endswith("lake")
+    in_october = memory.search(USER, "camping on October 13, 2023")[0]
+    assert in_october.snippet.endswith("hills")
+    assert memory.search(USER, "camping on 5 June 2023")[0].snippet.endswith("lake")
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        ("camping in June?", Period(6)),
+        ("on October 13, 2023", Period(10, 2023, 13)),
+        ("on 1 February, 2023", Period(2, 2023, 1)),
+        ("the 3rd of March 2024", Period(3, 2024, 3)),
+        ("in July 2023", Period(7, 2023)),
+        ("in May", Period(5)),
+        ("I may go", None),
+        ("in 2023", None),
+        ("yesterday", None),
+        ("on 31 February 2023", None),
+    ],
+)
+def test_the_date_a_question_names_is_read_or_none(text: str, period: Period | None) -> None:
+    assert named_period(text) == period
+
+
+def test_a_named_day_holds_that_day_in_any_time_zone() -> None:
+    day = Period(10, 2023, 13)
+    midnight = 1_697_155_200.0  # 13 October 2023 00:00 UTC
+    assert day.contains(midnight + 3600) and day.contains(midnight - 10 * 3600)
+    assert day.contains(midnight + 33 * 3600)
+    assert not day.contains(midnight - 15 * 3600) and not day.contains(midnight + 39 * 3600)
+    assert Period(10).contains(midnight) and not Period(10, 2022).contains(midnight)
 
 
 def test_search_reads_resp2_replies_as_well(redis_url: str, index_name: str) -> None:
