@@ -2,21 +2,26 @@
 
     python -m bench.recall --dataset FILE [--json OUT] [--max-sessions N] [--questions N]
     python -m bench.recall --memory-at 10000   # bytes a vector adds at that many messages
+    python -m bench.recall --dataset FILE --latency-at 10000   # one user with that many
 
 Methods: `words` (BM25 over the content words), `vectors` (KNN over the stored vectors),
 `turns` (the hybrid fusion of turns alone, without the conversation-level words score and the
 date boost: what the search box ranked with before), `hybrid` (what the search box ranks
 with), `recall` (exactly what a request recalls, scope "all my conversations", asked for 10).
-Prints turn recall@5/@10, session hit@5, recall@10 per question category, p50/p95 latency
-of each method (the question embedded included), the append p50 (embedding is off the write
-path) and the background embedding per message, and Redis bytes per message before and after
-the vectors. `--json` writes every question's ranked dia_ids per method.
+Prints turn recall@5/@10, session hit@5, recall@10 per question category, p50/p95 latency of
+each method (the question embedded included), the append p50 (embedding is off the write path)
+and the background embedding per message, and Redis bytes per message before and after the
+vectors. `--json` writes every question's ranked dia_ids per method. `--latency-at N` loads the
+file's turns again and again into one user (a new conversation per session) up to N messages
+and times, interleaved in random order, the ranking by turns alone against the hybrid ranking
+(its per-conversation words queries included), words only, so that only Redis's work differs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import time
 from collections import defaultdict
@@ -160,6 +165,47 @@ def memory_at(messages: int) -> dict[str, float]:
             "vectors_add": (embedded - plain) / messages}  # fmt: skip
 
 
+def latency_at(dataset: Path, messages: int, rounds: int = 300) -> dict[str, dict[str, float]]:
+    """p50/p95 ms of `turns` and `hybrid` (words only) for one user with `messages` messages."""
+    samples = json.loads(dataset.read_text(encoding="utf-8"))
+    sessions = [
+        turns
+        for sample in samples
+        for name, turns in sample["conversation"].items()
+        if name.startswith("session_") and isinstance(turns, list)
+    ]
+    questions = [str(item["question"]) for sample in samples for item in sample.get("qa", [])]
+    with embedded_redis() as server:
+        client = create_redis_client(RedisTarget(url=server.url))
+        memory = ChatMemory(client, default_system=SystemInstruction("x"), index_name="lat")
+        written, round_ = 0, 0
+        while written < messages:
+            for number, turns in enumerate(sessions):
+                cid = f"{round_:04x}{number:04x}"
+                for turn in turns[: messages - written]:
+                    memory.append("heavy", "user", f"{turn['speaker']}: {turn['text']}",
+                                  conversation_id=cid)  # fmt: skip
+                    written += 1
+            round_ += 1
+        time.sleep(1)  # the index catches up
+        scope = user_scope(user_tag("heavy"))
+        contenders: dict[str, Callable[[str], object]] = {
+            "turns": lambda q: memory._hybrid.ranked(scope, q, limit=RANKED),
+            "hybrid": lambda q: memory.ranked_messages("heavy", q, limit=RANKED),
+        }
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        rng = random.Random(27)
+        for round_ in range(rounds + 20):
+            question = rng.choice(questions)
+            for name in rng.sample(list(contenders), len(contenders)):
+                began = time.perf_counter()
+                contenders[name](question)
+                if round_ >= 20:  # warm-up discarded
+                    times[name].append(time.perf_counter() - began)
+        client.close()
+    return {name: ms(values) for name, values in times.items()}
+
+
 def _collected(client: redis.Redis) -> int:
     time.sleep(1)
     for _ in range(3):
@@ -172,6 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path)
     parser.add_argument("--memory-at", type=int, metavar="MESSAGES")
+    parser.add_argument("--latency-at", type=int, metavar="MESSAGES")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--max-sessions", type=int)
     parser.add_argument("--questions", type=int, help="score only the first N questions")
@@ -183,6 +230,13 @@ def main(argv: list[str] | None = None) -> dict:
         return sizes
     if args.dataset is None:
         parser.error("--dataset FILE (or --memory-at N) is needed")
+    if args.latency_at:
+        timed = latency_at(args.dataset, args.latency_at)
+        ratio = timed["hybrid"]["p50"] / timed["turns"]["p50"]
+        print(f"one user, {args.latency_at} messages, words only (ms): "
+              + ", ".join(f"{n} p50 {t['p50']:.2f} p95 {t['p95']:.2f}" for n, t in timed.items())
+              + f"; hybrid/turns p50 {ratio:.2f}x")  # fmt: skip
+        return timed
     with embedded_redis() as server:
         client = create_redis_client(RedisTarget(url=server.url))
         memory = ChatMemory(client, default_system=SystemInstruction("You help."),

@@ -11,13 +11,14 @@ best, cosine similarity min-max over the candidates), averaged; then each candid
 share of the score of a candidate next to it in the same conversation (evidence comes in
 runs of turns). Vector candidates below a similarity floor are not candidates at all.
 
-Across conversations, each candidate also gains a share of its conversation's own words
-score: BM25 over conversations, a word's frequency being how many of the conversation's
-messages hold it (`FT.AGGREGATE ... GROUPBY @session_tag` per word, so RediSearch's stemming
-applies), scaled by the best conversation. A question's words are often spread over the turns
-of the conversation that answers it rather than in one turn. And a message written in a
-period the question names ("in June", "on October 13, 2023": memory/dates.py) gains a fixed
-share. Every query of a ranking goes in one pipelined round trip.
+Across conversations, each candidate also gains a share of its conversation's own words score:
+BM25 over conversations, a word's frequency being how many of the conversation's messages hold
+it (`FT.AGGREGATE ... GROUPBY @session_tag` per word, so RediSearch's stemming applies; the
+rarest words within a bounded number of messages), scaled by the best conversation. A
+question's words are often spread over the turns of the conversation that answers it rather
+than in one turn. And a message written in a period the question names ("in June", "on October
+13, 2023": memory/dates.py) gains a fixed share. A ranking takes two pipelined round trips (one
+within a conversation).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ NEIGHBOUR_SHARE = 0.3
 MIN_SIMILARITY = 0.25  # cosine: below it a message is not "about" the query
 CONVERSATION_SHARE = 0.3  # of the conversation's words score (the best conversation: 1)
 PERIOD_SHARE = 0.6  # for a message written in the period the question names
+CONVERSATION_WORDS_BUDGET = 100  # messages grouped by conversation per ranking, at most
 _BM25_K1 = 1.2  # term-frequency saturation of the conversation-level BM25 (no length norm)
 # RediSearch's default stopword list (the index is created with it).
 _DEFAULT_STOPWORDS = (
@@ -125,15 +127,17 @@ class HybridSearch:
             )
         if conversations_key is not None:
             for word in words:
-                pipe.execute_command("FT.AGGREGATE", self._index, *_per_conversation(scope, word))
+                pipe.execute_command("FT.SEARCH", self._index, *_count_args(scope, word))
             pipe.zcard(conversations_key)
         replies = iter(pipe.execute())
         lexical = _words_hits(next(replies))
         semantic = _vector_hits(next(replies)) if vector is not None and vector_field else {}
         fused = _smoothed(_fused(lexical, semantic))
         if conversations_key is not None:
-            counts = [_conversation_counts(next(replies)) for _ in words]
-            fused = _with_conversations(fused, counts, conversations=int(next(replies)))
+            holding = {word: _total(next(replies)) for word in words}
+            conversations = int(next(replies))
+            counts = self._conversation_counts(scope, _within_budget(holding))
+            fused = _with_conversations(fused, counts, conversations)
         if dated and (period := named_period(text)) is not None:
             fused = _with_period(fused, period)
         return _best(fused, limit, exclude)
@@ -148,6 +152,13 @@ class HybridSearch:
     ) -> list[Candidate]:
         """Nearest in meaning alone (the benchmark's "vectors" method)."""
         return _best(self._vectors(scope, vector, vector_field), limit)
+
+    def _conversation_counts(self, scope: str, words: list[str]) -> list[dict[str, int]]:
+        """For each word, how many messages of each conversation in `scope` hold it."""
+        pipe = self._redis.pipeline(transaction=False)
+        for word in words:
+            pipe.execute_command("FT.AGGREGATE", self._index, *_per_conversation(scope, word))
+        return [_groups(reply) for reply in pipe.execute()] if words else []
 
     def _words(self, scope: str, words: list[str]) -> dict[str, Candidate]:
         reply = self._redis.execute_command("FT.SEARCH", self._index, *_words_args(scope, words))
@@ -175,6 +186,29 @@ def _vector_args(scope: str, vector: np.ndarray, field: str) -> tuple[object, ..
         "RETURN", len(_FIELDS) + 1, *_FIELDS, "vector_distance",
         "LIMIT", 0, CANDIDATES, "DIALECT", 2,
     )  # fmt: skip
+
+
+def _count_args(scope: str, word: str) -> tuple[object, ...]:
+    """FT.SEARCH arguments counting the messages in `scope` that hold `word` (none loaded)."""
+    return (f"{scope} @content:{_ESCAPER.escape(word)}", "LIMIT", 0, 0, "DIALECT", 2)
+
+
+def _total(reply: Any) -> int:
+    return int(reply["total_results"] if isinstance(reply, dict) else reply[0])
+
+
+def _within_budget(holding: dict[str, int]) -> list[str]:
+    """The words whose per-conversation counts are worth their cost: the rarest first, while
+    the messages they match add up to at most CONVERSATION_WORDS_BUDGET. Grouping costs
+    ~5 us per matching message (RediSearch reads each one's conversation from its hash), so
+    a word in thousands of messages would cost more than the rest of the ranking; and such a
+    word is in most conversations, where its conversation-level weight (idf) is near 0."""
+    chosen, spent = [], 0
+    for word, matches in sorted(holding.items(), key=lambda item: item[1]):
+        if matches and spent + matches <= CONVERSATION_WORDS_BUDGET:
+            chosen.append(word)
+            spent += matches
+    return chosen
 
 
 def _per_conversation(scope: str, word: str) -> tuple[object, ...]:
@@ -218,7 +252,7 @@ def _rows(reply: Any, with_scores: bool) -> list[tuple[str, float, dict[str, str
     return rows
 
 
-def _conversation_counts(reply: Any) -> dict[str, int]:
+def _groups(reply: Any) -> dict[str, int]:
     """{session tag: messages holding the word} from an FT.AGGREGATE reply, RESP3 or RESP2."""
     if isinstance(reply, dict):
         groups = [_strings(row["extra_attributes"]) for row in reply.get("results", [])]
@@ -283,6 +317,8 @@ def _with_conversations(
 ) -> dict[str, Candidate]:
     """Each candidate gains CONVERSATION_SHARE of its conversation's words score (BM25 over
     conversations, each word's count in `counts`), scaled by the best conversation's."""
+    if not counts:
+        return candidates
     scores: dict[str, float] = defaultdict(float)
     total = max([conversations, *(len(per_word) for per_word in counts)])
     for per_word in counts:

@@ -26,13 +26,20 @@ from chatbot.services import build_services
 from memory import ChatMemory, InvalidInput, Role, new_conversation_id
 from memory.dates import Period, named_period
 from memory.embedding_worker import EmbeddingWorker, WorkerState
-from memory.hybrid import STOPWORDS, content_words, user_scope, words_query
+from memory.hybrid import (
+    CONVERSATION_WORDS_BUDGET,
+    STOPWORDS,
+    content_words,
+    user_scope,
+    words_query,
+)
 from memory.keys import KeyLayout, user_tag
 from memory.limits import LimitPolicy, UsageLimits
 from memory.recall import Recall, RecallResult, RecallScope
 from memory.summary import SummaryStore
 from memory.vectors import EmbedderUnavailable
 from tests.conftest import DEFAULT_TEST_SYSTEM
+from tests.support.command_log import commands_during
 from tests.support.openai_server import ChatCompletionsServer
 
 USER, OTHER = "ada@example.org", "grace@example.org"
@@ -105,6 +112,22 @@ def test_search_ranks_the_conversation_that_covers_the_question_above_a_passing_
     say(memory, USER, other, "Ferry, ferry: the ferry was late", "Oh no")
     hits = memory.search(USER, "ferry lighthouse harbour")
     assert [hit.conversation_id for hit in hits] == [trip, trip, trip, other]
+
+
+def test_a_word_in_many_messages_is_not_grouped_by_conversation(
+    redis_client: redis.Redis, index_name: str
+) -> None:
+    """Grouping reads every matching message's conversation (~5 us each), so a ranking groups
+    only the rarest words within CONVERSATION_WORDS_BUDGET messages; a word in more messages
+    than that (and so in most conversations, where its weight is near 0) is only counted."""
+    memory = build(redis_client, index_name, None)
+    for _ in range(CONVERSATION_WORDS_BUDGET // 10 + 1):
+        say(memory, USER, new_conversation_id(), *[f"weather talk {n}" for n in range(10)])
+    say(memory, USER, new_conversation_id(), "weather at the lighthouse", "Windy")
+    log = commands_during(redis_client, lambda: memory.search(USER, "lighthouse weather"))
+    grouped = [c.args for c in log.sent if c.name == "FT.AGGREGATE"]
+    assert len(grouped) == 1 and "@content:lighthouse" in " ".join(grouped[0])
+    assert memory.search(USER, "lighthouse weather")[0].snippet == "weather at the lighthouse"
 
 
 def test_search_puts_what_was_said_in_the_named_month_or_day_first(
