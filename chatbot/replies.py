@@ -105,9 +105,7 @@ class ReplyWorker:
             job = self._active.get(reply_id)
         if answer == "ok" and job is not None:
             job.stop.set()
-            # Hanging up may wait on the connection the worker is reading; the page that
-            # asked must not wait with it (its run would hang until the read returns).
-            threading.Thread(target=job.turn.abort, name="reply-hangup", daemon=True).start()
+            job.turn.abort()  # a shutdown of the model's socket: it never waits on the reader
         return answer
 
     def outcome(self, reply_id: str, timeout: float = 5.0) -> Finished | None:

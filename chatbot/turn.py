@@ -342,7 +342,7 @@ class ChatTurn:
     def abort(self) -> None:
         """Hang up on the model now (safe from another thread): the stream being read ends."""
         if self._reply is not None:
-            self._reply.close()
+            self._reply.hang_up()
 
     def _close_stream(self) -> None:
         if self._chunks is not None:

@@ -5,8 +5,10 @@ the user's limits counted."""
 
 from __future__ import annotations
 
+import socket
 import time
 
+import psutil
 import redis
 
 from chatbot.services import Services
@@ -126,6 +128,59 @@ def test_stop_on_the_producing_instance_acts_at_once(
     assert isinstance(chat.replies.outcome(reply_id), Stored)
     assert time.monotonic() - asked < 0.5
     assert chat.memory.messages(USER, cid)[-1].usage.stopped  # type: ignore[union-attr]
+
+
+def test_stop_while_the_model_is_silent_ends_the_reply_at_once(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    """A model pausing mid-reply (thinking, or slow): Stop does not wait for its next word."""
+    chat = services()
+    model_server.configure(reply=REPLY, chunk_delay=4.0)  # word0 at once, then 4 s of silence
+    cid = new_conversation_id()
+    _, reply_id = begin(chat, cid)
+    views = chat.replies.streams.follow(USER, cid, reply_id)
+    while not next(views).text:
+        pass
+    asked = time.monotonic()
+    assert chat.replies.stop(USER, cid, reply_id) == "ok"
+    assert isinstance(chat.replies.outcome(reply_id, timeout=3.0), Stored)
+    assert time.monotonic() - asked < 1.0
+    assert contents(chat, cid) == ["Tell me", "word0"]
+    assert model_server.stream_timings == []
+
+
+def connections_to(port: int) -> list[int]:
+    """The file numbers of this process's connections to `port`."""
+    return [c.fd for c in psutil.Process().net_connections() if c.raddr and c.raddr.port == port]
+
+
+def test_stop_ends_the_reply_while_the_process_opens_other_connections(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    """Stop while the process connects elsewhere (another tab's Redis connection, say): the
+    reply still ends at once. It did not when Stop's thread closed the model's socket: the
+    next connection took its file number, and the reply's read went on waiting on that one
+    until the read timeout (the second tab's Stop hung, about one run in five)."""
+    chat = services()
+    slow(model_server, 8.0)
+    cid = new_conversation_id()
+    _, reply_id = begin(chat, cid)
+    time.sleep(0.5)
+    model_port = int(model_server.base_url.rsplit(":", 1)[1].split("/")[0])
+    (model_fd,) = connections_to(model_port)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        assert chat.replies.stop(USER, cid, reply_id) == "ok"
+        deadline = time.monotonic() + 1.0
+        while model_fd in connections_to(model_port) and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the model's socket is closed and its number free
+        idle = [socket.create_connection(listener.getsockname()) for _ in range(20)]
+        try:
+            assert isinstance(chat.replies.outcome(reply_id, timeout=2.0), Stored)
+        finally:
+            for connection in idle:
+                connection.close()
+    stored = chat.memory.messages(USER, cid)
+    assert stored[-1].usage is not None and stored[-1].usage.stopped
 
 
 def test_a_reply_whose_producer_died_is_interrupted_with_its_text(
