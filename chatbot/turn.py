@@ -76,13 +76,15 @@ class Draft:
 class TurnRequest:
     """What a user asked for: store `prompt` (None: answer the stored last prompt) and stream
     the reply. `replace_from`: an edit or regenerate replaces the messages from this seq on,
-    only while the conversation's newest message is `expect_last_seq`."""
+    only while the conversation's newest message is `expect_last_seq`; `keep_replaced` (an
+    edit) keeps them as the earlier version of a branch (memory/branches.py)."""
 
     user_id: str
     prompt: str | None
     message_id: str | None = None  # a resent draft's id, so it is stored at most once
     replace_from: int | None = None
     expect_last_seq: int | None = None
+    keep_replaced: bool = False  # an edit: what it replaces stays as the earlier version
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,7 @@ class ChatTurn:
                 message_id=request.message_id,
                 replace_from=request.replace_from,
                 expect_last_seq=request.expect_last_seq,
+                keep_replaced=request.keep_replaced,
                 window_size=self._conversation.window_size,
             )
         except ChatMemoryError as error:

@@ -21,6 +21,7 @@ from memory import (
 )
 from memory.keys import KeyLayout, user_tag
 from memory.limits import LimitPolicy
+from memory.memories import Memories, MemorySource
 from memory.reply_stream import ReplyStreams
 from memory.summary import Summary, SummaryStore
 from tests.conftest import DEFAULT_TEST_SYSTEM
@@ -317,3 +318,24 @@ def test_retention_covers_the_hidden_versions_and_pruning_takes_them(
     memory.conversation(USER, cid)  # a read prunes
     assert redis_client.zcard(layout.hidden_key(tag, cid)) == 0
     assert stored_messages(redis_client, index_name) == 0
+
+
+def test_a_memory_from_a_hidden_prompt_stays_with_its_source_marked_until_it_is_shown(
+    memory: ChatMemory,
+) -> None:
+    memories = Memories(memory)
+    cid = new_conversation_id()
+    say(memory, cid, "My dog is Rex", "Nice dog")
+    added = memories.add(USER, "My dog is Rex", conversation_id=cid, seq=1)
+    edit(memory, cid, 1, "My cat is Tom", "Nice cat")
+
+    def sources() -> list[MemorySource]:
+        (record,) = (m for m in memories.listed(USER) if m.id == added.memory_id)
+        return list(record.sources)
+
+    assert sources() == [MemorySource(cid, 1, expired=False, hidden=True)]
+    switch(memory, cid, 0, 1)
+    assert sources() == [MemorySource(cid, 1, expired=False, hidden=False)]
+    switch(memory, cid, 0, 2)
+    memory.clear(USER, cid)  # the hidden source goes: so does the memory that came from it
+    assert [m.id for m in memories.listed(USER)] == []
