@@ -48,7 +48,7 @@ def test_every_prompt_has_an_edit_and_editing_the_first_keeps_the_old_version(
     ]  # fmt: skip
     assert versions(app) == ["1/2"]
     memory = stored(redis_client, app_env)
-    assert [m.content for m in memory.messages("Luke", open_id(app))][0] == "one"
+    assert memory.messages("Luke", open_id(app))[0].content == "one"
     requests = len(online_env.chat_requests)
     press(app, "branch:0:next")
     assert transcript(app) == [("user", "uno"), ("assistant", "Echo: uno")]
