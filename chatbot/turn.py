@@ -154,7 +154,8 @@ def storage_refusal(error: ChatMemoryError) -> str:
 
 def replace_refusal(error: ChatMemoryError) -> str:
     """Why an edit removed nothing (StaleTarget: the conversation changed since the page
-    showed it; InvalidInput: more than a last exchange; both say nothing was removed)."""
+    showed it; InvalidInput: more than a last exchange, a prompt no longer in the version
+    shown, or too long a tail to keep as a version; each says nothing was changed)."""
     return f"{error} Your edited message was not sent; it is kept below."
 
 
