@@ -7,6 +7,8 @@ import redis
 from streamlit.testing.v1 import AppTest
 
 from memory import Role
+from memory.keys import KeyLayout
+from memory.reply_stream import ReplyStreams
 from tests.support.openai_server import ChatCompletionsServer
 from tests.test_app import click, say, start_app, stored, transcript
 from tests.test_app_conversations import open_id
@@ -103,3 +105,17 @@ def test_a_stale_edit_keeps_the_text_and_changes_nothing(
         "one", "Echo: one", "from another tab",
     ]  # fmt: skip
     assert memory.conversation("Luke", cid).branches == ()
+
+
+def test_a_switch_while_a_reply_streams_is_refused_and_says_why(
+    online_env: ChatCompletionsServer, app_env: str, redis_client: redis.Redis
+) -> None:
+    app = start_app()
+    say(app, "one")
+    edit(app, 1, "uno")
+    cid = open_id(app)
+    replies = ReplyStreams(redis_client, KeyLayout(app_env))
+    assert replies.claim("Luke", cid, "from-another-tab", "instance-2") is None
+    press(app, "branch:0:previous")
+    assert any("still being written" in e.value for e in app.error)
+    assert transcript(app) == [("user", "uno"), ("assistant", "Echo: uno")]

@@ -261,6 +261,17 @@ def test_search_finds_only_the_shown_version(memory: ChatMemory) -> None:
     assert memory.search(USER, "okapis") == []
 
 
+@SINGLE_ONLY
+def test_recall_of_this_conversation_sees_only_the_shown_version(memory: ChatMemory) -> None:
+    cid = new_conversation_id()
+    say(memory, cid, "Tell me about zebras", "Zebras are striped")
+    found = memory.ranked_messages(USER, "zebras", conversation_id=cid)
+    assert {c.seq for c in found} == {1, 2}
+    edit(memory, cid, 1, "Tell me about okapis", "Okapis are shy")
+    assert memory.ranked_messages(USER, "zebras", conversation_id=cid) == []
+    assert memory.ranked_messages(USER, "zebras") == []
+
+
 def test_the_summary_goes_when_it_covers_a_message_no_longer_shown(
     memory: ChatMemory, redis_client: RedisClient, index_name: str
 ) -> None:
