@@ -13,9 +13,9 @@ Settings panel, opened first as a user does (a click on "Settings").
    rounds: the key press, the script starting and stopping (`stApp`'s script-state attribute)
    and the next painted frame, in the page's own clock.
 2. Enter, the pages interleaved, after one warm-up each: until the prompt is in the page's
-   text (**shown**), and until the reply is on the page, the box is open for the next prompt
-   (its placeholder the usual one, not "Enter sends it once this reply is done") and no run is
-   left (**ready**), at the next frame.
+   text (**shown**), until the reply is on the page and the box takes the next prompt (enabled,
+   its placeholder the usual one, not "Enter sends it once this reply is done": **accepts**),
+   and until, besides, no script runs (**settled**), each at the next frame.
 """
 
 from __future__ import annotations
@@ -95,28 +95,29 @@ WATCH = """() => { window.settled = new Promise(resolve => {
     }
   }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
 }); }"""
-# Resolves with the ms from Enter until the prompt is in the page's text (the first feedback)
-# and until the page is ready for the next prompt: the reply in the last chat message, the box
-# enabled with its usual placeholder, no script running; each at the next frame.
+# Resolves with the ms from Enter until the prompt is in the page's text (the first feedback),
+# until the box accepts the next prompt (the reply in the last chat message, the box enabled
+# with its usual placeholder: Enter sends) and until, besides, no script runs (the page has
+# settled); each at the next frame.
 WATCH_TURN = """([prompt, reply, placeholder]) => { window.turned = new Promise(resolve => {
   const app = document.querySelector("[data-testid='stApp']");
-  let pressed, shown;
+  let pressed, shown, accepts;
   const frame = () => new Promise(done => requestAnimationFrame(() => done(performance.now())));
   document.addEventListener("keydown", () => { pressed = performance.now(); },
     {capture: true, once: true});
-  const ready = () => {
+  const accepting = () => {
     const box = document.querySelector("[data-testid='stChatInputTextArea']");
     const last = [...document.querySelectorAll("[data-testid='stChatMessage']")].pop();
     return box && !box.disabled && box.getAttribute("placeholder") === placeholder
-      && last?.innerText.includes(reply)
-      && app.getAttribute("data-test-script-state") === "notRunning";
+      && last?.innerText.includes(reply);
   };
   new MutationObserver((_, observer) => {
     if (pressed === undefined) return;
     if (!shown && document.body.innerText.includes(prompt)) shown = frame();
-    if (shown && ready()) {
+    if (shown && !accepts && accepting()) accepts = frame();
+    if (accepts && accepting() && app.getAttribute("data-test-script-state") === "notRunning") {
       observer.disconnect();
-      Promise.all([shown, frame()]).then(times => resolve(times.map(t => t - pressed)));
+      Promise.all([shown, accepts, frame()]).then(times => resolve(times.map(t => t - pressed)));
     }
   }).observe(document.body, {childList: true, subtree: true, characterData: true,
                              attributes: true});
@@ -165,7 +166,7 @@ def settle(page: Page, key: str) -> dict[str, float]:
 
 
 def turn(page: Page, prompt: str) -> list[float]:
-    """ms until the prompt shows, and until the page is ready for the next one."""
+    """ms until the prompt shows, until the box accepts the next one, until the page settles."""
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(prompt)
     page.evaluate(WATCH_TURN, [prompt, f"Echo: {prompt}", PLACEHOLDER])
@@ -189,7 +190,7 @@ def store_conversation(url: str) -> None:
 def measure(
     rounds: int, prompts: int, env: dict[str, str], minimal: Path
 ) -> tuple[Settles, dict[str, list[list[float]]]]:
-    """Settles per page (two warm-up rounds first), then Enter-to-ready times of both pages,
+    """Settles per page (two warm-up rounds first), then the Enter times of both pages,
     interleaved (one warm-up each)."""
     with (
         streamlit(REPO / "app.py", env) as app_url,
@@ -257,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         cuts = [quantiles(column, n=20) for column in zip(*times, strict=True)]
         rows.append([name, *(cut[i] for cut in cuts for i in (9, 18))])
     print(table(f"ENTER UNTIL THE BOX ACCEPTS THE NEXT PROMPT (ms; {args.prompts} interleaved)",
-                ["page", "shown p50", "shown p95", "ready p50", "ready p95"], rows))  # fmt: skip
-    for index, what in enumerate(("shown", "ready")):
+                ["page", "shown p50", "shown p95", "accepts p50", "accepts p95", "settled p50",
+                 "settled p95"], rows))  # fmt: skip
+    for index, what in enumerate(("shown", "accepts", "settled")):
         ratio = median(t[index] for t in turns["app"]) / median(t[index] for t in turns["minimal"])
         print(f"ratio app / minimal ({what}, p50): {ratio:.2f}x")
     return 0
