@@ -3,11 +3,12 @@ side by side in one run, in headless Chromium: a slider change until the page se
 Enter until the message box accepts the next prompt.
 
 `python -m bench.ui_settle [--rounds N] [--prompts N]` stores 50 messages for one user (and
-the same 50 under the minimal page's index) in a Redis of its own, starts the app (its model the
-fast fake OpenAI-protocol server of tests/support: "Echo: <prompt>", no delays) and the
-minimal page (a slider, the messages, a chat input; a prompt is stored and answered with its
-echo, stored too) with `streamlit run`. The app's "Length of chat history" slider is in its
-Settings panel, opened first as a user does (a click on "Settings").
+the same 50 under the minimal page's index) in a Redis of its own, starts the app (no model
+configured: the offline responder answers, through the reply worker and Redis as a model's
+reply does) and the minimal page (a slider, the messages, a chat input; a prompt is stored and
+answered with its echo, stored too) with `streamlit run`: neither calls a model. The app's
+"Length of chat history" slider is in its Settings panel, opened first as a user does (a click
+on "Settings").
 
 1. Left/Right on each page's slider, the pages interleaved per round after two warm-up
    rounds: the key press, the script starting and stopping (`stApp`'s script-state attribute)
@@ -21,7 +22,6 @@ Settings panel, opened first as a user does (a click on "Settings").
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import subprocess
 import sys
@@ -41,7 +41,6 @@ from chatbot.config import SETTINGS
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, RedisTarget, Role, create_redis_client
 from memory.embedded import free_port
-from tests.support.openai_server import ChatCompletionsServer
 from ui.context import SLIDER_LABEL
 from ui.sidebar import SETTINGS_LABEL
 from ui.turn_view import PLACEHOLDER
@@ -96,10 +95,10 @@ WATCH = """() => { window.settled = new Promise(resolve => {
   }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
 }); }"""
 # Resolves with the ms from Enter until the prompt is in the page's text (the first feedback),
-# until the box accepts the next prompt (the reply in the last chat message, the box enabled
-# with its usual placeholder: Enter sends) and until, besides, no script runs (the page has
-# settled); each at the next frame.
-WATCH_TURN = """([prompt, reply, placeholder]) => { window.turned = new Promise(resolve => {
+# until the box accepts the next prompt (the reply in the chat message after the prompt's, the
+# box enabled with its usual placeholder: Enter sends) and until, besides, no script runs (the
+# page has settled); each at the next frame.
+WATCH_TURN = """([prompt, placeholder]) => { window.turned = new Promise(resolve => {
   const app = document.querySelector("[data-testid='stApp']");
   let pressed, shown, accepts;
   const frame = () => new Promise(done => requestAnimationFrame(() => done(performance.now())));
@@ -107,9 +106,12 @@ WATCH_TURN = """([prompt, reply, placeholder]) => { window.turned = new Promise(
     {capture: true, once: true});
   const accepting = () => {
     const box = document.querySelector("[data-testid='stChatInputTextArea']");
-    const last = [...document.querySelectorAll("[data-testid='stChatMessage']")].pop();
+    const messages = [...document.querySelectorAll("[data-testid='stChatMessage']")];
+    const [asked, reply] = messages.slice(-2);
+    const text = reply?.querySelector("[data-testid='stChatMessageContent']")?.innerText.trim();
     return box && !box.disabled && box.getAttribute("placeholder") === placeholder
-      && last?.innerText.includes(reply);
+      && asked?.innerText.includes(prompt) && text && text !== "Thinking…"
+      && reply.querySelector("[data-testid='stChatMessageAvatarAssistant']");
   };
   new MutationObserver((_, observer) => {
     if (pressed === undefined) return;
@@ -169,7 +171,7 @@ def turn(page: Page, prompt: str) -> list[float]:
     """ms until the prompt shows, until the box accepts the next one, until the page settles."""
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(prompt)
-    page.evaluate(WATCH_TURN, [prompt, f"Echo: {prompt}", PLACEHOLDER])
+    page.evaluate(WATCH_TURN, [prompt, PLACEHOLDER])
     box.press("Enter")
     elapsed = [float(ms) for ms in page.evaluate("() => window.turned")]
     idle(page)  # anything the app does after the reply (a title, memories) is not timed
@@ -232,15 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 2 or args.prompts < 2:
         parser.error("--rounds and --prompts must be at least 2 (a p99 needs two samples)")
     load = os.getloadavg()[0]
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per model request
-    with embedded_redis() as server, ChatCompletionsServer() as model:
+    with embedded_redis() as server:
         store_conversation(server.url)
         minimal = server.data_dir / "minimal_chat.py"  # deleted with the server's directory
         minimal.write_text(MINIMAL_PAGE)
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
         env.update({setting.name: "" for setting in SETTINGS})
         env.update(REDIS_URL=server.url, CHAT_INDEX_NAME=INDEX, PYTHONPATH=str(REPO))
-        env.update(OPENAI_BASE_URL=model.base_url, OPENAI_API_KEY="bench", LLM_MAX_RETRIES="0")
         env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
         runs, turns = measure(args.rounds, args.prompts, env, minimal)
     print(f"1-minute load average: {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
