@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from statistics import median, quantiles
+from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
 
@@ -157,12 +158,21 @@ def open_settings(page: Page) -> None:
     idle(page)
 
 
+def waited(page: Page, promise: str, what: str, seconds: int = 60) -> Any:
+    """The page's `window.<promise>`; a RuntimeError naming `what` when it never resolves."""
+    race = f"() => Promise.race([window.{promise}, new Promise(r => setTimeout(r, {seconds}000))])"
+    result = page.evaluate(race)
+    if result is None:
+        raise RuntimeError(f"{page.url}: {what} did not finish within {seconds} s")
+    return result
+
+
 def settle(page: Page, key: str) -> dict[str, float]:
     """ms from the press until the script runs (browser, websocket, server queue), of the run
     (its elements streamed to the page) and from its end until the next painted frame."""
     page.evaluate(WATCH)
     page.locator(SLIDER).press(key)
-    t = page.evaluate("() => window.settled")
+    t = waited(page, "settled", f"the slider's {key}")
     parts = {"to start": t["start"] - t["press"], "script": t["end"] - t["start"]}
     return parts | {"paint": t["painted"] - t["end"]}
 
@@ -173,7 +183,7 @@ def turn(page: Page, prompt: str) -> list[float]:
     box.fill(prompt)
     page.evaluate(WATCH_TURN, [prompt, PLACEHOLDER])
     box.press("Enter")
-    elapsed = [float(ms) for ms in page.evaluate("() => window.turned")]
+    elapsed = [float(ms) for ms in waited(page, "turned", f"Enter on {prompt!r}")]
     idle(page)  # anything the app does after the reply (a title, memories) is not timed
     return elapsed
 
