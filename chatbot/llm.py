@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 import openai
 from azure.core.credentials import TokenCredential
@@ -34,7 +34,6 @@ from azure.identity import (
     ManagedIdentityCredential,
     get_bearer_token_provider,
 )
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from chatbot.config import ConfigError, Environment
 from chatbot.model_errors import (
@@ -269,6 +268,10 @@ def _retry_wait(error: openai.APIError, attempt: int) -> float | None:
 class ReplyStream:
     """Iterate for the reply's text as it arrives; afterwards `text`, `usage`, `complete`.
 
+    `chunks` are the server's events as parsed JSON (chat.completion.chunk objects): reading
+    them as plain dicts, not as the openai package's models, is what keeps one process able to
+    stream for many people at once (building a model per token was a third of the app's
+    Python time at 100 users; bench/README.md "Load through the websocket").
     Skips Azure's chunks with empty `choices`, records the usage chunk when the server sends
     one, and raises ModelError for a filtered, lost, unreadable or over-deadline reply, so a
     partial reply is never mistaken for a complete one. A reply cut by its length limit is
@@ -279,7 +282,7 @@ class ReplyStream:
 
     def __init__(
         self,
-        chunks: Iterator[ChatCompletionChunk],
+        chunks: Iterator[object],
         attempts: Attempts,
         close: Callable[[], object] | None = None,
         hang_up: Callable[[], object] | None = None,
@@ -335,17 +338,21 @@ class ReplyStream:
             self.processed = True
             if self._attempts.remaining < 0:
                 raise self._attempts.past_deadline()
-            if chunk.usage is not None:
+            if not isinstance(chunk, dict):
+                raise ValueError(f"a chunk that is not a JSON object: {chunk!r:.80}")
+            if usage := chunk.get("usage"):
                 self.usage = Usage(
-                    prompt_tokens=chunk.usage.prompt_tokens,
-                    completion_tokens=chunk.usage.completion_tokens,
+                    prompt_tokens=int(usage["prompt_tokens"]),
+                    completion_tokens=int(usage["completion_tokens"]),
                 )
-            for choice in chunk.choices or ():
-                if choice.delta is not None and choice.delta.content:
-                    self._parts.append(choice.delta.content)
-                    yield choice.delta.content
-                if choice.finish_reason:
-                    self.finish_reason = choice.finish_reason
+            for choice in chunk.get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    text = str(content)
+                    self._parts.append(text)
+                    yield text
+                if choice.get("finish_reason"):
+                    self.finish_reason = str(choice["finish_reason"])
 
     def hang_up(self) -> None:
         """Hang up on the model now, from any thread (more than once is fine): the read in
@@ -423,13 +430,21 @@ class OpenAIChatModel:
         while True:
             attempts.count += 1
             try:
-                chunks = self.client.chat.completions.create(
-                    model=self.config.model,
-                    messages=cast(list[ChatCompletionMessageParam], messages),
-                    max_tokens=max_tokens or self.config.max_tokens,
+                chunks = self.client.post(
+                    "/chat/completions",
+                    body={
+                        "model": self.config.model,
+                        "messages": messages,
+                        "max_tokens": max_tokens or self.config.max_tokens,
+                        "stream": True,
+                        "stream_options": {"include_usage": True},
+                    },
+                    options={
+                        "timeout": max(0.1, min(self.config.timeout_seconds, attempts.remaining))
+                    },
+                    cast_to=object,  # each event's JSON as it is (see ReplyStream)
                     stream=True,
-                    stream_options={"include_usage": True},
-                    timeout=max(0.1, min(self.config.timeout_seconds, attempts.remaining)),
+                    stream_cls=openai.Stream[object],
                 )
             except openai.APIError as error:
                 wait = _retry_wait(error, attempts.count)

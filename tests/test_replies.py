@@ -6,6 +6,7 @@ the user's limits counted."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import psutil
@@ -13,7 +14,8 @@ import redis
 
 from chatbot.services import Services
 from chatbot.turn import ChatTurn, Started, Stored
-from memory import Role, new_conversation_id
+from memory import ChatMemoryError, Role, new_conversation_id
+from memory.connection import RedisTarget, create_redis_client
 from memory.keys import KeyLayout, user_tag
 from memory.reply_stream import ReplyState, ReplyStreams, ReplyView
 from tests.support.openai_server import ChatCompletionsServer
@@ -249,3 +251,50 @@ def test_the_page_refuses_a_prompt_or_regenerate_while_a_reply_is_in_flight(
         "Echo: first",
     ]
     assert online_env.chat_requests == []
+
+
+def test_twenty_replies_in_flight_at_once_all_stream_at_once(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    """More people chatting at once than the worker once had threads: none waits its turn."""
+    chat = services()
+    slow(model_server, 1.5)
+    conversations = [new_conversation_id() for _ in range(20)]
+    started = time.monotonic()
+    for cid in conversations:
+        begin(chat, cid)
+    for cid in conversations:
+        assert follow(chat, cid)[-1].state is ReplyState.DONE
+    assert time.monotonic() - started < 2 * 1.5 + 1.5  # side by side, not in rounds
+
+
+def test_150_pages_following_replies_at_once_all_see_them_end(
+    redis_url: str, index_name: str
+) -> None:
+    """Each page following a reply holds a connection for its blocking read: with 150 people's
+    pages on one instance, none is told storage is unavailable (redis-py's pool once stopped
+    at 100)."""
+    streams = ReplyStreams(create_redis_client(RedisTarget(url=redis_url)), KeyLayout(index_name))
+    conversations = [new_conversation_id() for _ in range(150)]
+    for cid in conversations:
+        assert streams.claim(USER, cid, f"r-{cid}", "here") is None
+    ends: list[ReplyView] = []
+    failures: list[Exception] = []
+
+    def page(cid: str) -> None:
+        try:
+            ends.append(list(streams.follow(USER, cid))[-1])
+        except ChatMemoryError as error:
+            failures.append(error)
+
+    pages = [threading.Thread(target=page, args=(cid,)) for cid in conversations]
+    for thread in pages:
+        thread.start()
+    time.sleep(1.0)  # every page is in its blocking read
+    for cid in conversations:
+        streams.append(USER, cid, f"r-{cid}", "here", "All of it")
+        streams.end(USER, cid, f"r-{cid}", "here", ReplyState.DONE)
+    for thread in pages:
+        thread.join(10)
+    assert failures == []
+    assert len(ends) == 150 and {view.state for view in ends} == {ReplyState.DONE}
