@@ -59,7 +59,7 @@ bench-conversations: $(BIN)/activate
 bench-render: $(BIN)/activate
 	$(BIN)/python -m bench.render $(RENDER_ARGS)
 
-## Page settle after a slider change, app vs a minimal Streamlit chat page (needs Chromium); UI_ARGS="--rounds 5"
+## Slider change until the page settles, and Enter until the box takes the next prompt: app vs a minimal Streamlit chat page, side by side (needs Chromium); UI_ARGS="--rounds 5 --prompts 5"
 bench-ui: $(BIN)/activate
 	$(BIN)/python -m bench.ui_settle $(UI_ARGS)
 

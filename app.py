@@ -33,6 +33,10 @@ def main() -> None:
         turn_view.keep_unsent_prompt(services, user)
         frame.storage_unavailable(error, details=services.shows_internals_to(user))
     turn_view.settle_unknown_draft(services, user.user_id)
+    submitted = None
+    if turn is not None:  # the model answers while the page is drawn
+        with new_turn:
+            submitted = turn_view.start_turn(services, user, page.conversation, turn)
 
     sidebar(services, user, page, busy=turn is not None)
     frame.page_scripts(services, busy=turn is not None)
@@ -47,9 +51,9 @@ def main() -> None:
             turn_view.continue_button(user, conversation)
             editing.edit_and_regenerate(services, user, conversation)
         turn_view.draft_editor(services, user, cid)
-    if turn is not None:
+    if submitted is not None:
         with new_turn:
-            turn_view.run_turn(services, user, conversation, turn)
+            turn_view.follow_turn(services, submitted)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,22 @@
-"""How long the page takes to settle after a slider change: the app vs a minimal Streamlit chat
-page showing the same 50 messages, interleaved in one run, in headless Chromium.
+"""How the page feels, the app vs a minimal Streamlit chat page showing the same 50 messages,
+side by side in one run, in headless Chromium: a slider change until the page settles, and
+Enter until the message box accepts the next prompt.
 
-`python -m bench.ui_settle [--rounds N]` stores 50 messages for one user in a Redis of its own,
-starts both pages with `streamlit run` and alternates Left/Right on each page's slider. A settle
-is timed in the page's own clock: the key press, the script starting and stopping (`stApp`'s
-script-state attribute) and the next painted frame. Then, for the app, Enter until the prompt
-is on the page (first feedback), interleaved with a page that only echoes the prompt.
+`python -m bench.ui_settle [--rounds N] [--prompts N]` stores 50 messages for one user (and
+the same 50 under the minimal page's index) in a Redis of its own, starts the app (no model
+configured: the offline responder answers, through the reply worker and Redis as a model's
+reply does) and the minimal page (a slider, the messages, a chat input; a prompt is stored and
+answered with its echo, stored too) with `streamlit run`: neither calls a model. The app's
+"Length of chat history" slider is in its Settings panel, opened first as a user does (a click
+on "Settings").
+
+1. Left/Right on each page's slider, the pages interleaved per round after two warm-up
+   rounds: the key press, the script starting and stopping (`stApp`'s script-state attribute)
+   and the next painted frame, in the page's own clock.
+2. Enter, the pages interleaved, after one warm-up each: until the prompt is in the page's
+   text (**shown**), until the reply is on the page and the box takes the next prompt (enabled,
+   its placeholder the usual one, not "Enter sends it once this reply is done": **accepts**),
+   and until, besides, no script runs (**settled**), each at the next frame.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from statistics import median, quantiles
+from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
 
@@ -30,11 +42,15 @@ from chatbot.config import SETTINGS
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, RedisTarget, Role, create_redis_client
 from memory.embedded import free_port
+from ui.context import SLIDER_LABEL
+from ui.sidebar import SETTINGS_LABEL
+from ui.turn_view import PLACEHOLDER
 
 REPO = Path(__file__).resolve().parent.parent
-USER = "Luke"
+USER = "Luke"  # the app's
 INDEX = "uisettle"
-SLIDER = "input[type='range'][aria-label='Length of chat history']"
+MINIMAL_INDEX = "uisettle-minimal"  # the minimal page's: the same 50 messages, apart
+SLIDER = f"input[type='range'][aria-label='{SLIDER_LABEL}']"
 PARTS = ("to start", "script", "paint")
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 Settles = dict[str, list[dict[str, float]]]
@@ -42,25 +58,26 @@ Settles = dict[str, list[dict[str, float]]]
 MINIMAL_PAGE = f'''
 import os
 import streamlit as st
-from memory import ChatMemory, RedisTarget, SystemInstruction, create_redis_client
+from memory import ChatMemory, RedisTarget, Role, SystemInstruction, create_redis_client
 
 @st.cache_resource
 def memory():
     client = create_redis_client(RedisTarget(url=os.environ["REDIS_URL"]))
-    return ChatMemory(client, default_system=SystemInstruction("-"), index_name="{INDEX}")
+    return ChatMemory(client, default_system=SystemInstruction("-"), index_name="{MINIMAL_INDEX}")
 
-st.sidebar.slider("Length of chat history", 1, 50, 5)
+st.sidebar.slider("{SLIDER_LABEL}", 1, 50, 5)
 for message in memory().conversation("{USER}", "0", page_size=50).recent:
     with st.chat_message(message.role.value):
         st.markdown(message.content)
-st.chat_input("Type your message")
-'''
-ECHO_PAGE = """
-import streamlit as st
-if prompt := st.chat_input("Type your message"):
+if prompt := st.chat_input("{PLACEHOLDER}"):
+    memory().append("{USER}", Role.USER, prompt, conversation_id="0")
     with st.chat_message("user"):
-        st.text(prompt)
-"""
+        st.markdown(prompt)
+    reply = "Echo: " + prompt
+    with st.chat_message("assistant"):
+        st.markdown(reply)
+    memory().append("{USER}", Role.ASSISTANT, reply, conversation_id="0")
+'''
 # Resolves with the page-clock times of one interaction: key press, script start, script end,
 # next painted frame after the end.
 WATCH = """() => { window.settled = new Promise(resolve => {
@@ -78,22 +95,35 @@ WATCH = """() => { window.settled = new Promise(resolve => {
     }
   }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
 }); }"""
-# Resolves with the ms from Enter until the prompt is in the page's text (the first feedback,
-# which may be the page's own echo) and until the script run's chat message holds it.
-WATCH_PROMPT = """prompt => { window.shown = new Promise(resolve => {
-  let pressed, first;
+# Resolves with the ms from Enter until the prompt is in the page's text (the first feedback),
+# until the box accepts the next prompt (the reply in the chat message after the prompt's, the
+# box enabled with its usual placeholder: Enter sends) and until, besides, no script runs (the
+# page has settled); each at the next frame.
+WATCH_TURN = """([prompt, placeholder]) => { window.turned = new Promise(resolve => {
+  const app = document.querySelector("[data-testid='stApp']");
+  let pressed, shown, accepts;
   const frame = () => new Promise(done => requestAnimationFrame(() => done(performance.now())));
   document.addEventListener("keydown", () => { pressed = performance.now(); },
     {capture: true, once: true});
-  new MutationObserver((_, observer) => {
-    if (pressed === undefined || !document.body.innerText.includes(prompt)) return;
-    first = first ?? frame();
+  const accepting = () => {
+    const box = document.querySelector("[data-testid='stChatInputTextArea']");
     const messages = [...document.querySelectorAll("[data-testid='stChatMessage']")];
-    if (messages.some(message => message.innerText.includes(prompt))) {
+    const [asked, reply] = messages.slice(-2);
+    const text = reply?.querySelector("[data-testid='stChatMessageContent']")?.innerText.trim();
+    return box && !box.disabled && box.getAttribute("placeholder") === placeholder
+      && asked?.innerText.includes(prompt) && text && text !== "Thinking…"
+      && reply.querySelector("[data-testid='stChatMessageAvatarAssistant']");
+  };
+  new MutationObserver((_, observer) => {
+    if (pressed === undefined) return;
+    if (!shown && document.body.innerText.includes(prompt)) shown = frame();
+    if (shown && !accepts && accepting()) accepts = frame();
+    if (accepts && accepting() && app.getAttribute("data-test-script-state") === "notRunning") {
       observer.disconnect();
-      Promise.all([first, frame()]).then(times => resolve(times.map(t => t - pressed)));
+      Promise.all([shown, accepts, frame()]).then(times => resolve(times.map(t => t - pressed)));
     }
-  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+  }).observe(document.body, {childList: true, subtree: true, characterData: true,
+                             attributes: true});
 }); }"""
 
 
@@ -116,11 +146,25 @@ def streamlit(script: Path, env: dict[str, str]) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def open_page(page: Page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector(SLIDER)
+def idle(page: Page) -> None:
     page.wait_for_selector(IDLE)
     page.wait_for_timeout(500)
+
+
+def open_settings(page: Page) -> None:
+    """As a user does: a click on the sidebar's "Settings" (closed on a new page)."""
+    page.get_by_test_id("stSidebar").get_by_text(SETTINGS_LABEL, exact=True).click()
+    page.wait_for_selector(SLIDER)
+    idle(page)
+
+
+def waited(page: Page, promise: str, what: str, seconds: int = 60) -> Any:
+    """The page's `window.<promise>`; a RuntimeError naming `what` when it never resolves."""
+    race = f"() => Promise.race([window.{promise}, new Promise(r => setTimeout(r, {seconds}000))])"
+    result = page.evaluate(race)
+    if result is None:
+        raise RuntimeError(f"{page.url}: {what} did not finish within {seconds} s")
+    return result
 
 
 def settle(page: Page, key: str) -> dict[str, float]:
@@ -128,43 +172,41 @@ def settle(page: Page, key: str) -> dict[str, float]:
     (its elements streamed to the page) and from its end until the next painted frame."""
     page.evaluate(WATCH)
     page.locator(SLIDER).press(key)
-    t = page.evaluate("() => window.settled")
+    t = waited(page, "settled", f"the slider's {key}")
     parts = {"to start": t["start"] - t["press"], "script": t["end"] - t["start"]}
     return parts | {"paint": t["painted"] - t["end"]}
 
 
-def first_feedback(page: Page, prompt: str) -> list[float]:
-    """ms until the prompt shows, and until it shows in the run's own chat message."""
+def turn(page: Page, prompt: str) -> list[float]:
+    """ms until the prompt shows, until the box accepts the next one, until the page settles."""
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(prompt)
-    page.evaluate(WATCH_PROMPT, prompt)
+    page.evaluate(WATCH_TURN, [prompt, PLACEHOLDER])
     box.press("Enter")
-    elapsed = [float(ms) for ms in page.evaluate("() => window.shown")]
-    page.wait_for_selector(IDLE)
-    page.wait_for_timeout(1500)  # the reply and the run after it
+    elapsed = [float(ms) for ms in waited(page, "turned", f"Enter on {prompt!r}")]
+    idle(page)  # anything the app does after the reply (a title, memories) is not timed
     return elapsed
 
 
 def store_conversation(url: str) -> None:
     system = load_presets()[DEFAULT_PRESET].instruction()
     client = create_redis_client(RedisTarget(url=url))
-    memory = ChatMemory(client, default_system=system, index_name=INDEX)
-    for number in range(50):
-        role = Role.USER if number % 2 == 0 else Role.ASSISTANT
-        memory.append(
-            USER, role, f"Message {number}: " + "some words here " * 8, conversation_id="0"
-        )
+    for index in (INDEX, MINIMAL_INDEX):
+        memory = ChatMemory(client, default_system=system, index_name=index)
+        for number in range(50):
+            role = Role.USER if number % 2 == 0 else Role.ASSISTANT
+            text = f"Message {number}: " + "some words here " * 8
+            memory.append(USER, role, text, conversation_id="0")
 
 
 def measure(
     rounds: int, prompts: int, env: dict[str, str], minimal: Path
 ) -> tuple[Settles, dict[str, list[list[float]]]]:
-    """Settles per page (two warm-up rounds first), then Enter-to-prompt times of the app and
-    of the echo page, interleaved (one warm-up each)."""
+    """Settles per page (two warm-up rounds first), then the Enter times of both pages,
+    interleaved (one warm-up each)."""
     with (
         streamlit(REPO / "app.py", env) as app_url,
         streamlit(minimal, env) as minimal_url,
-        streamlit(minimal.with_name("echo.py"), env) as echo_url,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(
@@ -172,8 +214,12 @@ def measure(
             args=["--headless", "--no-sandbox", "--disable-gpu"],
         )
         pages = {"app": browser.new_page(), "minimal": browser.new_page()}
-        open_page(pages["app"], app_url + f"?user={USER}")
-        open_page(pages["minimal"], minimal_url)
+        pages["app"].goto(app_url + f"?user={USER}")
+        idle(pages["app"])
+        open_settings(pages["app"])
+        pages["minimal"].goto(minimal_url)
+        pages["minimal"].wait_for_selector(SLIDER)
+        idle(pages["minimal"])
         runs: Settles = {name: [] for name in pages}
         for round_ in range(rounds + 2):
             key = "ArrowLeft" if round_ % 2 == 0 else "ArrowRight"
@@ -181,16 +227,13 @@ def measure(
                 result = settle(page, key)
                 if round_ >= 2:
                     runs[name].append(result)
-        pages["echo"] = browser.new_page()
-        pages["echo"].goto(echo_url)
-        pages["echo"].wait_for_selector(IDLE)
-        feedback: dict[str, list[list[float]]] = {"app": [], "echo": []}
+        turns: dict[str, list[list[float]]] = {name: [] for name in pages}
         for number in range(prompts + 1):
-            for name, times in feedback.items():
-                elapsed = first_feedback(pages[name], f"ping {number}")
+            for name, times in turns.items():
+                elapsed = turn(pages[name], f"ping {number}")
                 times.extend([elapsed] if number else [])  # the first Enter warms up
         browser.close()
-    return runs, feedback
+    return runs, turns
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,34 +243,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 2 or args.prompts < 2:
         parser.error("--rounds and --prompts must be at least 2 (a p99 needs two samples)")
+    load = os.getloadavg()[0]
     with embedded_redis() as server:
         store_conversation(server.url)
         minimal = server.data_dir / "minimal_chat.py"  # deleted with the server's directory
         minimal.write_text(MINIMAL_PAGE)
-        minimal.with_name("echo.py").write_text(ECHO_PAGE)
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
         env.update({setting.name: "" for setting in SETTINGS})
         env.update(REDIS_URL=server.url, CHAT_INDEX_NAME=INDEX, PYTHONPATH=str(REPO))
         env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
-        runs, feedback = measure(args.rounds, args.prompts, env, minimal)
+        runs, turns = measure(args.rounds, args.prompts, env, minimal)
+    print(f"1-minute load average: {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
 
     totals = {name: [sum(parts.values()) for parts in settles] for name, settles in runs.items()}
     rows = [[name, *p50_p99(totals[name]), *(median([s[part] for s in settles]) for part in PARTS)]
             for name, settles in runs.items()]  # fmt: skip
-    ratio = median(totals["app"]) / median(totals["minimal"])
     print(table(f"SLIDER CHANGE UNTIL THE PAGE SETTLES (ms; {args.rounds} interleaved rounds)",
                 ["page", "settle p50", "settle p99", *(f"{part} p50" for part in PARTS)],
                 rows))  # fmt: skip
-    print(f"ratio app / minimal: {ratio:.2f}x")
+    ratio = median(totals["app"]) / median(totals["minimal"])
+    print(f"ratio app / minimal (settle, p50): {ratio:.2f}x")
     rows = []
-    for name, times in feedback.items():
+    for name, times in turns.items():
         cuts = [quantiles(column, n=20) for column in zip(*times, strict=True)]
         rows.append([name, *(cut[i] for cut in cuts for i in (9, 18))])
-    print(table(f"ENTER UNTIL THE PROMPT SHOWS (ms; {args.prompts} interleaved)",
-                ["page", "shown p50", "shown p95", "run's message p50", "run's message p95"],
-                rows))  # fmt: skip
-    shown = {name: median(times[0] for times in feedback[name]) for name in feedback}
-    print(f"ratio app / echo (shown, p50): {shown['app'] / shown['echo']:.2f}x")
+    print(table(f"ENTER UNTIL THE BOX ACCEPTS THE NEXT PROMPT (ms; {args.prompts} interleaved)",
+                ["page", "shown p50", "shown p95", "accepts p50", "accepts p95", "settled p50",
+                 "settled p95"], rows))  # fmt: skip
+    for index, what in enumerate(("shown", "accepts", "settled")):
+        ratio = median(t[index] for t in turns["app"]) / median(t[index] for t in turns["minimal"])
+        print(f"ratio app / minimal ({what}, p50): {ratio:.2f}x")
     return 0
 
 

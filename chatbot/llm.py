@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, cast
+from functools import partial
+from typing import TYPE_CHECKING, Protocol
 
 import openai
 from azure.core.credentials import TokenCredential
@@ -32,7 +34,6 @@ from azure.identity import (
     ManagedIdentityCredential,
     get_bearer_token_provider,
 )
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from chatbot.config import ConfigError, Environment
 from chatbot.model_errors import (
@@ -46,6 +47,9 @@ from chatbot.model_errors import (
 )
 from memory import Usage
 from memory.tokens import ENCODINGS, TokenCounter
+
+if TYPE_CHECKING:
+    import httpx2
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 LOST = "The connection to the model was lost before the reply was complete."
@@ -264,6 +268,10 @@ def _retry_wait(error: openai.APIError, attempt: int) -> float | None:
 class ReplyStream:
     """Iterate for the reply's text as it arrives; afterwards `text`, `usage`, `complete`.
 
+    `chunks` are the server's events as parsed JSON (chat.completion.chunk objects): reading
+    them as plain dicts, not as the openai package's models, is what keeps one process able to
+    stream for many people at once (building a model per token was a third of the app's
+    Python time at 100 users; bench/README.md "Load through the websocket").
     Skips Azure's chunks with empty `choices`, records the usage chunk when the server sends
     one, and raises ModelError for a filtered, lost, unreadable or over-deadline reply, so a
     partial reply is never mistaken for a complete one. A reply cut by its length limit is
@@ -274,13 +282,15 @@ class ReplyStream:
 
     def __init__(
         self,
-        chunks: Iterator[ChatCompletionChunk],
+        chunks: Iterator[object],
         attempts: Attempts,
         close: Callable[[], object] | None = None,
+        hang_up: Callable[[], object] | None = None,
     ) -> None:
         self._chunks = chunks
         self._attempts = attempts
         self._close = close
+        self._hang_up = hang_up or close
         self._expired = threading.Event()
         self._parts: list[str] = []
         self.usage: Usage | None = None
@@ -328,21 +338,33 @@ class ReplyStream:
             self.processed = True
             if self._attempts.remaining < 0:
                 raise self._attempts.past_deadline()
-            if chunk.usage is not None:
+            if not isinstance(chunk, dict):
+                raise ValueError(f"a chunk that is not a JSON object: {chunk!r:.80}")
+            if usage := chunk.get("usage"):
                 self.usage = Usage(
-                    prompt_tokens=chunk.usage.prompt_tokens,
-                    completion_tokens=chunk.usage.completion_tokens,
+                    prompt_tokens=int(usage["prompt_tokens"]),
+                    completion_tokens=int(usage["completion_tokens"]),
                 )
-            for choice in chunk.choices or ():
-                if choice.delta is not None and choice.delta.content:
-                    self._parts.append(choice.delta.content)
-                    yield choice.delta.content
-                if choice.finish_reason:
-                    self.finish_reason = choice.finish_reason
+            for choice in chunk.get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    text = str(content)
+                    self._parts.append(text)
+                    yield text
+                if choice.get("finish_reason"):
+                    self.finish_reason = str(choice["finish_reason"])
+
+    def hang_up(self) -> None:
+        """Hang up on the model now, from any thread (more than once is fine): the read in
+        progress ends at once, even while the model is silent, and the server stops generating
+        what nobody will read. The reading thread still closes the stream (close())."""
+        if self._hang_up is not None:
+            with contextlib.suppress(Exception):
+                self._hang_up()
 
     def close(self) -> None:
-        """Hang up on the model (safe from another thread, and more than once): the read in
-        progress ends at once, and the server stops generating what nobody will read."""
+        """Hang up and release the stream: by the thread that reads it, or once none does."""
+        self.hang_up()
         if self._close is not None:
             with contextlib.suppress(Exception):
                 self._close()
@@ -350,9 +372,7 @@ class ReplyStream:
     def _expire(self) -> None:
         """The reply's deadline passed: stop reading (the read in progress ends at once)."""
         self._expired.set()
-        if self._close is not None:
-            with contextlib.suppress(Exception):
-                self._close()
+        self.hang_up()
 
 
 def tokens_spent(reply: Reply | None, prompt_tokens: int, counter: TokenCounter) -> int:
@@ -387,6 +407,8 @@ class Reply(Protocol):
     @property
     def cut_off(self) -> bool: ...
 
+    def hang_up(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -408,13 +430,21 @@ class OpenAIChatModel:
         while True:
             attempts.count += 1
             try:
-                chunks = self.client.chat.completions.create(
-                    model=self.config.model,
-                    messages=cast(list[ChatCompletionMessageParam], messages),
-                    max_tokens=max_tokens or self.config.max_tokens,
+                chunks = self.client.post(
+                    "/chat/completions",
+                    body={
+                        "model": self.config.model,
+                        "messages": messages,
+                        "max_tokens": max_tokens or self.config.max_tokens,
+                        "stream": True,
+                        "stream_options": {"include_usage": True},
+                    },
+                    options={
+                        "timeout": max(0.1, min(self.config.timeout_seconds, attempts.remaining))
+                    },
+                    cast_to=object,  # each event's JSON as it is (see ReplyStream)
                     stream=True,
-                    stream_options={"include_usage": True},
-                    timeout=max(0.1, min(self.config.timeout_seconds, attempts.remaining)),
+                    stream_cls=openai.Stream[object],
                 )
             except openai.APIError as error:
                 wait = _retry_wait(error, attempts.count)
@@ -426,4 +456,28 @@ class OpenAIChatModel:
                     raise _explain(error, attempts, streaming=False) from error
                 time.sleep(wait)
                 continue
-            return ReplyStream(iter(chunks), attempts, close=chunks.close)
+            hang_up = partial(shut_down, chunks.response)
+            return ReplyStream(iter(chunks), attempts, close=chunks.close, hang_up=hang_up)
+
+
+def shut_down(response: httpx2.Response) -> None:
+    """End a streaming response's connection from any thread, at once: shut its socket down.
+    The read blocked on it returns (end of stream) and the server sees the client leave.
+
+    Closing it instead (`response.close()`) from a thread other than the reader's does not
+    wake that read: it waits for the server's next bytes, and once the socket's file number is
+    reused by the next connection the process opens (a Redis one, say) it waits on that one,
+    silent, until the read timeout (LLM_TIMEOUT_SECONDS): Stop then hung the page for a
+    minute. A response already read to its end (its connection back in the pool) is left
+    alone; without a socket to reach (another transport), the response is closed."""
+    if response.is_closed:
+        return
+    network = response.extensions.get("network_stream")
+    sock = network.get_extra_info("socket") if network is not None else None
+    if not isinstance(sock, socket.socket):
+        response.close()
+        return
+    with contextlib.suppress(OSError):  # already shut down, or closed by its reader
+        # the plain socket's call: an SSLSocket's own shutdown() resets its TLS state, which
+        # the reading thread is using
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)

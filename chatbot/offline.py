@@ -39,8 +39,11 @@ class OfflineReply:
     cut_off = False
     processed = True
 
-    def close(self) -> None:
+    def hang_up(self) -> None:
         """Nothing to hang up on."""
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 @dataclass

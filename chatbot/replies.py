@@ -7,9 +7,10 @@ a reload, a second tab, another instance or a closed tab changes nothing about t
     services.replies.submit(turn, reply_id)                        # the model is asked
     for view in services.replies.streams.follow(user_id, conversation_id, reply_id): ...
 
-A few threads serve every session of the process (created once, with the services). Each
-reply: chunks are appended in batches (the first at once, then every BATCH_SECONDS or
-BATCH_CHUNKS), each append renews the lease and reads the stop flag; a keeper thread renews
+Threads shared by every session of the process serve the replies in flight (the worker is
+created once, with the services; its threads start on demand). Each reply: chunks are
+appended in batches (the first at once, then every BATCH_SECONDS or BATCH_CHUNKS), each
+append renews the lease and reads the stop flag; a keeper thread renews
 the leases of replies whose model is silent and hangs up on the model at once when a stop is
 asked from any tab or instance. The reply is stored exactly once by its id (ChatTurn.finish /
 finish_stopped, the same limits and usage rules as ever), and the model stream is closed
@@ -33,9 +34,14 @@ from chatbot.turn import ChatTurn, Failed, OutcomeUnknown, Stopped, Stored
 from memory import ChatMemoryError, new_message_id
 from memory.reply_stream import ReplyState, ReplyStreams
 
-BATCH_SECONDS = 0.05  # chunks are appended at most this often after the first ...
+BATCH_SECONDS = 0.1  # chunks are appended at most this often after the first (as often as
+# a page redraws: memory/reply_stream.py REDRAW_SECONDS) ...
 BATCH_CHUNKS = 20  # ... or once this many are waiting
-WORKER_THREADS = 8  # replies produced at once by one process (the rest wait their turn)
+# Replies produced at once by one process (the rest wait their turn). A serving thread spends
+# nearly all its time waiting on the model's HTTP stream, and costs little but its stack; the
+# cap only keeps a flood from starting threads without end. At 8, a 50-user load queued its
+# replies behind each other: first tokens 27 s late with the app 65% of a core (bench/README).
+WORKER_THREADS = 256
 IDLE_SECONDS = 60.0  # a serving thread without work this long leaves (started again on demand)
 FINISHED_KEPT = 256  # outcomes kept for the page run that sent the prompt
 
@@ -105,9 +111,7 @@ class ReplyWorker:
             job = self._active.get(reply_id)
         if answer == "ok" and job is not None:
             job.stop.set()
-            # Hanging up may wait on the connection the worker is reading; the page that
-            # asked must not wait with it (its run would hang until the read returns).
-            threading.Thread(target=job.turn.abort, name="reply-hangup", daemon=True).start()
+            job.turn.abort()  # a shutdown of the model's socket: it never waits on the reader
         return answer
 
     def outcome(self, reply_id: str, timeout: float = 5.0) -> Finished | None:

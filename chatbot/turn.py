@@ -76,13 +76,15 @@ class Draft:
 class TurnRequest:
     """What a user asked for: store `prompt` (None: answer the stored last prompt) and stream
     the reply. `replace_from`: an edit or regenerate replaces the messages from this seq on,
-    only while the conversation's newest message is `expect_last_seq`."""
+    only while the conversation's newest message is `expect_last_seq`; `keep_replaced` (an
+    edit) keeps them as the earlier version of a branch (memory/branches.py)."""
 
     user_id: str
     prompt: str | None
     message_id: str | None = None  # a resent draft's id, so it is stored at most once
     replace_from: int | None = None
     expect_last_seq: int | None = None
+    keep_replaced: bool = False  # an edit: what it replaces stays as the earlier version
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ def storage_refusal(error: ChatMemoryError) -> str:
 
 def replace_refusal(error: ChatMemoryError) -> str:
     """Why an edit removed nothing (StaleTarget: the conversation changed since the page
-    showed it; InvalidInput: more than a last exchange; both say nothing was removed)."""
+    showed it; InvalidInput: more than a last exchange, a prompt no longer in the version
+    shown, or too long a tail to keep as a version; each says nothing was changed)."""
     return f"{error} Your edited message was not sent; it is kept below."
 
 
@@ -278,6 +281,7 @@ class ChatTurn:
                 message_id=request.message_id,
                 replace_from=request.replace_from,
                 expect_last_seq=request.expect_last_seq,
+                keep_replaced=request.keep_replaced,
                 window_size=self._conversation.window_size,
             )
         except ChatMemoryError as error:
@@ -342,7 +346,7 @@ class ChatTurn:
     def abort(self) -> None:
         """Hang up on the model now (safe from another thread): the stream being read ends."""
         if self._reply is not None:
-            self._reply.close()
+            self._reply.hang_up()
 
     def _close_stream(self) -> None:
         if self._chunks is not None:

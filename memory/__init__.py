@@ -14,6 +14,8 @@ from memory.keys import (
     new_message_id,
 )
 from memory.models import (
+    BranchBusy,
+    BranchPoint,
     ChatMemoryError,
     ContextWindow,
     Conversation,
@@ -47,6 +49,8 @@ __all__ = [
     "LEGACY_CONVERSATION_ID",
     "MAX_TTL_SECONDS",
     "MAX_WINDOW",
+    "BranchBusy",
+    "BranchPoint",
     "ChatMemory",
     "ChatMemoryError",
     "ContextWindow",

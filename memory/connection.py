@@ -149,8 +149,16 @@ def may_have_reached_redis(error: BaseException) -> bool:
     return marked if isinstance(marked, bool) else not connect_failure(error)
 
 
+# Connections one app process may open. redis-py 8 caps its pool at 100 and then fails every
+# call at once (MaxConnectionsError); a page following a reply holds one for its blocking read,
+# so at ~100 people chatting on one instance storage looked "unavailable" and replies were cut
+# off (bench/README.md, "Load through the websocket"). Redis's own default limit is 10,000.
+MAX_CONNECTIONS = 1_000
+
+
 def _resilience() -> dict[str, Any]:
     return {
+        "max_connections": MAX_CONNECTIONS,
         "retry": OutcomeTrackingRetry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3),
         "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
         "socket_connect_timeout": 3,

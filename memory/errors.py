@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -17,6 +18,7 @@ from memory.models import (
     StorageUnavailable,
 )
 
+logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -51,5 +53,6 @@ def classified(error: Exception) -> ChatMemoryError:
             "progress), so nothing was saved. Try again in a moment."
         )
     if isinstance(error, redis.ConnectionError | redis.TimeoutError | RedisClusterException):
+        logger.warning("Redis did not answer (after the client's retries): %r", error)
         return StorageUnavailable(f"Chat storage (Redis) is unreachable: {error}")
     return ChatMemoryError(f"Chat storage (Redis) refused the operation: {error}")

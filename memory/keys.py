@@ -123,6 +123,19 @@ class KeyLayout:
         """Sorted set of one conversation's message keys scored by the user's sequence."""
         return _per_conversation(f"{self.index_name}:timeline:{{{tag}}}", conversation_id)
 
+    def hidden_key(self, tag: str, conversation_id: str = LEGACY_CONVERSATION_ID) -> str:
+        """Sorted set of the conversation's messages in branches not shown (an edited
+        prompt's earlier versions and what followed them), by seq (memory/branches.py)."""
+        return _per_conversation(f"{self.index_name}:hidden:{{{tag}}}", conversation_id)
+
+    def forks_key(self, tag: str, conversation_id: str = LEGACY_CONVERSATION_ID) -> str:
+        """Hash of the conversation's fork points: parent seq -> `<shown>|<count>|<head>`."""
+        return _per_conversation(f"{self.index_name}:forks:{{{tag}}}", conversation_id)
+
+    def alternatives_key(self, tag: str, conversation_id: str = LEGACY_CONVERSATION_ID) -> str:
+        """Hash of `<parent seq>:<n>` -> JSON list of the keys of alternative n while hidden."""
+        return _per_conversation(f"{self.index_name}:alts:{{{tag}}}", conversation_id)
+
     def expiry_key(self, tag: str) -> str:
         return f"{self.index_name}:expiry:{{{tag}}}"
 

@@ -71,6 +71,7 @@ class MemorySource:
     conversation_id: str
     seq: int
     expired: bool = False  # a pinned memory outlived it (retention)
+    hidden: bool = False  # in a version of its conversation not shown (memory/branches.py)
 
 
 @dataclass(frozen=True)
@@ -426,7 +427,9 @@ def _sources(raw: str | None) -> tuple[MemorySource, ...]:
     if not isinstance(entries, list):  # cjson encodes an empty table as {}
         return ()
     return tuple(
-        MemorySource(str(entry["c"]), int(entry["m"]), bool(entry.get("gone")))
+        MemorySource(
+            str(entry["c"]), int(entry["m"]), bool(entry.get("gone")), bool(entry.get("hidden"))
+        )
         for entry in entries
         if isinstance(entry, dict) and "c" in entry and "m" in entry
     )

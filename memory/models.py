@@ -288,6 +288,29 @@ class SearchHit:
     created_at: float
 
 
+class BranchBusy(ChatMemoryError):
+    """A branch switch while a reply of the conversation streams: the reply would land in a
+    branch no longer shown, so nothing was switched."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A reply is still being written in this conversation; switch versions once it is "
+            "done (or stop it)."
+        )
+
+
+@dataclass(frozen=True)
+class BranchPoint:
+    """A place where an edited prompt started another version of the conversation: after
+    the message `parent_seq` (0: at the start) there are `count` alternatives, number `shown`
+    (1-based) is the one in the timeline and starts with the message `head_seq`."""
+
+    parent_seq: int
+    shown: int
+    count: int
+    head_seq: int
+
+
 @dataclass(frozen=True)
 class Conversation:
     """Everything one page render needs, read in a single round trip. `info` is None while
@@ -305,6 +328,11 @@ class Conversation:
     conversation_id: str = "0"
     info: ConversationInfo | None = None
     last_seq: int = 0
+    branches: tuple[BranchPoint, ...] = ()
+
+    def branch_at(self, seq: int) -> BranchPoint | None:
+        """The fork point whose shown version starts with message `seq`, if any."""
+        return next((b for b in self.branches if b.head_seq == seq and seq), None)
 
     @property
     def ttl_seconds(self) -> int | None:

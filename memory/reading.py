@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from memory.branches import branch_points
 from memory.listing import conversation_info
 from memory.models import (
     ContextWindow,
@@ -88,7 +89,7 @@ class MessageReader:
         self, user_id: str, cid: str, reply: list[Any], page_size: int
     ) -> Conversation:
         """common.lua `read_conversation`'s reply as the page's conversation."""
-        total, settings_flat, rows, now_ms, oldest, window, _, row, last_seq = reply
+        total, settings_flat, rows, now_ms, oldest, window, _, row, last_seq, forks = reply
         settings = pairs(settings_flat)
         window_size = int(window)
         recent = self.messages(rows)
@@ -109,6 +110,7 @@ class MessageReader:
             conversation_id=cid,
             info=conversation_info(row) if row else None,
             last_seq=int(last_seq),
+            branches=branch_points(pairs(forks)),
         )
 
 

@@ -14,8 +14,10 @@ the end.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -31,7 +33,8 @@ ENDED_TTL_MS = 86_400_000  # an ended reply's record (an interrupted one's text)
 STREAM_MAXLEN = 64  # chunk entries kept; a reader further behind re-reads the text
 FOLLOW_BLOCK_MS = 100  # one XREAD waits at most this long
 LAPSE_CHECK_EVERY = 10  # empty reads between two looks at the lease
-REDRAW_SECONDS = 0.1  # a follower yields at most this often (the first text at once)
+REDRAW_SECONDS = 0.1  # a follower yields at most this often (the first text at once) ...
+REDRAWS_PER_SECOND = 200  # ... and the followers of one process together about this often
 
 
 class ReplyState(StrEnum):
@@ -65,6 +68,8 @@ class ReplyStreams:
         self._client = client
         self._layout = layout
         self._script = lua_script(client, "reply.lua")
+        self._followers = 0  # follow() loops running in this process
+        self._followers_lock = threading.Lock()
 
     def _keys(self, user_id: str, conversation_id: str) -> list[str]:
         tag = user_tag(user_id)
@@ -144,32 +149,56 @@ class ReplyStreams:
     def follow(
         self, user_id: str, conversation_id: str, reply_id: str | None = None
     ) -> Iterator[ReplyView]:
-        """The reply as it grows, from what is stored now to its end: a view at once, then at
-        most every REDRAW_SECONDS while it streams, then the ended one. `reply_id`: follow only
-        that reply (another one, or none, ends at once)."""
+        """The reply as it grows, from what is stored now to its end: a view at once, the first
+        text at once, then at most every `redraw_seconds()` while it streams, then the ended
+        one. `reply_id`: follow only that reply (another one, or none, ends at once)."""
         view, last_id = self._read(user_id, conversation_id)
         if view is None or (reply_id is not None and view.reply_id != reply_id):
             return
         yield view
         stream_key = self._keys(user_id, conversation_id)[1]
         text: str | None = view.text
-        shown, silent = time.monotonic(), 0
-        while view.streaming:
-            entries, last_id = self._next(stream_key, last_id)
-            text, ended = apply(text, entries)
-            silent = 0 if entries else silent + 1
-            # after ~a second of silence, Redis says whether its producer still lives
-            if ended or text is None or silent % LAPSE_CHECK_EVERY == LAPSE_CHECK_EVERY - 1:
-                view, last_id = self._read(user_id, conversation_id)
-                if view is None or (reply_id is not None and view.reply_id != reply_id):
-                    return
-                text = view.text
-                yield view
-                shown = time.monotonic()
-            elif text != view.text and time.monotonic() - shown >= REDRAW_SECONDS:
-                view = ReplyView(view.reply_id, view.state, text)
-                yield view
-                shown = time.monotonic()
+        shown = time.monotonic() if view.text else 0.0  # no text yet: the first shows at once
+        silent = 0
+        with self._following():
+            while view.streaming:
+                # Between two redraws the follower sleeps and takes what came meanwhile in one
+                # read: a redraw per wake, not a wake per batch the producer appends.
+                pause = shown + self.redraw_seconds() - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                entries, last_id = self._next(stream_key, last_id)
+                text, ended = apply(text, entries)
+                silent = 0 if entries else silent + 1
+                # after ~a second of silence, Redis says whether its producer still lives
+                if ended or text is None or silent % LAPSE_CHECK_EVERY == LAPSE_CHECK_EVERY - 1:
+                    view, last_id = self._read(user_id, conversation_id)
+                    if view is None or (reply_id is not None and view.reply_id != reply_id):
+                        return
+                    text = view.text
+                    yield view
+                    shown = time.monotonic()
+                elif text != view.text:
+                    view = ReplyView(view.reply_id, view.state, text)
+                    yield view
+                    shown = time.monotonic()
+
+    def redraw_seconds(self) -> float:
+        """How long a follower waits between two redraws: REDRAW_SECONDS, longer once this
+        process follows more replies than REDRAWS_PER_SECOND allows at that pace. Every redraw
+        costs the process's one interpreter (the page's elements built, serialized, sent), so
+        under load a reply is redrawn less often rather than every reply arriving late."""
+        return max(REDRAW_SECONDS, self._followers / REDRAWS_PER_SECOND)
+
+    @contextmanager
+    def _following(self) -> Iterator[None]:
+        with self._followers_lock:
+            self._followers += 1
+        try:
+            yield
+        finally:
+            with self._followers_lock:
+                self._followers -= 1
 
     @storage_errors
     def _next(self, stream_key: str, last_id: str) -> tuple[list[dict[str, str]], str]:

@@ -30,6 +30,7 @@ from redisvl.extensions.message_history import MessageHistory
 from redisvl.index import SearchIndex
 from redisvl.schema import IndexSchema
 
+from memory.branches import MAX_BRANCH_TAIL, switch_refusal
 from memory.connection import RedisClient, may_have_reached_redis
 from memory.errors import storage_errors
 from memory.hybrid import Candidate, HybridSearch, content_words, conversation_scope, user_scope
@@ -187,6 +188,7 @@ class ChatMemory:
         self._list = script("list.lua")
         self._meta = script("meta.lua")
         self._remove_last = script("remove_last.lua")
+        self._branch = script("branch.lua")
         self._page = script("page.lua")
         self._begin_turn = lua_script(
             redis_client, *PER_USER, "limits.lua", "begin_turn.lua", all_or_nothing=True
@@ -486,12 +488,14 @@ class ChatMemory:
         policy = "" if ttl is None else ttl
         generation, expire_at, last_seq = self._retention(keys=keys, args=["start", policy])
         for cid in self._conversation_ids(tag):
-            after, more = 0, 1
-            while int(more):
-                after, more = self._retention(
-                    keys=keys,
-                    args=["apply", policy, generation, expire_at, last_seq, after, WORK_BATCH, cid],
-                )
+            for messages in ("", "hidden"):  # the timeline, then the branches not shown
+                after, more = 0, 1
+                while int(more):
+                    after, more = self._retention(
+                        keys=keys,
+                        args=["apply", policy, generation, expire_at, last_seq, after,
+                              WORK_BATCH, cid, messages],
+                    )  # fmt: skip
         return self.retention(user_id)
 
     def _conversation_ids(self, tag: str) -> list[str]:
@@ -691,6 +695,39 @@ class ChatMemory:
                 "removed."
             )
         return int(result[0])
+
+    @storage_errors
+    def switch_branch(
+        self,
+        user_id: str,
+        conversation_id: str,
+        parent_seq: int,
+        alternative: int,
+        *,
+        expect_last_seq: int | None = None,
+    ) -> int:
+        """Show alternative `alternative` (1-based) of the fork point after message
+        `parent_seq` (0: the start) in one atomic step: the version shown now is kept and
+        hidden, the chosen one and its replies come back (memory/branches.py). Refused with
+        nothing changed: StaleTarget (the newest message is no longer `expect_last_seq`),
+        BranchBusy (a reply of the conversation is streaming), InvalidInput (no such version,
+        or too long a tail). Re-sent after a stall, it switches once. Returns the newest seq."""
+        tag = user_tag(user_id)
+        cid = check_conversation_id(conversation_id)
+        if parent_seq != 0:
+            _validate_seq(parent_seq)
+        if isinstance(alternative, bool) or not isinstance(alternative, int) or alternative < 1:
+            raise InvalidInput("A version is numbered from 1.")
+        expect = _expected_seq(expect_last_seq)
+        args = [cid, parent_seq, alternative, expect, new_message_id(), MAX_BRANCH_TAIL, WORK_BATCH]
+        reply = self._branch(keys=self._user_keys(tag), args=args)
+        if reply[0] == "prune":
+            self._prune(tag)
+            reply = self._branch(keys=self._user_keys(tag), args=args)
+        refused = switch_refusal(reply, expect)
+        if refused is not None:
+            raise refused
+        return int(reply[1])
 
     @storage_errors
     def clear_all(self) -> int:
@@ -967,6 +1004,7 @@ class ChatMemory:
         expect_last_seq: int | None = None,
         window_size: int | None = None,
         request_id: str | None = None,
+        keep_replaced: bool = False,
     ) -> TurnStart:
         """Begin a chat turn in one atomic script call: admit one model request under the
         user's limits (`policy`, already scaled for admins), reserving the window's tokens
@@ -974,6 +1012,9 @@ class ChatMemory:
         seq >= `replace_from`, at most two); store `prompt` (None: ask for a reply again)
         under `message_id`; and read the request's window (`window_size`, None: the user's
         stored size) and summary state. Settle it with finish_turn, whatever the model does.
+        `keep_replaced` (an edit of any prompt: `replace_from` is its seq): what it replaces,
+        the prompt and everything after it, is kept as the earlier version of a branch
+        (memory/branches.py) instead of removed, up to MAX_BRANCH_TAIL messages.
 
         Refused with nothing reserved or written: LimitExceeded, StaleTarget (the newest
         message is no longer `expect_last_seq`), StorageLimitReached, InvalidInput.
@@ -983,7 +1024,7 @@ class ChatMemory:
         tag = user_tag(user_id)
         ask = self._turn_ask(
             user_id, tag, conversation_id, policy, reply_tokens, prompt, message_id,
-            replace_from, expect_last_seq, window_size, request_id,
+            replace_from, expect_last_seq, window_size, request_id, keep_replaced,
         )  # fmt: skip
         default_system = self._reader.default_system().token_count
         args = ask.args(WORK_BATCH, DEFAULT_WINDOW, default_system)
@@ -1011,6 +1052,7 @@ class ChatMemory:
         expect_last_seq: int | None,
         window_size: int | None,
         request_id: str | None,
+        keep_replaced: bool = False,
     ) -> TurnAsk:
         cid = check_conversation_id(conversation_id)
         new = None
@@ -1018,6 +1060,8 @@ class ChatMemory:
             new = self._writer.new(user_id, tag, cid, Role.USER, prompt, message_id=message_id)
         if replace_from is not None:
             _validate_seq(replace_from)
+        if keep_replaced and (replace_from is None or new is None):
+            raise InvalidInput("Keeping a branch needs the prompt edited and its new text.")
         if isinstance(reply_tokens, bool) or not isinstance(reply_tokens, int) or reply_tokens < 0:
             raise InvalidInput("The tokens reserved for a reply are a whole number from 0.")
         return TurnAsk(
@@ -1031,6 +1075,7 @@ class ChatMemory:
             policy=policy,
             reply_tokens=reply_tokens,
             prompt=new,
+            keep_replaced=keep_replaced,
         )
 
     @storage_errors

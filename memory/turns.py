@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from memory.branches import MAX_BRANCH_TAIL, not_a_prompt, too_long_to_edit
 from memory.limits import LimitPolicy, refusal
 from memory.models import (
     ChatMemoryError,
@@ -34,6 +35,7 @@ class TurnAsk:
     policy: LimitPolicy
     reply_tokens: int
     prompt: NewMessage | None
+    keep_replaced: bool = False  # an edit that keeps what it replaces as a branch
 
     def args(self, batch: int, default_window: int, default_system_tokens: int) -> list[Any]:
         return [
@@ -44,11 +46,12 @@ class TurnAsk:
             batch,
             self.replace_from,
             self.expect_last_seq,
-            MAX_REPLACED,
+            MAX_BRANCH_TAIL if self.keep_replaced else MAX_REPLACED,
             *self.policy.as_args(),
             self.reply_tokens,
             default_system_tokens,
             TOKENS_REPLY_PRIMER,
+            "1" if self.keep_replaced else "",
             *(self.prompt.args if self.prompt else ()),
         ]
 
@@ -58,6 +61,10 @@ def begin_refusal(reply: list[Any], ask: TurnAsk) -> ChatMemoryError | None:
     kind = reply[0]
     if kind == "stale":
         return StaleTarget(int(ask.expect_last_seq or 0), int(reply[1]))
+    if kind == "too_many" and ask.keep_replaced:
+        return too_long_to_edit()
+    if kind == "not_prompt":
+        return not_a_prompt()
     if kind == "too_many":
         return InvalidInput(
             f"Only the last {MAX_REPLACED} messages can be replaced; nothing was removed."

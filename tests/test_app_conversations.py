@@ -18,6 +18,15 @@ from tests.test_app import APP, click, say, start_app, stored, transcript, unsen
 TITLE = "Title of this conversation"
 
 
+def click_last(app: AppTest, label: str) -> AppTest:
+    """The last button so labelled (✏️ Edit is under every prompt: the last prompt's)."""
+    matches = [b for b in app.button if b.label == label]
+    assert matches, f"no button {label!r}; have {[b.label for b in app.button]}"
+    matches[-1].click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
 def open_id(app: AppTest) -> str:
     return str(app.query_params["c"])
 
@@ -274,8 +283,8 @@ def test_edit_replaces_the_last_prompt_and_its_reply(
     app = start_app()
     say(app, "one")
     say(app, "twoo")
-    click(app, "✏️ Edit")
-    editor = next(t for t in app.text_area if t.label == "Edit your last message")
+    click_last(app, "✏️ Edit")
+    editor = next(t for t in app.text_area if t.label == "Edit your message")
     assert editor.value == "twoo"
     editor.set_value("two").run()
     click(app, "Send edited message")
@@ -317,11 +326,11 @@ def test_an_edit_that_cannot_be_stored_keeps_the_edited_text(
     memory = stored(redis_client, app_env)
     app = start_app()
     say(app, "first")
-    click(app, "✏️ Edit")
+    click_last(app, "✏️ Edit")
     cid = open_id(app)
     memory.append("Luke", Role.USER, "from another tab", conversation_id=cid)
     memory.append("Luke", Role.ASSISTANT, "its reply", conversation_id=cid)
-    next(t for t in app.text_area if t.label == "Edit your last message").set_value("edited")
+    next(t for t in app.text_area if t.label == "Edit your message").set_value("edited")
     click(app, "Send edited message")
     assert "nothing was removed" in app.error[0].value
     assert [t.value for t in app.text_area if t.label == "Your unsent message"] == ["edited"]
@@ -356,11 +365,11 @@ def test_an_edit_sent_after_the_conversation_moved_on_removes_nothing_and_keeps_
     memory = stored(redis_client, app_env)
     app = start_app()
     say(app, "A")
-    click(app, "✏️ Edit")
+    click_last(app, "✏️ Edit")
     cid = open_id(app)
     memory.remove_last("Luke", cid, memory.messages("Luke", cid)[-1].seq)  # another tab
     memory.append("Luke", Role.ASSISTANT, "a regenerated reply", conversation_id=cid)
-    next(t for t in app.text_area if t.label == "Edit your last message").set_value("A2")
+    next(t for t in app.text_area if t.label == "Edit your message").set_value("A2")
     click(app, "Send edited message")
     assert "nothing was removed" in app.error[0].value
     assert [t.value for t in app.text_area if t.label == "Your unsent message"] == ["A2"]

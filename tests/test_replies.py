@@ -5,13 +5,17 @@ the user's limits counted."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
+import psutil
 import redis
 
 from chatbot.services import Services
 from chatbot.turn import ChatTurn, Started, Stored
-from memory import Role, new_conversation_id
+from memory import ChatMemoryError, Role, new_conversation_id
+from memory.connection import RedisTarget, create_redis_client
 from memory.keys import KeyLayout, user_tag
 from memory.reply_stream import ReplyState, ReplyStreams, ReplyView
 from tests.support.openai_server import ChatCompletionsServer
@@ -128,6 +132,59 @@ def test_stop_on_the_producing_instance_acts_at_once(
     assert chat.memory.messages(USER, cid)[-1].usage.stopped  # type: ignore[union-attr]
 
 
+def test_stop_while_the_model_is_silent_ends_the_reply_at_once(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    """A model pausing mid-reply (thinking, or slow): Stop does not wait for its next word."""
+    chat = services()
+    model_server.configure(reply=REPLY, chunk_delay=4.0)  # word0 at once, then 4 s of silence
+    cid = new_conversation_id()
+    _, reply_id = begin(chat, cid)
+    views = chat.replies.streams.follow(USER, cid, reply_id)
+    while not next(views).text:
+        pass
+    asked = time.monotonic()
+    assert chat.replies.stop(USER, cid, reply_id) == "ok"
+    assert isinstance(chat.replies.outcome(reply_id, timeout=3.0), Stored)
+    assert time.monotonic() - asked < 1.0
+    assert contents(chat, cid) == ["Tell me", "word0"]
+    assert model_server.stream_timings == []
+
+
+def connections_to(port: int) -> list[int]:
+    """The file numbers of this process's connections to `port`."""
+    return [c.fd for c in psutil.Process().net_connections() if c.raddr and c.raddr.port == port]
+
+
+def test_stop_ends_the_reply_while_the_process_opens_other_connections(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    """Stop while the process connects elsewhere (another tab's Redis connection, say): the
+    reply still ends at once. It did not when Stop's thread closed the model's socket: the
+    next connection took its file number, and the reply's read went on waiting on that one
+    until the read timeout (the second tab's Stop hung, about one run in five)."""
+    chat = services()
+    slow(model_server, 8.0)
+    cid = new_conversation_id()
+    _, reply_id = begin(chat, cid)
+    time.sleep(0.5)
+    model_port = int(model_server.base_url.rsplit(":", 1)[1].split("/")[0])
+    (model_fd,) = connections_to(model_port)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        assert chat.replies.stop(USER, cid, reply_id) == "ok"
+        deadline = time.monotonic() + 1.0
+        while model_fd in connections_to(model_port) and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the model's socket is closed and its number free
+        idle = [socket.create_connection(listener.getsockname()) for _ in range(20)]
+        try:
+            assert isinstance(chat.replies.outcome(reply_id, timeout=2.0), Stored)
+        finally:
+            for connection in idle:
+                connection.close()
+    stored = chat.memory.messages(USER, cid)
+    assert stored[-1].usage is not None and stored[-1].usage.stopped
+
+
 def test_a_reply_whose_producer_died_is_interrupted_with_its_text(
     redis_client: redis.Redis, index_name: str
 ) -> None:
@@ -194,3 +251,50 @@ def test_the_page_refuses_a_prompt_or_regenerate_while_a_reply_is_in_flight(
         "Echo: first",
     ]
     assert online_env.chat_requests == []
+
+
+def test_twenty_replies_in_flight_at_once_all_stream_at_once(
+    services: Build, model_server: ChatCompletionsServer
+) -> None:
+    """More people chatting at once than the worker once had threads: none waits its turn."""
+    chat = services()
+    slow(model_server, 1.5)
+    conversations = [new_conversation_id() for _ in range(20)]
+    started = time.monotonic()
+    for cid in conversations:
+        begin(chat, cid)
+    for cid in conversations:
+        assert follow(chat, cid)[-1].state is ReplyState.DONE
+    assert time.monotonic() - started < 2 * 1.5 + 1.5  # side by side, not in rounds
+
+
+def test_150_pages_following_replies_at_once_all_see_them_end(
+    redis_url: str, index_name: str
+) -> None:
+    """Each page following a reply holds a connection for its blocking read: with 150 people's
+    pages on one instance, none is told storage is unavailable (redis-py's pool once stopped
+    at 100)."""
+    streams = ReplyStreams(create_redis_client(RedisTarget(url=redis_url)), KeyLayout(index_name))
+    conversations = [new_conversation_id() for _ in range(150)]
+    for cid in conversations:
+        assert streams.claim(USER, cid, f"r-{cid}", "here") is None
+    ends: list[ReplyView] = []
+    failures: list[Exception] = []
+
+    def page(cid: str) -> None:
+        try:
+            ends.append(list(streams.follow(USER, cid))[-1])
+        except ChatMemoryError as error:
+            failures.append(error)
+
+    pages = [threading.Thread(target=page, args=(cid,)) for cid in conversations]
+    for thread in pages:
+        thread.start()
+    time.sleep(1.0)  # every page is in its blocking read
+    for cid in conversations:
+        streams.append(USER, cid, f"r-{cid}", "here", "All of it")
+        streams.end(USER, cid, f"r-{cid}", "here", ReplyState.DONE)
+    for thread in pages:
+        thread.join(10)
+    assert failures == []
+    assert len(ends) == 150 and {view.state for view in ends} == {ReplyState.DONE}

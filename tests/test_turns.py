@@ -374,17 +374,20 @@ def test_a_render_is_one_script_call_and_a_turn_two(
     memory.page_view(USER, cid, page_size=50, list_limit=50)  # scripts loaded, index checked
 
     render = commands_during(
-        redis_client, lambda: memory.page_view(USER, cid, page_size=50, list_limit=50)
+        redis_client,
+        lambda: memory.page_view(USER, cid, page_size=50, list_limit=50),
+        this_client_only=True,
     )
     assert [c.name for c in render.sent] == ["EVALSHA"]
 
-    def turn() -> None:
+    def turn(prompt: str = "B?") -> None:
         shown = memory.page_view(USER, cid, page_size=50, list_limit=50).conversation
         start = begin(
-            memory, cid, LimitPolicy(20, 200_000), prompt="B?", expect_last_seq=shown.last_seq
+            memory, cid, LimitPolicy(20, 200_000), prompt=prompt, expect_last_seq=shown.last_seq
         )
-        memory.finish_turn(start, reply="reply to B", used_tokens=start.window.token_count)
+        memory.finish_turn(start, reply=f"reply to {prompt}", used_tokens=start.window.token_count)
 
-    measured = commands_during(redis_client, turn)
+    turn("Warm-up?")  # the turn's scripts loaded (a first call may SCRIPT LOAD them)
+    measured = commands_during(redis_client, turn, this_client_only=True)
     assert [c.name for c in measured.sent] == ["EVALSHA"] * 3  # render, begin, finish
-    assert contents(memory, cid)[-2:] == ["B?", "reply to B"]
+    assert contents(memory, cid)[-2:] == ["B?", "reply to B?"]

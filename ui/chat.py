@@ -13,7 +13,7 @@ from chatbot.services import Services
 from chatbot.turn import TurnRequest
 from chatbot.your_data import found_seq, messages_to_reach
 from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
-from ui import frame, message_actions, state
+from ui import branches, frame, message_actions, state
 from ui.conversation_list import list_limit
 from ui.memories import remember_editor
 from ui.recall import sent_note
@@ -138,6 +138,7 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
             mark_found()
         render_message(message.role, message.content, is_cut_off(message), is_stopped(message))
         message_actions.message_actions(conversation, message)
+        branches.editor(conversation, message)
         remember_editor(conversation, message)
         sent_note(conversation, message)
 

@@ -15,7 +15,7 @@ from memory import ChatMemoryError, Conversation, Role
 from memory.reply_stream import ReplyState, ReplyView
 from ui import state
 from ui.records import Place
-from ui.rendering import show_reply
+from ui.rendering import redraw_reply, show_reply
 
 BUSY = (
     "A reply in this conversation is still being written: wait for it, or Stop it, then send again."
@@ -62,8 +62,7 @@ def follow(
             for view in chain([last], views):
                 last = view
                 if view.text:
-                    with placeholder.container():
-                        show_reply(view.text)
+                    redraw_reply(placeholder, view.text)
     except ChatMemoryError:
         st.warning(LOST_TRACK)
         return None

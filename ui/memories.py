@@ -117,6 +117,12 @@ def memory_list(services: Services, user: str, records: list[MemoryRecord], busy
             memory_row(user, record, by_id, busy)
 
 
+HIDDEN_SOURCE = (
+    "Its message is in a version of the conversation not shown now (an edited prompt's "
+    "earlier version): switch to it with < > beside the edited prompt."
+)
+
+
 def memory_row(user: str, record: MemoryRecord, by_id: dict[str, MemoryRecord], busy: bool) -> None:
     box = st.container(border=True)
     box.text(record.text)  # as typed: never read as Markdown
@@ -128,7 +134,8 @@ def memory_row(user: str, record: MemoryRecord, by_id: dict[str, MemoryRecord], 
         label = "Open source" if len(record.sources) == 1 else f"Open source {number}"
         box.button(label, key=f"memory:{record.id}:source:{number}", on_click=open_hit,
                    args=(user, source.conversation_id, source.seq),
-                   disabled=busy or source.expired)  # fmt: skip
+                   disabled=busy or source.expired or source.hidden,
+                   help=HIDDEN_SOURCE if source.hidden else None)  # fmt: skip
     left, middle, right = box.columns(3)
     left.button("Unpin" if record.pinned else "Pin", key=f"memory:{record.id}:pin",
                 on_click=change, args=(user, record.id, "pin", not record.pinned),
@@ -150,8 +157,11 @@ def describe(record: MemoryRecord) -> str:
     parts = [f"{origin} · {_when(record.created_at)}"]
     if record.sources:
         expired = sum(source.expired for source in record.sources)
+        hidden = sum(source.hidden for source in record.sources)
         came = f"from {plural(len(record.sources), 'message')}"
-        parts.append(f"{came} ({expired} expired)" if expired else came)
+        notes = [f"{expired} expired"] if expired else []
+        notes += [f"{hidden} in a version not shown"] if hidden else []
+        parts.append(f"{came} ({', '.join(notes)})" if notes else came)
     else:
         parts.append("typed, no source message")
     used = _when(record.last_used_at) if record.last_used_at else "never"

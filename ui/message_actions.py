@@ -23,6 +23,7 @@ from html import escape
 import streamlit as st
 
 from memory import Conversation, Message
+from ui.branches import edit_button, version_switch
 from ui.memories import remember_button
 
 COPY_LABEL = "Copy"
@@ -117,7 +118,8 @@ button.message-copy:hover, button.message-copy:focus-visible { opacity: 1; }
 </script>"""
 
 MessageAction = Callable[[Conversation, Message], None]
-ACTIONS: list[MessageAction] = [remember_button]  # server-side; Copy is the browser's
+# server-side; Copy is the browser's
+ACTIONS: list[MessageAction] = [version_switch, edit_button, remember_button]
 
 
 def install() -> None:

@@ -63,7 +63,7 @@ _SCRIPT = """<script>
     const input = doc.querySelector("[data-testid='stChatInput']");
     const limit = (input ? input.getBoundingClientRect().top : innerHeight) - 8;
     const below = last.getBoundingClientRect().bottom - limit;
-    if (below > 1) scroller(last).scrollBy({top: below});
+    if (below > 1) scroller(last).scrollBy({top: below, behavior: "instant"});  // in this frame
   }
 
   // While a reply streams the box takes typing but not Enter (nor its send button): the page
@@ -115,9 +115,24 @@ _SCRIPT = """<script>
     addEventListener(kind, () => { following = null; }, {capture: true, passive: true});
   }
 
+  // The box grows when its text or placeholder wraps (the long "while streaming" one does on
+  // a phone): the reply's last lines would sit behind it until the next chunk. Followed in the
+  // frame it grows in (a resize is no mutation the observer below sees).
+  const resized = new ResizeObserver(keepInView);
+  let watchedBox = null;
+  function watchBox() {
+    const input = doc.querySelector("[data-testid='stChatInput']");
+    if (input && input !== watchedBox) {
+      if (watchedBox) resized.unobserve(watchedBox);
+      resized.observe(input);
+      watchedBox = input;
+    }
+  }
+
   let queued = false, lastState = null, lastDisabled = null;
   function onChange() {
     queued = false;
+    watchBox();
     const now = state(), input = box(), disabled = input ? input.disabled : null;
     const ended = lastState === "running" && now === "notRunning";
     const ready = disabled === false && lastDisabled !== false;  // shown, or enabled again

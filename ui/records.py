@@ -42,9 +42,10 @@ class ModelFailure:
 
 @dataclass(frozen=True)
 class Editing:
-    """The last prompt of a conversation, opened in the editor by "Edit"; sending the edited
-    text replaces the prompt and its reply (messages from `from_seq` on), unless the
-    conversation's newest message is no longer `expect_last_seq` (what the page showed)."""
+    """A prompt of a conversation (seq `from_seq`), opened in the editor by its "Edit";
+    sending the edited text starts a new version from there, the prompt and what followed it
+    kept as the earlier one (ui/branches.py), unless the conversation's newest message is no
+    longer `expect_last_seq` (what the page showed)."""
 
     user_id: str
     conversation_id: str

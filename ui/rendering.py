@@ -5,6 +5,7 @@ off at its limit or stopped by the user."""
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from chatbot.formatting import inert_markdown, split_code_blocks
 from memory import Message, Role
@@ -40,3 +41,16 @@ def show_reply(text: str) -> None:
             st.code(block.text, language=block.language)
         elif block.text.strip():
             st.markdown(inert_markdown(block.text))
+
+
+def redraw_reply(slot: DeltaGenerator, text: str) -> None:
+    """Redraw a streaming reply in `slot` (an st.empty): while it is all prose, one Markdown
+    element, so a redraw is one message to the browser; a container of its blocks once it
+    holds code. Every message a redraw sends is built, hashed and queued by the process's one
+    interpreter, ten times a second for every reply in flight."""
+    blocks = split_code_blocks(text)
+    if len(blocks) == 1 and not blocks[0].code:
+        slot.markdown(inert_markdown(blocks[0].text))
+        return
+    with slot.container():
+        show_reply(text)

@@ -4,6 +4,7 @@ and why, a missing reply with Retry, Continue after a cut-off reply, the draft's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NoReturn
 
 import streamlit as st
@@ -64,13 +65,21 @@ def show_prompt_at_once(services: Services, request: TurnRequest) -> None:
 # --- running the turn --------------------------------------------------------------------------
 
 
-def run_turn(
+@dataclass(frozen=True)
+class Submitted:
+    """A turn the reply worker is producing, followed at the end of the run."""
+
+    turn: ChatTurn
+    reply_id: str
+    internals: bool  # the user may see where a failing model server is
+
+
+def start_turn(
     services: Services, identity: Identity, conversation: Conversation, request: TurnRequest
-) -> NoReturn:
-    """Run the turn a callback asked for: claim the conversation's reply, store the prompt,
-    hand the model call to the process's reply worker, follow the reply from Redis and rerun
-    with its outcome on the page; inputs stay disabled until the run after it. A run cut
-    short (Stop, a reload, a closed tab) leaves the reply to the worker."""
+) -> Submitted:
+    """Start the turn a callback asked for: claim the conversation's reply, store the prompt
+    and hand the model call to the process's reply worker, before the rest of the page is
+    drawn (the model works while it is); a turn that does not start reruns with why."""
     state.take_turn()
     turn = ChatTurn(services, request, conversation)
     reply_id = claimed_reply(services, turn)
@@ -83,11 +92,19 @@ def run_turn(
         keep_outcome(request.user_id, started, internals)
         st.rerun()
     services.replies.submit(turn, reply_id)
+    return Submitted(turn, reply_id, internals)
+
+
+def follow_turn(services: Services, submitted: Submitted) -> NoReturn:
+    """At the end of the run: follow the reply from Redis and rerun with its outcome on the
+    page; inputs stay disabled until the run after it. A run cut short (Stop, a reload, a
+    closed tab) leaves the reply to the worker."""
+    turn, reply_id = submitted.turn, submitted.reply_id
     live_reply.follow(services, turn.user_id, turn.conversation_id, reply_id)
     outcome = services.replies.outcome(reply_id, timeout=1.0)
     if outcome is not None:
         keep_what_was_sent(turn, outcome)
-        keep_outcome(request.user_id, outcome, internals)
+        keep_outcome(turn.user_id, outcome, submitted.internals)
     st.rerun()
 
 

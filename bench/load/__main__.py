@@ -52,6 +52,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="run each level on this page and options too, interleaved (default: app=app.py); "
         "e.g. nogc=app.py,runner.postScriptGC=false",
     )  # fmt: skip
+    parser.add_argument(
+        "--embeddings", choices=("remote", "offline"), default="remote",
+        help="remote: the model server's /v1/embeddings, as a deployment uses Azure OpenAI's; "
+        "offline: the built-in model inside each instance, as `make run` does",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=RESULTS / "load.json")
     return parser.parse_args(argv)
 
@@ -139,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         client = create_redis_client(RedisTarget(url=server.url))
         memory = ChatMemory(client, default_system=system, index_name=INDEX)  # index first
         backends = Backends(
-            server.url, model.base_url, INDEX, server.data_dir, _options(args.option)
-        )
+            server.url, model.base_url, INDEX, server.data_dir, _options(args.option),
+            remote_embeddings=args.embeddings == "remote",
+        )  # fmt: skip
         bench = Bench(backends, model, memory, client, server.pid() or 0, RESULTS)
         results = asyncio.run(_run(args, bench))
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ class Backends:
     log_dir: Path
     options: tuple[str, ...] = ()  # more `--name value` Streamlit options (experiments)
     script: str = "app.py"
+    remote_embeddings: bool = True  # the model server embeds (as Azure OpenAI does when deployed)
 
 
 def app_environment(backends: Backends) -> dict[str, str]:
@@ -50,6 +51,8 @@ def app_environment(backends: Backends) -> dict[str, str]:
         WEBSITE_AUTH_ENABLED="true",
         STREAMLIT_SERVER_TRUSTED_USER_HEADERS=json.dumps(EASYAUTH_HEADERS),
     )
+    if backends.remote_embeddings:
+        env.update(EMBEDDING_PROVIDER="openai", OPENAI_EMBEDDING_MODEL="load-bench-embedding")
     return env
 
 

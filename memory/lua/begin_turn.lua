@@ -10,18 +10,22 @@
 --       default ARGV[4]), prune batch, replace from seq ('' = none), expected newest seq
 --       ('' = no check), most messages replaced, requests per minute, tokens per day, tokens
 --       reserved on top of the window (the longest reply), the default instruction's tokens,
---       the reply primer's tokens, then the prompt (common.lua `message_at`; none: absent)
+--       the reply primer's tokens, keep ('1': the replaced messages are kept as the earlier
+--       alternative of a branch, common.lua `fork_tail`; '': removed), then the prompt
+--       (common.lua `message_at`; none: absent)
 -- Returns {'ok', tokens reserved, day, prompt seq (0: none), prompt created ms, removed,
 --          registered (0/1), window rows (common.lua `message_rows`, oldest first),
 --          settings (flat HGETALL), window size, summary on ('1') or not, checkpoint (flat)}
---      or {'stale', newest seq} / {'prune'} / {'too_many', found}
+--      or {'stale', newest seq} / {'prune'} / {'too_many', found} / {'not_prompt'} (a
+--         branch must start at a prompt of the shown branch)
 --      or {'limit', name, current, maximum} / {'requests' | 'tokens', used, resets_in_ms,
 --          day, tokens needed}
 local cid, request_id, from, prompt_key = ARGV[1], ARGV[2], ARGV[6], KEYS[12]
 local window, batch, most = window_size(ARGV[3], ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[8])
+local keep = ARGV[14] == '1'
 local m = false
-if #ARGV > 13 then
-  m = message_at(14)
+if #ARGV > 14 then
+  m = message_at(15)
 end
 
 local function window_keys(before, room)
@@ -62,6 +66,12 @@ if replacing then
   if #tail > most then
     return {'too_many', #tail}
   end
+  local first = tail[1]
+  if keep and (not m or not first
+      or tonumber(redis.call('ZSCORE', timeline_of(cid), first)) ~= tonumber(from)
+      or redis.call('HGET', first, 'role') ~= 'user') then
+    return {'not_prompt'}
+  end
 end
 local fresh = m and not stored
 local room = window
@@ -83,7 +93,12 @@ if fresh then
   if window > 0 then
     estimate = estimate + tonumber(m.token_count)
   end
-  local refused = no_room(cid, m, 0, #tail, freed)
+  local refused = false
+  if keep then
+    refused = no_room(cid, m, 0, 0, 0)
+  else
+    refused = no_room(cid, m, 0, #tail, freed)
+  end
   if refused then
     return refused
   end
@@ -94,12 +109,18 @@ if verdict[1] ~= 'ok' then
   verdict[5] = estimate
   return verdict
 end
-if replacing then
+local parent, alternative = false, 0
+if replacing and keep then
+  parent, alternative = fork_tail(cid, from, tail)
+elseif replacing then
   remove_tail(cid, tail, from, freed)
 end
 local seq, created = stored or 0, 0
 if fresh then
   seq, created = store_message(cid, prompt_key, m, now)
+  if parent then
+    set_fork(cid, parent, alternative, alternative, seq)
+  end
   if window > 0 then
     rows[#rows + 1] = prompt_key
     rows[#rows + 1] = redis.call('HMGET', prompt_key, unpack(MESSAGE_FIELDS))

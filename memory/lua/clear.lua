@@ -4,7 +4,8 @@
 -- user's settings (instruction, retention, usage) stay. Mode 'delete' removes every message
 -- whatever its time and, once the timeline is empty, the conversation itself: record, list,
 -- row and pin entries. The first call of a loop may name the newest seq the page showed
--- (ARGV[5]): when the conversation's newest is another, nothing is removed. Its operation id
+-- (ARGV[5]): when the conversation's newest is another, nothing is removed. The messages of
+-- branches not shown go first (whatever their time), then the fork points. Its operation id
 -- (ARGV[6]) makes a re-sent first call go on with the first run's cutoff (common.lua).
 -- KEYS: the user's keys (common.lua)
 -- ARGV: cutoff, batch, conversation id, mode ('clear' or 'delete'), expected newest seq
@@ -32,6 +33,29 @@ redis.call('DEL', summary_of(cid))
 if begin(now, batch) > 0 then
   return {0, 1, cutoff}
 end
+-- Messages of branches not shown (common.lua "branches") go first, all of them, and then the
+-- conversation's fork points.
+local hidden = redis.call('ZRANGE', hidden_of(cid), 0, batch - 1)
+if #hidden > 0 then
+  local freed_hidden, present = 0, {}
+  for _, key in ipairs(hidden) do
+    if redis.call('EXISTS', key) == 1 then
+      local bytes = message_bytes(key)
+      freed_hidden = freed_hidden + bytes
+      forget_expiry(cid, key, bytes)
+      present[#present + 1] = key
+    end
+  end
+  redis.call('ZREM', hidden_of(cid), unpack(hidden))
+  if #present > 0 then
+    redis.call('DEL', unpack(present))
+  end
+  forget_sources(hidden, false)
+  add_bytes(-freed_hidden)
+  add_messages(-#hidden)
+  return {#present, 1, cutoff}
+end
+drop_branches(cid)
 local members = redis.call('ZRANGE', timeline, 0, batch - 1)
 local gone, deleted, freed, newer = {}, {}, 0, false
 for _, key in ipairs(members) do

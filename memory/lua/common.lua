@@ -352,6 +352,153 @@ local function forget_sources(keys, expiring)
   end
 end
 
+-- --- branches (memory/branches.py) -------------------------------------------------------
+-- Editing prompt k of a conversation keeps what it replaces: the timeline stays the one list
+-- of the *shown* branch, and the tail k..end moves out of it, in the same script, into
+-- HIDDEN_OF(cid) (a sorted set of every hidden message key of the conversation by seq) and a
+-- stored alternative of the fork point. A fork point is named by the seq of the message before
+-- k (its parent; 0 = the start): FORKS_OF(cid) holds '<parent>' -> '<shown>|<count>|<head
+-- seq>' (the alternatives are numbered 1..count, `head` is the first message of the shown
+-- one) and ALTS_OF(cid) '<parent>:<i>' -> the JSON list of the keys of alternative i while
+-- it is not shown. A hidden message keeps its hash (retention, caps and totals count it) but
+-- its `user_tag` and `session_tag` carry HIDDEN_MARK, so search, recall and the embedding
+-- backlog of the user do not see it; a memory that came from it has the source marked hidden.
+local USER_TAG = string.sub(MEM_TAG, 2, -2)
+local HIDDEN_MARK = '~hidden'
+
+local function hidden_of(cid)
+  return conv_key(MEM_INDEX .. ':hidden:' .. MEM_TAG, cid)
+end
+
+local function forks_of(cid)
+  return conv_key(MEM_INDEX .. ':forks:' .. MEM_TAG, cid)
+end
+
+local function alts_of(cid)
+  return conv_key(MEM_INDEX .. ':alts:' .. MEM_TAG, cid)
+end
+
+local function session_tag_of(cid)
+  if cid == LEGACY then
+    return USER_TAG
+  end
+  return USER_TAG .. '-' .. cid
+end
+
+-- Mark (or unmark) the sources of memories that came from `keys` as hidden.
+local function mark_sources(keys, hidden)
+  for _, key in ipairs(keys) do
+    local ids = redis.call('HGET', SOURCES, key)
+    if ids then
+      for id in string.gmatch(ids, '%S+') do
+        local record = memory_key(id)
+        local raw = redis.call('HGET', record, 'sources')
+        if raw then
+          local sources = cjson.decode(raw)
+          for _, source in ipairs(sources) do
+            if source.k == key then
+              if hidden then
+                source.hidden = 1
+              else
+                source.hidden = nil
+              end
+            end
+          end
+          redis.call('HSET', record, 'sources', cjson.encode(sources))
+        end
+      end
+    end
+  end
+end
+
+-- Move `keys` (in the timeline) out of it into the hidden set, tags marked.
+local function hide_keys(cid, keys)
+  if #keys == 0 then
+    return
+  end
+  local timeline, hidden = timeline_of(cid), hidden_of(cid)
+  local user, session = USER_TAG .. HIDDEN_MARK, session_tag_of(cid) .. HIDDEN_MARK
+  for _, key in ipairs(keys) do
+    local seq = redis.call('ZSCORE', timeline, key)
+    if seq then
+      redis.call('ZADD', hidden, seq, key)
+    end
+    if redis.call('EXISTS', key) == 1 then
+      redis.call('HSET', key, 'user_tag', user, 'session_tag', session)
+    end
+  end
+  redis.call('ZREM', timeline, unpack(keys))
+  mark_sources(keys, true)
+end
+
+-- Move the still hidden and stored ones of `keys` back into the timeline, tags restored.
+-- Returns the seq of the first one moved (0: none was left).
+local function show_keys(cid, keys)
+  local timeline, hidden, shown, head = timeline_of(cid), hidden_of(cid), {}, 0
+  for _, key in ipairs(keys) do
+    local seq = redis.call('ZSCORE', hidden, key)
+    if seq and redis.call('EXISTS', key) == 1 then
+      redis.call('ZADD', timeline, seq, key)
+      redis.call('HSET', key, 'user_tag', USER_TAG, 'session_tag', session_tag_of(cid))
+      shown[#shown + 1] = key
+      if head == 0 or tonumber(seq) < head then
+        head = tonumber(seq)
+      end
+    end
+  end
+  if #shown > 0 then
+    redis.call('ZREM', hidden, unpack(shown))
+    mark_sources(shown, false)
+  end
+  return head
+end
+
+-- The fork point `parent` of conversation `cid`: shown, count, head (false when none).
+local function fork_of(cid, parent)
+  local record = redis.call('HGET', forks_of(cid), parent)
+  if not record then
+    return false
+  end
+  local shown, count, head = string.match(record, '^(%d+)|(%d+)|(%d+)$')
+  return {tonumber(shown), tonumber(count), tonumber(head)}
+end
+
+local function set_fork(cid, parent, shown, count, head)
+  redis.call('HSET', forks_of(cid), parent, shown .. '|' .. count .. '|' .. head)
+end
+
+-- The seq of the message before `seq` in the shown branch (0: it is the first).
+local function parent_of(cid, seq)
+  return tonumber(redis.call('ZREVRANGEBYSCORE', timeline_of(cid), '(' .. seq, '-inf',
+    'WITHSCORES', 'LIMIT', 0, 1)[2] or '0')
+end
+
+-- A summary checkpoint covering a message past `parent` covers one that is no longer shown.
+local function drop_summary_past(cid, parent)
+  local covers = tonumber(redis.call('HGET', summary_of(cid), 'covers_seq') or '0')
+  if covers > tonumber(parent) then
+    redis.call('DEL', summary_of(cid))
+  end
+end
+
+-- Editing prompt `from` (the first of `tail`, the shown messages from it on): the tail
+-- becomes the stored alternative it was at its fork point, and a new alternative, shown and
+-- counted, starts (its head is set once the edited prompt is stored: set_fork). Returns the
+-- fork's parent and the new alternative's number and count.
+local function fork_tail(cid, from, tail)
+  local parent = parent_of(cid, from)
+  local fork = fork_of(cid, parent) or {1, 1, 0}
+  redis.call('HSET', alts_of(cid), parent .. ':' .. fork[1], cjson.encode(tail))
+  hide_keys(cid, tail)
+  drop_summary_past(cid, parent)
+  return parent, fork[2] + 1
+end
+
+-- The branch keys of a conversation, deleted with it once its hidden messages are gone.
+local function drop_branches(cid)
+  redis.call('DEL', forks_of(cid), alts_of(cid), hidden_of(cid))
+end
+
 -- Remove up to `batch` messages whose retention ran out; returns how many expired remain.
 local function prune(now, batch)
   local expired = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', now, 'LIMIT', 0, batch)
@@ -364,6 +511,7 @@ local function prune(now, batch)
     freed = freed + bytes
     keys[i] = key
     removed = removed + redis.call('ZREM', timeline_of(cid), key)
+    removed = removed + redis.call('ZREM', hidden_of(cid), key)
     touched[cid] = true
   end
   redis.call('DEL', unpack(keys))
@@ -593,7 +741,8 @@ end
 -- to `limit` with seq > `after`. Returns {total, settings (flat HGETALL), rows oldest first,
 -- now_ms, expiry of the oldest expiring message ('' when none), the window size, pending
 -- (expired messages still to prune; the total leaves them out), the conversation's list row
--- (false when it has no record), its newest seq}.
+-- (false when it has no record), its newest seq, its fork points (flat HGETALL of
+-- forks_of)}.
 local function read_conversation(cid, mode, limit, after, window, batch)
   local timeline = timeline_of(cid)
   if mode == 'recent' then
@@ -610,5 +759,5 @@ local function read_conversation(cid, mode, limit, after, window, batch)
   local rows = message_rows(cid, keys, pending)
   local oldest = redis.call('ZRANGE', EXPIRY, 0, 0, 'WITHSCORES')[2] or ''
   return {redis.call('ZCARD', timeline) - pending, redis.call('HGETALL', SETTINGS), rows, now,
-    oldest, window, pending, row_of(cid), newest_seq(cid)}
+    oldest, window, pending, row_of(cid), newest_seq(cid), redis.call('HGETALL', forks_of(cid))}
 end

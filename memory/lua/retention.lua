@@ -2,8 +2,9 @@
 -- ARGV[1] = 'start': store the policy (new messages pick it up in append.lua) and return
 --   {generation, expire_at_ms, last seq}; the caller then repeats, conversation by
 --   conversation,
--- ARGV[1] = 'apply' with ARGV[3..8] = generation, expire_at_ms, last seq, after seq, batch,
---   conversation id: applies the policy to up to `batch` of that conversation's messages
+-- ARGV[1] = 'apply' with ARGV[3..9] = generation, expire_at_ms, last seq, after seq, batch,
+--   conversation id, which messages ('' the timeline, 'hidden' the branches not shown):
+--   applies the policy to up to `batch` of that conversation's messages
 --   with after < seq <= last and returns {next after, more (0/1)}. A newer 'start' (another
 --   tab) makes older loops stop.
 -- KEYS: the user's keys (common.lua)
@@ -27,7 +28,11 @@ local batch, cid = tonumber(ARGV[7]), ARGV[8]
 if begin(now, batch) > 0 then
   return {ARGV[6], 1}
 end
-local rows = redis.call('ZRANGEBYSCORE', timeline_of(cid), '(' .. ARGV[6], ARGV[5],
+local messages = timeline_of(cid)
+if ARGV[9] == 'hidden' then -- the messages of the branches not shown (common.lua)
+  messages = hidden_of(cid)
+end
+local rows = redis.call('ZRANGEBYSCORE', messages, '(' .. ARGV[6], ARGV[5],
   'WITHSCORES', 'LIMIT', 0, batch)
 local expire_at = tonumber(ARGV[4])
 for i = 1, #rows, 2 do

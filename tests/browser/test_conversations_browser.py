@@ -82,7 +82,7 @@ def test_two_conversations_switch_reload_back_forward_rename_pin_edit_regenerate
     assert entries(page) == ["📌 Cat facts", "about dogs"]
 
     page.click("✏️ Edit")
-    editor = page.page.get_by_role("textbox", name="Edit your last message")
+    editor = page.page.get_by_role("textbox", name="Edit your message")
     expect(editor).to_have_value("about cats")
     editor.fill("about kittens")
     page.click("Send edited message")

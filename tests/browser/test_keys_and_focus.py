@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import ViewportSize, expect
 from pytest_playwright.pytest_playwright import CreateContextCallback
 
-from memory import ChatMemory
+from memory import ChatMemory, Role, new_conversation_id
 from tests.browser.harness import (
     AppServer,
     StartApp,
@@ -28,7 +28,8 @@ pytestmark = pytest.mark.browser
 
 PHONE = ViewportSize(width=390, height=844)
 SIZES = {"desktop": ViewportSize(width=1400, height=900), "phone": PHONE}
-USERS = ("Luke", "Leia", "Han", "Rey", "Finn", "Poe", "Rose", "Kylo")
+USERS = ("Luke", "Leia", "Han", "Rey", "Finn", "Poe", "Rose", "Kylo", "Ben")
+LINE_PX = 24  # about one line of a message
 LONG_REPLY = " ".join(f"word{i}" for i in range(80))
 # The bottom of the last message (a new prompt, or the reply streaming under it) against the
 # top of the message box, which covers the page's bottom edge: positive is hidden below it.
@@ -37,6 +38,30 @@ HIDDEN_BELOW = """() => {
   const last = messages[messages.length - 1];
   const box = document.querySelector("[data-testid='stChatInput']");
   return last.getBoundingClientRect().bottom - box.getBoundingClientRect().top;
+}"""
+
+
+# Sampled after every frame from Enter on (as painted, the page's own scrolling of that frame
+# done): where the new prompt and the last message (the reply growing under it) stand against
+# the top of the message box, which covers the screen's bottom.
+WATCH_STREAM = """prompt => { window.positions = []; window.watching = true;
+  const sample = () => {
+    const messages = [...document.querySelectorAll("[data-testid='stChatMessage']")];
+    const asked = messages.filter(m => m.innerText.includes(prompt)).pop();
+    const last = messages[messages.length - 1];
+    const box = document.querySelector("[data-testid='stChatInput']");
+    if (asked && last && box) {
+      const edge = box.getBoundingClientRect().top;
+      window.positions.push({
+        replying: last !== asked && last.innerText.includes("word1 ")
+          && Boolean(document.querySelector(".st-key-stop_reply")),  // streaming, Stop shown
+        lastTop: last.getBoundingClientRect().top, lastBottom: last.getBoundingClientRect().bottom,
+        askedTop: asked.getBoundingClientRect().top, edge});
+    }
+    if (window.watching) requestAnimationFrame(painted);
+  };
+  const painted = () => setTimeout(sample);  // after the frame: what was painted
+  requestAnimationFrame(painted);
 }"""
 
 
@@ -187,3 +212,38 @@ def test_keyboard_shortcuts_are_listed_and_do_what_their_buttons_do(
     expect(page.button("■ Stop")).to_have_count(0)
     expect(page.page.get_by_text("word79")).to_have_count(0)
     expect(page.chat_input).to_be_enabled()
+
+
+def test_on_a_phone_with_a_long_history_the_prompt_and_the_streaming_reply_stay_in_view(
+    new_context: CreateContextCallback,
+    app: AppServer,
+    fake_model: ChatCompletionsServer,
+    stored: ChatMemory,
+) -> None:
+    """Item 4 as a phone user meets it: 50 messages stored, a slow model; at every frame of the
+    stream the reply's bottom is above the message box, and until the reply is taller than
+    the screen the prompt it answers is on screen too."""
+    cid = new_conversation_id()
+    for number in range(50):
+        role = Role.USER if number % 2 == 0 else Role.ASSISTANT
+        stored.append(
+            "Ben", role, f"Earlier message {number}: " + "words " * 30, conversation_id=cid
+        )
+    page = open_as(new_context, app, PHONE, "Ben")
+    expect(page.messages).to_have_count(50)
+    fake_model.configure(reply=LONG_REPLY, chunk_delay=0.06)
+    page.page.evaluate(WATCH_STREAM, "the newest question")
+    page.send("the newest question", wait=False)
+    expect(page.messages.last).to_contain_text("word79")
+    page.wait_for_app_idle()
+    positions = page.page.evaluate("() => { window.watching = false; return window.positions; }")
+    streaming = [p for p in positions if p["replying"]]
+    assert len(streaming) > 20, positions
+    below = [p["lastBottom"] - p["edge"] for p in streaming]
+    # A frame may lag a chunk (a loaded machine): never more than a line, never three in a row.
+    lagging = [i for i, px in enumerate(below) if px > 2]
+    in_a_row = [i for i in lagging if i - 2 in lagging and i - 1 in lagging]
+    assert max(below) <= LINE_PX and not in_a_row, f"px below the box per frame: {below}"
+    fits = [p for p in streaming if p["lastBottom"] - p["askedTop"] <= p["edge"]]
+    out_of_view = [p for p in fits if p["askedTop"] < 0]
+    assert fits and not out_of_view, f"{len(out_of_view)} of {len(fits)}: {out_of_view[:3]}"

@@ -47,13 +47,18 @@ class CommandLog:
         return runs
 
 
-def commands_during(client: RedisClient, action: Callable[[], object]) -> CommandLog:
+def commands_during(
+    client: RedisClient, action: Callable[[], object], *, this_client_only: bool = False
+) -> CommandLog:
     """Run `action` and return every command Redis ran meanwhile. Ends at a marker ECHO sent
-    after it, so nothing of the action is missed; other clients' commands are included."""
+    after it, so nothing of the action is missed; other clients' commands are included unless
+    `this_client_only` (then only what `client`'s own connection sent, and every script's
+    commands: the suite's other tests may leave threads of their own talking to the server)."""
     assert isinstance(client, redis.Redis), "MONITOR watches a single server"
     pool = client.connection_pool
     monitor_client = redis.Redis(connection_pool=type(pool)(**pool.connection_kwargs))
     marker = uuid.uuid4().hex
+    own = str(client.client_info()["addr"]).rsplit(":", 1)[1] if this_client_only else None
     seen: list[Command] = []
     ready = threading.Event()
 
@@ -65,7 +70,9 @@ def commands_during(client: RedisClient, action: Callable[[], object]) -> Comman
                 name, args = words[0].upper(), tuple(words[1:])
                 if name == "ECHO" and args == (marker,):
                     return
-                seen.append(Command(name, args, entry["client_type"] == "lua"))
+                lua = entry["client_type"] == "lua"
+                if own is None or lua or entry["client_port"] == own:
+                    seen.append(Command(name, args, lua))
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()

@@ -31,6 +31,8 @@ model's time from what a user waited.
 
 from __future__ import annotations
 
+import array
+import base64
 import dataclasses
 import functools
 import hashlib
@@ -360,8 +362,13 @@ class ChatCompletionsServer:
         texts = body.get("input") or []
         texts = [texts] if isinstance(texts, str) else texts
         width = fixed or int(body.get("dimensions") or 64)
+        packed = body.get("encoding_format") == "base64"  # what the openai client asks for
         data = [
-            {"object": "embedding", "index": i, "embedding": word_vector(str(text), width)}
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": encoded(word_vector(str(text), width), packed),
+            }
             for i, text in enumerate(texts)
         ]
         answer = {"object": "list", "data": data, "model": body.get("model", ""),
@@ -557,6 +564,11 @@ class ChatCompletionsServer:
             yield "data: [DONE]\n\n"
 
         return Response(events(), 200, mimetype="text/event-stream")
+
+
+def encoded(vector: list[float], packed: bool) -> list[float] | str:
+    """As OpenAI answers: a JSON list, or with `encoding_format: base64` little-endian float32."""
+    return base64.b64encode(array.array("f", vector).tobytes()).decode() if packed else vector
 
 
 def word_vector(text: str, width: int) -> list[float]:
