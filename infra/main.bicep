@@ -35,6 +35,11 @@ param redisHighAvailability string = 'Enabled'
 @description('App Service plan SKU.')
 param appServiceSkuName string = 'B1'
 
+@description('App Service instances (one app process each); people are spread over them with session affinity.')
+@minValue(1)
+@maxValue(30)
+param appServiceInstances int = 1
+
 @description('Region of Azure OpenAI when it differs from location (model availability and quota). Empty: location.')
 param openAiLocation string = ''
 
@@ -167,6 +172,7 @@ module web 'modules/web.bicep' = {
     location: location
     tags: tags
     skuName: appServiceSkuName
+    instanceCount: appServiceInstances
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     redisHost: redis.outputs.hostName

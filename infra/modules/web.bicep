@@ -10,6 +10,11 @@ param tags object = {}
 @description('App Service plan SKU. B1 is the cheapest with Always On, WebSockets and no quotas.')
 param skuName string = 'B1'
 
+@description('Instances of the plan (each runs one app process; see README "How many people one instance serves"). B1 allows 3, S1 10, P0v3 30.')
+@minValue(1)
+@maxValue(30)
+param instanceCount int = 1
+
 @description('Resource id of the user-assigned managed identity the app runs as.')
 param identityId string
 
@@ -99,6 +104,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   kind: 'linux'
   sku: {
     name: skuName
+    capacity: instanceCount
   }
   properties: {
     reserved: true
