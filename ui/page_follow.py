@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.turn_view import BUSY_PLACEHOLDER
+# The prompt box's placeholder while a reply streams (ui/turn_view.py shows it): the page's
+# script below tells a streaming page by it.
+BUSY_PLACEHOLDER = "Type your next message: Enter sends it once this reply is done"
 
 _SCRIPT = """<script>
 (() => {

@@ -26,13 +26,13 @@ from chatbot.turn import (
 )
 from memory import ChatMemoryError, Conversation, Role, new_message_id
 from ui import live_reply, state
+from ui.page_follow import BUSY_PLACEHOLDER
 from ui.recall import keep_what_was_sent
 from ui.records import ModelFailure, Place
 from ui.rendering import is_cut_off, render_message
 
 DRAFT_LABEL = "Your unsent message"
 PLACEHOLDER = "Type your message"
-BUSY_PLACEHOLDER = "Type your next message: Enter sends it once this reply is done"
 
 
 def queue_prompt(user_id: str) -> None:
