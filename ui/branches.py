@@ -13,22 +13,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from chatbot.services import Services
 from chatbot.turn import TurnRequest
 from memory import Conversation, Message, Role
 from ui import state
 from ui.feedback import act
+from ui.frame import services_or_stop  # the process's services (cached), for callbacks
 from ui.records import Editing, Place
 
 EDIT_LABEL = "Edit your message"
 EDIT_BUTTON = "✏️ Edit"
 PREVIOUS, NEXT = "<", ">"
-
-
-def _services() -> Services:
-    from ui.frame import services_or_stop  # the process's services (cached), for callbacks
-
-    return services_or_stop()
 
 
 def edit_button(conversation: Conversation, message: Message) -> None:
@@ -78,7 +72,7 @@ def version_switch(conversation: Conversation, message: Message) -> None:
 
 
 def switch_to(user_id: str, conversation_id: str, parent: int, version: int, newest: int) -> None:
-    memory = _services().memory
+    memory = services_or_stop().memory
     act(
         Place.PROMPT,
         "Switching to another version",
@@ -93,7 +87,7 @@ def editor(conversation: Conversation, message: Message) -> None:
     editing = state.editing_of(conversation.user_id, conversation.conversation_id)
     if editing is None or editing.from_seq != message.seq:
         return
-    services = _services()
+    services = services_or_stop()
     with st.container(border=True):
         st.text_area(
             EDIT_LABEL,

@@ -20,6 +20,7 @@ from memory import ChatMemoryError, Conversation, Message
 from memory.memories import MAX_MEMORY_CHARS, MemoryRecord
 from ui import state
 from ui.feedback import act, show_error
+from ui.frame import services_or_stop  # the process's services (cached), for callbacks
 from ui.records import Place, Remembering, RequestNote
 from ui.search import open_hit
 
@@ -34,12 +35,6 @@ SEARCH_LABEL = "Search my memories"
 REMEMBER_LABEL = "🧠 Remember this"
 
 
-def _services() -> Services:
-    from ui.frame import services_or_stop  # the process's services (cached), for callbacks
-
-    return services_or_stop()
-
-
 def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -48,14 +43,14 @@ def _when(seconds: float) -> str:
 
 
 def save_enabled(user_id: str, key: str) -> None:
-    memories = _services().memories
+    memories = services_or_stop().memories
     on = bool(state.widget_value(key))
     if memories is not None:
         act(Place.MEMORIES, "Saving the memory setting", lambda: memories.set_enabled(user_id, on))
 
 
 def add_typed(user_id: str, key: str) -> None:
-    memories, text = _services().memories, str(state.widget_value(key) or "")
+    memories, text = services_or_stop().memories, str(state.widget_value(key) or "")
     if memories is None:
         return
 
@@ -174,7 +169,7 @@ def describe(record: MemoryRecord) -> str:
 
 
 def change(user: str, memory_id: str, what: str, value: object) -> None:
-    memories = _services().memories
+    memories = services_or_stop().memories
     if memories is None:
         return
     if what == "pin":
@@ -220,7 +215,7 @@ def remember_editor(conversation: Conversation, message: Message) -> None:
 
 
 def save_remembered(here: Remembering, key: str) -> None:
-    memories, text = _services().memories, str(state.widget_value(key) or "")
+    memories, text = services_or_stop().memories, str(state.widget_value(key) or "")
     if memories is None:
         return
     user, cid, seq = here.user_id, here.conversation_id, here.seq
