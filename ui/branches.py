@@ -5,8 +5,10 @@ sending the edited text keeps the prompt and everything after it as the earlier 
 (memory/branches.py) and the reply to the edited prompt follows as a normal turn. Beside an
 edited prompt, < n/m > shows which version is on the page and switches to the previous or
 next one, with the replies that followed it. Each control names its target (the prompt's
-seq, the fork point) and the newest message the page showed, so a click on a page the
-conversation has moved on from (another tab, a double click) changes nothing and says why.
+seq, the fork point) and acts only while the conversation's newest message is the newest the
+page showed when it was clicked (`state.newest_shown`: a turn's run shows its reply stored
+after these controls were drawn), so a click on a page the conversation has moved on from (another
+tab, a double click) changes nothing and says why.
 """
 
 from __future__ import annotations
@@ -38,10 +40,15 @@ def edit_button(conversation: Conversation, message: Message) -> None:
         EDIT_BUTTON,
         key=f"edit:{message.seq}",
         type="tertiary",
-        on_click=state.start_editing,
-        args=(Editing(user, cid, message.seq, message.content, conversation.last_seq),),
+        on_click=open_editor,
+        args=(user, cid, message.seq, message.content),
         help="Edit this message; this version and its replies are kept (< > switches back).",
     )
+
+
+def open_editor(user_id: str, conversation_id: str, seq: int, text: str) -> None:
+    newest = state.newest_shown(user_id, conversation_id)
+    state.start_editing(Editing(user_id, conversation_id, seq, text, newest))
 
 
 def version_switch(conversation: Conversation, message: Message) -> None:
@@ -49,14 +56,14 @@ def version_switch(conversation: Conversation, message: Message) -> None:
     point = conversation.branch_at(message.seq) if message.role is Role.USER else None
     if point is None:
         return
-    user, cid, newest = conversation.user_id, conversation.conversation_id, conversation.last_seq
+    user, cid = conversation.user_id, conversation.conversation_id
     st.button(
         PREVIOUS,
         key=f"branch:{point.parent_seq}:previous",
         type="tertiary",
         disabled=point.shown <= 1,
         on_click=switch_to,
-        args=(user, cid, point.parent_seq, point.shown - 1, newest),
+        args=(user, cid, point.parent_seq, point.shown - 1),
         help="Show the previous version of this message",
     )
     st.markdown(f"{point.shown}/{point.count}", width="content")
@@ -66,13 +73,14 @@ def version_switch(conversation: Conversation, message: Message) -> None:
         type="tertiary",
         disabled=point.shown >= point.count,
         on_click=switch_to,
-        args=(user, cid, point.parent_seq, point.shown + 1, newest),
+        args=(user, cid, point.parent_seq, point.shown + 1),
         help="Show the next version of this message",
     )
 
 
-def switch_to(user_id: str, conversation_id: str, parent: int, version: int, newest: int) -> None:
+def switch_to(user_id: str, conversation_id: str, parent: int, version: int) -> None:
     memory = services_or_stop().memory
+    newest = state.newest_shown(user_id, conversation_id)
     act(
         Place.PROMPT,
         "Switching to another version",

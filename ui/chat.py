@@ -4,6 +4,8 @@ an empty chat."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
@@ -12,7 +14,14 @@ from chatbot.page_read import read_page
 from chatbot.services import Services
 from chatbot.turn import TurnRequest
 from chatbot.your_data import found_seq, messages_to_reach
-from memory import Conversation, InvalidInput, PageView, check_conversation_id, new_conversation_id
+from memory import (
+    Conversation,
+    InvalidInput,
+    Message,
+    PageView,
+    check_conversation_id,
+    new_conversation_id,
+)
 from ui import branches, frame, message_actions, state
 from ui.conversation_list import list_limit
 from ui.memories import remember_editor
@@ -74,6 +83,16 @@ def read(services: Services, identity: Identity, notice: DeltaGenerator) -> Page
     return view
 
 
+def reread(services: Services, identity: Identity, conversation_id: str) -> PageView:
+    """The page's read again, of the conversation it opened: after a turn stored its prompt
+    (the sidebar lists the new chat), or after its reply was stored."""
+    user = identity.user_id
+    page_size = state.count_value(page_key(user, conversation_id), PAGE_STEP)
+    return read_page(
+        services, user, conversation_id, page_size=page_size, list_limit=list_limit(user)
+    )
+
+
 def wanted_conversation() -> str | None:
     """The conversation the URL names (`?c=`); None without one (the user's most recently
     active conversation opens, or a fresh id: nothing is stored until its first prompt); a
@@ -118,7 +137,16 @@ def found_message_page(
     return max(page_size, size)
 
 
-def show_messages(conversation: Conversation, replaced: int | None) -> None:
+@dataclass(frozen=True)
+class ShownPage:
+    """The messages a run drew, and the slot of their texts for Copy: a turn's run adds its
+    exchange under them once it is stored (`show_stored_exchange`)."""
+
+    messages: tuple[Message, ...]
+    sources: DeltaGenerator
+
+
+def show_messages(conversation: Conversation, replaced: int | None) -> ShownPage:
     """The page of messages, "Show earlier messages" above it; with `replaced` (an edit or
     regenerate running), the messages it replaces are left out."""
     if conversation.has_earlier:
@@ -129,18 +157,38 @@ def show_messages(conversation: Conversation, replaced: int | None) -> None:
             on_click=state.show_value,
             args=(key, len(conversation.recent) + PAGE_STEP),
         )
+    state.show_newest(conversation.user_id, conversation.conversation_id, conversation.last_seq)
     found = found_here()
-    shown = [m for m in conversation.recent if replaced is None or m.seq < replaced]
+    shown = tuple(m for m in conversation.recent if replaced is None or m.seq < replaced)
     message_actions.install()
-    message_actions.show_sources(shown)
+    sources = st.sidebar.empty()
+    message_actions.show_sources(sources, shown)
     for message in shown:
         if message.seq == found:
             mark_found()
-        render_message(message.role, message.content, is_cut_off(message), is_stopped(message))
-        message_actions.message_actions(conversation, message)
-        branches.editor(conversation, message)
-        remember_editor(conversation, message)
-        sent_note(conversation, message)
+        show_message(conversation, message)
+    return ShownPage(shown, sources)
+
+
+def show_message(conversation: Conversation, message: Message) -> None:
+    """A stored message with its actions, and whatever of it is open (an edit, a memory to
+    keep, what its request recalled)."""
+    render_message(message.role, message.content, is_cut_off(message), is_stopped(message))
+    message_actions.message_actions(conversation, message)
+    branches.editor(conversation, message)
+    remember_editor(conversation, message)
+    sent_note(conversation, message)
+
+
+def show_stored_exchange(conversation: Conversation, page: ShownPage) -> None:
+    """The messages stored after the ones `page` drew (a turn's prompt and reply), each as a
+    stored message is drawn, their texts added to Copy's."""
+    newest = max((message.seq for message in page.messages), default=-1)
+    added = tuple(message for message in conversation.recent if message.seq > newest)
+    state.show_newest(conversation.user_id, conversation.conversation_id, conversation.last_seq)
+    message_actions.show_sources(page.sources, page.messages + added)
+    for message in added:
+        show_message(conversation, message)
 
 
 def found_here() -> int | None:

@@ -7,13 +7,14 @@ chart depend on it; that rerun re-reads what it shows."""
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from chatbot.context_chart import context_chart
 from chatbot.formatting import request_line
 from chatbot.identity import Identity
 from chatbot.services import Services
-from memory import ChatMemory, PageView
+from memory import ChatMemory, ChatMemoryError, PageView
 from memory.summary import SummaryState
 from ui import state
 from ui.feedback import act, show_error
@@ -23,6 +24,7 @@ from ui.records import Place
 SLIDER_MAX_MESSAGES = 50  # the slider's top; memory itself accepts up to MAX_WINDOW
 SLIDER_LABEL = "Length of chat history"
 METRIC_LABEL = "Chat history tokens"
+STREAMING_NOTE = "⏳ A reply is being written: these numbers are counted again once it is stored."
 
 
 def save_window_size(memory: ChatMemory, user_id: str, key: str) -> None:
@@ -53,8 +55,9 @@ def fresh(services: Services, user_id: str, page: PageView) -> PageView:
 
 
 @st.fragment
-def context_section(services: Services, identity: Identity, page: PageView, busy: bool) -> None:
-    """Called inside the sidebar."""
+def context_section(services: Services, identity: Identity, page: PageView) -> DeltaGenerator:
+    """Called inside the sidebar; the slot of the request's numbers, which a turn's run fills
+    again once its reply is stored (`show_request_tokens`)."""
     page = fresh(services, identity.user_id, page)
     conversation, user = page.conversation, identity.user_id
     st.subheader("Context")
@@ -69,15 +72,28 @@ def context_section(services: Services, identity: Identity, page: PageView, busy
         help="The model gets the system instruction plus the last N messages.",
         on_change=save_window_size,
         args=(services.memory, user, key),
-        disabled=busy,
     )
-    if busy:  # read before the prompt being answered was stored: its numbers are stale
-        st.caption(
-            "⏳ A reply is being written: these numbers are counted again once it is stored."
-        )
+    numbers = st.empty()
+    if reply_streaming(services, user, conversation.conversation_id):
+        numbers.caption(STREAMING_NOTE)
     else:
+        show_request_tokens(numbers, services, page)
+    summary_toggle(services, user, page.summary)
+    return numbers
+
+
+def reply_streaming(services: Services, user_id: str, conversation_id: str) -> bool:
+    """Whether a reply to the conversation is being written now (by any tab or instance)."""
+    try:
+        view = services.replies.streams.read(user_id, conversation_id)
+    except ChatMemoryError:
+        return False
+    return view is not None and view.streaming
+
+
+def show_request_tokens(slot: DeltaGenerator, services: Services, page: PageView) -> None:
+    with slot.container():
         request_tokens(services, page)
-    summary_toggle(services, user, page.summary, busy)
 
 
 def request_tokens(services: Services, page: PageView) -> None:
@@ -109,7 +125,7 @@ def request_tokens(services: Services, page: PageView) -> None:
     st.vega_lite_chart(*context_chart(request, window.system, context.budget), width="stretch")
 
 
-def summary_toggle(services: Services, user_id: str, summary: SummaryState, busy: bool) -> None:
+def summary_toggle(services: Services, user_id: str, summary: SummaryState) -> None:
     key = state.widget_key("summary", user_id)
     state.show_value(key, summary.enabled)  # what Redis holds, on every run
     st.toggle(
@@ -118,7 +134,6 @@ def summary_toggle(services: Services, user_id: str, summary: SummaryState, busy
         help="Fold messages that leave the window into a summary sent after the instruction.",
         on_change=save_summary_setting,
         args=(services, user_id, key),
-        disabled=busy,
     )
     if summary.enabled and summary.checkpoint:
         checkpoint = summary.checkpoint

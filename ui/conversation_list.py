@@ -52,9 +52,7 @@ def show_more(key: str, limit: int) -> None:
 # --- the section -------------------------------------------------------------------------------
 
 
-def conversations_section(
-    services: Services, identity: Identity, page: PageView, busy: bool
-) -> None:
+def conversations_section(services: Services, identity: Identity, page: PageView) -> None:
     bar = st.sidebar
     bar.subheader("Conversations")
     show_error(Place.CONVERSATIONS)
@@ -64,7 +62,6 @@ def conversations_section(
         icon=":material/add:",
         key="new_chat",
         on_click=start_new_chat,
-        disabled=busy,
         type="primary" if conversation.info is None else "secondary",
     )
     entries = listed(page.conversations)
@@ -82,10 +79,9 @@ def conversations_section(
                 on_click=state.open_conversation,
                 args=(info.id,),
                 type="primary" if info.id == conversation.conversation_id else "tertiary",
-                disabled=busy,
                 width="stretch",
             )
-            entry_menu(services, identity, info, conversation.conversation_id, busy)
+            entry_menu(services, identity, info, conversation.conversation_id)
         bar.caption(activity_line(info))
     if page.conversations.total > len(entries):
         key = state.widget_key("conversation_limit", identity.user_id)
@@ -96,12 +92,10 @@ def conversations_section(
             args=(key, list_limit(identity.user_id)),
         )
     if conversation.info is not None:
-        open_conversation_controls(services, identity, page, busy)
+        open_conversation_controls(services, identity, page)
 
 
-def open_conversation_controls(
-    services: Services, identity: Identity, page: PageView, busy: bool
-) -> None:
+def open_conversation_controls(services: Services, identity: Identity, page: PageView) -> None:
     bar, memory, user = st.sidebar, services.memory, identity.user_id
     info = page.conversation.info
     if info is None:
@@ -114,7 +108,6 @@ def open_conversation_controls(
         max_chars=120,
         on_change=save_title,
         args=(memory, user, info.id, title_key),
-        disabled=busy,
         help="Saved as soon as you leave the box (or press Enter).",
     )
     if state.confirmation_of(user, Destructive.DELETE_CONVERSATION, info.id) is not None:
@@ -123,7 +116,6 @@ def open_conversation_controls(
             "This cannot be undone.",
             ("Yes, delete it", delete, (services, user, info, page.conversation.last_seq)),
             "delete_conversation",
-            busy,  # not while a reply to it streams
         )
         return
     left, right = bar.columns(2)
@@ -132,12 +124,10 @@ def open_conversation_controls(
         key="pin_conversation",
         on_click=pin,
         args=(memory, user, info.id, not info.pinned),
-        disabled=busy,
     )
     right.button(
         "🗑️ Delete…",
         key="delete_conversation",
         on_click=ask,
         args=(Confirmation(user, Destructive.DELETE_CONVERSATION, conversation_id=info.id),),
-        disabled=busy,
     )

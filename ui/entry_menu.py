@@ -31,12 +31,10 @@ def menu_key(conversation_id: str) -> str:
 
 
 def entry_menu(
-    services: Services, identity: Identity, info: ConversationInfo, open_id: str, busy: bool
+    services: Services, identity: Identity, info: ConversationInfo, open_id: str
 ) -> None:
     """The ⋮ button of the entry of `info`, and its menu while it is open."""
-    menu = st.popover(
-        MENU_LABEL, key=menu_key(info.id), help=MENU_HELP, on_change="rerun", disabled=busy
-    )
+    menu = st.popover(MENU_LABEL, key=menu_key(info.id), help=MENU_HELP, on_change="rerun")
     if not menu.open:
         return
     with menu:

@@ -92,14 +92,14 @@ def header(services: Services) -> None:
         )
 
 
-def page_scripts(services: Services, busy: bool) -> None:
+def page_scripts(services: Services) -> None:
     """After the sidebar: the prompt guard and echo, focus-and-follow and the keyboard
     shortcuts (each once per page), and on a phone, the sidebar closed after a switch (the
     chat it opened is under it)."""
     page_follow.install()  # first: its hold of Enter while a reply streams comes first
     install_prompt_guard(services.max_prompt_chars)
     install_prompt_echo(services.max_prompt_chars)
-    shortcuts(busy)
+    shortcuts()
     if state.close_sidebar_now():
         run_once(CLOSE_SIDEBAR_ON_PHONE)
 

@@ -34,9 +34,7 @@ def clear_all_history(services: Services, identity: Identity) -> None:
         st.toast("All history was cleared.")
 
 
-def history_section(
-    services: Services, identity: Identity, conversation: Conversation, busy: bool
-) -> None:
+def history_section(services: Services, identity: Identity, conversation: Conversation) -> None:
     bar, user, cid = st.sidebar, identity.user_id, conversation.conversation_id
     bar.subheader("History")
     show_error(Place.HISTORY)
@@ -45,7 +43,7 @@ def history_section(
             "Clear this conversation",
             on_click=ask,
             args=(Confirmation(user, Destructive.CLEAR_MINE, conversation_id=cid),),
-            disabled=busy or not conversation.total_messages,
+            disabled=not conversation.total_messages,
         )
     else:
         confirm(
@@ -54,28 +52,25 @@ def history_section(
             "cannot be undone.",
             ("Yes, clear it", clear_history, (services, user, cid, conversation.last_seq)),
             "clear_mine",
-            busy,
         )
     if identity.is_admin:
-        clear_all_controls(services, identity, busy)
+        clear_all_controls(services, identity)
     if services.shows_internals_to(identity):
         internals(services)
 
 
-def clear_all_controls(services: Services, identity: Identity, busy: bool) -> None:
+def clear_all_controls(services: Services, identity: Identity) -> None:
     if state.confirmation_of(identity.user_id, Destructive.CLEAR_ALL) is None:
         st.sidebar.button(
             "Clear ALL history…",
             on_click=ask,
             args=(Confirmation(identity.user_id, Destructive.CLEAR_ALL),),
-            disabled=busy,
         )
         return
     confirm(
         "Delete every user's messages? This cannot be undone.",
         ("Yes, delete all", clear_all_history, (services, identity)),
         "clear_all",
-        busy,
     )
 
 

@@ -24,10 +24,10 @@ from ui import state
 from ui.frame import configuration_error, sign_in_required
 
 
-def current_identity(services: Services, busy: bool) -> Identity:
+def current_identity(services: Services) -> Identity:
     auth = services.auth
     if auth.mode is AuthMode.DEMO:
-        return demo_user(auth, busy)
+        return demo_user(auth)
     try:
         check_platform_authentication(auth)
         check_trusted_headers(auth.mode, st.get_option("server.trustedUserHeaders"))
@@ -43,7 +43,7 @@ def current_identity(services: Services, busy: bool) -> Identity:
     return identity
 
 
-def demo_user(auth: AuthSettings, busy: bool) -> Identity:
+def demo_user(auth: AuthSettings) -> Identity:
     """The picker's user, named in the URL (`?user=`) so reload keeps it; a warning on every
     screen that anyone can open anyone's chat."""
     wanted = state.url_user()
@@ -53,7 +53,6 @@ def demo_user(auth: AuthSettings, busy: bool) -> Identity:
         index=auth.demo_users.index(wanted) if wanted in auth.demo_users else 0,
         key="demo_user",
         on_change=state.user_switched,
-        disabled=busy,
     )
     state.name_user(user)
     st.warning(DEMO_WARNING, icon="⚠️")

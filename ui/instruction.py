@@ -50,9 +50,7 @@ def save_custom_instruction(memory: ChatMemory, user_id: str, key: str) -> None:
         st.toast("Custom instruction saved")
 
 
-def instruction_section(
-    services: Services, identity: Identity, current: SystemInstruction, busy: bool
-) -> None:
+def instruction_section(services: Services, identity: Identity, current: SystemInstruction) -> None:
     bar = st.sidebar
     bar.subheader("System instruction")
     show_error(Place.INSTRUCTION)
@@ -69,7 +67,6 @@ def instruction_section(
         format_func=lambda option: preset_label(presets, option),
         on_change=choose_preset,
         args=(memory, user, preset_key, presets, editing_key),
-        disabled=busy,
     )
     if state.widget_value(preset_key) == CUSTOM:
         state.show_value(custom_key, current.text)
@@ -79,7 +76,6 @@ def instruction_section(
             max_chars=max(services.max_prompt_chars, len(current.text)),
             on_change=save_custom_instruction,
             args=(memory, user, custom_key),
-            disabled=busy,
             help="Saved as soon as you leave the box (or press Ctrl+Enter).",
         )
     bar.caption("In force now:")

@@ -65,7 +65,7 @@ def memories_count(count: int) -> str:
     return f"{count:,} {'memory' if count == 1 else 'memories'}"
 
 
-def memories_section(services: Services, identity: Identity, busy: bool) -> None:
+def memories_section(services: Services, identity: Identity) -> None:
     memories = services.memories
     if memories is None:
         return
@@ -83,16 +83,16 @@ def memories_section(services: Services, identity: Identity, busy: bool) -> None
     key = state.widget_key("memory_on", user)
     state.show_value(key, on)
     bar.toggle(TOGGLE_LABEL, key=key, on_change=save_enabled, args=(user, key),
-               disabled=busy, help=TOGGLE_HELP)  # fmt: skip
+               help=TOGGLE_HELP)  # fmt: skip
     add_key = state.widget_key("memory_add", user)
-    bar.text_input(ADD_LABEL, key=add_key, max_chars=MAX_MEMORY_CHARS, disabled=busy,
+    bar.text_input(ADD_LABEL, key=add_key, max_chars=MAX_MEMORY_CHARS,
                    placeholder="e.g. I prefer metric units")  # fmt: skip
-    bar.button("Remember", key=f"{add_key}:go", on_click=add_typed, args=(user, add_key),
-               disabled=busy)  # fmt: skip
-    memory_list(services, user, records, busy)
+    bar.button("Remember", key=f"{add_key}:go", on_click=add_typed,
+               args=(user, add_key))  # fmt: skip
+    memory_list(services, user, records)
 
 
-def memory_list(services: Services, user: str, records: list[MemoryRecord], busy: bool) -> None:
+def memory_list(services: Services, user: str, records: list[MemoryRecord]) -> None:
     bar = st.sidebar
     if not records:
         bar.caption("No memories yet: use “Remember this” under a message, or type one above.")
@@ -109,7 +109,7 @@ def memory_list(services: Services, user: str, records: list[MemoryRecord], busy
     by_id = {record.id: record for record in records}
     with bar.expander(f"Your memories ({len(records):,})", expanded=True):
         for record in shown:
-            memory_row(user, record, by_id, busy)
+            memory_row(user, record, by_id)
 
 
 HIDDEN_SOURCE = (
@@ -118,7 +118,7 @@ HIDDEN_SOURCE = (
 )
 
 
-def memory_row(user: str, record: MemoryRecord, by_id: dict[str, MemoryRecord], busy: bool) -> None:
+def memory_row(user: str, record: MemoryRecord, by_id: dict[str, MemoryRecord]) -> None:
     box = st.container(border=True)
     box.text(record.text)  # as typed: never read as Markdown
     box.caption(describe(record))
@@ -129,15 +129,14 @@ def memory_row(user: str, record: MemoryRecord, by_id: dict[str, MemoryRecord], 
         label = "Open source" if len(record.sources) == 1 else f"Open source {number}"
         box.button(label, key=f"memory:{record.id}:source:{number}", on_click=open_hit,
                    args=(user, source.conversation_id, source.seq),
-                   disabled=busy or source.expired or source.hidden,
+                   disabled=source.expired or source.hidden,
                    help=HIDDEN_SOURCE if source.hidden else None)  # fmt: skip
     left, middle, right = box.columns(3)
     left.button("Unpin" if record.pinned else "Pin", key=f"memory:{record.id}:pin",
-                on_click=change, args=(user, record.id, "pin", not record.pinned),
-                disabled=busy)  # fmt: skip
-    middle.toggle("Edit", key=f"memory:{record.id}:editing", disabled=busy)
+                on_click=change, args=(user, record.id, "pin", not record.pinned))  # fmt: skip
+    middle.toggle("Edit", key=f"memory:{record.id}:editing")
     right.button("Delete", key=f"memory:{record.id}:delete", on_click=change,
-                 args=(user, record.id, "delete", None), disabled=busy)  # fmt: skip
+                 args=(user, record.id, "delete", None))  # fmt: skip
     if state.widget_value(f"memory:{record.id}:editing"):
         key = state.widget_key(f"memory_edit:{record.id}", user)
         state.show_value(key, record.text)  # what Redis holds, on every run

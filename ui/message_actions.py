@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from memory import Conversation, Message
 from ui.branches import edit_button, version_switch
@@ -133,11 +134,11 @@ def install() -> None:
     )
 
 
-def show_sources(shown: Sequence[Message]) -> None:
+def show_sources(slot: DeltaGenerator, shown: Sequence[Message]) -> None:
     """The stored texts of the messages shown, in their order, as one inert data element
-    (escaped: it is data, never markup), before the messages draw."""
+    (escaped: it is data, never markup) in `slot` (in the sidebar), before the messages draw."""
     texts = escape(json.dumps([message.content for message in shown]), quote=True)
-    st.sidebar.html(f'<div class="message-sources" hidden data-sources="{texts}"></div>')
+    slot.html(f'<div class="message-sources" hidden data-sources="{texts}"></div>')
 
 
 def message_actions(conversation: Conversation, message: Message) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-# The prompt box's placeholder while a reply streams (ui/turn_view.py shows it): the page's
-# script below tells a streaming page by it.
+# The prompt box's placeholder while a reply streams (its Stop on the page): the page's script
+# below shows it.
 BUSY_PLACEHOLDER = "Type your next message: Enter sends it once this reply is done"
 
 _SCRIPT = """<script>
@@ -68,9 +68,22 @@ _SCRIPT = """<script>
     if (below > 1) scroller(last).scrollBy({top: below, behavior: "instant"});  // in this frame
   }
 
-  // While a reply streams the box takes typing but not Enter (nor its send button): the page
-  // says so beside it, and the text waits in the box.
-  const streaming = input => input?.getAttribute("placeholder") === "BUSY_PLACEHOLDER";
+  // While a reply streams (its Stop is on the page) the box takes typing but not Enter (nor
+  // its send button): its placeholder and, on Enter, a note beside it say so, and the text
+  // waits in the box. The run that streams is the one that shows the reply stored, so the
+  // box is drawn once, with its usual placeholder: the page swaps it while Stop is there.
+  const streaming = input => Boolean(input && doc.querySelector(".st-key-stop_reply button"));
+  function showBusy(input) {
+    if (!input) return;
+    const busy = streaming(input);
+    if (busy && input.placeholder !== "BUSY_PLACEHOLDER") {
+      input.dataset.usualPlaceholder = input.placeholder;
+      input.placeholder = "BUSY_PLACEHOLDER";
+    } else if (!busy && input.dataset.usualPlaceholder !== undefined) {
+      input.placeholder = input.dataset.usualPlaceholder;
+      delete input.dataset.usualPlaceholder;
+    }
+  }
   function hold(event, input) {
     event.preventDefault();
     event.stopImmediatePropagation();
@@ -141,6 +154,7 @@ _SCRIPT = """<script>
     lastState = now;
     lastDisabled = disabled;
     keepInView();
+    showBusy(input);
     if (!streaming(input)) doc.getElementById("reply-still-coming")?.remove();
     if (ended || ready) focusBox();
   }

@@ -52,7 +52,7 @@ def save_scope(services: Services, user_id: str, key: str) -> None:
         act(Place.RECALL, "Saving the recall setting", lambda: recall.set_scope(user_id, chosen))
 
 
-def recall_settings(services: Services, identity: Identity, busy: bool) -> None:
+def recall_settings(services: Services, identity: Identity) -> None:
     """The settings group: where recall looks, and the embedding backlog while one waits."""
     if services.recall is None:
         return
@@ -73,7 +73,6 @@ def recall_settings(services: Services, identity: Identity, busy: bool) -> None:
         key=key,
         on_change=save_scope,
         args=(services, user, key),
-        disabled=busy,
         help=SCOPE_HELP,
     )
     with bar:

@@ -45,7 +45,7 @@ class Editing:
     """A prompt of a conversation (seq `from_seq`), opened in the editor by its "Edit";
     sending the edited text starts a new version from there, the prompt and what followed it
     kept as the earlier one (ui/branches.py), unless the conversation's newest message is no
-    longer `expect_last_seq` (what the page showed)."""
+    longer `expect_last_seq` (what the page showed when Edit was pressed)."""
 
     user_id: str
     conversation_id: str

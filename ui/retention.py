@@ -87,9 +87,7 @@ def watch_expiry(services: Services, identity: Identity, conversation: Conversat
             )
 
 
-def retention_section(
-    services: Services, identity: Identity, conversation: Conversation, busy: bool
-) -> None:
+def retention_section(services: Services, identity: Identity, conversation: Conversation) -> None:
     bar = st.sidebar
     bar.subheader("Retention")
     show_error(Place.RETENTION)
@@ -104,7 +102,6 @@ def retention_section(
         key=key,
         on_change=choose_retention,
         args=(memory, user, key, ttl, conversation.total_messages),
-        disabled=busy,
         help="Saved at once; a shorter time that would delete your messages asks first.",
     )
     asked = state.confirmation_of(user, Destructive.RETENTION)
@@ -115,7 +112,6 @@ def retention_section(
             f"stored now will be deleted in {duration}.",
             ("Apply retention", apply_retention, (memory, user, asked.ttl_seconds)),
             "retention",
-            busy,
         )
     if ttl is None:
         bar.caption("Policy: keep forever.")

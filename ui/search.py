@@ -23,14 +23,13 @@ def open_hit(user_id: str, conversation_id: str, seq: int) -> None:
     state.open_found(FoundMessage(user_id, conversation_id, seq))
 
 
-def search_section(services: Services, identity: Identity, busy: bool) -> None:
+def search_section(services: Services, identity: Identity) -> None:
     bar = st.sidebar
     show_error(Place.SEARCH)
     text = bar.text_input(
         LABEL,
         key=state.widget_key("search", identity.user_id),
         placeholder="Words or a question, across all your chats",
-        disabled=busy,
     )
     if not text.strip():
         return
@@ -45,7 +44,7 @@ def search_section(services: Services, identity: Identity, busy: bool) -> None:
     if not hits:
         bar.caption(no_hits(text))
     for number, hit in enumerate(hits):
-        show_hit(identity, number, hit, busy)
+        show_hit(identity, number, hit)
 
 
 def no_hits(text: str) -> str:
@@ -59,7 +58,7 @@ def no_hits(text: str) -> str:
     return "No message of yours matches these words or their meaning."
 
 
-def show_hit(identity: Identity, number: int, hit: SearchHit, busy: bool) -> None:
+def show_hit(identity: Identity, number: int, hit: SearchHit) -> None:
     box = st.sidebar.container(border=True)
     box.text(hit.title or "Untitled chat")
     box.caption(hit_line(hit))
@@ -69,5 +68,4 @@ def show_hit(identity: Identity, number: int, hit: SearchHit, busy: bool) -> Non
         key=f"search_hit:{number}",
         on_click=open_hit,
         args=(identity.user_id, hit.conversation_id, hit.seq),
-        disabled=busy,
     )

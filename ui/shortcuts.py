@@ -61,9 +61,9 @@ def shortcuts_dialog() -> None:
     st.caption("On a Mac, ⌘ works wherever Ctrl is listed.")
 
 
-def shortcuts(busy: bool) -> None:
+def shortcuts() -> None:
     """The page's shortcut script and, at the end of the sidebar, the button that lists them
     (disabled while a reply streams: a click would rerun the page and cut the reply)."""
     st.sidebar.html(_SCRIPT.replace("HELP_KEY", HELP_KEY), unsafe_allow_javascript=True)
-    if st.sidebar.button(HELP_LABEL, key=HELP_KEY, type="tertiary", disabled=busy):
+    if st.sidebar.button(HELP_LABEL, key=HELP_KEY, type="tertiary"):
         shortcuts_dialog()

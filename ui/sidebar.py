@@ -5,12 +5,14 @@ closed panel costs a rerun nothing (the sections were 40% of a rerun's time).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from chatbot.identity import Identity
 from chatbot.services import Services
 from memory import PageView
-from ui.context import context_section
+from ui.context import context_section, show_request_tokens
 from ui.conversation_list import conversations_section
 from ui.history import history_section
 from ui.instruction import instruction_section
@@ -25,25 +27,34 @@ SETTINGS_LABEL = "⚙️ Settings"
 SETTINGS_KEY = "settings"  # of the tab, not of a user: it stays open across a user switch
 
 
-def sidebar(services: Services, identity: Identity, page: PageView, busy: bool) -> None:
+Recount = Callable[[PageView], None]
+"""A part of the sidebar that counts the conversation's messages, drawn again in place from the
+page read after a turn's reply (the run that streams it shows it stored)."""
+
+
+def sidebar(services: Services, identity: Identity, page: PageView) -> list[Recount]:
     conversation = page.conversation
-    search_section(services, identity, busy)
-    conversations_section(services, identity, page, busy)
+    search_section(services, identity)
+    conversations_section(services, identity, page)
     if not st.sidebar.toggle(
         SETTINGS_LABEL,
         key=SETTINGS_KEY,
-        disabled=busy,
         help="History length and tokens, recall, memories, system instruction, retention, "
         "usage, your data.",
     ):
         watch_expiry(services, identity, conversation)
-        return
+        return []
     with st.sidebar:
-        context_section(services, identity, page, busy)
-    recall_settings(services, identity, busy)
-    memories_section(services, identity, busy)
-    instruction_section(services, identity, conversation.window.system, busy)
-    retention_section(services, identity, conversation, busy)
-    usage_section(services, conversation)
-    history_section(services, identity, conversation, busy)
-    your_data_section(services, identity, conversation, busy)
+        numbers = context_section(services, identity, page)
+    recall_settings(services, identity)
+    memories_section(services, identity)
+    instruction_section(services, identity, conversation.window.system)
+    retention_section(services, identity, conversation)
+    usage = st.sidebar.empty()
+    usage_section(usage, services, conversation)
+    history_section(services, identity, conversation)
+    your_data_section(services, identity, conversation)
+    return [
+        lambda fresh: show_request_tokens(numbers, services, fresh),
+        lambda fresh: usage_section(usage, services, fresh.conversation),
+    ]

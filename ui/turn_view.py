@@ -24,9 +24,9 @@ from chatbot.turn import (
     keepable,
     storage_refusal,
 )
-from memory import ChatMemoryError, Conversation, Role, new_message_id
+from memory import ChatMemoryError, Conversation, PageView, Role, new_message_id
 from ui import live_reply, state
-from ui.page_follow import BUSY_PLACEHOLDER
+from ui.chat import reread
 from ui.recall import keep_what_was_sent
 from ui.records import ModelFailure, Place
 from ui.rendering import is_cut_off, render_message
@@ -42,16 +42,11 @@ def queue_prompt(user_id: str) -> None:
         state.queue_turn(TurnRequest(user_id, prompt))
 
 
-def prompt_box(user_id: str, busy: bool) -> None:
+def prompt_box(user_id: str) -> None:
     """Open for typing even while a reply streams (the next message is written meanwhile);
     the page's script (ui/page_follow.py) holds Enter until the reply is done, and a send
     that gets through anyway is refused with the text kept (one reply per conversation)."""
-    st.chat_input(
-        BUSY_PLACEHOLDER if busy else PLACEHOLDER,
-        key=state.PROMPT_KEY,
-        on_submit=queue_prompt,
-        args=(user_id,),
-    )
+    st.chat_input(PLACEHOLDER, key=state.PROMPT_KEY, on_submit=queue_prompt, args=(user_id,))
 
 
 def show_prompt_at_once(services: Services, request: TurnRequest) -> None:
@@ -92,20 +87,37 @@ def start_turn(
         keep_outcome(request.user_id, started, internals)
         st.rerun()
     services.replies.submit(turn, reply_id)
+    state.forget_request_note(request.user_id, conversation.conversation_id)
     return Submitted(turn, reply_id, internals)
 
 
-def follow_turn(services: Services, submitted: Submitted) -> NoReturn:
-    """At the end of the run: follow the reply from Redis and rerun with its outcome on the
-    page; inputs stay disabled until the run after it. A run cut short (Stop, a reload, a
-    closed tab) leaves the reply to the worker."""
+def reread_or_rerun(services: Services, identity: Identity, conversation_id: str) -> PageView:
+    """The page read again once the turn's prompt is stored (the list shows a new chat, the
+    counts count the prompt); a failed read reruns, where the page says why."""
+    try:
+        return reread(services, identity, conversation_id)
+    except ChatMemoryError:
+        st.rerun()
+
+
+def follow_turn(services: Services, identity: Identity, submitted: Submitted) -> PageView:
+    """At the end of the run: follow the reply from Redis to its end; the page as stored
+    after it, for the same run to show (the reply with its actions, Regenerate,
+    Continue). An outcome that keeps a draft or says why no reply came reruns with it, as
+    does a storage failure. A run cut short (Stop, a reload, a closed tab) leaves the reply
+    to the worker."""
     turn, reply_id = submitted.turn, submitted.reply_id
     live_reply.follow(services, turn.user_id, turn.conversation_id, reply_id)
     outcome = services.replies.outcome(reply_id, timeout=1.0)
     if outcome is not None:
         keep_what_was_sent(turn, outcome)
         keep_outcome(turn.user_id, outcome, submitted.internals)
-    st.rerun()
+    if not isinstance(outcome, Stored | Stopped):
+        st.rerun()
+    try:
+        return reread(services, identity, turn.conversation_id)
+    except ChatMemoryError:
+        st.rerun()
 
 
 def claimed_reply(services: Services, turn: ChatTurn) -> str:

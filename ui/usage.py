@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from chatbot.formatting import totals_line, usage_line
 from chatbot.services import Services
 from memory import Conversation
 
 
-def usage_section(services: Services, conversation: Conversation) -> None:
-    bar = st.sidebar
+def usage_section(slot: DeltaGenerator, services: Services, conversation: Conversation) -> None:
+    """In `slot` (in the sidebar): drawn again, in place, once a turn's reply is stored."""
+    bar = slot.container()
     bar.subheader("Usage")
     last = conversation.last_reply_usage
     if last is not None:

@@ -59,7 +59,7 @@ def erase_me(memory: ChatMemory, user_id: str, conversations: int, messages: int
 
 
 def download_buttons(
-    memory: ChatMemory, user_id: str, ids: list[str] | None, title: str | None, busy: bool
+    memory: ChatMemory, user_id: str, ids: list[str] | None, title: str | None
 ) -> None:
     """JSON and Markdown downloads of the conversations `ids` (None: all), made on click; one
     a row, so that no label is cut off in the sidebar's width."""
@@ -71,14 +71,11 @@ def download_buttons(
             file_name=download_name(title, extension),
             mime=mime,
             on_click="ignore",
-            disabled=busy,
             key=f"export:{which}:{extension}",
         )
 
 
-def your_data_section(
-    services: Services, identity: Identity, conversation: Conversation, busy: bool
-) -> None:
+def your_data_section(services: Services, identity: Identity, conversation: Conversation) -> None:
     bar, memory, user = st.sidebar, services.memory, identity.user_id
     bar.subheader("Your data")
     show_error(Place.DATA)
@@ -87,8 +84,8 @@ def your_data_section(
         bar.success(note)
     if conversation.total_messages:
         title = conversation.info.title if conversation.info else ""
-        download_buttons(memory, user, [conversation.conversation_id], title, busy)
-    download_buttons(memory, user, None, None, busy)
+        download_buttons(memory, user, [conversation.conversation_id], title)
+    download_buttons(memory, user, None, None)
     key = state.widget_key(f"import{state.import_round()}", user)
     bar.file_uploader(
         IMPORT_LABEL,
@@ -97,18 +94,16 @@ def your_data_section(
         on_change=import_upload,
         args=(memory, user, key),
         max_upload_size=MAX_IMPORT_BYTES // 1_000_000,
-        disabled=busy,
     )
-    erase_controls(memory, user, busy)
+    erase_controls(memory, user)
 
 
-def erase_controls(memory: ChatMemory, user_id: str, busy: bool) -> None:
+def erase_controls(memory: ChatMemory, user_id: str) -> None:
     if state.confirmation_of(user_id, Destructive.ERASE_ME) is None:
         st.sidebar.button(
             "Erase all my data…",
             on_click=ask,
             args=(Confirmation(user_id, Destructive.ERASE_ME),),
-            disabled=busy,
         )
         return
     try:
@@ -122,5 +117,4 @@ def erase_controls(memory: ChatMemory, user_id: str, busy: bool) -> None:
         "This cannot be undone.",
         ("Yes, erase everything", erase_me, (memory, user_id, conversations, messages)),
         "erase",
-        busy,
     )

@@ -17,6 +17,13 @@ def keep_request_note(note: RequestNote) -> None:
     notes[(note.user_id, note.conversation_id)] = note
 
 
+def forget_request_note(user_id: str, conversation_id: str) -> None:
+    """A new turn's request replaces the note: the reply before it shows none from now on."""
+    notes = st.session_state.get(_NOTES)
+    if isinstance(notes, dict):
+        notes.pop((user_id, conversation_id), None)
+
+
 def request_note_of(user_id: str, conversation_id: str) -> RequestNote | None:
     notes = st.session_state.get(_NOTES)
     if not isinstance(notes, dict):

@@ -72,3 +72,14 @@ def set_model_failure(failure: ModelFailure | None) -> None:
         st.session_state.pop("model_error", None)
     else:
         st.session_state["model_error"] = failure
+
+
+def show_newest(user_id: str, conversation_id: str, seq: int) -> None:
+    """The newest message of the conversation the page shows now (0: none), as a run draws
+    it: what the actions drawn under its messages act on."""
+    st.session_state[f"newest_shown:{user_id}:{conversation_id}"] = seq
+
+
+def newest_shown(user_id: str, conversation_id: str) -> int | None:
+    value = st.session_state.get(f"newest_shown:{user_id}:{conversation_id}")
+    return value if isinstance(value, int) else None
