@@ -11,6 +11,8 @@ import redis
 from streamlit.testing.v1 import AppTest
 
 from memory import ChatMemory, ConversationInfo, Role
+from memory.keys import KeyLayout
+from memory.reply_stream import ReplyStreams
 from tests.support.conversations import opened
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.test_app import APP, click, say, start_app, stored, transcript, unsent_key
@@ -395,3 +397,23 @@ def test_clear_and_delete_confirmed_after_the_conversation_changed_remove_nothin
     click(app, "Yes, delete it")
     assert "Deleting the conversation failed" in app.sidebar.error[0].value
     assert memory.count("Luke", cid) == 4 and open_id(app) == cid
+
+
+def test_clear_and_delete_while_a_reply_is_being_written_remove_nothing_and_say_why(
+    app_env: str, redis_client: redis.Redis
+) -> None:
+    """Nothing on the page is disabled while a reply streams: clearing or deleting its
+    conversation then would leave the reply stored alone, so each is refused."""
+    memory = stored(redis_client, app_env)
+    app = start_app()
+    say(app, "one")
+    cid = open_id(app)
+    replies = ReplyStreams(redis_client, KeyLayout(app_env))
+    assert replies.claim("Luke", cid, "from-another-tab", "instance-2") is None
+    click(app, "Clear this conversation")
+    click(app, "Yes, clear it")
+    assert "still being written" in app.sidebar.error[0].value
+    click(app, "🗑️ Delete…")
+    click(app, "Yes, delete it")
+    assert "still being written" in app.sidebar.error[0].value
+    assert memory.count("Luke", cid) == 2 and open_id(app) == cid

@@ -41,7 +41,7 @@ def recall_reads(log: CommandLog, index_name: str) -> list[str]:
     ]
 
 
-def test_a_rerun_is_one_script_call_and_a_turn_two_more(
+def test_a_rerun_is_one_script_call_and_a_turn_four_more(
     app_env: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EMBEDDING_PROVIDER", "off")
@@ -59,9 +59,10 @@ def test_a_rerun_is_one_script_call_and_a_turn_two_more(
     assert app_calls(rerun, app_env) == ["EVALSHA"]  # page_view: page, list, summary state
     say(app, "first")  # the turn scripts loaded (a first EVALSHA is answered NOSCRIPT)
     turn = commands_during(redis_client, lambda: say(app, "one more"))
-    # the run the prompt starts renders (1), begins (1) and finishes (1) the turn, then
-    # the run after it renders (1)
-    assert app_calls(turn, app_env, replies=False) == ["EVALSHA"] * 4
+    # the one run of the turn renders (1), begins the turn (1), reads the page again for the
+    # sidebar once the prompt is stored (1), finishes the turn (1) and reads the page as
+    # stored to show the reply (1); no rerun after it
+    assert app_calls(turn, app_env, replies=False) == ["EVALSHA"] * 5
     # the reply in flight (memory/reply_stream.py): claimed, appended in batches, ended;
     # followed by the page (read, then XREAD while it streams): a few calls, not one a token
     in_flight = app_calls(turn, app_env, replies=True)

@@ -14,10 +14,11 @@ from chatbot.context_chart import context_chart
 from chatbot.formatting import request_line
 from chatbot.identity import Identity
 from chatbot.services import Services
-from memory import ChatMemory, ChatMemoryError, PageView
+from memory import ChatMemory, PageView
 from memory.summary import SummaryState
 from ui import state
 from ui.feedback import act, show_error
+from ui.live_reply import in_flight
 from ui.recall import planned_now
 from ui.records import Place
 
@@ -74,21 +75,12 @@ def context_section(services: Services, identity: Identity, page: PageView) -> D
         args=(services.memory, user, key),
     )
     numbers = st.empty()
-    if reply_streaming(services, user, conversation.conversation_id):
+    if in_flight(services, user, conversation.conversation_id):
         numbers.caption(STREAMING_NOTE)
     else:
         show_request_tokens(numbers, services, page)
     summary_toggle(services, user, page.summary)
     return numbers
-
-
-def reply_streaming(services: Services, user_id: str, conversation_id: str) -> bool:
-    """Whether a reply to the conversation is being written now (by any tab or instance)."""
-    try:
-        view = services.replies.streams.read(user_id, conversation_id)
-    except ChatMemoryError:
-        return False
-    return view is not None and view.streaming
 
 
 def show_request_tokens(slot: DeltaGenerator, services: Services, page: PageView) -> None:

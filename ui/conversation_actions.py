@@ -12,6 +12,7 @@ from chatbot.services import Services
 from memory import ChatMemory, ChatMemoryError, ConversationInfo, new_conversation_id
 from ui import state
 from ui.feedback import act
+from ui.live_reply import refused_in_flight
 from ui.records import Place
 
 
@@ -36,9 +37,12 @@ def pin(memory: ChatMemory, user_id: str, conversation_id: str, pinned: bool) ->
 def delete(
     services: Services, user_id: str, info: ConversationInfo, newest: int, is_open: bool = True
 ) -> None:
-    """Delete a conversation (unless it changed since the question showed `newest`); when it
-    was the open one, open the most recent one left (or a New chat)."""
+    """Delete a conversation (unless it changed since the question showed `newest`, or a reply
+    to it is being written); when it was the open one, open the most recent one left (or a
+    New chat)."""
     state.ask(None)
+    if refused_in_flight(services, user_id, info.id, Place.CONVERSATIONS, "delete"):
+        return
     memory = services.memory
     if not act(
         Place.CONVERSATIONS,

@@ -13,12 +13,16 @@ from memory import Conversation
 from ui import state
 from ui.confirm import ask, confirm
 from ui.feedback import act, show_error
+from ui.live_reply import refused_in_flight
 from ui.records import Confirmation, Destructive, Place
 
 
 def clear_history(services: Services, user_id: str, conversation_id: str, newest: int) -> None:
-    """Clear the conversation, unless it changed since the question showed `newest`."""
+    """Clear the conversation, unless it changed since the question showed `newest` or a
+    reply to it is being written."""
     state.ask(None)
+    if refused_in_flight(services, user_id, conversation_id, Place.HISTORY, "clear"):
+        return
 
     def clear() -> None:  # its summary goes in the same script
         services.memory.clear(user_id, conversation_id, expect_last_seq=newest)

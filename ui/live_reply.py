@@ -27,6 +27,28 @@ INTERRUPTED = (
 LOST_TRACK = "Storage stopped answering while the reply was streaming; it may still arrive."
 
 
+def in_flight(services: Services, user_id: str, conversation_id: str) -> bool:
+    """Whether a reply to the conversation is being written now (by any tab or instance); a
+    storage failure says no (the action it guards then fails on its own, with why)."""
+    try:
+        view = services.replies.streams.read(user_id, conversation_id)
+    except ChatMemoryError:
+        return False
+    return view is not None and view.streaming
+
+
+def refused_in_flight(
+    services: Services, user_id: str, conversation_id: str, place: Place, action: str
+) -> bool:
+    """True, with why at `place`, while a reply to the conversation is being written: clearing
+    or deleting it then would leave that reply stored alone."""
+    if not in_flight(services, user_id, conversation_id):
+        return False
+    state.report(place, f"A reply in this conversation is still being written: {action} it once "
+                 "the reply is done, or Stop it first.")  # fmt: skip
+    return True
+
+
 def stop_reply(services: Services, user_id: str, conversation_id: str, reply_id: str) -> None:
     """Stop's on_click: the reply it was shown with, wherever it is being produced."""
     try:
