@@ -26,7 +26,7 @@ def main() -> None:
         turn = None
     turn_view.prompt_box(user.user_id)
     frame.header(services)
-    notice, messages, exchange = st.container(), st.container(), st.empty()
+    notice, messages, exchange = st.container(), chat.messages_container(), st.empty()
     live = exchange.container()  # the turn's prompt and streaming reply, then them stored
     if turn is not None:
         with live:
@@ -46,22 +46,37 @@ def main() -> None:
 
     recounts = sidebar(services, user, page)
     frame.page_scripts(services)
+    cid = conversation.conversation_id
+    empty = not conversation.total_messages and state.draft_of(user.user_id, cid) is None
     with messages:
-        cid = conversation.conversation_id
-        empty = not conversation.total_messages and state.draft_of(user.user_id, cid) is None
         chat.welcome(user, shown=empty and turn is None)
-        shown = chat.show_messages(conversation, turn.replace_from if turn is not None else None)
-        if turn is None:
+    if turn is None or submitted is None:
+        with messages:
+            chat.show_messages(conversation, None)
             under_conversation(services, user, conversation)
+            turn_view.draft_editor(services, user, cid)
+        return
+    # A new prompt's reply streams under the messages the last run drew, kept on the page as
+    # they are (ui/chat.py); once it is stored it is shown at once, and they are drawn again
+    # above it. An edit or a regenerate takes messages away, so those are drawn first.
+    replaced = turn.replace_from
+    if replaced is not None:
+        with messages:
+            shown = chat.show_messages(conversation, replaced)
+    with live:
+        stored = turn_view.follow_turn(services, user, submitted)
+    after = stored.conversation
+    newest = conversation.last_seq if replaced is None else replaced - 1
+    with exchange.container():  # in place of the streamed one, element by element
+        added = chat.show_stored_exchange(after, newest)
+        under_conversation(services, user, after)
+    with messages:
+        if replaced is None:
+            shown = chat.show_messages(conversation, None)
         turn_view.draft_editor(services, user, cid)
-    if submitted is not None:
-        with live:
-            stored = turn_view.follow_turn(services, user, submitted)
-        with exchange.container():  # in place of the streamed one, element by element
-            chat.show_stored_exchange(stored.conversation, shown)
-            under_conversation(services, user, stored.conversation)
-        for recount in recounts:
-            recount(stored)
+    chat.add_to_page(shown, after, added)
+    for recount in recounts:
+        recount(stored)
 
 
 def under_conversation(services: Services, user: Identity, conversation: Conversation) -> None:

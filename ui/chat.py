@@ -60,6 +60,13 @@ SCROLL_TO_FOUND = """<script>
 </script>""".replace("FOUND_HERE", FOUND_HERE)
 
 
+def messages_container() -> DeltaGenerator:
+    """The conversation's messages. Until a run draws them again, the page keeps the last
+    run's (Streamlit's stale elements), shown as they are, not faded (`HISTORY_STYLE`): a
+    turn's run draws them after its reply, so the reply starts at once."""
+    return st.container(key=message_actions.MESSAGES_KEY)
+
+
 def page_key(user_id: str, conversation_id: str) -> str:
     return state.widget_key(f"page:{conversation_id}", user_id)
 
@@ -180,15 +187,20 @@ def show_message(conversation: Conversation, message: Message) -> None:
     sent_note(conversation, message)
 
 
-def show_stored_exchange(conversation: Conversation, page: ShownPage) -> None:
-    """The messages stored after the ones `page` drew (a turn's prompt and reply), each as a
-    stored message is drawn, their texts added to Copy's."""
-    newest = max((message.seq for message in page.messages), default=-1)
+def show_stored_exchange(conversation: Conversation, newest: int) -> tuple[Message, ...]:
+    """The messages stored after seq `newest` (a turn's prompt and reply), each drawn as a
+    stored message is; they go to Copy with `add_to_page`."""
     added = tuple(message for message in conversation.recent if message.seq > newest)
-    state.show_newest(conversation.user_id, conversation.conversation_id, conversation.last_seq)
-    message_actions.show_sources(page.sources, page.messages + added)
     for message in added:
         show_message(conversation, message)
+    return added
+
+
+def add_to_page(page: ShownPage, conversation: Conversation, added: tuple[Message, ...]) -> None:
+    """After a turn's run drew `added` under `page`: their texts go to Copy, and the actions
+    on the page act on the conversation as it now shows."""
+    message_actions.show_sources(page.sources, page.messages + added)
+    state.show_newest(conversation.user_id, conversation.conversation_id, conversation.last_seq)
 
 
 def found_here() -> int | None:

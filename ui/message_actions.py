@@ -27,6 +27,7 @@ from memory import Conversation, Message
 from ui.branches import edit_button, version_switch
 from ui.memories import remember_button
 
+MESSAGES_KEY = "conversation"  # the key of the messages' container (ui/chat.py)
 COPY_LABEL = "Copy"
 COPIED_LABEL = "Copied"
 COPY_FAILED_LABEL = "Copy failed"
@@ -36,6 +37,9 @@ COPY_FAILED_LABEL = "Copy failed"
 # click writes that message's text to the clipboard (through a hidden text area
 # where the Clipboard API is missing: plain HTTP) and says so on the button for a moment.
 _COPY_SCRIPT = """<style>
+/* Stored messages a turn's run has not drawn again yet (ui/chat.py): what Redis holds, so
+   not faded as Streamlit fades stale elements. */
+.st-key-MESSAGES_KEY [data-stale="true"] { opacity: 1 !important; transition: none !important; }
 /* The server-side row (Remember this) sits tight under its own message, aligned with Copy,
    not halfway to the next one. */
 div[class*="st-key-message_actions_"] { margin-top: -1rem; padding-left: 3.75rem; }
@@ -127,7 +131,8 @@ def install() -> None:
     """The page's copy script (once per page; at the end of the sidebar, where its empty
     element shows nothing)."""
     st.sidebar.html(
-        _COPY_SCRIPT.replace("COPY_FAILED_LABEL", COPY_FAILED_LABEL)
+        _COPY_SCRIPT.replace("MESSAGES_KEY", MESSAGES_KEY)
+        .replace("COPY_FAILED_LABEL", COPY_FAILED_LABEL)
         .replace("COPIED_LABEL", COPIED_LABEL)
         .replace("COPY_LABEL", COPY_LABEL),
         unsafe_allow_javascript=True,
