@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from chatbot.identity import Identity
-from chatbot.services import Services
-from memory import ChatMemoryError, Conversation
-from ui import chat, editing, frame, identity, live_reply, state, turn_view
+from memory import ChatMemoryError
+from ui import chat, frame, identity, state, turn_view
 from ui.sidebar import sidebar
 
 
@@ -50,41 +48,14 @@ def main() -> None:
     empty = not conversation.total_messages and state.draft_of(user.user_id, cid) is None
     with messages:
         chat.welcome(user, shown=empty and turn is None)
-    if turn is None or submitted is None:
+    if submitted is None:
         with messages:
             chat.show_messages(conversation, None)
-            under_conversation(services, user, conversation)
+            turn_view.under_conversation(services, user, conversation)
             turn_view.draft_editor(services, user, cid)
         return
-    # A new prompt's reply streams under the messages the last run drew, kept on the page as
-    # they are (ui/chat.py); once it is stored it is shown at once, and they are drawn again
-    # above it. An edit or a regenerate takes messages away, so those are drawn first.
-    replaced = turn.replace_from
-    if replaced is not None:
-        with messages:
-            shown = chat.show_messages(conversation, replaced)
-    with live:
-        stored = turn_view.follow_turn(services, user, submitted)
-    after = stored.conversation
-    newest = conversation.last_seq if replaced is None else replaced - 1
-    with exchange.container():  # in place of the streamed one, element by element
-        added = chat.show_stored_exchange(after, newest)
-        under_conversation(services, user, after)
-    with messages:
-        if replaced is None:
-            shown = chat.show_messages(conversation, None)
-        turn_view.draft_editor(services, user, cid)
-    chat.add_to_page(shown, after, added)
-    for recount in recounts:
-        recount(stored)
-
-
-def under_conversation(services: Services, user: Identity, conversation: Conversation) -> None:
-    """Under the last message: its missing reply (or one streaming from elsewhere), Continue,
-    Regenerate."""
-    live_reply.under_prompt(services, user, conversation)
-    turn_view.continue_button(user, conversation)
-    editing.edit_and_regenerate(services, user, conversation)
+    slots = turn_view.TurnSlots(messages, exchange, live)
+    turn_view.finish_turn(services, user, submitted, conversation, slots, recounts)
 
 
 if __name__ == "__main__":

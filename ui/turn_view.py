@@ -1,13 +1,16 @@
 """The chat turn on the page: the prompt box, the prompt shown at once, the reply streaming
-with Stop, and what each outcome of `chatbot.turn.ChatTurn` leaves on the page (a kept draft
-and why, a missing reply with Retry, Continue after a cut-off reply, the draft's editor)."""
+with Stop and then shown stored in the same script run, and what each outcome of
+`chatbot.turn.ChatTurn` leaves on the page (a kept draft and why, a missing reply with Retry,
+Continue after a cut-off reply, the draft's editor)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from chatbot.identity import Identity
 from chatbot.services import Services
@@ -26,7 +29,8 @@ from chatbot.turn import (
 )
 from memory import ChatMemoryError, Conversation, PageView, Role, new_message_id
 from ui import live_reply, state
-from ui.chat import reread
+from ui.chat import add_to_page, reread, show_messages, show_stored_exchange
+from ui.editing import edit_and_regenerate
 from ui.recall import keep_what_was_sent
 from ui.records import ModelFailure, Place
 from ui.rendering import is_cut_off, render_message
@@ -67,6 +71,17 @@ class Submitted:
     turn: ChatTurn
     reply_id: str
     internals: bool  # the user may see where a failing model server is
+    replaced: int | None  # an edit's or a regenerate's first message replaced
+
+
+@dataclass(frozen=True)
+class TurnSlots:
+    """Where the page draws a turn: the messages before it, and its exchange (`live` while
+    the reply streams, then the exchange as stored, in its place)."""
+
+    messages: DeltaGenerator
+    exchange: DeltaGenerator
+    live: DeltaGenerator
 
 
 def start_turn(
@@ -88,7 +103,7 @@ def start_turn(
         st.rerun()
     services.replies.submit(turn, reply_id)
     state.forget_request_note(request.user_id, conversation.conversation_id)
-    return Submitted(turn, reply_id, internals)
+    return Submitted(turn, reply_id, internals, request.replace_from)
 
 
 def reread_or_rerun(services: Services, identity: Identity, conversation_id: str) -> PageView:
@@ -118,6 +133,46 @@ def follow_turn(services: Services, identity: Identity, submitted: Submitted) ->
         return reread(services, identity, turn.conversation_id)
     except ChatMemoryError:
         st.rerun()
+
+
+def finish_turn(
+    services: Services,
+    identity: Identity,
+    submitted: Submitted,
+    before: Conversation,
+    slots: TurnSlots,
+    recounts: Sequence[Callable[[PageView], None]],
+) -> None:
+    """The rest of a turn's run, after the sidebar: a new prompt's reply streams under the
+    messages the last run drew, kept on the page as they are (ui/chat.py); once it is stored
+    it is shown at once, and they are drawn again above it, the sidebar's counts after. An
+    edit or a regenerate takes messages away, so those are drawn first."""
+    replaced = submitted.replaced
+    if replaced is not None:
+        with slots.messages:
+            shown = show_messages(before, replaced)
+    with slots.live:
+        stored = follow_turn(services, identity, submitted)
+    after = stored.conversation
+    newest = before.last_seq if replaced is None else replaced - 1
+    with slots.exchange.container():  # in place of the streamed one, element by element
+        added = show_stored_exchange(after, newest)
+        under_conversation(services, identity, after)
+    with slots.messages:
+        if replaced is None:
+            shown = show_messages(before, None)
+        draft_editor(services, identity, before.conversation_id)
+    add_to_page(shown, after, added)
+    for recount in recounts:
+        recount(stored)
+
+
+def under_conversation(services: Services, identity: Identity, conversation: Conversation) -> None:
+    """Under the last message: its missing reply (or one streaming from elsewhere), Continue,
+    Regenerate."""
+    live_reply.under_prompt(services, identity, conversation)
+    continue_button(identity, conversation)
+    edit_and_regenerate(services, identity, conversation)
 
 
 def claimed_reply(services: Services, turn: ChatTurn) -> str:
