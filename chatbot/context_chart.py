@@ -124,8 +124,6 @@ def budget_rows(
     reply = f"kept for the reply (LLM_MAX_TOKENS {budget.reply_tokens:,})"
     rows.append(_row(REPLY_ROOM, "reply", reply, budget.reply_tokens))
     rows.append(_row(FREE, "free", "free: room for more history", free))
-    for order, row in enumerate(rows):
-        row["order"] = order
     return rows
 
 
