@@ -11,8 +11,8 @@ answered with its echo, stored too) with `streamlit run`: neither calls a model.
 on "Settings").
 
 1. Left/Right on each page's slider, the pages interleaved per round after two warm-up
-   rounds: the key press, the script starting and stopping (`stApp`'s script-state attribute)
-   and the next painted frame, in the page's own clock.
+   rounds: the key press, the script starting and stopping (the arrival of the messages that
+   start and end a run) and the frame that painted its last change, in the page's own clock.
 2. Enter, the pages interleaved, after one warm-up each: until the prompt is in the page's
    text (**shown**), until the reply is on the page and the box takes the next prompt (enabled,
    its placeholder the usual one, not "Enter sends it once this reply is done": **accepts**),
@@ -34,6 +34,7 @@ from statistics import median, quantiles
 from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from bench.report import table
 from bench.server import embedded_redis
@@ -78,22 +79,77 @@ if prompt := st.chat_input("{PLACEHOLDER}"):
         st.markdown(reply)
     memory().append("{USER}", Role.ASSISTANT, reply, conversation_id="0")
 '''
-# Resolves with the page-clock times of one interaction: key press, script start, script end,
-# next painted frame after the end.
+# Before any page script: every ForwardMsg the page receives is read for the two that bound a
+# run (top-level protobuf fields, numbers from ForwardMsg: new_session starts a run,
+# script_finished other than "early, for a rerun" ends it), and handed with its arrival time to
+# `window.onScriptRun`. The page's script-state attribute cannot bound a short run: React may
+# draw "running" and "notRunning" in one render, and the attribute then never changes.
+RUN_FIELDS = ForwardMsg.DESCRIPTOR.fields_by_name
+SOCKET_HOOK = f"""(() => {{
+  const read = buffer => {{
+    const b = new Uint8Array(buffer), fields = {{}};
+    let i = 0;
+    const varint = () => {{
+      let value = 0, scale = 1, byte;
+      do {{ byte = b[i++]; value += (byte & 127) * scale; scale *= 128; }} while (byte & 128);
+      return value;
+    }};
+    while (i < b.length) {{
+      const tag = varint(), wire = tag % 8, field = Math.floor(tag / 8);
+      if (wire === 0) fields[field] = varint();
+      else if (wire === 2) {{ const length = varint(); i += length; fields[field] = true; }}
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else break;
+    }}
+    return fields;
+  }};
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {{
+    constructor(...args) {{
+      super(...args);
+      this.addEventListener("message", event => {{
+        if (!(event.data instanceof ArrayBuffer)) return;
+        const now = performance.now(), fields = read(event.data);
+        if ({RUN_FIELDS["new_session"].number} in fields) window.onScriptRun?.("start", now);
+        const end = fields[{RUN_FIELDS["script_finished"].number}];
+        if (end !== undefined && end !== {ForwardMsg.FINISHED_EARLY_FOR_RERUN})
+          window.onScriptRun?.("end", now);
+      }});
+    }}
+  }};
+}})()"""
+# Resolves with the page-clock times of one interaction: key press, script start and end (their
+# messages' arrival) and the frame that painted the run's last change to the page (frames
+# are followed after the end until one passes with no change and no script running).
 WATCH = """() => { window.settled = new Promise(resolve => {
   const app = document.querySelector("[data-testid='stApp']");
   const t = {};
   document.addEventListener("keydown", () => { t.press = t.press ?? performance.now(); },
     {capture: true, once: true});
-  new MutationObserver((_, observer) => {
-    const state = app.getAttribute("data-test-script-state");
-    if (state === "running" && t.start === undefined) t.start = performance.now();
-    if (state === "notRunning" && t.start !== undefined) {
-      t.end = performance.now();
-      observer.disconnect();
-      requestAnimationFrame(() => setTimeout(() => { t.painted = performance.now(); resolve(t); }));
+  const painted = () => {
+    let changed = true;
+    const observer = new MutationObserver(() => { changed = true; });
+    observer.observe(app, {subtree: true, childList: true, attributes: true, characterData: true});
+    const frame = () => requestAnimationFrame(() => setTimeout(() => {
+      const running = app.getAttribute("data-test-script-state") === "running";
+      if ((changed || running) && performance.now() - t.end < 5000) {
+        if (changed) t.painted = performance.now();
+        changed = false;
+        frame();
+      } else { observer.disconnect(); resolve(t); }
+    }));
+    frame();
+  };
+  window.onScriptRun = (kind, now) => {
+    if (t.press === undefined) return;
+    if (kind === "start" && t.start === undefined) t.start = now;
+    if (kind === "end" && t.start !== undefined && t.end === undefined) {
+      t.end = now;
+      window.onScriptRun = undefined;
+      painted();
     }
-  }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+  };
 }); }"""
 # Resolves with the ms from Enter until the prompt is in the page's text (the first feedback),
 # until the box accepts the next prompt (the reply in the chat message after the prompt's, the
@@ -214,6 +270,8 @@ def measure(
             args=["--headless", "--no-sandbox", "--disable-gpu"],
         )
         pages = {"app": browser.new_page(), "minimal": browser.new_page()}
+        for page in pages.values():
+            page.add_init_script(SOCKET_HOOK)
         pages["app"].goto(app_url + f"?user={USER}")
         idle(pages["app"])
         open_settings(pages["app"])

@@ -6,18 +6,18 @@ its own segment with the message on hover.
 The parts are `PARTS`, in the order they are drawn; a new part of the request is one more
 `Part` and one more row builder in `SENT` (its rows name the part).
 
-A fixed Vega-Lite spec and the rows as an Arrow table: `st.vega_lite_chart` sends both without
-Altair building and validating a chart, and without pandas converting the rows, on every run
-(`st.bar_chart` cost ~10 ms a run; rows as Python dicts went through pandas, ~5 ms).
+The bar is plain HTML and CSS for `st.html` (no script): the browser lays out a row of boxes
+instead of embedding Vega, which cost the page ~20 ms of paint and the server a spec and an Arrow
+table on every slider move. Each segment carries `data-part`, `data-role` and `data-tokens`; its
+`title` is the hover text. Every text a user wrote (messages, memories, the summary) is escaped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from typing import Any
-
-import pyarrow
 
 from chatbot.budget import PlannedRequest, TokenBudget
 from memory import SystemInstruction
@@ -124,8 +124,6 @@ def budget_rows(
     reply = f"kept for the reply (LLM_MAX_TOKENS {budget.reply_tokens:,})"
     rows.append(_row(REPLY_ROOM, "reply", reply, budget.reply_tokens))
     rows.append(_row(FREE, "free", "free: room for more history", free))
-    for order, row in enumerate(rows):
-        row["order"] = order
     return rows
 
 
@@ -137,70 +135,77 @@ def legend_labels(rows: list[Row]) -> dict[str, str]:
     return {p.name: f"{p.name} {totals[p.name]:,}" for p in PARTS if p.name in totals}
 
 
-# The chart's spec; the legend's labels and the axis end change from run to run.
-SPEC: dict[str, Any] = {
-    # Without a y channel the bar's thickness must be set, or it is drawn 0 px high.
-    "mark": {"type": "bar", "size": 28, "stroke": "white", "strokeWidth": 1},
-    "height": 28,
-    # Fit the sidebar's width; the height grows with the axis and the legend below the bar
-    # (Streamlit's default "fit" squeezed all of it into the bar's height: a bare strip).
-    "autosize": {"type": "fit-x", "contains": "padding"},
-    "padding": {"top": 4, "right": 4, "bottom": 0, "left": 2},
-    "encoding": {
-        "x": {
-            "field": "tokens",
-            "type": "quantitative",
-            "stack": "zero",
-            "axis": None,  # the legend says each part's tokens
-        },
-        "order": {"field": "order", "type": "quantitative"},
-        "tooltip": [
-            {"field": "message", "title": "Part"},
-            {"field": "tokens", "title": "Tokens", "format": ","},
-            {"field": "text", "title": "Text"},
-        ],
-    },
-}
-LEGEND: dict[str, Any] = {
-    "orient": "bottom",
-    "title": None,
-    "columns": 2,
-    "offset": 6,
-    "padding": 0,
-    "rowPadding": 2,
-    "columnPadding": 8,
-    "labelPadding": 4,
-    "labelLimit": 0,
-    "symbolType": "square",
-    "symbolSize": 80,
-    "labelFontSize": 12,
-}
+BAR_CLASS = "context-bar"
+MIN_PART_PX = 3  # a part of a few tokens out of 128k is still a visible sliver
+BAR_PX = 28
+# A message's segment starts with a thin light line only where it is wide enough to show one
+# (at least 4 px of a bar at least this wide); slivers side by side would wash the part out.
+NARROWEST_BAR_PX = 250
+# One style sheet for every bar: a segment carries only its share, colour and text inline.
+STYLE = f"""<style>
+.{BAR_CLASS} .cb-bar {{ display: flex; gap: 1px; height: {BAR_PX}px; border-radius: 3px;
+  overflow: hidden; }}
+.{BAR_CLASS} .cb-part {{ display: flex; flex-basis: 0; min-width: {MIN_PART_PX}px; }}
+.{BAR_CLASS} .cb-seg {{ flex-basis: 0; min-width: 0; }}
+.{BAR_CLASS} .cb-seg.cb-gap {{ box-shadow: inset 1px 0 rgba(255, 255, 255, 0.6); }}
+.{BAR_CLASS} .cb-legend {{ display: flex; flex-wrap: wrap; gap: 2px 12px; margin: 6px 0 0;
+  padding: 0; list-style: none; font-size: 12px; line-height: 1.5; }}
+.{BAR_CLASS} .cb-legend li {{ display: flex; align-items: center; gap: 4px;
+  white-space: nowrap; margin: 0; padding: 0; }}
+.{BAR_CLASS} .cb-swatch {{ width: 10px; height: 10px; border-radius: 2px; flex: none; }}
+</style>"""
 
 
-def context_chart(
+def context_bar(
     request: PlannedRequest, instruction: SystemInstruction, budget: TokenBudget
-) -> tuple[pyarrow.Table, dict[str, Any]]:
-    """The rows and the spec of the bar of the model's context for `request` (whose system
-    message is `instruction` plus the summary and recalled part, if any)."""
+) -> str:
+    """The bar of the model's context for `request` (whose system message is `instruction` plus
+    the memories, summary and recalled part, if any), as HTML for `st.html`: a segment per row of
+    `budget_rows` grouped by part, widths in proportion to tokens, the legend under it."""
     rows = budget_rows(request, instruction, budget)
     labels = legend_labels(rows)
-    colors = [p.color for p in PARTS if p.name in labels]
-    color = {
-        "field": "part",
-        "type": "nominal",
-        "scale": {"domain": list(labels), "range": colors},
-        "legend": {**LEGEND, "labelExpr": _label_expression(labels)},
-    }
-    x = {**SPEC["encoding"]["x"], "scale": {"domain": [0, budget.context_tokens]}}
-    spec = {**SPEC, "encoding": {**SPEC["encoding"], "x": x, "color": color}}
-    return pyarrow.Table.from_pylist(rows), spec
+    colors = {p.name: p.color for p in PARTS}
+    wide = budget.context_tokens * 4 / NARROWEST_BAR_PX  # tokens of a 4 px segment
+    parts = "".join(
+        _part(name, colors[name], [r for r in rows if r["part"] == name], wide) for name in labels
+    )
+    summary = ", ".join(labels.values())
+    name = f"The model's context, {budget.context_tokens:,} tokens: {summary}"
+    legend = "".join(
+        f'<li data-part="{_attr(part)}"><span class="cb-swatch" '
+        f'style="background:{colors[part]}"></span>{escape(label)}</li>'
+        for part, label in labels.items()
+    )
+    return (
+        f'{STYLE}<div class="{BAR_CLASS}"><div class="cb-bar" role="img" '
+        f'aria-label="{_attr(name)}">{parts}</div>'
+        f'<ul class="cb-legend" aria-label="Parts of the context">{legend}</ul></div>'
+    )
 
 
-def _label_expression(labels: dict[str, str]) -> str:
-    """A Vega expression mapping each part's name to its label with tokens."""
-    table = ", ".join(f"{_quoted(name)}: {_quoted(label)}" for name, label in labels.items())
-    return f"({{{table}}})[datum.label]"
+def _part(name: str, color: str, rows: list[Row], wide: float) -> str:
+    tokens = sum(r["tokens"] for r in rows)
+    segments = "".join(
+        _segment(row, gap=index > 0 and row["tokens"] >= wide) for index, row in enumerate(rows)
+    )
+    return (
+        f'<div class="cb-part" data-part="{_attr(name)}" '
+        f'style="flex-grow:{tokens};background:{color}">{segments}</div>'
+    )
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def _segment(row: Row, gap: bool) -> str:
+    hover = f"{row['message']}\n{row['tokens']:,} tokens"
+    if row["text"]:
+        hover += f"\n{row['text']}"
+    kind = "cb-seg cb-gap" if gap else "cb-seg"
+    return (
+        f'<div class="{kind}" data-part="{_attr(row["part"])}" data-role="{_attr(row["role"])}" '
+        f'data-tokens="{row["tokens"]}" title="{_attr(hover)}" '
+        f'style="flex-grow:{row["tokens"]}"></div>'
+    )
+
+
+def _attr(text: str) -> str:
+    """`text` inside a double-quoted attribute: never markup, never the attribute's end."""
+    return escape(text, quote=True)

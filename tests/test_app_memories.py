@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow
 import redis
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
@@ -16,6 +15,7 @@ from chatbot.embedders import OfflineEmbedder
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory
 from memory.memories import Memories
+from tests.support.context_bar import context_bar
 from tests.support.openai_server import ChatCompletionsServer
 from ui.memories import ADD_LABEL, REMEMBER_LABEL, SEARCH_LABEL, TOGGLE_LABEL
 from ui.sidebar import SETTINGS_KEY
@@ -131,9 +131,7 @@ def test_the_reply_says_which_memories_its_request_used(
     [used] = [e for e in app.main.expander if "memory of yours used" in e.label]
     assert used.label == "🧠 1 memory of yours used"
     assert "My daughter is Mia" in [t.value for t in used.text]
-    (chart,) = app.get("vega_lite_chart")
-    table = pyarrow.ipc.open_stream(chart.proto.data.data).read_all()
-    assert "memories" in table.column("role").to_pylist()
+    assert "memories" in [segment.role for segment in context_bar(app).segments]
     assert "My daughter is Mia" in online_env.last_request.messages[0]["content"]
 
 

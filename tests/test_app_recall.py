@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyarrow
 import pytest
 import redis
 from streamlit.testing.v1 import AppTest
@@ -18,6 +17,7 @@ from chatbot.context_chart import chart_rows
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, Role, SystemInstruction, new_conversation_id
 from memory.recall import Recall, RecalledMessage, RecallScope
+from tests.support.context_bar import context_bar
 from tests.support.openai_server import ChatCompletionsServer
 from ui.chat import FOUND_HERE
 from ui.recall import SCOPE_LABEL
@@ -68,10 +68,8 @@ def recall_expanders(app: AppTest) -> list[str]:
 
 
 def chart_parts(app: AppTest) -> list[str]:
-    """The parts of the token chart on the page ("role" of each row of its data)."""
-    (chart,) = app.get("vega_lite_chart")
-    table = pyarrow.ipc.open_stream(chart.proto.data.data).read_all()
-    return [str(role) for role in table.column("role").to_pylist()]
+    """The parts of the token bar on the page (the role of each segment)."""
+    return [segment.role for segment in context_bar(app).segments]
 
 
 @pytest.fixture

@@ -6,14 +6,12 @@ tests/browser/test_page_truth.py cover what needs a real page (Stop, live expiry
 
 from __future__ import annotations
 
-import json
-
-import pyarrow
 import pytest
 import redis
 from streamlit.testing.v1 import AppTest
 
 from memory import Role
+from tests.support.context_bar import context_bar, parts_of
 from tests.support.conversations import SEEDED, opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer
 from tests.test_app import click, say, start_app, stored, transcript, unsent_key, user_key
@@ -179,39 +177,44 @@ def test_the_context_chart_is_one_bar_with_every_message_on_hover(app_env: str) 
     app = start_app()
     say(app, "a question")
     app.sidebar.slider[0].set_value(2).run()
-    chart = app.sidebar.get("vega_lite_chart")[0]
-    spec = json.loads(chart.proto.spec)
-    rows = pyarrow.ipc.open_stream(chart.proto.data.data).read_all().to_pylist()
-    sent = [r for r in rows if r["part"] not in ("room for the reply", "free")]
-    assert [r["role"] for r in sent] == ["system", "user", "assistant"]
-    assert [r["text"] for r in sent][1] == "a question"
-    assert sum(r["tokens"] for r in sent) + 3 == int(
-        str(app.sidebar.metric[0].value).replace(",", "")
-    )
-    assert {t["field"] for t in spec["encoding"]["tooltip"]} >= {"message", "tokens", "text"}
-    assert "y" not in spec["encoding"]  # one bar, not a column per message
+    bar = context_bar(app)
+    sent = [s for s in bar.segments if s.part not in ("room for the reply", "free")]
+    assert [s.role for s in sent] == ["system", "user", "assistant"]
+    hover = ["message 1 of 2 (user)", f"{sent[1].tokens} tokens", "a question"]
+    assert sent[1].hover.splitlines() == hover
+    metric = int(str(app.sidebar.metric[0].value).replace(",", ""))
+    assert sum(s.tokens for s in sent) + 3 == metric
+    assert all(s.hover for s in bar.segments)  # every segment says what it is on hover
+    assert bar.bars == 1  # one bar holding every segment, not a column per message
 
 
 def test_the_context_chart_is_the_whole_budget_in_labelled_parts(app_env: str) -> None:
     """Was: a 20-25 px strip of the request alone, its parts named only on hover."""
     app = start_app()
     say(app, "a question")
-    chart = app.sidebar.get("vega_lite_chart")[0]
-    spec = json.loads(chart.proto.spec)
-    rows = pyarrow.ipc.open_stream(chart.proto.data.data).read_all().to_pylist()
-    tokens: dict[str, int] = {}
-    for row in rows:
-        tokens[row["part"]] = tokens.get(row["part"], 0) + row["tokens"]
+    bar = context_bar(app)
+    tokens = parts_of(bar)
     assert list(tokens) == ["instruction", "history", "room for the reply", "free"]
     assert tokens["room for the reply"] == 1024  # LLM_MAX_TOKENS
     request = int(str(app.sidebar.metric[0].value).replace(",", ""))
-    assert sum(tokens.values()) + 3 == 128_000 == spec["encoding"]["x"]["scale"]["domain"][1]
+    assert sum(tokens.values()) + 3 == 128_000
     assert tokens["free"] == 128_000 - 1024 - request
     # every part is named with its tokens in the legend, readable without hovering
-    legend = spec["encoding"]["color"]["legend"]
-    for part, count in tokens.items():
-        assert f"'{part}': '{part} {count:,}'" in legend["labelExpr"]
-    assert spec["autosize"]["type"] == "fit-x" and "orient" in legend  # the legend is shown
+    labels = [f"{part} {count:,}" for part, count in tokens.items()]
+    assert bar.legend == labels
+    assert bar.name == "The model's context, 128,000 tokens: " + ", ".join(labels)
+
+
+def test_the_context_chart_shows_hostile_text_as_text(app_env: str) -> None:
+    """A message is hover text in the bar's HTML, never markup, never the attribute's end."""
+    hostile = 'Look" onmouseover="alert(1)" x="<img src=x onerror=alert(2)> & <b>bold</b>'
+    app = start_app()
+    say(app, hostile)
+    bar = context_bar(app)
+    (prompt,) = [s for s in bar.segments if s.role == "user"]
+    assert prompt.hover.splitlines()[-1] == hostile
+    assert set(bar.tags) == {"style", "div", "ul", "li", "span"}  # no <img>, no <b>
+    assert not any(name.startswith("on") for name in bar.attributes)
 
 
 def test_a_new_page_shows_the_chat_search_and_list_and_opens_settings_on_request(

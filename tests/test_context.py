@@ -15,6 +15,7 @@ from chatbot.summary import EXTRACTIVE_LABEL, INSTRUCTION
 from memory import Role
 from memory.embedded import free_port
 from memory.summary import SummaryStore
+from tests.support.context_bar import context_bar, parts_of
 from tests.support.conversations import opened, opened_count, opened_messages
 from tests.support.openai_server import ChatCompletionsServer, Fault
 from tests.support.tokens import count_request_tokens
@@ -105,7 +106,7 @@ def test_early_facts_reach_the_model_through_the_summary_and_nothing_is_deleted(
     assert state.checkpoint is not None and state.checkpoint.model == "llama3"
     assert state.checkpoint.covers_seq < opened_count(stored(redis_client, app_env), "Luke") == 18
     assert any(c.startswith("Summary of messages up to #") for c in captions(app))
-    assert "summary" in str(app.sidebar.get("vega_lite_chart")[0].proto)
+    assert "summary" in parts_of(context_bar(app))
 
 
 def test_offline_the_summary_is_extractive_and_labelled(

@@ -1,8 +1,8 @@
 """The sidebar's context section: the history length slider, the tokens the next request
-sends (metric, caption and chart) and the rolling-summary toggle.
+sends (metric, caption and the bar of the context) and the rolling-summary toggle.
 
 A fragment: moving the slider reruns only this section, since only the token count and the
-chart depend on it; that rerun re-reads what it shows."""
+bar depend on it; that rerun re-reads what it shows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from chatbot.context_chart import context_chart
+from chatbot.context_chart import context_bar
 from chatbot.formatting import request_line
 from chatbot.identity import Identity
 from chatbot.services import Services
@@ -114,7 +114,7 @@ def request_tokens(services: Services, page: PageView) -> None:
         f"{'≈ ' if estimated else ''}{request.token_count:,} of the {budget:,} tokens a request "
         f"may use ({request.token_count / budget:.0%})."
     )
-    st.vega_lite_chart(*context_chart(request, window.system, context.budget), width="stretch")
+    st.html(context_bar(request, window.system, context.budget))
 
 
 def summary_toggle(services: Services, user_id: str, summary: SummaryState) -> None:

@@ -4,16 +4,18 @@ per journey, the fake model server as the model, and Redis read back to check wh
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import ViewportSize, expect
 
 from chatbot.presets import DEFAULT_PRESET, load_presets
 from memory import ChatMemory, Role
 from memory.recall import Recall, RecallScope
 from tests.browser.harness import (
     AppServer,
+    OpenPage,
     StartApp,
     StreamlitPage,
     as_user,
+    open_sidebar,
     with_fake_model,
 )
 from tests.support.conversations import opened, opened_count, opened_messages
@@ -31,8 +33,10 @@ LLM_TIMEOUT_SECONDS = 2
 HISTORY = "Length of chat history"
 TOKENS = "Chat history tokens"
 TTL = "Time to live of chat entries"
-# The segments of the context bar (Vega's SVG marks, one per message, labelled by their fields).
-CHART_SEGMENTS = "[aria-roledescription='bar']"
+# The segments of the context bar (one per message, its detail in its hover text).
+CHART_SEGMENTS = ".context-bar .cb-seg"
+DESKTOP = ViewportSize(width=1400, height=900)
+PHONE = ViewportSize(width=390, height=844)
 
 
 @pytest.fixture(scope="module")
@@ -128,18 +132,20 @@ def test_the_model_gets_the_instruction_and_the_last_n_messages_and_the_metric_c
     # then the reply's room and what is free; each part named with its tokens below the bar.
     segments = page.sidebar.locator(CHART_SEGMENTS)
     expect(segments).to_have_count(5)
-    labels = segments.evaluate_all("marks => marks.map(mark => mark.getAttribute('aria-label'))")
+    labels = segments.evaluate_all("marks => marks.map(mark => mark.getAttribute('title'))")
+    parts = segments.evaluate_all("marks => marks.map(mark => mark.dataset.part)")
+    assert parts == ["instruction", "history", "history", "room for the reply", "free"], parts
     assert [("system instruction" in labels[0]), ("message 2 of 2 (assistant)" in labels[2])] == [
         True,
         True,
     ], labels
-    assert "part: room for the reply" in labels[3] and "part: free" in labels[4], labels
-    legend = page.sidebar.locator(".role-legend")
+    assert "message 1 of 2 (user)" in labels[1], labels  # each message's detail on hover
+    assert "room for more history" in labels[4], labels
+    bar = page.sidebar.get_by_role("img", name="The model's context, 128,000 tokens")
+    expect(bar).to_be_visible()
+    legend = page.sidebar.locator(".context-bar .cb-legend")
     for part in ("instruction", "history", "room for the reply", "free"):
         expect(legend).to_contain_text(part)
-    assert "message 1 of 2 (user)" in labels[1], labels  # each message's detail on hover
-    segments.nth(4).hover()  # (at 128k tokens a message is a sliver: hover what is free)
-    expect(page.page.locator("#vg-tooltip-element")).to_contain_text("room for more history")
 
     page.send("question 4")
     sent = fake_model.chat_requests[-1].messages
@@ -315,3 +321,46 @@ def test_a_users_text_is_shown_as_typed_with_no_links(page: StreamlitPage) -> No
     page.send(text)
     assert page.transcript()[0] == ("user", text)
     assert page.messages.first.locator("a").count() == 0
+
+
+@pytest.mark.parametrize(("size", "user"), [(DESKTOP, "Yoda"), (PHONE, "Ahsoka")])
+def test_the_context_bar_is_the_whole_context_and_its_legend_reads_whole(
+    app: AppServer, open_page: OpenPage, size: ViewportSize, user: str
+) -> None:
+    page = open_page(app)
+    page.page.set_viewport_size(size)
+    if size == PHONE:
+        page.reload()
+        open_sidebar(page)
+    as_user(page, user)
+    page.send("A short question")
+    if page.sidebar.get_attribute("data-collapsed") == "true":  # a phone's, after Enter
+        open_sidebar(page)
+    page.open_settings()
+    bar = page.sidebar.locator(".context-bar .cb-bar")
+    bar.scroll_into_view_if_needed()
+    expect(bar).to_be_in_viewport()
+    whole = bar.bounding_box()
+    sidebar = page.sidebar.bounding_box()
+    assert whole and sidebar and whole["height"] >= 20 and whole["width"] > 200
+    # Every part shows, a part of a few tokens as a sliver; the free room is most of the bar.
+    widths = page.sidebar.locator(".context-bar .cb-part").evaluate_all(
+        "parts => parts.map(p => [p.dataset.part, p.getBoundingClientRect().width])"
+    )
+    assert [part for part, _ in widths] == ["instruction", "history", "room for the reply", "free"]
+    assert all(width >= 3 for _, width in widths), widths
+    assert dict(widths)["free"] > 0.9 * whole["width"], widths
+    # The legend: each part with its tokens, whole and inside the sidebar, not cut off.
+    items = page.sidebar.locator(".context-bar .cb-legend li")
+    expect(items).to_have_count(4)
+    texts = items.all_inner_texts()
+    assert [text.rsplit(" ", 1)[0] for text in texts] == [part for part, _ in widths], texts
+    for item in items.all():
+        expect(item).to_be_visible()
+        box = item.bounding_box()
+        assert (
+            box
+            and sidebar["x"] <= box["x"]
+            and box["x"] + box["width"] <= (sidebar["x"] + sidebar["width"])
+        ), (texts, box, sidebar)
+        assert item.evaluate("li => li.scrollWidth <= li.clientWidth"), texts
