@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from memory import ChatMemoryError
-from ui import chat, frame, identity, state, turn_view
+from ui import chat, draft, frame, identity, state, turn_view
 from ui.sidebar import sidebar
 
 
@@ -32,9 +32,9 @@ def main() -> None:
     try:
         page = chat.read(services, user, notice)
     except ChatMemoryError as error:
-        turn_view.keep_unsent_prompt(services, user)
+        draft.keep_unsent_prompt(services, user)
         frame.storage_unavailable(error, details=services.shows_internals_to(user))
-    turn_view.settle_unknown_draft(services, user.user_id)
+    draft.settle_unknown_draft(services, user.user_id)
     conversation = page.conversation
     submitted = None
     if turn is not None:  # the model answers while the page is drawn
@@ -52,7 +52,7 @@ def main() -> None:
         with messages:
             chat.show_messages(conversation, None)
             turn_view.under_conversation(services, user, conversation)
-            turn_view.draft_editor(services, user, cid)
+            draft.draft_editor(services, user, cid)
         return
     slots = turn_view.TurnSlots(messages, exchange, live)
     turn_view.finish_turn(services, user, submitted, conversation, slots, recounts)
